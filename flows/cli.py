@@ -1,0 +1,137 @@
+"""The `ganflow` command line.
+
+    ganflow semi-supervised [--data digits] [--labels-per-class 5] [--seeds 0,1,2] [--epochs N] [--json]
+
+Every command takes --json and then prints its result as one JSON object on stdout (progress
+and logs go to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+# Offline machines: no analytics calls home unless the user turned them on.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from e
+    if not seeds:
+        raise argparse.ArgumentTypeError("give at least one seed")
+    return seeds
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set takes key=value, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    from tasks.sources import SOURCES
+
+    p.add_argument("--data", default="digits", help=f"data set: {', '.join(SOURCES)} (default digits, built in)")
+    p.add_argument("--data-root", default=None, help="where the data set's files are (folder source: the image tree)")
+    p.add_argument("--download", action="store_true", help="allow a torchvision download (needs internet)")
+    p.add_argument("--image-size", type=int, default=32, help="folder source: resize images to this size (8, 28 or 32)")
+    p.add_argument("--channels", type=int, default=3, choices=(1, 3), help="folder source: 1 = greyscale, 3 = RGB")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="stratified validation fraction of the training set")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganflow", description="Semi-supervised learning and synthetic data with adversarial models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ss = sub.add_parser("semi-supervised", help="K+1-class semi-supervised GAN vs a supervised baseline")
+    _add_data_args(ss)
+    ss.add_argument("--labels-per-class", type=int, default=5, help="labelled images per class (default 5)")
+    ss.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated label-split seeds, e.g. 0,1,2")
+    ss.add_argument("--epochs", type=int, default=None, help="passes over the unlabelled data (default: per data set)")
+    ss.add_argument("--max-minutes", type=float, default=None, help="wall-time budget per model and seed")
+    ss.add_argument("--arch", default=None, help="network: mlp28, conv28, conv32, conv8 (default: by image size)")
+    ss.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                    help="model setting, e.g. --set minibatch_discrimination=true --set historical_averaging=1e-3")  # fmt: skip
+    ss.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
+    ss.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    ss.add_argument("--run-dir", default=None, help="run directory (an existing one is resumed)")
+    ss.add_argument("--no-prefect", action="store_true", help="run the same steps without Prefect tracking")
+    ss.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    return parser
+
+
+def _table(summary: dict[str, Any]) -> str:
+    def row(name: str, s: dict[str, Any]) -> str:
+        per_seed = ", ".join(f"{100 * e:.2f}" for e in s["test_errors"])
+        return f"{name:<22} {100 * s['test_error_mean']:>6.2f} ± {100 * s['test_error_std']:<5.2f}  {per_seed}"
+
+    lines = [
+        f"{summary['data']}: {summary['labels_per_class']} labels per class, seeds {summary['seeds']}, {summary['epochs']} epochs",
+        f"{'model':<22} {'test error %':>14}  per seed",
+        row("K+1 GAN", summary["gan"]),
+        row("supervised baseline", summary["baseline"]),
+        f"report: {summary['report']}",
+    ]
+    return "\n".join(lines)
+
+
+def json_result(summary: dict[str, Any]) -> dict[str, Any]:
+    """The documented --json object of `semi-supervised` (see README)."""
+    keep = ("test_error_mean", "test_error_std", "test_errors", "per_class_accuracy", "checkpoints", "wall_s", "images_per_s")
+    return {
+        "gan": {k: summary["gan"][k] for k in keep}, "baseline": {k: summary["baseline"][k] for k in keep},
+        "run_dir": summary["run_dir"], "report": summary["report"], "metrics": summary["metrics"],
+        "data": summary["data"], "labels_per_class": summary["labels_per_class"], "seeds": summary["seeds"],
+        "epochs": summary["epochs"], "fingerprints": summary["fingerprints"], "config": summary["config"],
+    }  # fmt: skip
+
+
+def run_semi_supervised_command(args: argparse.Namespace) -> dict[str, Any]:
+    model = dict(args.settings)
+    if args.arch:
+        model["arch"] = args.arch
+    kwargs = dict(
+        data=args.data, labels_per_class=args.labels_per_class, seeds=args.seeds, epochs=args.epochs,
+        data_root=args.data_root, download=args.download, image_size=args.image_size, channels=args.channels,
+        val_fraction=args.val_fraction, device=args.device, precision=args.precision, max_minutes=args.max_minutes,
+        model=model, run_dir=args.run_dir,
+    )  # fmt: skip
+    if args.no_prefect:
+        from tasks.pipeline import SemiSupervisedParams, run_semi_supervised
+
+        return run_semi_supervised(SemiSupervisedParams(**kwargs))
+    from flows.semi_supervised import semi_supervised
+
+    return semi_supervised(**kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from models.engine import NonFiniteLossError
+    from tasks.checkpoint import CheckpointError
+    from tasks.sources import DataError
+    from tasks.train import TrainingDivergedError
+
+    try:
+        summary = run_semi_supervised_command(args)
+    except (DataError, CheckpointError, TrainingDivergedError, NonFiniteLossError, ValueError) as e:
+        print(f"ganflow: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(json_result(summary)))
+    else:
+        print(_table(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

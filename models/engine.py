@@ -1,0 +1,163 @@
+"""The one training loop every model family uses.
+
+A family describes one training step as a list of Phases (discriminator, generator,
+reconstruction, ...). `run_phases` executes them in order; `fit` loops over steps, asks for
+batches and calls callbacks (progress, checkpoints, evaluation). Neither knows what a GAN is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import nn
+
+Batch = dict[str, torch.Tensor]
+LossFn = Callable[[Batch, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+@dataclass
+class Phase:
+    """One optimisation phase of a training step.
+
+    name:       short label used in logs ("d", "g", "sup", ...)
+    modules:    the modules this phase trains; all others are frozen while it runs
+    optimizer:  steps exactly those modules' parameters
+    loss:       (batch, step) -> (loss, named terms for logging)
+    every:      run on steps where step % every == 0 (n critic steps, slower players, ...)
+    scheduler:  optional LR scheduler, stepped after each optimiser step of this phase
+    after_step: optional hook after the optimiser step (historical averaging, EMA, ...)
+    """
+
+    name: str
+    modules: Sequence[nn.Module]
+    optimizer: torch.optim.Optimizer
+    loss: LossFn
+    every: int = 1
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    after_step: Callable[[], None] | None = None
+
+
+class NonFiniteLossError(RuntimeError):
+    """A phase produced a NaN or infinite loss; the step was not applied."""
+
+    def __init__(self, phase: str, step: int, terms: dict[str, float]) -> None:
+        self.phase, self.step, self.terms = phase, step, terms
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
+        super().__init__(f"non-finite loss in phase '{phase}' at step {step} ({shown})")
+
+
+def _set_trainable(all_modules: Iterable[nn.Module], trained: Sequence[nn.Module]) -> None:
+    trained_ids = {id(m) for m in trained}
+    for m in all_modules:
+        m.requires_grad_(id(m) in trained_ids)
+
+
+def run_phases(
+    phases: Sequence[Phase], batch: Batch, step: int, autocast: Callable[[], contextlib.AbstractContextManager] | None = None
+) -> dict[str, float]:
+    """Run every phase due at `step` once, in order; return the logged terms as floats.
+
+    Raises NonFiniteLossError before the optimiser step if a loss is NaN or infinite, so
+    the parameters are never touched by a bad step.
+    """
+    all_modules = {id(m): m for ph in phases for m in ph.modules}.values()
+    logs: dict[str, float] = {}
+    for ph in phases:
+        if step % ph.every:
+            continue
+        _set_trainable(all_modules, ph.modules)
+        ph.optimizer.zero_grad(set_to_none=True)
+        with autocast() if autocast is not None else contextlib.nullcontext():
+            loss, terms = ph.loss(batch, step)
+        values = {k: float(v) for k, v in terms.items()}
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise NonFiniteLossError(ph.name, step, {"loss": loss_value, **values})
+        loss.backward()
+        ph.optimizer.step()
+        if ph.scheduler is not None:
+            ph.scheduler.step()
+        if ph.after_step is not None:
+            ph.after_step()
+        logs[f"{ph.name}/loss"] = loss_value
+        logs.update({f"{ph.name}/{k}": v for k, v in values.items()})
+    _set_trainable(all_modules, list(all_modules))
+    return logs
+
+
+class Callback(Protocol):
+    def on_step(self, step: int, logs: dict[str, float]) -> bool | None:
+        """Called after `step` steps are complete; return True to stop training."""
+
+    def on_end(self, step: int, ok: bool) -> None:
+        """Called once when the loop ends: ok is False when it ends by an exception, in which
+        case a callback must not persist the current state (it may be the bad one)."""
+
+
+@dataclass
+class FitResult:
+    steps_done: int
+    stopped_early: bool
+    last_logs: dict[str, float] = field(default_factory=dict)
+
+
+def fit(
+    phases: Sequence[Phase],
+    next_batch: Callable[[int], Batch],
+    total_steps: int,
+    start_step: int = 0,
+    callbacks: Sequence[Callback] = (),
+    autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+) -> FitResult:
+    """Run steps start_step .. total_steps - 1. `next_batch(step)` must be a pure function of
+    the step (and seeded state) so that a resumed run sees the same batches."""
+    step, logs, stopped, ok = start_step, {}, False, False
+    try:
+        while step < total_steps:
+            logs = run_phases(phases, next_batch(step), step, autocast)
+            step += 1
+            stops = [cb.on_step(step, logs) for cb in callbacks]
+            if any(stops):
+                stopped = True
+                break
+        ok = True
+    finally:
+        for cb in callbacks:
+            cb.on_end(step, ok)
+    return FitResult(steps_done=step, stopped_early=stopped, last_logs=logs)
+
+
+class IndexStream:
+    """Batch t of an endless stream of seeded epoch permutations of range(n).
+
+    Batch t is a pure function of (n, batch_size, seed, t), so a resumed run draws exactly
+    the batches an unbroken run would, with no sampler state to save. A batch may span the
+    end of one permutation and the start of the next (needed when n < batch_size, as for a
+    labelled set of 50 images and batches of 100).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        if n <= 0:
+            raise ValueError("cannot draw batches from an empty set")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._cache:
+            if len(self._cache) > 4:
+                self._cache.clear()
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._cache[epoch] = torch.randperm(self.n, generator=g)
+        return self._cache[epoch]
+
+    def __call__(self, step: int) -> torch.Tensor:
+        start, stop = step * self.batch_size, (step + 1) * self.batch_size
+        first, last = start // self.n, (stop - 1) // self.n
+        stream = torch.cat([self._permutation(e) for e in range(first, last + 1)])
+        offset = start - first * self.n
+        return stream[offset : offset + self.batch_size]

@@ -1,0 +1,148 @@
+"""Network-changing GAN tricks as layers (Salimans et al. 2016, "Improved Techniques for
+Training GANs", arXiv 1606.03498), plus the small regularising layers of its released models.
+
+Every layer here is pure PyTorch and can be switched off from a family's config by not
+inserting it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, sigma^2) noise in training mode only (the released MNIST discriminator uses
+    sigma 0.3 on the input and 0.5 on hidden layers)."""
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        self.sigma = float(sigma)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.sigma == 0.0:
+            return x
+        return x + self.sigma * torch.randn_like(x)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}"
+
+
+def maybe_weight_norm(layer: nn.Module, enabled: bool) -> nn.Module:
+    """Weight normalisation w = g v / ||v|| (Salimans & Kingma 2016), as in the paper's
+    released discriminators; a no-op when disabled."""
+    return weight_norm(layer) if enabled else layer
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Minibatch discrimination (Salimans et al. 2016, section 3.2).
+
+    For features f(x_i) in R^A and a learned tensor T in R^{A x B x C}:
+        M_i = f(x_i) T                                  # (N, B, C)
+        c_b(x_i, x_j) = exp(-||M_{i,b} - M_{j,b}||_1)
+        o(x_i)_b = sum_{j != i} c_b(x_i, x_j)           # (N, B)
+    and the layer returns [f(x_i), o(x_i)] of width A + B. The self term (always exp(0) = 1)
+    is left out, as in the released code, so a batch of one gives o = 0.
+    """
+
+    def __init__(self, in_features: int, num_kernels: int = 50, kernel_dim: int = 5) -> None:
+        super().__init__()
+        self.in_features, self.num_kernels, self.kernel_dim = in_features, num_kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, num_kernels * kernel_dim) * 0.05)
+
+    @property
+    def out_features(self) -> int:
+        return self.in_features + self.num_kernels
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        n = f.shape[0]
+        m = (f @ self.T).view(n, self.num_kernels, self.kernel_dim)  # (N, B, C)
+        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(dim=3)  # (N, N, B)
+        c = torch.exp(-l1)
+        o = c.sum(dim=1) - 1.0  # (N, B): drop the j == i term, exp(0) = 1
+        return torch.cat([f, o], dim=1)
+
+
+class VirtualBatchNorm(nn.Module):
+    """Virtual batch normalisation (Salimans et al. 2016, section 3.5).
+
+    Each example x is normalised with the statistics of a reference batch, fixed once at the
+    start of training, together with x itself:
+        mean  = w * mean(x)   + (1 - w) * mean(ref),      w = 1 / (|ref| + 1)
+        mean2 = w * mean(x^2) + (1 - w) * mean(ref^2)
+        y = gamma * (x - mean) / sqrt(mean2 - mean^2 + eps) + beta
+    The reference batch itself is normalised with its own statistics. For (N, C, H, W)
+    inputs the statistics are per channel, over the spatial positions. Because the reference
+    statistics depend on the layers below, they are recomputed on every forward pass (see
+    VBNSequential), which roughly doubles the generator's cost: the price the paper names.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_features, self.eps = num_features, eps
+        self.gamma = nn.Parameter(torch.ones(num_features))
+        self.beta = nn.Parameter(torch.zeros(num_features))
+
+    def _shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        return (1, -1, 1, 1) if x.dim() == 4 else (1, -1)
+
+    def reference_stats(self, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-feature mean and mean of squares of the reference batch, shaped to broadcast."""
+        dims = (0, 2, 3) if ref.dim() == 4 else (0,)
+        return ref.mean(dims, keepdim=True), (ref * ref).mean(dims, keepdim=True)
+
+    def _normalise(self, x: torch.Tensor, mean: torch.Tensor, mean_sq: torch.Tensor) -> torch.Tensor:
+        var = (mean_sq - mean * mean).clamp_min(0.0)
+        shape = self._shape(x)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.gamma.view(shape) + self.beta.view(shape)
+
+    def normalise_reference(
+        self, ref: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, int]]:
+        mean, mean_sq = self.reference_stats(ref)
+        return self._normalise(ref, mean, mean_sq), (mean, mean_sq, ref.shape[0])
+
+    def forward(
+        self, x: torch.Tensor, ref_stats: tuple[torch.Tensor, torch.Tensor, int]
+    ) -> torch.Tensor:
+        ref_mean, ref_mean_sq, ref_size = ref_stats
+        if x.dim() == 4:
+            ex_mean, ex_mean_sq = x.mean((2, 3), keepdim=True), (x * x).mean((2, 3), keepdim=True)
+        else:
+            ex_mean, ex_mean_sq = x, x * x
+        w = 1.0 / (ref_size + 1.0)
+        mean = w * ex_mean + (1.0 - w) * ref_mean
+        mean_sq = w * ex_mean_sq + (1.0 - w) * ref_mean_sq
+        return self._normalise(x, mean, mean_sq)
+
+
+class VBNSequential(nn.Module):
+    """A Sequential that carries a fixed reference input through the stack beside the real
+    input, so that every VirtualBatchNorm layer sees the reference statistics of its own
+    input. The reference input is a buffer: it is saved in every checkpoint.
+    """
+
+    def __init__(self, layers: list[nn.Module], reference: torch.Tensor) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.register_buffer("reference", reference)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h_ref, h = self.reference.to(x.dtype), x
+        for layer in self.layers:
+            if isinstance(layer, VirtualBatchNorm):
+                h_ref, stats = layer.normalise_reference(h_ref)
+                h = layer(h, stats)
+            else:
+                h_ref, h = layer(h_ref), layer(h)
+        return h
+
+
+class Reshape(nn.Module):
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], *self.shape)

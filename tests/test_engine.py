@@ -1,0 +1,73 @@
+import pytest
+import torch
+from torch import nn
+
+from models.engine import IndexStream, NonFiniteLossError, Phase, fit, run_phases
+
+
+def _two_players():
+    torch.manual_seed(0)
+    a, b = nn.Linear(2, 2), nn.Linear(2, 1)
+    opt_a = torch.optim.SGD(a.parameters(), lr=0.1)
+    return a, b, opt_a
+
+
+def test_phase_updates_only_its_own_modules():
+    a, b, opt_a = _two_players()
+    b_before = [p.clone() for p in b.parameters()]
+    a_before = [p.clone() for p in a.parameters()]
+    phase = Phase("a", [a], opt_a, lambda batch, step: (b(a(batch["x"])).pow(2).mean(), {}))
+    run_phases([phase, Phase("b", [b], torch.optim.SGD(b.parameters(), lr=0.0), lambda batch, s: (b(batch["x"]).sum() * 0, {}))],
+               {"x": torch.ones(4, 2)}, 0)  # fmt: skip
+    assert all(torch.equal(x, y) for x, y in zip(b_before, b.parameters(), strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a_before, a.parameters(), strict=True))
+
+
+def test_non_finite_loss_raises_before_the_step():
+    a, _, opt_a = _two_players()
+    before = [p.clone() for p in a.parameters()]
+    phase = Phase("d", [a], opt_a, lambda batch, step: (a(batch["x"]).sum() * float("nan"), {"sup": torch.tensor(1.0)}))
+    with pytest.raises(NonFiniteLossError, match=r"phase 'd' at step 3"):
+        run_phases([phase], {"x": torch.ones(1, 2)}, 3)
+    assert all(torch.equal(x, y) for x, y in zip(before, a.parameters(), strict=True))
+
+
+def test_every_runs_a_phase_on_its_steps_only():
+    a, _, opt_a = _two_players()
+    seen = []
+    phase = Phase("slow", [a], opt_a, lambda batch, step: (seen.append(step) or a(batch["x"]).sum(), {}), every=3)
+    fit([phase], lambda step: {"x": torch.ones(1, 2)}, total_steps=7)
+    assert seen == [0, 3, 6]
+
+
+def test_fit_stops_when_a_callback_asks_and_reports_end():
+    a, _, opt_a = _two_players()
+    ends = []
+
+    class StopAt:
+        def on_step(self, step, logs):
+            return step == 4
+
+        def on_end(self, step, ok):
+            ends.append((step, ok))
+
+    phase = Phase("a", [a], opt_a, lambda batch, step: (a(batch["x"]).sum(), {}))
+    result = fit([phase], lambda step: {"x": torch.ones(1, 2)}, 10, callbacks=[StopAt()])
+    assert result.steps_done == 4 and result.stopped_early
+    assert ends == [(4, True)]
+
+
+def test_index_stream_epochs_are_permutations_and_deterministic():
+    s = IndexStream(10, 5, seed=3)
+    epoch0 = torch.cat([s(0), s(1)])
+    assert sorted(epoch0.tolist()) == list(range(10))
+    assert torch.equal(IndexStream(10, 5, seed=3)(7), s(7))
+    assert not torch.equal(IndexStream(10, 5, seed=4)(0), s(0))
+
+
+def test_index_stream_batch_larger_than_set():
+    s = IndexStream(3, 7, seed=0)
+    b = s(0)
+    assert len(b) == 7 and set(b.tolist()) == {0, 1, 2}
+    with pytest.raises(ValueError, match="empty"):
+        IndexStream(0, 4, 0)
