@@ -22,7 +22,9 @@ def _seeds(text: str) -> list[int]:
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from e
+        raise argparse.ArgumentTypeError(
+            f"seeds must be comma-separated integers, got {text!r}"
+        ) from e
     if not seeds:
         raise argparse.ArgumentTypeError("give at least one seed")
     return seeds
@@ -41,31 +43,83 @@ def _setting(text: str) -> tuple[str, Any]:
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     from tasks.sources import SOURCES
 
-    p.add_argument("--data", default="digits", help=f"data set: {', '.join(SOURCES)} (default digits, built in)")
-    p.add_argument("--data-root", default=None, help="where the data set's files are (folder source: the image tree)")
-    p.add_argument("--download", action="store_true", help="allow a torchvision download (needs internet)")
-    p.add_argument("--image-size", type=int, default=32, help="folder source: resize images to this size (8, 28 or 32)")
-    p.add_argument("--channels", type=int, default=3, choices=(1, 3), help="folder source: 1 = greyscale, 3 = RGB")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="stratified validation fraction of the training set")
+    p.add_argument(
+        "--data",
+        default="digits",
+        help=f"data set: {', '.join(SOURCES)} (default digits, built in)",
+    )
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="where the data set's files are (folder source: the image tree)",
+    )
+    p.add_argument(
+        "--download", action="store_true", help="allow a torchvision download (needs internet)"
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=32,
+        help="folder source: resize images to this size (8, 28 or 32)",
+    )
+    p.add_argument(
+        "--channels",
+        type=int,
+        default=3,
+        choices=(1, 3),
+        help="folder source: 1 = greyscale, 3 = RGB",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="stratified validation fraction of the training set",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganflow", description="Semi-supervised learning and synthetic data with adversarial models.")
+    parser = argparse.ArgumentParser(
+        prog="ganflow",
+        description="Semi-supervised learning and synthetic data with adversarial models.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    ss = sub.add_parser("semi-supervised", help="K+1-class semi-supervised GAN vs a supervised baseline")
+    ss = sub.add_parser(
+        "semi-supervised", help="K+1-class semi-supervised GAN vs a supervised baseline"
+    )
     _add_data_args(ss)
-    ss.add_argument("--labels-per-class", type=int, default=5, help="labelled images per class (default 5)")
-    ss.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated label-split seeds, e.g. 0,1,2")
-    ss.add_argument("--epochs", type=int, default=None, help="passes over the unlabelled data (default: per data set)")
-    ss.add_argument("--max-minutes", type=float, default=None, help="wall-time budget per model and seed")
-    ss.add_argument("--arch", default=None, help="network: mlp28, conv28, conv32, conv8 (default: by image size)")
+    ss.add_argument(
+        "--labels-per-class", type=int, default=5, help="labelled images per class (default 5)"
+    )
+    ss.add_argument(
+        "--seeds", type=_seeds, default=[0], help="comma-separated label-split seeds, e.g. 0,1,2"
+    )
+    ss.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="passes over the unlabelled data (default: per data set)",
+    )
+    ss.add_argument(
+        "--max-minutes", type=float, default=None, help="wall-time budget per model and seed"
+    )
+    ss.add_argument(
+        "--arch",
+        default=None,
+        help="network: mlp28, conv28, conv32, conv8 (default: by image size)",
+    )
     ss.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                     help="model setting, e.g. --set minibatch_discrimination=true --set historical_averaging=1e-3")  # fmt: skip
-    ss.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
+    ss.add_argument(
+        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
+    )
     ss.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ss.add_argument("--run-dir", default=None, help="run directory (an existing one is resumed)")
-    ss.add_argument("--no-prefect", action="store_true", help="run the same steps without Prefect tracking")
-    ss.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    ss.add_argument(
+        "--no-prefect", action="store_true", help="run the same steps without Prefect tracking"
+    )
+    ss.add_argument(
+        "--json", action="store_true", help="print the result as one JSON object on stdout"
+    )
     return parser
 
 
@@ -86,7 +140,15 @@ def _table(summary: dict[str, Any]) -> str:
 
 def json_result(summary: dict[str, Any]) -> dict[str, Any]:
     """The documented --json object of `semi-supervised` (see README)."""
-    keep = ("test_error_mean", "test_error_std", "test_errors", "per_class_accuracy", "checkpoints", "wall_s", "images_per_s")
+    keep = (
+        "test_error_mean",
+        "test_error_std",
+        "test_errors",
+        "per_class_accuracy",
+        "checkpoints",
+        "wall_s",
+        "images_per_s",
+    )
     return {
         "gan": {k: summary["gan"][k] for k in keep}, "baseline": {k: summary["baseline"][k] for k in keep},
         "run_dir": summary["run_dir"], "report": summary["report"], "metrics": summary["metrics"],

@@ -21,9 +21,16 @@ def publish_report(run_name: str, report: dict[str, Any]) -> None:
                              description=f"semi-supervised run {run_name}")  # fmt: skip
     rows = [
         {"seed": s, "gan_test_error": g, "baseline_test_error": b}
-        for s, g, b in zip(summary["seeds"], summary["gan"]["test_errors"], summary["baseline"]["test_errors"], strict=True)
+        for s, g, b in zip(
+            summary["seeds"],
+            summary["gan"]["test_errors"],
+            summary["baseline"]["test_errors"],
+            strict=True,
+        )
     ]
-    create_table_artifact(rows, key="semi-supervised-errors", description="test error per label-split seed")
+    create_table_artifact(
+        rows, key="semi-supervised-errors", description="test error per label-split seed"
+    )
 
 
 @flow(name="semi-supervised", log_prints=True)
@@ -41,5 +48,7 @@ def semi_supervised(
         val_fraction=val_fraction, device=device, precision=precision, max_minutes=max_minutes,
         model=dict(model or {}), run_dir=run_dir,
     )  # fmt: skip
-    steps = Steps(prepare=prepare_task, train=train_task, evaluate=evaluate_task, on_report=publish_report)
+    steps = Steps(
+        prepare=prepare_task, train=train_task, evaluate=evaluate_task, on_report=publish_report
+    )
     return run_semi_supervised(params, steps)

@@ -58,7 +58,10 @@ def _set_trainable(all_modules: Iterable[nn.Module], trained: Sequence[nn.Module
 
 
 def run_phases(
-    phases: Sequence[Phase], batch: Batch, step: int, autocast: Callable[[], contextlib.AbstractContextManager] | None = None
+    phases: Sequence[Phase],
+    batch: Batch,
+    step: int,
+    autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
 ) -> dict[str, float]:
     """Run every phase due at `step` once, in order; return the logged terms as floats.
 

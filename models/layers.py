@@ -92,10 +92,14 @@ class VirtualBatchNorm(nn.Module):
         dims = (0, 2, 3) if ref.dim() == 4 else (0,)
         return ref.mean(dims, keepdim=True), (ref * ref).mean(dims, keepdim=True)
 
-    def _normalise(self, x: torch.Tensor, mean: torch.Tensor, mean_sq: torch.Tensor) -> torch.Tensor:
+    def _normalise(
+        self, x: torch.Tensor, mean: torch.Tensor, mean_sq: torch.Tensor
+    ) -> torch.Tensor:
         var = (mean_sq - mean * mean).clamp_min(0.0)
         shape = self._shape(x)
-        return (x - mean) / torch.sqrt(var + self.eps) * self.gamma.view(shape) + self.beta.view(shape)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.gamma.view(shape) + self.beta.view(
+            shape
+        )
 
     def normalise_reference(
         self, ref: torch.Tensor

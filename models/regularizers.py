@@ -20,9 +20,7 @@ class HistoricalAveraging:
         self.average = {n: p.detach().clone() for n, p in module.named_parameters()}
 
     def penalty(self) -> torch.Tensor:
-        terms = [
-            (p - self.average[n]).pow(2).sum() for n, p in self.module.named_parameters()
-        ]
+        terms = [(p - self.average[n]).pow(2).sum() for n, p in self.module.named_parameters()]
         return self.weight * torch.stack(terms).sum()
 
     @torch.no_grad()

@@ -38,18 +38,24 @@ from models.ssgan_nets import (
 
 @dataclass
 class SSGANConfig:
-    arch: str = "auto"  # mlp28 | conv28 | conv32 | conv8; auto picks by image size
+    arch: str = "auto"  # mlp28 | mlp8 | conv28 | conv32 | conv8; auto picks by image size
     z_dim: int = 100  # generator noise size, z ~ U(0, 1)
-    feature_matching: bool = True  # G minimises ||E f(x) - E f(G(z))||^2 (sec. 3.1); else non-saturating
+    feature_matching: bool = (
+        True  # G minimises ||E f(x) - E f(G(z))||^2 (sec. 3.1); else non-saturating
+    )
     minibatch_discrimination: bool = False  # minibatch features before D's output (sec. 3.2)
     mbd_kernels: int = 50  # B, number of minibatch kernels (sec. 3.2)
     mbd_kernel_dim: int = 5  # C, dimension of each kernel (sec. 3.2)
     historical_averaging: float = 0.0  # weight of ||theta - mean_t theta_t||^2 (sec. 3.3); 0 = off
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - alpha (sec. 3.4); 0 = off
-    virtual_batch_norm: bool = True  # VBN in G with a fixed reference batch (sec. 3.5); else batch norm
+    virtual_batch_norm: bool = (
+        True  # VBN in G with a fixed reference batch (sec. 3.5); else batch norm
+    )
     vbn_reference_size: int = 100  # size of the VBN reference batch
     weight_norm: bool = True  # weight-normalised D layers, as in the released models
-    input_noise: float | None = None  # std of Gaussian noise on D's input (None: the arch's default)
+    input_noise: float | None = (
+        None  # std of Gaussian noise on D's input (None: the arch's default)
+    )
     hidden_noise: float | None = None  # std of Gaussian noise on D's hidden layers
     input_dropout: float | None = None  # dropout rate on D's input
     dropout: float | None = None  # dropout rate on D's hidden layers
@@ -76,10 +82,21 @@ class SSGANConfig:
 
 # Defaults that differ by architecture: the MLP and CIFAR values are the released code's.
 ARCH_DEFAULTS: dict[str, dict[str, float]] = {
-    "mlp28": dict(input_noise=0.3, hidden_noise=0.5, input_dropout=0.0, dropout=0.0, lr_d=0.003, lr_g=0.003),
-    "conv28": dict(input_noise=0.3, hidden_noise=0.3, input_dropout=0.0, dropout=0.0, lr_d=0.001, lr_g=0.001),
-    "conv8": dict(input_noise=0.2, hidden_noise=0.3, input_dropout=0.0, dropout=0.0, lr_d=0.001, lr_g=0.001),
-    "conv32": dict(input_noise=0.0, hidden_noise=0.0, input_dropout=0.2, dropout=0.5, lr_d=0.0003, lr_g=0.0003),
+    "mlp28": dict(
+        input_noise=0.3, hidden_noise=0.5, input_dropout=0.0, dropout=0.0, lr_d=0.003, lr_g=0.003
+    ),
+    "mlp8": dict(
+        input_noise=0.3, hidden_noise=0.5, input_dropout=0.0, dropout=0.0, lr_d=0.003, lr_g=0.003
+    ),
+    "conv28": dict(
+        input_noise=0.3, hidden_noise=0.3, input_dropout=0.0, dropout=0.0, lr_d=0.001, lr_g=0.001
+    ),
+    "conv8": dict(
+        input_noise=0.2, hidden_noise=0.3, input_dropout=0.0, dropout=0.0, lr_d=0.001, lr_g=0.001
+    ),
+    "conv32": dict(
+        input_noise=0.0, hidden_noise=0.0, input_dropout=0.2, dropout=0.5, lr_d=0.0003, lr_g=0.0003
+    ),
 }
 
 
@@ -97,12 +114,16 @@ def resolve(cfg: SSGANConfig, image_size: int) -> SSGANConfig:
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
     if ARCH_IMAGE_SIZE[arch] != image_size:
-        raise ValueError(f"architecture {arch} takes {ARCH_IMAGE_SIZE[arch]}x{ARCH_IMAGE_SIZE[arch]} images, the data are {image_size}x{image_size}")
+        raise ValueError(
+            f"architecture {arch} takes {ARCH_IMAGE_SIZE[arch]}x{ARCH_IMAGE_SIZE[arch]} images, the data are {image_size}x{image_size}"
+        )
     filled = {k: v for k, v in ARCH_DEFAULTS[arch].items() if getattr(cfg, k) is None}
     return dataclasses.replace(cfg, arch=arch, **filled)
 
 
-def build_models(cfg: SSGANConfig, channels: int, num_classes: int, seed: int) -> dict[str, nn.Module]:
+def build_models(
+    cfg: SSGANConfig, channels: int, num_classes: int, seed: int
+) -> dict[str, nn.Module]:
     """{'D': discriminator/classifier, 'G': generator} for a resolved config."""
     return {
         "D": build_discriminator(cfg.arch, channels, num_classes, cfg),
@@ -125,7 +146,9 @@ def _as_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
 
-def make_batches(data: dict[str, torch.Tensor], cfg: SSGANConfig, seed: int, unlabelled: bool) -> Callable[[int], Batch]:
+def make_batches(
+    data: dict[str, torch.Tensor], cfg: SSGANConfig, seed: int, unlabelled: bool
+) -> Callable[[int], Batch]:
     """data: x_lab (L, C, H, W) uint8, y_lab (L,), x_unl (U, C, H, W) uint8, all on one device.
     Each stream is an IndexStream, so batch t depends only on (seed, t)."""
     lab = IndexStream(len(data["x_lab"]), cfg.labelled_batch_size, seed * 3 + 1)
@@ -149,30 +172,42 @@ def _adam(module: nn.Module, lr: float, cfg: SSGANConfig) -> torch.optim.Adam:
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, 0.999))
 
 
-def _linear_decay(opt: torch.optim.Optimizer, total_steps: int, start: float) -> torch.optim.lr_scheduler.LambdaLR:
+def _linear_decay(
+    opt: torch.optim.Optimizer, total_steps: int, start: float
+) -> torch.optim.lr_scheduler.LambdaLR:
     """lr * 1 until start * total, then linearly to 0 at total (the released code's schedule)."""
     begin = int(start * total_steps)
     span = max(1, total_steps - begin)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, max(0.0, (total_steps - s) / span)))
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, max(0.0, (total_steps - s) / span))
+    )
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(1) == y).float().mean()
 
 
-def _player(name: str, module: nn.Module, lr: float, cfg: SSGANConfig, total_steps: int, stateful: dict) -> tuple[torch.optim.Adam, Any, HistoricalAveraging | None]:
+def _player(
+    name: str, module: nn.Module, lr: float, cfg: SSGANConfig, total_steps: int, stateful: dict
+) -> tuple[torch.optim.Adam, Any, HistoricalAveraging | None]:
     """Optimiser, schedule and (optional) historical average of one player, registered in
     `stateful` under opt_<name>, sched_<name>, hist_<name>."""
     opt = _adam(module, lr, cfg)
     sched = _linear_decay(opt, total_steps, cfg.lr_decay_start)
-    hist = HistoricalAveraging(module, cfg.historical_averaging) if cfg.historical_averaging > 0 else None
+    hist = (
+        HistoricalAveraging(module, cfg.historical_averaging)
+        if cfg.historical_averaging > 0
+        else None
+    )
     stateful.update({f"opt_{name}": opt, f"sched_{name}": sched})
     if hist is not None:
         stateful[f"hist_{name}"] = hist
     return opt, sched, hist
 
 
-def _after(hist: HistoricalAveraging | None, ema: EMA | None, module: nn.Module) -> Callable[[], None] | None:
+def _after(
+    hist: HistoricalAveraging | None, ema: EMA | None, module: nn.Module
+) -> Callable[[], None] | None:
     if hist is None and ema is None:
         return None
 
@@ -185,7 +220,13 @@ def _after(hist: HistoricalAveraging | None, ema: EMA | None, module: nn.Module)
     return hook
 
 
-def build_training(models: dict[str, nn.Module], cfg: SSGANConfig, data: dict[str, torch.Tensor], total_steps: int, seed: int) -> Training:
+def build_training(
+    models: dict[str, nn.Module],
+    cfg: SSGANConfig,
+    data: dict[str, torch.Tensor],
+    total_steps: int,
+    seed: int,
+) -> Training:
     """The K+1 GAN's two phases (d, g) over labelled + unlabelled data."""
     D, G = models["D"], models["G"]
     stateful: dict[str, Any] = {"D": D, "G": G}
@@ -206,7 +247,11 @@ def build_training(models: dict[str, nn.Module], cfg: SSGANConfig, data: dict[st
         l_sup = supervised_loss(logits_lab, batch["y_lab"])
         l_unsup = unsupervised_loss(logits_unl, logits_fake, real_target)
         loss = l_sup + cfg.unsupervised_weight * l_unsup
-        terms = {"sup": l_sup.detach(), "unsup": l_unsup.detach(), "acc_lab": _accuracy(logits_lab, batch["y_lab"])}
+        terms = {
+            "sup": l_sup.detach(),
+            "unsup": l_unsup.detach(),
+            "acc_lab": _accuracy(logits_lab, batch["y_lab"]),
+        }
         if hist_d is not None:
             h = hist_d.penalty()
             loss, terms["hist"] = loss + h, h.detach()
@@ -234,7 +279,13 @@ def build_training(models: dict[str, nn.Module], cfg: SSGANConfig, data: dict[st
     return Training(phases, make_batches(data, cfg, seed, unlabelled=True), stateful, ema)
 
 
-def build_baseline_training(models: dict[str, nn.Module], cfg: SSGANConfig, data: dict[str, torch.Tensor], total_steps: int, seed: int) -> Training:
+def build_baseline_training(
+    models: dict[str, nn.Module],
+    cfg: SSGANConfig,
+    data: dict[str, torch.Tensor],
+    total_steps: int,
+    seed: int,
+) -> Training:
     """The same discriminator trained on the labelled subset alone, for the same number of
     steps: the supervised-only baseline every report sets beside the GAN."""
     D = models["D"]

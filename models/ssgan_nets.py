@@ -3,6 +3,7 @@
 Architectures:
   mlp28  the paper's permutation-invariant MNIST model (released code): D is 1000-500-250-
          250-250 with Gaussian noise; G is 500-500 softplus with (virtual) batch norm.
+  mlp8   the same model for 8x8 images (scikit-learn digits)
   conv32 the paper's CIFAR-10 model: D is the 96/192-channel all-conv net with dropout and
          weight norm; G is a 4x4x512 -> 32x32 transposed-conv net.
   conv28 a small conv net for 28x28 images (Fashion-MNIST, MNIST).
@@ -28,16 +29,23 @@ from models.layers import (
     maybe_weight_norm,
 )
 
-ARCH_BY_SIZE = {8: "conv8", 28: "conv28", 32: "conv32"}
-ARCHS = ("mlp28", "conv28", "conv32", "conv8")
-ARCH_IMAGE_SIZE = {"mlp28": 28, "conv28": 28, "conv32": 32, "conv8": 8}
+ARCH_BY_SIZE = {8: "mlp8", 28: "mlp28", 32: "conv32"}
+ARCHS = ("mlp28", "mlp8", "conv28", "conv32", "conv8")
+ARCH_IMAGE_SIZE = {"mlp28": 28, "mlp8": 8, "conv28": 28, "conv32": 32, "conv8": 8}
 
 
 class Discriminator(nn.Module):
     """body -> features f (N, F) -> [minibatch discrimination] -> linear head -> K logits.
     The logit of the fake class is fixed at 0 and never materialised (see losses.py)."""
 
-    def __init__(self, body: nn.Module, feature_dim: int, num_classes: int, mbd: MinibatchDiscrimination | None, wn: bool) -> None:
+    def __init__(
+        self,
+        body: nn.Module,
+        feature_dim: int,
+        num_classes: int,
+        mbd: MinibatchDiscrimination | None,
+        wn: bool,
+    ) -> None:
         super().__init__()
         self.body, self.mbd = body, mbd
         head_in = mbd.out_features if mbd is not None else feature_dim
@@ -67,8 +75,9 @@ def discriminator_body(arch: str, channels: int, cfg) -> tuple[nn.Module, int]:
     """Build the feature extractor of D; returns (module, feature width)."""
     wn, hn, dr = cfg.weight_norm, cfg.hidden_noise, cfg.dropout
     reg = _regularisers(cfg.input_noise, cfg.input_dropout)
-    if arch == "mlp28":
-        widths = [channels * 28 * 28, 1000, 500, 250, 250, 250]
+    if arch.startswith("mlp"):
+        size = ARCH_IMAGE_SIZE[arch]
+        widths = [channels * size * size, 1000, 500, 250, 250, 250]
         layers: list[nn.Module] = [nn.Flatten(), *reg]
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
             layers += [maybe_weight_norm(nn.Linear(a, b), wn), nn.ReLU()]
@@ -108,14 +117,17 @@ def build_discriminator(arch: str, channels: int, num_classes: int, cfg) -> Disc
     return Discriminator(body, fdim, num_classes, mbd, cfg.weight_norm)
 
 
-def _generator_layers(arch: str, channels: int, z_dim: int, norm: Callable[[int, bool], nn.Module]) -> list[nn.Module]:
+def _generator_layers(
+    arch: str, channels: int, z_dim: int, norm: Callable[[int, bool], nn.Module]
+) -> list[nn.Module]:
     """norm(width, spatial) builds the normalisation layer (VBN or batch norm)."""
-    if arch == "mlp28":
+    if arch.startswith("mlp"):
+        size = ARCH_IMAGE_SIZE[arch]
         return [
             nn.Linear(z_dim, 500), norm(500, False), nn.Softplus(),
             nn.Linear(500, 500), norm(500, False), nn.Softplus(),
-            maybe_weight_norm(nn.Linear(500, channels * 28 * 28), True), nn.Sigmoid(),
-            Reshape(channels, 28, 28),
+            maybe_weight_norm(nn.Linear(500, channels * size * size), True), nn.Sigmoid(),
+            Reshape(channels, size, size),
         ]  # fmt: skip
     if arch == "conv8":
         return [
@@ -140,7 +152,9 @@ def _generator_layers(arch: str, channels: int, z_dim: int, norm: Callable[[int,
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
 
 
-def sample_z(n: int, z_dim: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_z(
+    n: int, z_dim: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None
+) -> torch.Tensor:
     """z ~ U(0, 1)^z_dim, as in the released code. (N, z_dim)"""
     return torch.rand(n, z_dim, device=device, generator=generator)
 
@@ -150,7 +164,11 @@ def build_generator(arch: str, channels: int, cfg, seed: int) -> nn.Module:
     buffer) or with ordinary batch norm."""
     if cfg.virtual_batch_norm:
         layers = _generator_layers(arch, channels, cfg.z_dim, lambda w, _s: VirtualBatchNorm(w))
-        z_ref = sample_z(cfg.vbn_reference_size, cfg.z_dim, generator=torch.Generator().manual_seed(seed + 7919))
+        z_ref = sample_z(
+            cfg.vbn_reference_size, cfg.z_dim, generator=torch.Generator().manual_seed(seed + 7919)
+        )
         return VBNSequential(layers, z_ref)
-    layers = _generator_layers(arch, channels, cfg.z_dim, lambda w, s: nn.BatchNorm2d(w) if s else nn.BatchNorm1d(w))
+    layers = _generator_layers(
+        arch, channels, cfg.z_dim, lambda w, s: nn.BatchNorm2d(w) if s else nn.BatchNorm1d(w)
+    )
     return nn.Sequential(*layers)

@@ -32,7 +32,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | Path, stateful: dict[str, Any], step: int, config: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    stateful: dict[str, Any],
+    step: int,
+    config: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """stateful: name -> object with state_dict() (modules, optimisers, schedulers, EMA, ...)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,11 +72,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} cannot be read: {e}") from e
     version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path} has format version {version}; this ganflow reads version {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version}; this ganflow reads version {FORMAT_VERSION}"
+        )
     return ckpt
 
 
-def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+def config_differences(
+    saved: dict[str, Any], current: dict[str, Any], prefix: str = ""
+) -> list[str]:
     """Human-readable list of the fields where two nested config dicts differ."""
     out = []
     for key in sorted(set(saved) | set(current)):

@@ -62,7 +62,9 @@ class DataBundle:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
 
 
-def split_indices(y: np.ndarray, labels_per_class: int, val_fraction: float, seed: int, class_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    y: np.ndarray, labels_per_class: int, val_fraction: float, seed: int, class_names: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """(labelled indices, validation indices) into y, both stratified and drawn with `seed`.
     Raises DataError naming a class that is empty or too small for the split asked."""
     if labels_per_class < 1:
@@ -98,29 +100,55 @@ def content_hash(raw: RawData) -> str:
     return h.hexdigest()
 
 
-def fingerprint(raw: RawData, spec: DataSpec, labelled: np.ndarray, val: np.ndarray) -> dict[str, Any]:
+def fingerprint(
+    raw: RawData, spec: DataSpec, labelled: np.ndarray, val: np.ndarray
+) -> dict[str, Any]:
     """Content hash of the source arrays + the split spec + a hash of the drawn indices."""
-    split = {"labels_per_class": spec.labels_per_class, "seed": spec.seed, "val_fraction": spec.val_fraction}
-    idx_hash = hashlib.sha256(np.sort(labelled).tobytes() + b"|" + np.sort(val).tobytes()).hexdigest()
+    split = {
+        "labels_per_class": spec.labels_per_class,
+        "seed": spec.seed,
+        "val_fraction": spec.val_fraction,
+    }
+    idx_hash = hashlib.sha256(
+        np.sort(labelled).tobytes() + b"|" + np.sort(val).tobytes()
+    ).hexdigest()
     content = content_hash(raw)
-    key = hashlib.sha256(f"{content}|{json.dumps(split, sort_keys=True)}|{idx_hash}".encode()).hexdigest()
-    return {"id": key[:16], "source": spec.name, "content_sha256": content, "split": split, "split_sha256": idx_hash}
+    key = hashlib.sha256(
+        f"{content}|{json.dumps(split, sort_keys=True)}|{idx_hash}".encode()
+    ).hexdigest()
+    return {
+        "id": key[:16],
+        "source": spec.name,
+        "content_sha256": content,
+        "split": split,
+        "split_sha256": idx_hash,
+    }
 
 
 def build_bundle(raw: RawData, spec: DataSpec) -> DataBundle:
     if raw.train_x.ndim != 4 or raw.train_x.dtype != np.uint8:
-        raise DataError(f"{spec.name}: expected uint8 images shaped (N, C, H, W), got {raw.train_x.dtype} {raw.train_x.shape}")
+        raise DataError(
+            f"{spec.name}: expected uint8 images shaped (N, C, H, W), got {raw.train_x.dtype} {raw.train_x.shape}"
+        )
     if raw.train_x.shape[1:] != raw.test_x.shape[1:]:
-        raise DataError(f"{spec.name}: train images {raw.train_x.shape[1:]} and test images {raw.test_x.shape[1:]} differ in shape")
+        raise DataError(
+            f"{spec.name}: train images {raw.train_x.shape[1:]} and test images {raw.test_x.shape[1:]} differ in shape"
+        )
     if len(raw.test_y) == 0:
         raise DataError(f"{spec.name}: the test set is empty")
     k = len(raw.class_names)
     present = np.unique(raw.train_y)
     if len(present) < 2:
-        raise DataError(f"{spec.name}: the training set has {len(present)} class(es); at least 2 are needed")
+        raise DataError(
+            f"{spec.name}: the training set has {len(present)} class(es); at least 2 are needed"
+        )
     if present.min() < 0 or present.max() >= k:
-        raise DataError(f"{spec.name}: labels must lie in 0..{k - 1}, found {present.min()}..{present.max()}")
-    labelled, val = split_indices(raw.train_y, spec.labels_per_class, spec.val_fraction, spec.seed, raw.class_names)
+        raise DataError(
+            f"{spec.name}: labels must lie in 0..{k - 1}, found {present.min()}..{present.max()}"
+        )
+    labelled, val = split_indices(
+        raw.train_y, spec.labels_per_class, spec.val_fraction, spec.seed, raw.class_names
+    )
     keep = np.ones(len(raw.train_y), dtype=bool)
     keep[val] = False
     new_index = np.cumsum(keep) - 1  # position of each kept image in the pool
@@ -149,7 +177,9 @@ def load_bundle(path: str | Path) -> DataBundle:
     except FileNotFoundError as e:
         raise DataError(f"data bundle {path} does not exist") from e
     if state.pop("version", None) != BUNDLE_VERSION:
-        raise DataError(f"data bundle {path} has an unsupported format version; prepare the data again")
+        raise DataError(
+            f"data bundle {path} has an unsupported format version; prepare the data again"
+        )
     return DataBundle(**state)
 
 
@@ -168,7 +198,12 @@ def prepare(spec: DataSpec, cache_dir: str | Path | None = None) -> dict[str, An
         "num_classes": bundle.num_classes,
         "class_names": bundle.class_names,
         "image_shape": list(bundle.image_shape),
-        "counts": {"train": len(bundle.y_train), "labelled": len(bundle.labelled), "val": len(bundle.y_val), "test": len(bundle.y_test)},
+        "counts": {
+            "train": len(bundle.y_train),
+            "labelled": len(bundle.labelled),
+            "val": len(bundle.y_val),
+            "test": len(bundle.y_test),
+        },
     }
 
 

@@ -19,7 +19,9 @@ CONFUSION = "confusion"
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 500) -> torch.Tensor:
+def predict(
+    model: nn.Module, x: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 500
+) -> torch.Tensor:
     """Class logits (N, K) of a discriminator/classifier in eval mode, for uint8 or float
     images (N, C, H, W); computed in batches, returned on the CPU in float32."""
     model.eval()
@@ -40,7 +42,9 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     return cm
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, num_classes: int
+) -> dict[str, Any]:
     """Test error, accuracy, per-class accuracy (NaN for a class absent from y_true) and the
     confusion matrix, from integer labels."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -59,7 +63,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: 
     }
 
 
-def evaluate_classifier(checkpoint: str | Path, bundle_path: str | Path, device: str = "cpu") -> dict[str, Any]:
+def evaluate_classifier(
+    checkpoint: str | Path, bundle_path: str | Path, device: str = "cpu"
+) -> dict[str, Any]:
     """Score a trained run's classifier on the bundle's official test set."""
     from tasks.data import load_bundle
     from tasks.train import load_trained
@@ -68,7 +74,12 @@ def evaluate_classifier(checkpoint: str | Path, bundle_path: str | Path, device:
     model = load_trained(checkpoint, device)["classifier"]
     pred = predict(model, bundle.x_test, device).argmax(1).numpy()
     metrics = classification_metrics(bundle.y_test.numpy(), pred, bundle.num_classes)
-    metrics["protocol"] = {"split": "test", "count": len(pred), "data": bundle.fingerprint["id"], "checkpoint": str(checkpoint)}
+    metrics["protocol"] = {
+        "split": "test",
+        "count": len(pred),
+        "data": bundle.fingerprint["id"],
+        "checkpoint": str(checkpoint),
+    }
     return metrics
 
 

@@ -24,7 +24,14 @@ from tasks.train import RunConfig, load_trained, train, with_overrides
 
 # Epochs (passes over the unlabelled pool) when none are given: sized so that the default
 # job finishes in about two minutes on 2 CPU cores.
-DEFAULT_EPOCHS = {"digits": 60, "fashion-mnist": 10, "mnist": 10, "cifar10": 20, "svhn": 10, "folder": 50}
+DEFAULT_EPOCHS = {
+    "digits": 100,
+    "fashion-mnist": 10,
+    "mnist": 10,
+    "cifar10": 20,
+    "svhn": 10,
+    "folder": 50,
+}
 
 
 @dataclass
@@ -59,7 +66,9 @@ def new_run_dir(flow: str) -> Path:
 
 
 def data_spec(p: SemiSupervisedParams, seed: int) -> DataSpec:
-    opts = SourceOptions(root=p.data_root, download=p.download, image_size=p.image_size, channels=p.channels)
+    opts = SourceOptions(
+        root=p.data_root, download=p.download, image_size=p.image_size, channels=p.channels
+    )
     return DataSpec(p.data, p.labels_per_class, seed, p.val_fraction, opts)
 
 
@@ -76,14 +85,23 @@ def _summarise(results: list[dict[str, Any]], key: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def make_pictures(run_dir: Path, results: list[dict[str, Any]], class_names: list[str]) -> dict[str, Path]:
+def make_pictures(
+    run_dir: Path, results: list[dict[str, Any]], class_names: list[str]
+) -> dict[str, Path]:
     first = results[0]
     pics: dict[str, Path] = {}
     gan = load_trained(first["gan"]["train"]["checkpoint"])
-    pics["samples"] = save_png(sample_grid(gan["generator"], gan["config"].z_dim), run_dir / "samples.png")
+    pics["samples"] = save_png(
+        sample_grid(gan["generator"], gan["config"].z_dim), run_dir / "samples.png"
+    )
     histories = {"gan": gan["history"]}
     for kind in ("gan", "baseline"):
-        pics[f"confusion_{kind}"] = confusion_png(first[kind]["metrics"]["confusion"], class_names, run_dir / f"confusion_{kind}.png", f"{kind}, seed {first['seed']}")
+        pics[f"confusion_{kind}"] = confusion_png(
+            first[kind]["metrics"]["confusion"],
+            class_names,
+            run_dir / f"confusion_{kind}.png",
+            f"{kind}, seed {first['seed']}",
+        )
     histories["baseline"] = load_trained(first["baseline"]["train"]["checkpoint"])["history"]
     pics["curves"] = curves_png(histories, run_dir / "curves.png")
     return pics
@@ -103,11 +121,20 @@ def run_semi_supervised(p: SemiSupervisedParams, steps: Steps | None = None) -> 
     for seed in p.seeds:
         info = steps.prepare(data_spec(p, seed), run_dir / "data")
         fingerprints.append(info["fingerprint"]["id"])
-        run = RunConfig(epochs=epochs, seed=seed, device=p.device, precision=p.precision, max_minutes=p.max_minutes)
+        run = RunConfig(
+            epochs=epochs,
+            seed=seed,
+            device=p.device,
+            precision=p.precision,
+            max_minutes=p.max_minutes,
+        )
         row: dict[str, Any] = {"seed": seed, "data": info}
         for kind in kinds:
             trained = steps.train(info["path"], cfg, run, run_dir / f"seed{seed}" / kind, kind)
-            row[kind] = {"train": trained, "metrics": steps.evaluate(trained["checkpoint"], info["path"])}
+            row[kind] = {
+                "train": trained,
+                "metrics": steps.evaluate(trained["checkpoint"], info["path"]),
+            }
         results.append(row)
     summary: dict[str, Any] = {
         "data": p.data, "labels_per_class": p.labels_per_class, "seeds": list(p.seeds), "epochs": epochs,

@@ -4,7 +4,6 @@ that embeds them, written into the run directory and published as a Prefect arti
 from __future__ import annotations
 
 import base64
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,9 @@ import torch
 from models.ssgan_nets import sample_z
 
 
-def sample_grid(generator: torch.nn.Module, z_dim: int, n: int = 100, seed: int = 0, scale: int = 0) -> np.ndarray:
+def sample_grid(
+    generator: torch.nn.Module, z_dim: int, n: int = 100, seed: int = 0, scale: int = 0
+) -> np.ndarray:
     """An (H, W, C) uint8 grid of n generated images, drawn with a fixed noise seed. Small
     images are upscaled (nearest) so that a 8x8 digit is still visible in a report."""
     from torchvision.utils import make_grid
@@ -49,7 +50,9 @@ def _figure_png(fig: Any, path: Path) -> Path:
     return path
 
 
-def confusion_png(confusion: list[list[int]], class_names: list[str], path: Path, title: str) -> Path:
+def confusion_png(
+    confusion: list[list[int]], class_names: list[str], path: Path, title: str
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,7 +68,15 @@ def confusion_png(confusion: list[list[int]], class_names: list[str], path: Path
     for i in range(k):
         for j in range(k):
             if cm[i, j]:
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=6, color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
@@ -84,7 +95,11 @@ def curves_png(histories: dict[str, list[dict[str, float]]], path: Path) -> Path
         for key in sorted({k for h in hist for k in h if k.endswith("/loss")}):
             pts = [(h["step"], h[key]) for h in hist if key in h]
             ax_loss.plot(*zip(*pts, strict=True), label=f"{label} {key}", lw=1)
-        pts = [(h["step"], h["val_error"]) for h in hist if "val_error" in h and h["val_error"] == h["val_error"]]
+        pts = [
+            (h["step"], h["val_error"])
+            for h in hist
+            if "val_error" in h and h["val_error"] == h["val_error"]
+        ]
         if pts:
             ax_val.plot(*zip(*pts, strict=True), label=label, marker=".", lw=1)
     ax_loss.set_xlabel("step")
@@ -130,15 +145,26 @@ def markdown_report(summary: dict[str, Any], pictures: dict[str, Path], embed: b
         "| class | GAN | baseline |",
         "|---|---|---|",
     ]
-    for name, ga, ba in zip(summary["class_names"], g["per_class_accuracy"], b["per_class_accuracy"], strict=True):
-        lines.append(f"| {name} | {'-' if ga is None else f'{100 * ga:.1f} %'} | {'-' if ba is None else f'{100 * ba:.1f} %'} |")
+    for name, ga, ba in zip(
+        summary["class_names"], g["per_class_accuracy"], b["per_class_accuracy"], strict=True
+    ):
+        lines.append(
+            f"| {name} | {'-' if ga is None else f'{100 * ga:.1f} %'} | {'-' if ba is None else f'{100 * ba:.1f} %'} |"
+        )
     lines += ["", "## Generated samples (first seed)", "", img("samples", "generated samples")]
-    lines += ["## Confusion matrices (first seed)", "", img("confusion_gan", "GAN confusion"), img("confusion_baseline", "baseline confusion")]
+    lines += [
+        "## Confusion matrices (first seed)",
+        "",
+        img("confusion_gan", "GAN confusion"),
+        img("confusion_baseline", "baseline confusion"),
+    ]
     lines += ["## Training curves", "", img("curves", "training curves")]
     return "\n".join(lines)
 
 
-def write_report(run_dir: Path, summary: dict[str, Any], pictures: dict[str, Path]) -> dict[str, str]:
+def write_report(
+    run_dir: Path, summary: dict[str, Any], pictures: dict[str, Path]
+) -> dict[str, str]:
     """report.md (pictures linked) and metrics.json in run_dir; returns their paths."""
     (run_dir / "report.md").write_text(markdown_report(summary, pictures, embed=False))
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))

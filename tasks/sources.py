@@ -16,7 +16,18 @@ from pathlib import Path
 import numpy as np
 
 DATA_DIR = Path(os.environ.get("GANFLOW_DATA", Path(__file__).resolve().parent.parent / "data"))
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+IMAGE_EXTENSIONS = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".ppm",
+    ".pgm",
+}
 
 
 class DataError(ValueError):
@@ -41,8 +52,30 @@ class SourceOptions:
     test_fraction: float = 0.2  # folder/digits without a separate test set: held-out fraction
 
 
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 def _stratified_holdout(y: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
@@ -83,7 +116,9 @@ def read_idx(path: Path) -> np.ndarray:
     header = 4 + 4 * ndim
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if len(raw) != header + int(np.prod(dims)):
-        raise DataError(f"{path} is truncated or corrupt: header says {dims}, file has {len(raw) - header} data bytes")
+        raise DataError(
+            f"{path} is truncated or corrupt: header says {dims}, file has {len(raw) - header} data bytes"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -145,12 +180,19 @@ def load_mnist(opts: SourceOptions) -> RawData:
     return _load_idx_source("mnist", "MNIST", [str(i) for i in range(10)], opts)
 
 
-def _torchvision_source(name: str, build: Callable[[str, bool, bool], tuple], opts: SourceOptions) -> RawData:
+def _torchvision_source(
+    name: str, build: Callable[[str, bool, bool], tuple], opts: SourceOptions
+) -> RawData:
     root = opts.root or str(DATA_DIR / name)
     try:
-        (tx, ty, classes), (vx, vy, _) = build(root, True, opts.download), build(root, False, opts.download)
+        (tx, ty, classes), (vx, vy, _) = (
+            build(root, True, opts.download),
+            build(root, False, opts.download),
+        )
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted..."
-        raise DataError(f"{name}: not found under {root} ({e}). Pass --download (needs internet) or --data-root DIR.") from e
+        raise DataError(
+            f"{name}: not found under {root} ({e}). Pass --download (needs internet) or --data-root DIR."
+        ) from e
     return RawData(tx, ty, vx, vy, classes)
 
 
@@ -159,7 +201,11 @@ def load_cifar10(opts: SourceOptions) -> RawData:
 
     def build(root: str, train: bool, download: bool) -> tuple:
         ds = tvd.CIFAR10(root=root, train=train, download=download)
-        return np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)), np.asarray(ds.targets, np.int64), list(ds.classes)
+        return (
+            np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)),
+            np.asarray(ds.targets, np.int64),
+            list(ds.classes),
+        )
 
     return _torchvision_source("cifar10", build, opts)
 
@@ -178,15 +224,23 @@ def _class_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _read_image_tree(root: Path, classes: list[str], opts: SourceOptions) -> tuple[np.ndarray, np.ndarray]:
+def _read_image_tree(
+    root: Path, classes: list[str], opts: SourceOptions
+) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image, UnidentifiedImageError
 
     files: list[tuple[Path, int]] = []
     for label, name in enumerate(classes):
         cdir = root / name
-        imgs = sorted(p for p in cdir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+        imgs = sorted(
+            p
+            for p in cdir.rglob("*")
+            if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        )
         if not imgs:
-            raise DataError(f"class folder {cdir} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            raise DataError(
+                f"class folder {cdir} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+            )
         files += [(p, label) for p in imgs]
     size, mode = opts.image_size, ("L" if opts.channels == 1 else "RGB")
     x = np.empty((len(files), opts.channels, size, size), dtype=np.uint8)
@@ -205,7 +259,9 @@ def load_folder(opts: SourceOptions) -> RawData:
     """A class-per-subfolder image tree (root/<class>/*.png), or root/train/<class>/ and
     root/test/<class>/. Images of any size and mode are converted and resized."""
     if not opts.root:
-        raise DataError("the folder source needs --data-root DIR (a folder with one subfolder per class)")
+        raise DataError(
+            "the folder source needs --data-root DIR (a folder with one subfolder per class)"
+        )
     if opts.channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, got {opts.channels}")
     root = Path(opts.root)
@@ -215,12 +271,16 @@ def load_folder(opts: SourceOptions) -> RawData:
     train_root = root / "train" if split_trees else root
     classes = [p.name for p in _class_dirs(train_root)]
     if len(classes) < 2:
-        raise DataError(f"{train_root} has {len(classes)} class folder(s); semi-supervised classification needs at least 2")
+        raise DataError(
+            f"{train_root} has {len(classes)} class folder(s); semi-supervised classification needs at least 2"
+        )
     x, y = _read_image_tree(train_root, classes, opts)
     if split_trees:
         test_classes = [p.name for p in _class_dirs(root / "test")]
         if set(test_classes) - set(classes):
-            raise DataError(f"{root / 'test'} has classes not in {train_root}: {sorted(set(test_classes) - set(classes))}")
+            raise DataError(
+                f"{root / 'test'} has classes not in {train_root}: {sorted(set(test_classes) - set(classes))}"
+            )
         present = [c for c in classes if c in test_classes]
         tx, ty_local = _read_image_tree(root / "test", present, opts)
         ty = np.array([classes.index(c) for c in present], dtype=np.int64)[ty_local]

@@ -52,7 +52,9 @@ def select_device(preference: str = "auto") -> torch.device:
     if preference != "auto":
         dev = torch.device(preference)
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was asked for but CUDA is not available here; use --device auto or cpu")
+            raise RuntimeError(
+                "device 'cuda' was asked for but CUDA is not available here; use --device auto or cpu"
+            )
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -61,7 +63,9 @@ def select_device(preference: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def autocast_for(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager] | None:
+def autocast_for(
+    device: torch.device, precision: str
+) -> Callable[[], contextlib.AbstractContextManager] | None:
     """bf16 autocast on CUDA by default (no loss scaling needed for bf16); fp32 elsewhere."""
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
@@ -78,12 +82,25 @@ def steps_for(epochs: int, pool_size: int, batch_size: int) -> int:
 class _Callbacks:
     """Progress bar + progress hook, validation, loss history, checkpoints and time budget."""
 
-    def __init__(self, trainer: _Trainer, start: int, total: int, progress: Callable[[int, int, dict], None] | None) -> None:
+    def __init__(
+        self,
+        trainer: _Trainer,
+        start: int,
+        total: int,
+        progress: Callable[[int, int, dict], None] | None,
+    ) -> None:
         self.t, self.total, self.progress = trainer, total, progress
         self.t0 = time.monotonic()
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, initial=start, desc=f"{trainer.kind} seed {trainer.run.seed}", file=sys.stderr, disable=None, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total,
+            initial=start,
+            desc=f"{trainer.kind} seed {trainer.run.seed}",
+            file=sys.stderr,
+            disable=None,
+            dynamic_ncols=True,
+        )
         self._last_hook = -1
 
     def on_step(self, step: int, logs: dict[str, float]) -> bool:
@@ -91,7 +108,9 @@ class _Callbacks:
         self.bar.update(1)
         if step % run.log_every == 0 or step == self.total:
             t.history.append({"step": step, **logs})
-            self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k.endswith("loss")}, refresh=False)
+            self.bar.set_postfix(
+                {k: f"{v:.3f}" for k, v in logs.items() if k.endswith("loss")}, refresh=False
+            )
         if step % run.eval_every == 0 or step == self.total:
             t.history.append({"step": step, "val_error": t.validation_error()})
         if step % run.checkpoint_every == 0 or step == self.total:
@@ -112,7 +131,9 @@ class _Callbacks:
 
 
 class _Trainer:
-    def __init__(self, bundle: DataBundle, cfg: ssgan.SSGANConfig, run: RunConfig, out_dir: Path, kind: str) -> None:
+    def __init__(
+        self, bundle: DataBundle, cfg: ssgan.SSGANConfig, run: RunConfig, out_dir: Path, kind: str
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         self.kind, self.run, self.out_dir = kind, run, out_dir
@@ -122,7 +143,10 @@ class _Trainer:
             raise ValueError(f"images must be square, got {h}x{w}")
         self.cfg = ssgan.resolve(cfg, h)
         torch.manual_seed(run.seed)
-        self.models = {k: m.to(self.device) for k, m in ssgan.build_models(self.cfg, c, bundle.num_classes, run.seed).items()}
+        self.models = {
+            k: m.to(self.device)
+            for k, m in ssgan.build_models(self.cfg, c, bundle.num_classes, run.seed).items()
+        }
         data = {
             "x_lab": bundle.x_train[bundle.labelled].to(self.device), "y_lab": bundle.y_train[bundle.labelled].to(self.device),
             "x_unl": bundle.x_train.to(self.device),
@@ -146,7 +170,11 @@ class _Trainer:
     def save(self, step: int) -> None:
         if self.last_saved == step:
             return
-        extra = {"history": self.history, "class_names": self.bundle.class_names, "fingerprint": self.bundle.fingerprint}
+        extra = {
+            "history": self.history,
+            "class_names": self.bundle.class_names,
+            "fingerprint": self.bundle.fingerprint,
+        }
         save_checkpoint(self.path, self.training.stateful, step, self.config(), extra)
         self.last_saved = step
 
@@ -155,7 +183,9 @@ class _Trainer:
         if self.training.ema is None:
             return D
         c = self.bundle.image_shape[0]
-        ema_d = ssgan.build_models(self.cfg, c, self.bundle.num_classes, self.run.seed)["D"].to(self.device)
+        ema_d = ssgan.build_models(self.cfg, c, self.bundle.num_classes, self.run.seed)["D"].to(
+            self.device
+        )
         self.training.ema.copy_to(ema_d)
         return ema_d
 
@@ -176,7 +206,8 @@ class _Trainer:
         if diffs:
             raise CheckpointError(
                 f"{self.path} was written by a run with another config, so it cannot be resumed: "
-                + "; ".join(diffs) + ". Use a new run directory (it is left untouched)."
+                + "; ".join(diffs)
+                + ". Use a new run directory (it is left untouched)."
             )
         restore(self.training.stateful, ckpt)
         self.history = list(ckpt.get("history", []))
@@ -200,7 +231,11 @@ def train(bundle_path: str | Path, cfg: ssgan.SSGANConfig, run: RunConfig, out_d
         result = fit(trainer.training.phases, trainer.training.next_batch, trainer.total_steps, start, callbacks,
                      autocast_for(trainer.device, run.precision))  # fmt: skip
     except NonFiniteLossError as e:
-        kept = f"the last good checkpoint is kept at {trainer.path} (step {trainer.last_saved})" if trainer.last_saved is not None else "no checkpoint had been written yet"
+        kept = (
+            f"the last good checkpoint is kept at {trainer.path} (step {trainer.last_saved})"
+            if trainer.last_saved is not None
+            else "no checkpoint had been written yet"
+        )
         raise TrainingDivergedError(
             f"{kind} training stopped: {e}; {kept}. Try a lower learning rate (--set lr_d=..., lr_g=...) or precision fp32."
         ) from e
@@ -221,7 +256,9 @@ def load_trained(checkpoint: str | Path, device: str = "cpu") -> dict[str, Any]:
     ckpt = load_checkpoint(checkpoint, map_location=device)
     conf = ckpt["config"]
     if conf.get("family") != "ssgan":
-        raise CheckpointError(f"{checkpoint} is not a semi-supervised GAN checkpoint (family {conf.get('family')!r})")
+        raise CheckpointError(
+            f"{checkpoint} is not a semi-supervised GAN checkpoint (family {conf.get('family')!r})"
+        )
     cfg = ssgan.SSGANConfig.from_dict(conf["model"])
     models = ssgan.build_models(cfg, conf["image_shape"][0], conf["num_classes"], conf["seed"])
     models["D"].load_state_dict(ckpt["state"]["D"])
@@ -252,11 +289,19 @@ from prefect import task  # noqa: E402
 
 
 @task(name="train", task_run_name="train-{kind}")
-def train_task(bundle_path: str | Path, cfg: ssgan.SSGANConfig, run: RunConfig, out_dir: str | Path, kind: str = "gan") -> dict[str, Any]:
+def train_task(
+    bundle_path: str | Path,
+    cfg: ssgan.SSGANConfig,
+    run: RunConfig,
+    out_dir: str | Path,
+    kind: str = "gan",
+) -> dict[str, Any]:
     """`train` with a Prefect progress artifact that follows the training steps."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-    artifact_id = create_progress_artifact(progress=0.0, description=f"{kind} training, seed {run.seed}")
+    artifact_id = create_progress_artifact(
+        progress=0.0, description=f"{kind} training, seed {run.seed}"
+    )
 
     def hook(step: int, total: int, logs: dict) -> None:
         update_progress_artifact(artifact_id, progress=100.0 * step / total)

@@ -33,7 +33,9 @@ def digits_bundle(tmp_path_factory):
     return prepare(DataSpec("digits", 5, 0), tmp_path_factory.mktemp("bundle"))
 
 
-def write_image_tree(root, classes: dict[str, int], size: int = 12, mode: str = "RGB", seed: int = 0):
+def write_image_tree(
+    root, classes: dict[str, int], size: int = 12, mode: str = "RGB", seed: int = 0
+):
     """root/<class>/<i>.png with `n` random images per class; returns root."""
     from PIL import Image
 

@@ -16,7 +16,10 @@ def test_digits_split_is_stratified_and_disjoint(digits_bundle):
     assert len(b.y_val) > 0 and set(np.unique(b.y_val.numpy())) == set(range(10))
     assert digits_bundle["counts"]["labelled"] == 50
     # validation images are not in the unlabelled pool: pool + val = the official training set
-    assert digits_bundle["counts"]["train"] + digits_bundle["counts"]["val"] == 1797 - digits_bundle["counts"]["test"]
+    assert (
+        digits_bundle["counts"]["train"] + digits_bundle["counts"]["val"]
+        == 1797 - digits_bundle["counts"]["test"]
+    )
 
 
 def test_fingerprint_is_stable_and_changes_with_the_split(tmp_path):
@@ -77,7 +80,10 @@ def test_truncated_idx_file(tmp_path):
 
 def test_folder_tree_resized_and_split(tmp_path):
     write_image_tree(tmp_path / "imgs", {"cat": 10, "dog": 10, "owl": 10}, size=12)
-    raw = load_source("folder", SourceOptions(root=str(tmp_path / "imgs"), image_size=8, channels=1, test_fraction=0.2))
+    raw = load_source(
+        "folder",
+        SourceOptions(root=str(tmp_path / "imgs"), image_size=8, channels=1, test_fraction=0.2),
+    )
     assert raw.class_names == ["cat", "dog", "owl"]
     assert raw.train_x.shape == (24, 1, 8, 8) and raw.test_x.shape == (6, 1, 8, 8)
     assert np.bincount(raw.test_y).tolist() == [2, 2, 2]
@@ -108,7 +114,9 @@ def test_folder_bad_inputs(tmp_path):
 
 def test_too_few_images_for_the_labels_asked(tmp_path):
     write_image_tree(tmp_path / "imgs", {"a": 10, "b": 4})
-    raw = load_source("folder", SourceOptions(root=str(tmp_path / "imgs"), image_size=8, test_fraction=0.25))
+    raw = load_source(
+        "folder", SourceOptions(root=str(tmp_path / "imgs"), image_size=8, test_fraction=0.25)
+    )
     with pytest.raises(DataError, match="class 'b' has 3 training images"):
         build_bundle(raw, DataSpec("folder", labels_per_class=5, val_fraction=0.0))
 

@@ -26,7 +26,12 @@ def test_phase_updates_only_its_own_modules():
 def test_non_finite_loss_raises_before_the_step():
     a, _, opt_a = _two_players()
     before = [p.clone() for p in a.parameters()]
-    phase = Phase("d", [a], opt_a, lambda batch, step: (a(batch["x"]).sum() * float("nan"), {"sup": torch.tensor(1.0)}))
+    phase = Phase(
+        "d",
+        [a],
+        opt_a,
+        lambda batch, step: (a(batch["x"]).sum() * float("nan"), {"sup": torch.tensor(1.0)}),
+    )
     with pytest.raises(NonFiniteLossError, match=r"phase 'd' at step 3"):
         run_phases([phase], {"x": torch.ones(1, 2)}, 3)
     assert all(torch.equal(x, y) for x, y in zip(before, a.parameters(), strict=True))
@@ -35,7 +40,13 @@ def test_non_finite_loss_raises_before_the_step():
 def test_every_runs_a_phase_on_its_steps_only():
     a, _, opt_a = _two_players()
     seen = []
-    phase = Phase("slow", [a], opt_a, lambda batch, step: (seen.append(step) or a(batch["x"]).sum(), {}), every=3)
+    phase = Phase(
+        "slow",
+        [a],
+        opt_a,
+        lambda batch, step: (seen.append(step) or a(batch["x"]).sum(), {}),
+        every=3,
+    )
     fit([phase], lambda step: {"x": torch.ones(1, 2)}, total_steps=7)
     assert seen == [0, 3, 6]
 

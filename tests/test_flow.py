@@ -13,7 +13,9 @@ def flow_summary(prefect_harness, tmp_path_factory):
     from flows.semi_supervised import semi_supervised
 
     run_dir = tmp_path_factory.mktemp("runs") / "ss"
-    return semi_supervised(data="digits", labels_per_class=3, seeds=[0, 1], epochs=1, run_dir=str(run_dir))
+    return semi_supervised(
+        data="digits", labels_per_class=3, seeds=[0, 1], epochs=1, run_dir=str(run_dir)
+    )
 
 
 def test_flow_runs_both_models_for_every_seed(flow_summary):
@@ -39,7 +41,11 @@ def test_flow_publishes_markdown_and_table_artifacts(flow_summary):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     with get_client(sync_client=True) as client:
-        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["semi-supervised-report", "semi-supervised-errors"])))
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["semi-supervised-report", "semi-supervised-errors"])
+            )
+        )
         progress = [a for a in client.read_artifacts() if a.type == "progress"]
     kinds = {a.key: a for a in arts}
     assert "data:image/png;base64," in kinds["semi-supervised-report"].data
@@ -48,7 +54,20 @@ def test_flow_publishes_markdown_and_table_artifacts(flow_summary):
 
 
 def test_cli_json_output(prefect_harness, tmp_path, capsys):
-    code = main(["semi-supervised", "--labels-per-class", "2", "--epochs", "1", "--seeds", "0", "--run-dir", str(tmp_path / "r"), "--json"])
+    code = main(
+        [
+            "semi-supervised",
+            "--labels-per-class",
+            "2",
+            "--epochs",
+            "1",
+            "--seeds",
+            "0",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     for key in ("test_error_mean", "test_error_std"):
@@ -57,9 +76,36 @@ def test_cli_json_output(prefect_harness, tmp_path, capsys):
 
 
 def test_cli_bad_input_is_a_clear_error(tmp_path, capsys):
-    assert main(["semi-supervised", "--data", "imagenet", "--no-prefect", "--run-dir", str(tmp_path)]) == 2
+    assert (
+        main(["semi-supervised", "--data", "imagenet", "--no-prefect", "--run-dir", str(tmp_path)])
+        == 2
+    )
     assert "unknown data set 'imagenet'" in capsys.readouterr().err
-    assert main(["semi-supervised", "--labels-per-class", "500", "--no-prefect", "--run-dir", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "semi-supervised",
+                "--labels-per-class",
+                "500",
+                "--no-prefect",
+                "--run-dir",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "labelled images per class were asked for" in capsys.readouterr().err
-    assert main(["semi-supervised", "--set", "lerning_rate=1", "--no-prefect", "--run-dir", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "semi-supervised",
+                "--set",
+                "lerning_rate=1",
+                "--no-prefect",
+                "--run-dir",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "unknown model setting" in capsys.readouterr().err

@@ -41,7 +41,14 @@ def test_virtual_batch_norm_hand_computed():
 
 def test_vbn_output_of_an_example_does_not_depend_on_its_batch():
     torch.manual_seed(0)
-    layers = [nn.Linear(4, 6), VirtualBatchNorm(6), nn.ReLU(), nn.Linear(6, 2 * 3 * 3), nn.Unflatten(1, (2, 3, 3)), VirtualBatchNorm(2)]
+    layers = [
+        nn.Linear(4, 6),
+        VirtualBatchNorm(6),
+        nn.ReLU(),
+        nn.Linear(6, 2 * 3 * 3),
+        nn.Unflatten(1, (2, 3, 3)),
+        VirtualBatchNorm(2),
+    ]
     net = VBNSequential(layers, reference=torch.randn(16, 4))
     x = torch.randn(8, 4)
     full = net(x)

@@ -8,7 +8,14 @@ from tasks.evaluate import evaluate_classifier
 from tasks.train import RunConfig, TrainingDivergedError, load_trained, select_device, train
 
 # every stateful trick on, so that its buffers must survive the checkpoint
-CFG = SSGANConfig(batch_size=32, labelled_batch_size=20, vbn_reference_size=16, historical_averaging=1e-4, ema_decay=0.9, label_smoothing=0.1)
+CFG = SSGANConfig(
+    batch_size=32,
+    labelled_batch_size=20,
+    vbn_reference_size=16,
+    historical_averaging=1e-4,
+    ema_decay=0.9,
+    label_smoothing=0.1,
+)
 RUN = RunConfig(epochs=1, seed=3, checkpoint_every=5, eval_every=7, log_every=3)
 
 
@@ -25,7 +32,11 @@ def _assert_same_state(a, b):
         flat_a, flat_b = _flatten(a[name]), _flatten(b[name])
         assert flat_a.keys() == flat_b.keys()
         for k in flat_a:
-            assert torch.equal(flat_a[k], flat_b[k]) if torch.is_tensor(flat_a[k]) else flat_a[k] == flat_b[k], (name, k)
+            assert (
+                torch.equal(flat_a[k], flat_b[k])
+                if torch.is_tensor(flat_a[k])
+                else flat_a[k] == flat_b[k]
+            ), (name, k)
 
 
 def _flatten(obj, prefix=""):
@@ -49,10 +60,15 @@ def test_killed_run_resumes_to_the_same_weights(digits_bundle, tmp_path):
 
     with pytest.raises(Kill):
         train(digits_bundle["path"], CFG, RUN, tmp_path / "killed", progress=kill_at_12)
-    assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["step"] == 10  # the last periodic one
+    assert (
+        load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["step"] == 10
+    )  # the last periodic one
     resumed = train(digits_bundle["path"], CFG, RUN, tmp_path / "killed")
     assert resumed["resumed_from"] == 10 and resumed["steps"] == unbroken["steps"]
-    _assert_same_state(_states(tmp_path / "unbroken" / "checkpoint.pt"), _states(tmp_path / "killed" / "checkpoint.pt"))
+    _assert_same_state(
+        _states(tmp_path / "unbroken" / "checkpoint.pt"),
+        _states(tmp_path / "killed" / "checkpoint.pt"),
+    )
 
 
 def test_finished_run_is_reused_and_reloadable(digits_bundle, tmp_path):
@@ -71,12 +87,17 @@ def test_checkpoint_from_another_config_is_refused_and_kept(digits_bundle, tmp_p
     path = tmp_path / "run" / "checkpoint.pt"
     before = path.read_bytes()
     other = SSGANConfig(**{**CFG.__dict__, "label_smoothing": 0.2})
-    with pytest.raises(CheckpointError, match=r"another config.*label_smoothing: checkpoint has 0\.1, this run has 0\.2"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"another config.*label_smoothing: checkpoint has 0\.1, this run has 0\.2",
+    ):
         train(digits_bundle["path"], other, RUN, tmp_path / "run")
     assert path.read_bytes() == before
 
 
-def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(digits_bundle, tmp_path, monkeypatch):
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(
+    digits_bundle, tmp_path, monkeypatch
+):
     calls = {"n": 0}
     real = ssgan_module.supervised_loss
 
@@ -86,7 +107,10 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(digits_bundl
         return loss * float("nan") if calls["n"] > 7 else loss
 
     monkeypatch.setattr(ssgan_module, "supervised_loss", poisoned)
-    with pytest.raises(TrainingDivergedError, match=r"non-finite loss in phase 'd' at step 7.*last good checkpoint is kept at .*step 5"):
+    with pytest.raises(
+        TrainingDivergedError,
+        match=r"non-finite loss in phase 'd' at step 7.*last good checkpoint is kept at .*step 5",
+    ):
         train(digits_bundle["path"], CFG, RUN, tmp_path / "run")
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert ckpt["step"] == 5
