@@ -47,7 +47,9 @@ def test_every_trick_switches_from_the_config():
     assert _has(m_on["D"], MinibatchDiscrimination) and not _has(
         m_off["D"], MinibatchDiscrimination
     )
-    assert isinstance(m_on["G"], VBNSequential) and _has(m_off["G"], nn.modules.batchnorm._BatchNorm)
+    assert isinstance(m_on["G"], VBNSequential) and _has(
+        m_off["G"], nn.modules.batchnorm._BatchNorm
+    )
     assert _has(m_on["D"], GaussianNoise) and not _has(m_off["D"], GaussianNoise)
     wn = lambda m: any("parametrizations" in n for n, _ in m.named_parameters())  # noqa: E731
     assert wn(m_on["D"]) and not wn(m_off["D"])
