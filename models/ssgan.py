@@ -205,6 +205,14 @@ def _player(
     return opt, sched, hist
 
 
+def _classifier_ema(D: nn.Module, cfg: SSGANConfig, stateful: dict) -> EMA | None:
+    """EMA of the classifier's weights (registered as ema_d), or None when ema_decay is 0."""
+    if cfg.ema_decay <= 0:
+        return None
+    stateful["ema_d"] = EMA(D, cfg.ema_decay)
+    return stateful["ema_d"]
+
+
 def _after(
     hist: HistoricalAveraging | None, ema: EMA | None, module: nn.Module
 ) -> Callable[[], None] | None:
@@ -232,9 +240,7 @@ def build_training(
     stateful: dict[str, Any] = {"D": D, "G": G}
     opt_d, sched_d, hist_d = _player("d", D, cfg.lr_d, cfg, total_steps, stateful)
     opt_g, sched_g, hist_g = _player("g", G, cfg.lr_g, cfg, total_steps, stateful)
-    ema = EMA(D, cfg.ema_decay) if cfg.ema_decay > 0 else None
-    if ema is not None:
-        stateful["ema_d"] = ema
+    ema = _classifier_ema(D, cfg, stateful)
     device = next(D.parameters()).device
     real_target = 1.0 - cfg.label_smoothing
 
@@ -292,9 +298,7 @@ def build_baseline_training(
     cfg = dataclasses.replace(cfg, historical_averaging=0.0)  # a GAN trick: not in the baseline
     stateful: dict[str, Any] = {"D": D}
     opt, sched, hist = _player("d", D, cfg.lr_d, cfg, total_steps, stateful)
-    ema = EMA(D, cfg.ema_decay) if cfg.ema_decay > 0 else None
-    if ema is not None:
-        stateful["ema_d"] = ema
+    ema = _classifier_ema(D, cfg, stateful)
 
     def sup_loss(batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits, _ = D(batch["x_lab"])
