@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{args.data}, {args.labels_per_class} labels per class, seeds {args.seeds}, {epochs} epochs, {table['default']['steps']} steps"
     )
-    print(f"{'model':<44} {'test error %':>15} {'vs default':>11} {'wall s':>8} {'images/s':>9}")
+    print(f"{'model':<52} {'test error %':>15} {'vs default':>11} {'wall s':>8} {'images/s':>9}")
     for name in ["baseline"] + [n for n, _ in variants]:
         r = table[name]
         label = (
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         delta = "" if name == "default" else f"{100 * (r['test_error_mean'] - ref):+.2f}"
         print(
-            f"{label:<44} {100 * r['test_error_mean']:>7.2f} ± {100 * r['test_error_std']:<5.2f} {delta:>11} {r['wall_s_mean']:>8.1f} {r['images_per_s_mean']:>9.0f}"
+            f"{label:<52} {100 * r['test_error_mean']:>7.2f} ± {100 * r['test_error_std']:<5.2f} {delta:>11} {r['wall_s_mean']:>8.1f} {r['images_per_s_mean']:>9.0f}"
         )
     return 0
 
