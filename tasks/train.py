@@ -119,10 +119,7 @@ class _Callbacks:
         if self.progress is not None and pct != self._last_hook:
             self._last_hook = pct
             self.progress(step, self.total, logs)
-        if run.max_minutes is not None and time.monotonic() - self.t0 > 60 * run.max_minutes:
-            t.stopped_by_budget = True
-            return True
-        return False
+        return run.max_minutes is not None and time.monotonic() - self.t0 > 60 * run.max_minutes
 
     def on_end(self, step: int, ok: bool) -> None:
         self.bar.close()
@@ -155,7 +152,7 @@ class _Trainer:
         build = ssgan.build_training if kind == "gan" else ssgan.build_baseline_training
         self.training = build(self.models, self.cfg, data, self.total_steps, run.seed)
         self.history: list[dict[str, float]] = []
-        self.stopped_by_budget = False
+        self._ema_classifier: nn.Module | None = None
         self.path = out_dir / CHECKPOINT_NAME
         self.last_saved: int | None = None
 
@@ -182,12 +179,14 @@ class _Trainer:
         D = self.models["D"]
         if self.training.ema is None:
             return D
-        c = self.bundle.image_shape[0]
-        ema_d = ssgan.build_models(self.cfg, c, self.bundle.num_classes, self.run.seed)["D"].to(
-            self.device
-        )
-        self.training.ema.copy_to(ema_d)
-        return ema_d
+        if self._ema_classifier is None:
+            # built once, and without touching the training RNG stream (weight init draws)
+            with torch.random.fork_rng(devices=[]):
+                c, k = self.bundle.image_shape[0], self.bundle.num_classes
+                D_ema = ssgan.build_models(self.cfg, c, k, self.run.seed)["D"]
+            self._ema_classifier = D_ema.to(self.device)
+        self.training.ema.copy_to(self._ema_classifier)
+        return self._ema_classifier
 
     def validation_error(self) -> float:
         if len(self.bundle.y_val) == 0:
