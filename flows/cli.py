@@ -78,6 +78,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from models.ssgan_nets import ARCHS
+
     parser = argparse.ArgumentParser(
         prog="ganflow",
         description="Semi-supervised learning and synthetic data with adversarial models.",
@@ -105,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument(
         "--arch",
         default=None,
-        help="network: mlp28, conv28, conv32, conv8 (default: by image size)",
+        help=f"network: {', '.join(ARCHS)} (default: by image size)",
     )
     ss.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                     help="model setting, e.g. --set minibatch_discrimination=true --set historical_averaging=1e-3")  # fmt: skip

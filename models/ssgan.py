@@ -40,22 +40,16 @@ from models.ssgan_nets import (
 class SSGANConfig:
     arch: str = "auto"  # mlp28 | mlp8 | conv28 | conv32 | conv8; auto picks by image size
     z_dim: int = 100  # generator noise size, z ~ U(0, 1)
-    feature_matching: bool = (
-        True  # G minimises ||E f(x) - E f(G(z))||^2 (sec. 3.1); else non-saturating
-    )
+    feature_matching: bool = True  # G: ||E f(x) - E f(G(z))||^2 (sec. 3.1); else non-saturating
     minibatch_discrimination: bool = False  # minibatch features before D's output (sec. 3.2)
     mbd_kernels: int = 50  # B, number of minibatch kernels (sec. 3.2)
     mbd_kernel_dim: int = 5  # C, dimension of each kernel (sec. 3.2)
     historical_averaging: float = 0.0  # weight of ||theta - mean_t theta_t||^2 (sec. 3.3); 0 = off
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - alpha (sec. 3.4); 0 = off
-    virtual_batch_norm: bool = (
-        True  # VBN in G with a fixed reference batch (sec. 3.5); else batch norm
-    )
+    virtual_batch_norm: bool = True  # VBN in G, fixed reference batch (sec. 3.5); else BN
     vbn_reference_size: int = 100  # size of the VBN reference batch
     weight_norm: bool = True  # weight-normalised D layers, as in the released models
-    input_noise: float | None = (
-        None  # std of Gaussian noise on D's input (None: the arch's default)
-    )
+    input_noise: float | None = None  # std of Gaussian noise on D's input (None: arch default)
     hidden_noise: float | None = None  # std of Gaussian noise on D's hidden layers
     input_dropout: float | None = None  # dropout rate on D's input
     dropout: float | None = None  # dropout rate on D's hidden layers
@@ -85,9 +79,6 @@ ARCH_DEFAULTS: dict[str, dict[str, float]] = {
     "mlp28": dict(
         input_noise=0.3, hidden_noise=0.5, input_dropout=0.0, dropout=0.0, lr_d=0.003, lr_g=0.003
     ),
-    "mlp8": dict(
-        input_noise=0.3, hidden_noise=0.5, input_dropout=0.0, dropout=0.0, lr_d=0.003, lr_g=0.003
-    ),
     "conv28": dict(
         input_noise=0.3, hidden_noise=0.3, input_dropout=0.0, dropout=0.0, lr_d=0.001, lr_g=0.001
     ),
@@ -98,6 +89,7 @@ ARCH_DEFAULTS: dict[str, dict[str, float]] = {
         input_noise=0.0, hidden_noise=0.0, input_dropout=0.2, dropout=0.5, lr_d=0.0003, lr_g=0.0003
     ),
 }
+ARCH_DEFAULTS["mlp8"] = ARCH_DEFAULTS["mlp28"]  # the same model on 8x8 inputs
 
 
 def resolve(cfg: SSGANConfig, image_size: int) -> SSGANConfig:

@@ -30,8 +30,8 @@ from models.layers import (
 )
 
 ARCH_BY_SIZE = {8: "mlp8", 28: "mlp28", 32: "conv32"}
-ARCHS = ("mlp28", "mlp8", "conv28", "conv32", "conv8")
 ARCH_IMAGE_SIZE = {"mlp28": 28, "mlp8": 8, "conv28": 28, "conv32": 32, "conv8": 8}
+ARCHS = tuple(ARCH_IMAGE_SIZE)
 
 
 class Discriminator(nn.Module):

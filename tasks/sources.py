@@ -64,18 +64,6 @@ FASHION_CLASSES = [
     "Bag",
     "Ankle boot",
 ]
-CIFAR10_CLASSES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
 
 
 def _stratified_holdout(y: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
