@@ -14,24 +14,30 @@ import torch
 from models.ssgan_nets import sample_z
 
 
+def image_grid(images: torch.Tensor, scale: int = 0) -> np.ndarray:
+    """An (H, W, C) uint8 grid of images (N, C, H, W), uint8 or float in [0, 1]. Small
+    images are upscaled (nearest) so that an 8x8 digit is still visible in a report."""
+    from torchvision.utils import make_grid
+
+    imgs = images.float() / 255.0 if images.dtype == torch.uint8 else images.float().clamp(0, 1)
+    if scale == 0:
+        scale = max(1, 32 // imgs.shape[-1])
+    if scale > 1:
+        imgs = torch.nn.functional.interpolate(imgs, scale_factor=scale, mode="nearest")
+    grid = make_grid(imgs, nrow=int(np.ceil(np.sqrt(len(imgs)))), padding=2, pad_value=1.0)
+    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
 def sample_grid(
     generator: torch.nn.Module, z_dim: int, n: int = 100, seed: int = 0, scale: int = 0
 ) -> np.ndarray:
-    """An (H, W, C) uint8 grid of n generated images, drawn with a fixed noise seed. Small
-    images are upscaled (nearest) so that a 8x8 digit is still visible in a report."""
-    from torchvision.utils import make_grid
-
+    """A grid of n generated images, drawn with a fixed noise seed."""
     device = next(generator.parameters()).device
     generator.eval()
     with torch.no_grad():
         z = sample_z(n, z_dim, "cpu", torch.Generator().manual_seed(seed)).to(device)
         imgs = generator(z).float().clamp(0, 1).cpu()  # (n, C, H, W)
-    if scale == 0:
-        scale = max(1, 32 // imgs.shape[-1])
-    if scale > 1:
-        imgs = torch.nn.functional.interpolate(imgs, scale_factor=scale, mode="nearest")
-    grid = make_grid(imgs, nrow=int(np.ceil(np.sqrt(n))), padding=2, pad_value=1.0)
-    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return image_grid(imgs, scale)
 
 
 def save_png(array: np.ndarray, path: Path) -> Path:

@@ -1,0 +1,270 @@
+"""Sample-quality evaluation as plain steps: a generator checkpoint (or a folder of images)
+against a data set's real test set, with the real-vs-real floor beside it.
+
+    extractor(p)             -> {cache path, info}           the cached domain classifier
+    draw_samples(p, run_dir) -> {path of samples.pt, info}   N generated (or read) images
+    score(p, samples, which) -> {fid, kid_mean, ..., protocol} for "samples" or "floor"
+
+The floor scores a held-out part of the real training set (never seen by the extractor's
+classifier) against the same test set, with the same sample count: the values a perfect
+generator would get. Every result carries its protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tasks import metrics as M
+from tasks.cas import classification_accuracy_score
+from tasks.extractors import Extractor, cached_holdout, domain_extractor, inception_extractor
+from tasks.sources import DataError, RawData, SourceOptions, load_source, read_sample_folder
+
+
+@dataclass
+class EvalParams:
+    checkpoint: str | None = None  # a GAN run's checkpoint.pt: its generator draws the samples
+    samples: str | None = None  # or a folder of images (class subfolders give CAS labels)
+    data: str | None = None  # reference data set (default: the checkpoint's training data)
+    data_root: str | None = None
+    download: bool = False
+    image_size: int = 32  # folder reference only
+    channels: int = 3  # folder reference only
+    num_samples: int | None = None  # None: as many as the test set has, at most 10,000
+    seed: int = 0  # sampling noise, KID subsets, IS shuffle, CAS classifiers
+    labels: str = (
+        "run"  # labels for CAS of generated images: run (the run's own classifier) | domain
+    )
+    floor: bool = True  # also score real vs real
+    cas: bool = True  # train-on-synthetic-test-on-real
+    cas_steps: int = 1500  # at least this many steps (and 5 epochs) for each CAS classifier
+    extractor_steps: int = (
+        3000  # at least this many steps (and 10 epochs) for the domain classifier
+    )
+    inception: str = "auto"  # auto (on CUDA, when weights are offline) | on | off
+    inception_weights: str | None = None  # a TorchScript FID Inception file
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    device: str = "auto"
+    run_dir: str | None = None
+
+
+def _device(p: EvalParams) -> str:
+    from tasks.train import select_device
+
+    return str(select_device(p.device))
+
+
+def _checkpoint_info(p: EvalParams) -> dict[str, Any]:
+    from tasks.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(p.checkpoint, map_location="cpu")
+    return {"fingerprint": ckpt.get("fingerprint", {}), "config": ckpt["config"]}
+
+
+def data_name(p: EvalParams) -> str:
+    if p.data:
+        return p.data
+    if p.checkpoint:
+        source = _checkpoint_info(p)["fingerprint"].get("source")
+        if source:
+            return source
+    raise DataError("name the reference data set with --data (it cannot be read from the input)")
+
+
+def load_reference(p: EvalParams) -> RawData:
+    opts = SourceOptions(
+        root=p.data_root, download=p.download, image_size=p.image_size, channels=p.channels
+    )
+    return load_source(data_name(p), opts)
+
+
+def extractor(p: EvalParams) -> dict[str, Any]:
+    """Train or load the domain classifier; returns its protocol info (with the cache path)."""
+    raw = load_reference(p)
+    return domain_extractor(
+        raw, data_name(p), _device(p), progress=True, min_steps=p.extractor_steps
+    ).info
+
+
+def sample_count(p: EvalParams, raw: RawData) -> int:
+    n = p.num_samples if p.num_samples is not None else min(10_000, len(raw.test_y))
+    if n < 10:
+        raise ValueError(f"at least 10 samples are needed to score a generator, got {n}")
+    return n
+
+
+@torch.no_grad()
+def _generate(
+    p: EvalParams, raw: RawData, n: int, device: str
+) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    from models.ssgan_nets import sample_z
+    from tasks.train import load_trained
+
+    run = load_trained(p.checkpoint, device)
+    if "generator" not in run:
+        raise DataError(
+            f"{p.checkpoint} holds no generator (a baseline run?); evaluate a GAN run's checkpoint"
+        )
+    if tuple(run["run_config"]["image_shape"]) != tuple(raw.train_x.shape[1:]):
+        raise DataError(
+            f"{p.checkpoint} makes {tuple(run['run_config']['image_shape'])} images but {data_name(p)} has "
+            f"{tuple(raw.train_x.shape[1:])}: name the data set it was trained on with --data"
+        )
+    g = torch.Generator().manual_seed(p.seed)
+    G, xs = run["generator"], []
+    for i in range(0, n, 500):
+        z = sample_z(min(500, n - i), run["config"].z_dim, "cpu", g).to(device)
+        xs.append((G(z).float().clamp(0, 1) * 255).round().to(torch.uint8).cpu())
+    x = torch.cat(xs)
+    info = {
+        "source": "checkpoint",
+        "path": str(p.checkpoint),
+        "step": run["step"],
+        "count": n,
+        "seed": p.seed,
+    }
+    if p.labels == "run":
+        y = torch.from_numpy(_predict_labels(run["classifier"], x, device))
+        info["labels"] = "argmax of the run's own classifier (its K+1 discriminator)"
+    elif p.labels == "domain":
+        y = None  # labelled by the domain classifier in `score`
+        info["labels"] = "argmax of the domain classifier"
+    else:
+        raise ValueError(f"labels must be run or domain, got {p.labels!r}")
+    return x, y, info
+
+
+def _predict_labels(model: torch.nn.Module, x: torch.Tensor, device: str) -> np.ndarray:
+    from tasks.evaluate import predict
+
+    return predict(model, x, device).argmax(1).numpy()
+
+
+def draw_samples(p: EvalParams, run_dir: str | Path) -> dict[str, Any]:
+    """Generate (or read) the samples once and store them in run_dir/samples.pt."""
+    if (p.checkpoint is None) == (p.samples is None):
+        raise ValueError(
+            "give exactly one of a checkpoint (--checkpoint) or a sample folder (--samples)"
+        )
+    raw = load_reference(p)
+    n = sample_count(p, raw)
+    if p.checkpoint:
+        x, y, info = _generate(p, raw, n, _device(p))
+    else:
+        c, h, _ = raw.train_x.shape[1:]
+        xs, ys = read_sample_folder(p.samples, raw.class_names, h, c)
+        x, y = torch.from_numpy(xs), (torch.from_numpy(ys) if ys is not None else None)
+        info = {"source": "folder", "path": str(p.samples), "count": len(x), "files_resized_to": [c, h, h],
+                "labels": "class folders" if ys is not None else "none (no class folders)"}  # fmt: skip
+    path = Path(run_dir) / "samples.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({"x": x, "y": y, "info": info}, tmp)
+    os.replace(tmp, path)
+    return {"path": str(path), "info": info}
+
+
+def distribution_metrics(
+    ext: Extractor, x_real: torch.Tensor, x_fake: torch.Tensor, p: EvalParams
+) -> dict[str, Any]:
+    """FID, KID, IS (when the extractor has a classifier head), precision/recall, density/coverage."""
+    fr, ff = ext.features(x_real), ext.features(x_fake)
+    out: dict[str, Any] = {M.FID: M.fid_from_features(fr, ff)}
+    out[M.KID_MEAN], out[M.KID_STD] = M.kernel_inception_distance(
+        fr, ff, p.kid_subsets, p.kid_subset_size, p.seed
+    )
+    if ext.head is not None:
+        out[M.IS_MEAN], out[M.IS_STD] = M.inception_score(ext.probs(x_fake), 10, p.seed)
+    else:
+        out[M.IS_MEAN] = out[M.IS_STD] = None
+    out.update(M.precision_recall(fr, ff, k=3))
+    out.update(M.density_coverage(fr, ff, k=5))
+    return out
+
+
+def _protocol(ext: Extractor, p: EvalParams, n_real: int, n_fake: int) -> dict[str, Any]:
+    return {
+        "extractor": ext.info, "real": {"split": "test", "count": n_real}, "fake_count": n_fake,
+        "kid": {"subsets": p.kid_subsets, "subset_size": min(p.kid_subset_size, n_real, n_fake), "degree": 3,
+                "coef": 1.0, "gamma": "1/d", "seed": p.seed},
+        "is": {"splits": 10, "seed": p.seed, "probabilities": f"softmax of {ext.name}"} if ext.head is not None
+        else {"skipped": f"{ext.name} has no classifier head"},
+        "precision_recall_k": 3, "density_coverage_k": 5, "precision": "float64",
+    }  # fmt: skip
+
+
+def _inception(p: EvalParams, device: str) -> tuple[Extractor | None, str]:
+    if p.inception == "off":
+        return None, "switched off (--inception off)"
+    if p.inception == "auto" and not device.startswith("cuda"):
+        return (
+            None,
+            "auto: Inception runs only on a GPU (about 2 images/s on a CPU); use --inception on to force it",
+        )
+    return inception_extractor(p.inception_weights, device, p.download)
+
+
+def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> dict[str, Any]:
+    """Metrics of the stored samples (which="samples") or of the held-out real images
+    (which="floor") against the real test set, with their protocol."""
+    raw, device = load_reference(p), _device(p)
+    name = data_name(p)
+    ext = domain_extractor(raw, name, device, min_steps=p.extractor_steps)
+    stored = torch.load(samples_path, map_location="cpu", weights_only=True)
+    x_test, y_test = torch.from_numpy(raw.test_x), torch.from_numpy(raw.test_y)
+    hold = cached_holdout(ext)
+    if which == "samples":
+        x_fake, y_fake, info = stored["x"], stored["y"], dict(stored["info"])
+        if y_fake is None and info.get("source") == "checkpoint":
+            y_fake = torch.from_numpy(ext.probs(x_fake).argmax(1))
+    elif which == "floor":
+        n = min(len(stored["x"]), len(hold))
+        pick = np.sort(np.random.default_rng(p.seed).choice(hold, n, replace=False))
+        x_fake, y_fake = torch.from_numpy(raw.train_x[pick]), torch.from_numpy(raw.train_y[pick])
+        info = {"source": "real training images held out from the extractor", "count": n, "seed": p.seed,
+                "labels": "true labels"}  # fmt: skip
+    else:
+        raise ValueError(f"which must be samples or floor, got {which!r}")
+    out = distribution_metrics(ext, x_test, x_fake, p)
+    protocol = _protocol(ext, p, len(x_test), len(x_fake))
+    protocol.update(data=name, samples=info, image_shape=list(raw.test_x.shape[1:]))
+    out["cas_accuracy"] = out["real_accuracy"] = None
+    if p.cas and y_fake is not None:
+        keep = np.setdiff1d(np.arange(len(raw.train_y)), hold)
+        cas = classification_accuracy_score(
+            x_fake, y_fake, torch.from_numpy(raw.train_x[keep]), torch.from_numpy(raw.train_y[keep]),
+            x_test, y_test, len(raw.class_names), p.seed, device, p.cas_steps, which == "samples",
+        )  # fmt: skip
+        protocol["cas"] = cas.pop("protocol")
+        out.update(cas)
+    else:
+        protocol["cas"] = {
+            "skipped": "switched off" if not p.cas else "the samples carry no labels"
+        }
+    inc, how = _inception(p, device)
+    protocol["inception"] = {"used": inc is not None, "how": how}
+    if inc is not None:
+        res = distribution_metrics(inc, x_test, x_fake, p)
+        out["inception"] = res
+        protocol["inception"]["protocol"] = _protocol(inc, p, len(x_test), len(x_fake))
+    out["protocol"] = protocol
+    return out
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def params_dict(p: EvalParams) -> dict[str, Any]:
+    return dataclasses.asdict(p)
