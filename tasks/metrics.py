@@ -73,27 +73,23 @@ class FeatureStats:
         return cls(x.shape[1]).update(x)
 
 
-def _sqrt_psd(s: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a symmetric PSD matrix by eigendecomposition; eigenvalues
-    that rounding pushed below zero are clipped."""
-    w, v = np.linalg.eigh(s)
-    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
-
-
 def frechet_distance(
     mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
 ) -> float:
     """||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2)).
 
-    tr((S1 S2)^(1/2)) = tr((S1^(1/2) S2 S1^(1/2))^(1/2)): the matrix inside is symmetric PSD
-    (similar to S1 S2), so its trace root is the sum of the square roots of its eigenvalues.
+    The symmetric eigen route: with S1 = V diag(w) V^T, the product S1 S2 is similar to the
+    symmetric PSD matrix D^(1/2) (V^T S2 V) D^(1/2), D = diag(w) (which is S1^(1/2) S2 S1^(1/2)
+    in V's basis), so tr((S1 S2)^(1/2)) is the sum of the square roots of its eigenvalues.
     Two symmetric eigensolves instead of scipy.linalg.sqrtm's complex Schur route: faster,
-    real-valued, and never an imaginary residue to throw away."""
+    real-valued, and no imaginary residue to throw away. Eigenvalues that rounding pushes
+    below zero are clipped."""
     mu1, mu2, sigma1, sigma2 = map(_f64, (mu1, mu2, sigma1, sigma2))
     if sigma1.shape != sigma2.shape or mu1.shape != mu2.shape:
         raise ValueError(f"feature sizes differ: {sigma1.shape} vs {sigma2.shape}")
-    root1 = _sqrt_psd(sigma1)
-    m = root1 @ sigma2 @ root1
+    w, v = np.linalg.eigh(sigma1)
+    root_w = np.sqrt(np.clip(w, 0.0, None))
+    m = root_w[:, None] * (v.T @ sigma2 @ v) * root_w[None, :]
     eig = np.linalg.eigvalsh((m + m.T) / 2)
     tr_covmean = np.sqrt(np.clip(eig, 0.0, None)).sum()
     diff = mu1 - mu2
