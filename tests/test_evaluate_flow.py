@@ -33,7 +33,7 @@ def gan_runs(digits_bundle, tmp_path_factory):
 
 
 def _evaluate_json(capsys, *args) -> dict:
-    assert main(["evaluate", *args, *FAST, "--json"]) == 0
+    assert main(["evaluate", *FAST, *args, "--json"]) == 0  # later options win
     return json.loads(capsys.readouterr().out)
 
 
@@ -160,3 +160,25 @@ def test_flow_publishes_report_and_table_artifacts(prefect_harness, gan_runs, tm
 
     keys = {a.key for a in asyncio.run(artifacts())}
     assert {"evaluate-report", "evaluate-metrics"} <= keys
+
+
+def test_inception_path_with_a_user_torchscript_file(capsys, tmp_path, gan_runs):
+    """--inception on with --inception-weights: the file is loaded as TorchScript, images are
+    made 3x299x299 in the FID input range, and its metrics sit beside the domain ones."""
+    import torch
+
+    class Pool(
+        torch.nn.Module
+    ):  # stands in for the Inception pool3 network: (N, 3, 299, 299) -> (N, 6)
+        def forward(self, x):
+            assert x.shape[1:] == (3, 299, 299)
+            return torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
+
+    path = tmp_path / "pool.pt"
+    torch.jit.script(Pool()).save(str(path))
+    out = _evaluate_json(capsys, "--checkpoint", gan_runs["gan"], "--no-prefect", "--no-floor", "--no-cas",
+                         "--run-dir", str(tmp_path / "run"), "--inception", "on", "--inception-weights", str(path))  # fmt: skip
+    inc = out["protocol"]["inception"]
+    assert inc["used"] is True and inc["how"] == str(path)
+    assert inc["protocol"]["extractor"]["resize"].startswith("bilinear to 299x299")
+    assert isinstance(out["inception"]["fid"], float) and out["inception"]["is_mean"] is None
