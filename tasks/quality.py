@@ -25,7 +25,8 @@ import torch
 from tasks import metrics as M
 from tasks.cas import classification_accuracy_score
 from tasks.extractors import Extractor, cached_holdout, domain_extractor, inception_extractor
-from tasks.sources import DataError, RawData, SourceOptions, load_source, read_sample_folder
+from tasks.folders import read_sample_folder
+from tasks.sources import DataError, RawData, SourceOptions, load_source
 
 
 @dataclass
