@@ -100,6 +100,7 @@ def run_evaluate_command(args: argparse.Namespace) -> dict[str, Any]:
 
 def evaluate_table(result: dict[str, Any]) -> str:
     from tasks.evaluation import LABELS, RESULT_KEYS
+    from tasks.metrics import SAMPLE_METRICS
 
     floor = result.get("floor") or {}
     ext = result["protocol"]["extractor"]
@@ -108,10 +109,17 @@ def evaluate_table(result: dict[str, Any]) -> str:
         f"features: {ext['name']} (test accuracy {100 * ext['test_accuracy']:.2f} %)",
         f"{'metric':<34} {'samples':>10} {'floor':>10}",
     ]
-    for k in RESULT_KEYS:
-        v, f = result.get(k), floor.get(k)
-        lines.append(
-            f"{LABELS[k]:<34} {'-' if v is None else f'{v:.4g}':>10} {'-' if f is None else f'{f:.4g}':>10}"
-        )
+
+    def row(label: str, v: float | None, f: float | None) -> str:
+        return f"{label:<34} {'-' if v is None else f'{v:.4g}':>10} {'-' if f is None else f'{f:.4g}':>10}"
+
+    lines += [row(LABELS[k], result.get(k), floor.get(k)) for k in RESULT_KEYS]
+    if "inception" in result:
+        inc, finc = result["inception"], floor.get("inception", {})
+        lines += [
+            row(f"Inception {LABELS[k]}", inc.get(k), finc.get(k))
+            for k in SAMPLE_METRICS
+            if inc.get(k) is not None
+        ]
     lines += [f"inception: {result['protocol']['inception']['how']}", f"report: {result['report']}"]
     return "\n".join(lines)

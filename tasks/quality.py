@@ -208,7 +208,7 @@ def _inception(p: EvalParams, device: str) -> tuple[Extractor | None, str]:
     if p.inception == "auto" and not device.startswith("cuda"):
         return (
             None,
-            "auto: Inception runs only on a GPU (about 2 images/s on a CPU); use --inception on to force it",
+            "auto: Inception runs only on a GPU (a few images/s on a CPU); use --inception on to force it",
         )
     return inception_extractor(p.inception_weights, device, p.download)
 

@@ -182,3 +182,6 @@ def test_inception_path_with_a_user_torchscript_file(capsys, tmp_path, gan_runs)
     assert inc["used"] is True and inc["how"] == str(path)
     assert inc["protocol"]["extractor"]["resize"].startswith("bilinear to 299x299")
     assert isinstance(out["inception"]["fid"], float) and out["inception"]["is_mean"] is None
+    from flows.evaluate_command import evaluate_table
+
+    assert "Inception FID" in evaluate_table(out) and "Inception IS" not in evaluate_table(out)
