@@ -1,6 +1,7 @@
 """The `ganflow` command line.
 
     ganflow semi-supervised [--data digits] [--labels-per-class 5] [--seeds 0,1,2] [--epochs N] [--json]
+    ganflow cluster [--data fashion-mnist] [--clusters 16] [--labels-per-class N] [--json]
     ganflow evaluate (--checkpoint RUN/checkpoint.pt | --samples DIR) [--data NAME] [--json]
 
 Every command takes --json and then prints its result as one JSON object on stdout (progress
@@ -79,6 +80,7 @@ def _add_data_args(p: argparse.ArgumentParser, default: str | None = "digits") -
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from flows.cluster_command import add_cluster_parser
     from flows.evaluate_command import add_evaluate_parser
     from models.ssgan_nets import ARCHS
 
@@ -125,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the result as one JSON object on stdout"
     )
     add_evaluate_parser(sub, _add_data_args)
+    add_cluster_parser(sub, _add_data_args, _seeds, _setting)
     return parser
 
 
@@ -189,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.train import TrainingDivergedError
 
     try:
+        if args.command == "cluster":
+            from flows.cluster_command import cluster_table, json_result, run_cluster_command
+
+            summary = run_cluster_command(args)
+            print(json.dumps(json_result(summary)) if args.json else cluster_table(summary))
+            return 0
         if args.command == "evaluate":
             from flows.evaluate_command import evaluate_table, run_evaluate_command
 

@@ -1,0 +1,317 @@
+"""Adversarial autoencoders (Makhzani et al. 2015, arXiv 1511.05644): config, networks, priors
+and phases.
+
+The encoder q(y, z | x) gives a softmax cluster/class head y (K) and a Gaussian style code z
+(d); the decoder rebuilds x from (y, z). The code is matched to a prior by adversarial
+networks, one per part (section 6): D_y sees one-hot samples of Cat(K) as real and the
+encoder's y as fake; D_z sees N(0, prior_std^2 I) (or a 10-component mixture of Gaussians,
+optionally label-conditioned as in Fig. 4) as real and the encoder's z as fake.
+
+One training step runs the paper's two phases per batch, as engine phases:
+  recon: encoder + decoder minimise the reconstruction loss (binary cross-entropy on pixels)
+  disc:  D_y and D_z minimise BCE(real prior samples -> 1, encoder codes -> 0)
+  gen:   the encoder maximises the discriminators' error (non-saturating BCE(codes -> 1))
+  sup:   (semi-supervised mode, section 5) the encoder's y head minimises cross-entropy on a
+         labelled batch
+With clusters = 0 there is no y: z alone is the code (dimensionality reduction, section 7).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.engine import Batch, IndexStream, Phase
+from models.layers import MinibatchDiscrimination
+
+PRIORS = ("gaussian", "mixture")
+
+
+@dataclass
+class AAEConfig:
+    clusters: int = 16  # K, size of the categorical head y (0: no y, z is the whole code)
+    z_dim: int = 5  # d, size of the style code z (2 for the scatter plot of section 7)
+    prior: str = "gaussian"  # prior of z: gaussian | mixture (10 Gaussians on a circle, Fig. 4)
+    prior_std: float = (
+        1.0  # std of the Gaussian prior (and of each mixture component's radius unit)
+    )
+    label_conditioned: bool = (
+        False  # mixture prior: labelled codes are matched to their class's component
+    )
+    hidden: int = 1000  # width of the two hidden layers of every network (the paper's MNIST nets)
+    lr_recon: float = 1e-3  # Adam, reconstruction (and supervised) phase
+    lr_reg: float = 2e-4  # Adam, discriminator and generator phases
+    beta1: float = 0.5  # Adam beta1 of the adversarial phases
+    batch_size: int = 100  # unlabelled batch size
+    labelled_batch_size: int = 100  # labelled batch size (semi-supervised mode)
+    input_noise: float = 0.3  # std of Gaussian noise on the encoder input in training (denoising)
+    supervised_weight: float = 1.0  # weight of the cross-entropy phase (semi-supervised mode)
+    y_minibatch_discrimination: bool = True  # D_y sees batch statistics (Salimans et al. 2016, 3.2), so an uneven use of clusters is visible to it
+    y_instance_noise: float = (
+        0.1  # std of Gaussian noise on D_y's inputs, real and fake (instance noise)
+    )
+    straight_through: bool = (
+        True  # D_y sees one-hot argmax codes with y's gradient (straight-through)
+    )
+    y_logit_bound: float = 0.0  # B: y = softmax(B tanh(logits / B)), prior = softmax(+-B); 0 = the paper's hard one-hot
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AAEConfig:
+        return cls(**d)
+
+    def validate(self) -> None:
+        if self.clusters < 0 or self.clusters == 1:
+            raise ValueError(
+                f"clusters must be 0 (no categorical code) or at least 2, got {self.clusters}"
+            )
+        if self.z_dim < 1:
+            raise ValueError(f"z_dim must be at least 1, got {self.z_dim}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
+        if self.prior == "mixture" and self.z_dim != 2:
+            raise ValueError("the mixture-of-Gaussians prior is defined in 2-D: set z_dim=2")
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(n_in, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, n_out),
+    )
+
+
+def _categorical_discriminator(cfg: AAEConfig) -> nn.Module:
+    if not cfg.y_minibatch_discrimination:
+        return _mlp(cfg.clusters, cfg.hidden, 1)
+    mbd = MinibatchDiscrimination(cfg.hidden, 50, 5)
+    return nn.Sequential(nn.Linear(cfg.clusters, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(),
+                         mbd, nn.Linear(mbd.out_features, 1))  # fmt: skip
+
+
+class Encoder(nn.Module):
+    """x (N, C, H, W) in [0, 1] -> (y logits (N, K) or None, z (N, d))."""
+
+    def __init__(self, image_shape: tuple[int, int, int], cfg: AAEConfig) -> None:
+        super().__init__()
+        self.k, self.d = cfg.clusters, cfg.z_dim
+        self.net = _mlp(math.prod(image_shape), cfg.hidden, self.k + self.d)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        h = self.net(x.flatten(1))
+        return (h[:, : self.k] if self.k else None), h[:, self.k :]
+
+
+class Decoder(nn.Module):
+    """(y (N, K) probabilities or one-hot, z (N, d)) -> x (N, C, H, W) logits."""
+
+    def __init__(self, image_shape: tuple[int, int, int], cfg: AAEConfig) -> None:
+        super().__init__()
+        self.shape = image_shape
+        self.net = _mlp(cfg.clusters + cfg.z_dim, cfg.hidden, math.prod(image_shape))
+
+    def forward(self, y: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+        code = z if y is None else torch.cat([y, z], dim=1)
+        return self.net(code).view(-1, *self.shape)
+
+
+def build_models(
+    image_shape: tuple[int, int, int], cfg: AAEConfig, num_labels: int, seed: int
+) -> dict[str, nn.Module]:
+    """E, Dec, D_z (its input carries a one-hot label + 'unlabelled' slot when the mixture prior
+    is label-conditioned), and D_y when there is a categorical head."""
+    cfg.validate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        cond = num_labels + 1 if cfg.label_conditioned else 0
+        models = {"E": Encoder(image_shape, cfg), "Dec": Decoder(image_shape, cfg),
+                  "D_z": _mlp(cfg.z_dim + cond, cfg.hidden, 1)}  # fmt: skip
+        if cfg.clusters:
+            models["D_y"] = _categorical_discriminator(cfg)
+    return models
+
+
+def mixture_means(components: int = 10, radius: float = 4.0) -> torch.Tensor:
+    """Centres of the 2-D mixture prior: `components` points on a circle. (components, 2)"""
+    angle = 2 * math.pi * torch.arange(components) / components
+    return radius * torch.stack([angle.cos(), angle.sin()], dim=1)
+
+
+def sample_prior(n: int, cfg: AAEConfig, labels: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> torch.Tensor:  # fmt: skip
+    """z ~ p(z): N(0, std^2 I), or the mixture (component = label where given, else uniform;
+    each component elongated along its tangent as in the paper's Fig. 4). (n, d)"""
+    eps = torch.randn(n, cfg.z_dim, generator=generator)
+    if cfg.prior == "gaussian":
+        return (cfg.prior_std * eps).to(device)
+    comp = labels.cpu() if labels is not None else torch.randint(0, 10, (n,), generator=generator)
+    angle = 2 * math.pi * comp.float() / 10
+    radial, tangent = (
+        torch.stack([angle.cos(), angle.sin()], 1),
+        torch.stack([-angle.sin(), angle.cos()], 1),
+    )
+    z = mixture_means()[comp] + cfg.prior_std * (
+        0.5 * eps[:, :1] * tangent + 0.1 * eps[:, 1:] * radial
+    )
+    return z.to(device)
+
+
+def sample_categorical(n: int, k: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu",
+                       bound: float = 0.0) -> torch.Tensor:  # fmt: skip
+    """Samples of Cat(K) with equal weights: one-hot, or with bound B > 0 the softmax of
+    logits +B (the drawn class) and -B (the others), the most confident code the bounded
+    encoder can emit. (n, K)"""
+    onehot = F.one_hot(torch.randint(0, k, (n,), generator=generator), k).float()
+    return (onehot if bound <= 0 else torch.softmax(bound * (2 * onehot - 1), dim=1)).to(device)
+
+
+def y_probs(logits: torch.Tensor, bound: float) -> torch.Tensor:
+    """The encoder's categorical code. A bound keeps the softmax out of saturation: with hard
+    one-hot targets, the encoder saturates early on a few clusters and their gradients
+    vanish (the collapse public ports report); bounded on both sides, D_y can tell codes apart
+    only by which cluster they pick, which is what spreads images over the clusters."""
+    return (bound * torch.tanh(logits / bound) if bound > 0 else logits).softmax(1)
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+@dataclass
+class Training:
+    phases: list[Phase]
+    next_batch: Any  # (step) -> Batch
+    stateful: dict[str, Any]
+
+
+def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str, torch.Tensor], seed: int,
+                   num_labels: int = 0) -> Training:  # fmt: skip
+    """data: x (U, C, H, W) uint8 on the training device; for the semi-supervised mode also
+    x_lab (L, ...) uint8 and y_lab (L,). Returns the phases recon, disc, gen [, sup]."""
+    E, Dec, D_z, D_y = models["E"], models["Dec"], models["D_z"], models.get("D_y")
+    device = data["x"].device
+    semi = "x_lab" in data
+    if semi and cfg.clusters not in (0, num_labels):
+        raise ValueError(
+            f"semi-supervised mode needs clusters = number of classes ({num_labels}), got {cfg.clusters}"
+        )
+    if cfg.label_conditioned and not semi:
+        raise ValueError("a label-conditioned prior needs labelled images (labels per class)")
+    stream = IndexStream(len(data["x"]), cfg.batch_size, seed * 5 + 1)
+    lab = IndexStream(len(data["x_lab"]), cfg.labelled_batch_size, seed * 5 + 2) if semi else None
+
+    def next_batch(step: int) -> Batch:
+        """A pure function of (seed, step): a resumed run draws the same noise and priors."""
+        noise_rng = torch.Generator().manual_seed((seed * 5 + 3) * 1_000_003 + step)
+        x = data["x"][stream(step).to(device)].float() / 255.0
+        batch = {"x": x, "noise": torch.randn(x.shape, generator=noise_rng).to(device) * cfg.input_noise,
+                 "prior_z": sample_prior(len(x), cfg, generator=noise_rng, device=device)}  # fmt: skip
+        if cfg.clusters:
+            noise = (
+                torch.randn(2, len(x), cfg.clusters, generator=noise_rng).to(device)
+                * cfg.y_instance_noise
+            )
+            batch["noise_y"], batch["noise_y_real"] = noise[0], noise[1]
+            batch["prior_y"] = sample_categorical(
+                len(x), cfg.clusters, noise_rng, device, cfg.y_logit_bound
+            )
+        if semi:
+            i = lab(step).to(device)
+            batch["x_lab"], batch["y_lab"] = data["x_lab"][i].float() / 255.0, data["y_lab"][i]
+            if cfg.label_conditioned:  # prior samples of each labelled image's own component
+                batch["prior_z_lab"] = sample_prior(
+                    len(i), cfg, data["y_lab"][i], noise_rng, device
+                )
+        return batch
+
+    def encode(batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor]:
+        logits, z = E((batch["x"] + batch["noise"]).clamp(0, 1))
+        return (y_probs(logits, cfg.y_logit_bound) if logits is not None else None), z
+
+    def adv_y(y: torch.Tensor) -> torch.Tensor:
+        """What D_y sees of the code: y itself, or (straight_through) its one-hot argmax in the
+        forward pass with y's gradient in the backward pass, so that real and fake codes are
+        both one-hot and D_y can only compare how often each cluster is used."""
+        if not cfg.straight_through:
+            return y
+        hard = F.one_hot(y.argmax(1), y.shape[1]).to(y.dtype)
+        return hard + y - y.detach()
+
+    def d_z_input(z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z, with a one-hot of the label (or of the extra 'unlabelled' slot) when the prior
+        is label-conditioned (Fig. 4)."""
+        if not cfg.label_conditioned:
+            return z
+        if labels is None:
+            labels = torch.full((len(z),), num_labels, device=z.device)
+        return torch.cat([z, F.one_hot(labels, num_labels + 1).float()], dim=1)
+
+    def z_logits(batch: Batch, z: torch.Tensor, prior: bool) -> torch.Tensor:
+        """D_z logits of the unlabelled codes (or prior samples) [and the labelled ones]."""
+        out = D_z(d_z_input(batch["prior_z"] if prior else z))
+        if cfg.label_conditioned:
+            z_lab = batch["prior_z_lab"] if prior else E(batch["x_lab"])[1]
+            out = torch.cat([out, D_z(d_z_input(z_lab, batch["y_lab"]))])
+        return out
+
+    def recon(batch: Batch, step: int):
+        y, z = encode(batch)
+        loss = F.binary_cross_entropy_with_logits(Dec(y, z), batch["x"])
+        return loss, {"bce": loss.detach()}
+
+    def disc(batch: Batch, step: int):
+        with torch.no_grad():
+            y, z = encode(batch)
+        loss_z = _bce(z_logits(batch, z, prior=True), 1.0) + _bce(
+            z_logits(batch, z, prior=False), 0.0
+        )
+        terms = {"d_z": loss_z.detach()}
+        loss = loss_z
+        if D_y is not None:
+            loss_y = _bce(D_y(batch["prior_y"] + batch["noise_y_real"]), 1.0) + _bce(
+                D_y(y + batch["noise_y"]), 0.0
+            )
+            terms["d_y"] = loss_y.detach()
+            loss = loss + loss_y
+        return loss, terms
+
+    def gen(batch: Batch, step: int):
+        y, z = encode(batch)
+        loss = _bce(z_logits(batch, z, prior=False), 1.0)
+        if D_y is not None:
+            loss = loss + _bce(D_y(adv_y(y) + batch["noise_y"]), 1.0)
+        return loss, {}
+
+    def sup(batch: Batch, step: int):
+        logits, _ = E(batch["x_lab"])
+        loss = cfg.supervised_weight * F.cross_entropy(logits, batch["y_lab"])
+        return loss, {"acc_lab": (logits.argmax(1) == batch["y_lab"]).float().mean()}
+
+    ae = nn.ModuleList([E, Dec])
+    discs = [D_z] + ([D_y] if D_y is not None else [])
+    opt_ae = torch.optim.Adam(ae.parameters(), lr=cfg.lr_recon)
+    opt_d = torch.optim.Adam(
+        nn.ModuleList(discs).parameters(), lr=cfg.lr_reg, betas=(cfg.beta1, 0.999)
+    )
+    opt_g = torch.optim.Adam(E.parameters(), lr=cfg.lr_reg, betas=(cfg.beta1, 0.999))
+    phases = [
+        Phase("recon", [E, Dec], opt_ae, recon),
+        Phase("disc", discs, opt_d, disc),
+        Phase("gen", [E], opt_g, gen),
+    ]
+    stateful: dict[str, Any] = {**models, "opt_ae": opt_ae, "opt_d": opt_d, "opt_g": opt_g}
+    if semi and cfg.clusters:
+        opt_s = torch.optim.Adam(E.parameters(), lr=cfg.lr_recon)
+        phases.append(Phase("sup", [E], opt_s, sup))
+        stateful["opt_s"] = opt_s
+    return Training(phases, next_batch, stateful)

@@ -1,0 +1,220 @@
+"""Adversarial-autoencoder steps: train (with checkpoints and resume), assign clusters, score.
+
+Cluster accuracy follows Makhzani et al. 2015, section 6: every cluster takes the majority
+label of its *training* images, and that mapping is scored on the test set. With as many
+clusters as classes, Hungarian (one-to-one) accuracy on the test set is reported as well.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from models import aae
+from models.engine import NonFiniteLossError, fit
+from tasks.checkpoint import (
+    CheckpointError,
+    config_differences,
+    load_checkpoint,
+    restore,
+    save_checkpoint,
+)
+from tasks.cluster_metrics import hungarian_accuracy, nmi
+from tasks.data import DataBundle, load_bundle
+from tasks.train import RunConfig, TrainingDivergedError, _Callbacks, select_device, steps_for
+
+CLUSTER_ACCURACY = "cluster_accuracy"
+HUNGARIAN_ACCURACY = "hungarian_accuracy"
+NMI = "nmi"
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def majority_mapping(
+    clusters: np.ndarray, labels: np.ndarray, k: int, num_classes: int
+) -> np.ndarray:
+    """(k,) the majority label of each cluster's images; -1 for a cluster with none."""
+    counts = np.zeros((k, num_classes), dtype=np.int64)
+    np.add.at(counts, (clusters, labels), 1)
+    return np.where(counts.sum(1) > 0, counts.argmax(1), -1)
+
+
+@torch.no_grad()
+def encode(
+    E: nn.Module, x: torch.Tensor, device: str | torch.device, batch_size: int = 1000
+) -> dict[str, np.ndarray]:
+    """{'cluster' (N,), 'confidence' (N,), 'probs' (N, K), 'z' (N, d)} for uint8 images."""
+    E.eval()
+    probs, zs = [], []
+    for i in range(0, len(x), batch_size):
+        logits, z = E(x[i : i + batch_size].to(device).float() / 255.0)
+        zs.append(z.cpu())
+        if logits is not None:
+            probs.append(logits.softmax(1).cpu())
+    out = {"z": torch.cat(zs).numpy()}
+    if probs:
+        p = torch.cat(probs).numpy()
+        out.update(probs=p, cluster=p.argmax(1), confidence=p.max(1))
+    return out
+
+
+class _AAETrainer:
+    """What train.py's _Callbacks needs (run, kind, history, save, validation_error)."""
+
+    def __init__(
+        self, bundle: DataBundle, cfg: aae.AAEConfig, run: RunConfig, out_dir: Path, semi: bool
+    ) -> None:
+        self.bundle, self.cfg, self.run, self.semi = bundle, cfg, run, semi
+        self.kind = "aae-semi" if semi else "aae"
+        self.device = select_device(run.device)
+        self.models = {
+            k: m.to(self.device)
+            for k, m in aae.build_models(
+                bundle.image_shape, cfg, bundle.num_classes, run.seed
+            ).items()
+        }
+        data = {"x": bundle.x_train.to(self.device)}
+        if semi:
+            data.update(
+                x_lab=bundle.x_train[bundle.labelled].to(self.device),
+                y_lab=bundle.y_train[bundle.labelled].to(self.device),
+            )
+        self.training = aae.build_training(self.models, cfg, data, run.seed, bundle.num_classes)
+        self.total_steps = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
+        self.path, self.history, self.last_saved = out_dir / CHECKPOINT_NAME, [], None
+
+    def config(self) -> dict[str, Any]:
+        return {"family": "aae", "kind": self.kind, "model": self.cfg.to_dict(), "seed": self.run.seed,
+                "total_steps": self.total_steps, "data": self.bundle.fingerprint["id"],
+                "image_shape": list(self.bundle.image_shape), "num_classes": self.bundle.num_classes}  # fmt: skip
+
+    def save(self, step: int) -> None:
+        if self.last_saved != step:
+            extra = {
+                "history": self.history,
+                "class_names": self.bundle.class_names,
+                "fingerprint": self.bundle.fingerprint,
+            }
+            save_checkpoint(self.path, self.training.stateful, step, self.config(), extra)
+            self.last_saved = step
+
+    def validation_error(self) -> float:
+        """Semi-supervised: error of the y head. Clustering: 1 - majority accuracy on the
+        validation images (mapping fitted on them). NaN without a categorical head."""
+        if len(self.bundle.y_val) == 0 or not self.cfg.clusters:
+            return float("nan")
+        E = self.models["E"]
+        was = E.training
+        c = encode(E, self.bundle.x_val, self.device)["cluster"]
+        E.train(was)
+        y = self.bundle.y_val.numpy()
+        if self.semi:
+            return float((c != y).mean())
+        mapping = majority_mapping(c, y, self.cfg.clusters, self.bundle.num_classes)
+        return float((mapping[c] != y).mean())
+
+    def resume_step(self) -> int:
+        if not self.path.exists():
+            return 0
+        ckpt = load_checkpoint(self.path, map_location=self.device)
+        diffs = config_differences(ckpt["config"], self.config())
+        if diffs:
+            raise CheckpointError(f"{self.path} was written by a run with another config: {'; '.join(diffs)}. "
+                                  "Use a new run directory (it is left untouched).")  # fmt: skip
+        restore(self.training.stateful, ckpt)
+        self.history, self.last_saved = list(ckpt.get("history", [])), ckpt["step"]
+        return int(ckpt["step"])
+
+
+def train_aae(bundle_path: str | Path, cfg: aae.AAEConfig, run: RunConfig, out_dir: str | Path, semi: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Train (or resume, or reuse a finished) AAE in out_dir; returns a small dict."""
+    out_dir = Path(out_dir)
+    t = _AAETrainer(load_bundle(bundle_path), cfg, run, out_dir, semi)
+    start, t0 = t.resume_step(), time.monotonic()
+    try:
+        result = fit(
+            t.training.phases,
+            t.training.next_batch,
+            t.total_steps,
+            start,
+            [_Callbacks(t, start, t.total_steps, None)],
+        )  # type: ignore[arg-type]
+    except NonFiniteLossError as e:
+        kept = (
+            f"the last good checkpoint is kept at {t.path}"
+            if t.last_saved is not None
+            else "no checkpoint was written"
+        )
+        raise TrainingDivergedError(
+            f"AAE training stopped: {e}; {kept}. Try lower learning rates (--set lr_reg=...)."
+        ) from e
+    wall = time.monotonic() - t0
+    return {"kind": t.kind, "checkpoint": str(t.path), "steps": result.steps_done, "total_steps": t.total_steps,
+            "resumed_from": start or None, "wall_s": round(wall, 2), "device": str(t.device),
+            "images_per_s": round((result.steps_done - start) * cfg.batch_size / wall, 1) if wall > 0 else None,
+            "config": cfg.to_dict()}  # fmt: skip
+
+
+def load_aae(checkpoint: str | Path, device: str = "cpu") -> dict[str, Any]:
+    ckpt = load_checkpoint(checkpoint, map_location=device)
+    conf = ckpt["config"]
+    if conf.get("family") != "aae":
+        raise CheckpointError(
+            f"{checkpoint} is not an adversarial-autoencoder checkpoint (family {conf.get('family')!r})"
+        )
+    cfg = aae.AAEConfig.from_dict(conf["model"])
+    models = aae.build_models(tuple(conf["image_shape"]), cfg, conf["num_classes"], conf["seed"])
+    for k, m in models.items():
+        m.load_state_dict(ckpt["state"][k])
+        m.to(device).eval()
+    return {
+        **models,
+        "config": cfg,
+        "run_config": conf,
+        "class_names": ckpt.get("class_names"),
+        "history": ckpt.get("history", []),
+    }
+
+
+def score(checkpoint: str | Path, bundle_path: str | Path, device: str = "cpu") -> dict[str, Any]:
+    """Cluster accuracy (train-majority mapping, on the test set), Hungarian accuracy when
+    clusters = classes, NMI on the test set; semi-supervised runs add the test error."""
+    run, b = load_aae(checkpoint, device), load_bundle(bundle_path)
+    k = run["config"].clusters
+    if not k:
+        return {"protocol": {"clusters": 0, "note": "no categorical head: nothing to score"}}
+    tr, te = encode(run["E"], b.x_train, device), encode(run["E"], b.x_test, device)
+    y_tr, y_te = b.y_train.numpy(), b.y_test.numpy()
+    mapping = majority_mapping(tr["cluster"], y_tr, k, b.num_classes)
+    out: dict[str, Any] = {
+        CLUSTER_ACCURACY: float((mapping[te["cluster"]] == y_te).mean()),
+        NMI: nmi(te["cluster"], y_te),
+    }
+    out[HUNGARIAN_ACCURACY] = (
+        hungarian_accuracy(te["cluster"], y_te) if k == b.num_classes else None
+    )
+    if run["run_config"]["kind"] == "aae-semi":
+        out["test_error"] = float((te["cluster"] != y_te).mean())
+    out["cluster_sizes"] = np.bincount(te["cluster"], minlength=k).tolist()
+    out["mapping"] = mapping.tolist()
+    out["protocol"] = {"clusters": k, "mapping": "majority label of each cluster's training images",
+                       "train_count": len(y_tr), "test_count": len(y_te), "checkpoint": str(checkpoint)}  # fmt: skip
+    return out
+
+
+def write_assignments(path: Path, ids: list[str], enc: dict[str, np.ndarray]) -> Path:
+    """CSV: image id, cluster, confidence (written to a temporary file, then renamed)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image_id", "cluster", "confidence"])
+        for i, c, p in zip(ids, enc["cluster"], enc["confidence"], strict=True):
+            w.writerow([i, int(c), f"{float(p):.4f}"])
+    os.replace(tmp, path)
+    return path

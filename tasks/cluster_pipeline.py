@@ -1,0 +1,205 @@
+"""The adversarial-autoencoder pipeline as plain Python: prepare -> train AAE -> score ->
+assignments CSV -> pictures -> report, over seeds. Unsupervised clustering by default; with
+labels_per_class, the semi-supervised mode (section 5) beside the foundation's supervised-only
+baseline on the same labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.aae import AAEConfig
+from models.ssgan import SSGANConfig
+from tasks import aae_report
+from tasks.cluster import (
+    CLUSTER_ACCURACY,
+    HUNGARIAN_ACCURACY,
+    NMI,
+    encode,
+    load_aae,
+    score,
+    train_aae,
+    write_assignments,
+)
+from tasks.data import DataSpec, load_bundle, prepare
+from tasks.evaluate import TEST_ERROR, evaluate_classifier, mean_std
+from tasks.pipeline import new_run_dir
+from tasks.sources import SourceOptions
+from tasks.train import RunConfig, train
+
+DEFAULT_EPOCHS = {"digits": 100, "fashion-mnist": 20, "mnist": 20, "folder": 50}
+
+
+@dataclass
+class ClusterParams:
+    data: str = "digits"
+    clusters: int = 16  # K; in the semi-supervised mode it becomes the number of classes
+    labels_per_class: int | None = None  # None: unsupervised clustering; N: semi-supervised
+    seeds: list[int] = field(default_factory=lambda: [0])
+    epochs: int | None = None  # None: DEFAULT_EPOCHS[data]
+    data_root: str | None = None
+    image_size: int = 32
+    channels: int = 3
+    val_fraction: float = 0.1
+    device: str = "auto"
+    max_minutes: float | None = None
+    model: dict[str, Any] = field(default_factory=dict)  # AAEConfig overrides
+    run_dir: str | None = None
+
+
+@dataclass
+class ClusterSteps:
+    prepare: Callable[..., dict] = prepare
+    train: Callable[..., dict] = train_aae
+    score: Callable[..., dict] = score
+    on_report: Callable[[str, dict], None] | None = None
+
+
+def aae_config(p: ClusterParams, num_classes: int | None = None) -> AAEConfig:
+    fields = {f.name for f in dataclasses.fields(AAEConfig)}
+    bad = sorted(set(p.model) - fields)
+    if bad:
+        raise ValueError(f"unknown AAE setting(s) {bad}; known: {', '.join(sorted(fields))}")
+    cfg = dataclasses.replace(AAEConfig(clusters=p.clusters), **p.model)
+    if p.labels_per_class is not None and num_classes is not None:
+        cfg = dataclasses.replace(cfg, clusters=num_classes)
+    cfg.validate()
+    return cfg
+
+
+def _pm(values: list[float]) -> dict[str, Any]:
+    mean, std = mean_std(values)
+    return {"mean": mean, "std": std, "values": values}
+
+
+def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str, Any]:
+    steps = steps or ClusterSteps()
+    semi = p.labels_per_class is not None
+    epochs = p.epochs if p.epochs is not None else DEFAULT_EPOCHS.get(p.data, 50)
+    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("cluster")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows, info = [], {}
+    for seed in p.seeds:
+        opts = SourceOptions(root=p.data_root, image_size=p.image_size, channels=p.channels)
+        info = steps.prepare(
+            DataSpec(p.data, p.labels_per_class or 1, seed, p.val_fraction, opts), run_dir / "data"
+        )
+        cfg = aae_config(p, info["num_classes"])
+        run = RunConfig(epochs=epochs, seed=seed, device=p.device, max_minutes=p.max_minutes)
+        trained = steps.train(info["path"], cfg, run, run_dir / f"seed{seed}" / "aae", semi)
+        row = {
+            "seed": seed,
+            "train": trained,
+            "metrics": steps.score(trained["checkpoint"], info["path"]),
+        }
+        if semi:  # the foundation's supervised-only baseline on the same labels, same steps
+            base = train(
+                info["path"],
+                SSGANConfig(),
+                dataclasses.replace(run, epochs=epochs),
+                run_dir / f"seed{seed}" / "baseline",
+                "baseline",
+            )
+            row["baseline"] = evaluate_classifier(base["checkpoint"], info["path"])
+        rows.append(row)
+    summary: dict[str, Any] = {
+        "data": p.data, "clusters": rows[0]["metrics"]["protocol"]["clusters"], "seeds": list(p.seeds), "epochs": epochs,
+        "mode": "semi-supervised" if semi else "clustering", "labels_per_class": p.labels_per_class,
+        "run_dir": str(run_dir), "config": rows[0]["train"]["config"], "params": dataclasses.asdict(p),
+        "wall_s": [r["train"]["wall_s"] for r in rows], "checkpoints": [r["train"]["checkpoint"] for r in rows],
+    }  # fmt: skip
+    for key in (CLUSTER_ACCURACY, NMI, HUNGARIAN_ACCURACY):
+        vals = [r["metrics"].get(key) for r in rows]
+        summary[key] = _pm(vals) if all(v is not None for v in vals) else None
+    if semi:
+        summary["test_error"] = _pm([r["metrics"]["test_error"] for r in rows])
+        summary["baseline_test_error"] = _pm([r["baseline"][TEST_ERROR] for r in rows])
+    first = rows[0]
+    summary["assignments"] = str(_assignments(run_dir, first["train"]["checkpoint"], info["path"]))
+    summary["pictures"] = {
+        k: str(v) for k, v in _pictures(run_dir, first["train"]["checkpoint"], info["path"]).items()
+    }
+    summary["per_seed"] = [
+        {"seed": r["seed"], **{k: v for k, v in r["metrics"].items() if k != "protocol"}}
+        for r in rows
+    ]
+    (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    summary["metrics"] = str(run_dir / "metrics.json")
+    (run_dir / "report.md").write_text(markdown_report(summary, embed=False))
+    summary["report"] = str(run_dir / "report.md")
+    if steps.on_report is not None:
+        steps.on_report(run_dir.name, summary)
+    return summary
+
+
+def _assignments(run_dir: Path, checkpoint: str, bundle_path: str) -> Path:
+    run, b = load_aae(checkpoint), load_bundle(bundle_path)
+    if not run["config"].clusters:
+        return Path("")
+    tr, te = encode(run["E"], b.x_train, "cpu"), encode(run["E"], b.x_test, "cpu")
+    ids = [f"train/{i}" for i in range(len(b.x_train))] + [
+        f"test/{i}" for i in range(len(b.x_test))
+    ]
+    both = {k: np.concatenate([tr[k], te[k]]) for k in ("cluster", "confidence")}
+    return write_assignments(run_dir / "assignments.csv", ids, both)
+
+
+def _pictures(run_dir: Path, checkpoint: str, bundle_path: str) -> dict[str, Path]:
+    run, b = load_aae(checkpoint), load_bundle(bundle_path)
+    cfg = run["config"]
+    te = encode(run["E"], b.x_test, "cpu")
+    pics: dict[str, Path] = {}
+    if cfg.clusters:
+        pics["clusters"] = aae_report.cluster_png(run["Dec"], cfg.clusters, cfg.z_dim, b.x_test, te["cluster"],
+                                                  te["confidence"], run_dir / "clusters.png")  # fmt: skip
+        import torch
+
+        pics["style"] = aae_report.style_png(
+            run["Dec"], cfg.clusters, torch.from_numpy(te["z"][:10]), run_dir / "style.png"
+        )
+    if cfg.z_dim == 2:
+        pics["scatter"] = aae_report.scatter_png(
+            te["z"], b.y_test.numpy(), b.class_names, run_dir / "scatter.png"
+        )
+    return pics
+
+
+def _fmt(s: dict[str, Any] | None, pct: bool = True) -> str:
+    if s is None:
+        return "-"
+    f = 100.0 if pct else 1.0
+    return f"{f * s['mean']:.2f} ± {f * s['std']:.2f}"
+
+
+def markdown_report(summary: dict[str, Any], embed: bool = True) -> str:
+    from tasks.report import png_data_uri
+
+    lines = [f"# Adversarial autoencoder ({summary['mode']}): {summary['data']}, {summary['clusters']} clusters", "",
+             "| metric | mean ± std over seeds |", "|---|---|",
+             f"| cluster accuracy % (train-majority mapping, test set) | {_fmt(summary[CLUSTER_ACCURACY])} |",
+             f"| Hungarian accuracy % | {_fmt(summary[HUNGARIAN_ACCURACY])} |",
+             f"| NMI | {_fmt(summary[NMI], pct=False)} |"]  # fmt: skip
+    if summary["mode"] == "semi-supervised":
+        lines += [f"| AAE test error % | {_fmt(summary['test_error'])} |",
+                  f"| supervised-only baseline test error % | {_fmt(summary['baseline_test_error'])} |"]  # fmt: skip
+    lines += [
+        "",
+        f"Seeds {summary['seeds']}, {summary['epochs']} epochs; assignments: `{summary['assignments']}`.",
+        "",
+    ]
+    titles = {
+        "clusters": "Clusters (head, then members)",
+        "style": "Style (rows) and content (columns)",
+        "scatter": "2-D code",
+    }
+    for key, path in summary["pictures"].items():
+        src = png_data_uri(Path(path)) if embed else Path(path).name
+        lines += [f"## {titles[key]}", "", f"![{key}]({src})", ""]
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Adversarial autoencoder: shapes, priors, phase isolation, resume and cluster mapping."""
+
+import numpy as np
+import pytest
+import torch
+
+from models import aae
+from models.engine import run_phases
+from tasks.cluster import majority_mapping
+
+SHAPE = (1, 8, 8)
+
+
+def _data(n: int = 64, labelled: bool = False) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    d = {"x": torch.randint(0, 256, (n, *SHAPE), generator=g, dtype=torch.uint8)}
+    if labelled:
+        d.update(x_lab=d["x"][:20], y_lab=torch.arange(20) % 10)
+    return d
+
+
+def _cfg(**kw) -> aae.AAEConfig:
+    return aae.AAEConfig(hidden=32, batch_size=16, labelled_batch_size=10, **kw)
+
+
+def test_networks_and_priors_have_the_right_shapes():
+    cfg = _cfg(clusters=16, z_dim=5)
+    m = aae.build_models(SHAPE, cfg, 10, seed=0)
+    logits, z = m["E"](torch.rand(4, *SHAPE))
+    assert logits.shape == (4, 16) and z.shape == (4, 5)
+    assert m["Dec"](logits.softmax(1), z).shape == (4, *SHAPE)
+    assert m["D_y"](torch.rand(4, 16)).shape == (4, 1) and m["D_z"](z).shape == (4, 1)
+    y = aae.sample_categorical(1000, 16, torch.Generator().manual_seed(0))
+    assert torch.equal(y.sum(1), torch.ones(1000)) and set(y.argmax(1).tolist()) == set(range(16))
+    soft = aae.sample_categorical(5, 16, bound=5.0)
+    assert torch.allclose(soft.sum(1), torch.ones(5)) and (soft.max(1).values < 1).all()
+    mix = aae.AAEConfig(clusters=0, z_dim=2, prior="mixture")
+    z = aae.sample_prior(2000, mix, labels=torch.full((2000,), 3))
+    assert torch.allclose(
+        z.mean(0), aae.mixture_means()[3], atol=0.05
+    )  # labelled draws sit on their component
+    with pytest.raises(ValueError, match="2-D"):
+        aae.AAEConfig(z_dim=3, prior="mixture").validate()
+    with pytest.raises(ValueError, match="clusters"):
+        aae.AAEConfig(clusters=1).validate()
+
+
+@pytest.mark.parametrize("semi", [False, True])
+def test_each_phase_changes_only_its_own_modules(semi):
+    cfg = _cfg(clusters=10 if semi else 16)
+    models = aae.build_models(SHAPE, cfg, 10, seed=0)
+    training = aae.build_training(models, cfg, _data(labelled=semi), seed=0, num_labels=10)
+    owners = {"recon": {"E", "Dec"}, "disc": {"D_z", "D_y"}, "gen": {"E"}, "sup": {"E"}}
+    assert [p.name for p in training.phases] == ["recon", "disc", "gen"] + (["sup"] if semi else [])
+    batch = training.next_batch(0)
+    for phase in training.phases:
+        before = {k: {n: v.clone() for n, v in m.state_dict().items()} for k, m in models.items()}
+        run_phases([phase], batch, 0)
+        for k, m in models.items():
+            changed = any(not torch.equal(before[k][n], v) for n, v in m.state_dict().items())
+            assert changed == (k in owners[phase.name]), (phase.name, k)
+
+
+def test_batches_are_a_pure_function_of_the_step():
+    cfg = _cfg()
+    models = aae.build_models(SHAPE, cfg, 10, seed=0)
+    tr = aae.build_training(models, cfg, _data(), seed=3)
+    a, b = tr.next_batch(5), tr.next_batch(5)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(tr.next_batch(6)["noise"], a["noise"])
+
+
+def test_label_conditioned_prior_needs_labels_and_runs_with_them():
+    cfg = _cfg(clusters=0, z_dim=2, prior="mixture", label_conditioned=True)
+    models = aae.build_models(SHAPE, cfg, 10, seed=0)
+    with pytest.raises(ValueError, match="labelled"):
+        aae.build_training(models, cfg, _data(), seed=0, num_labels=10)
+    tr = aae.build_training(models, cfg, _data(labelled=True), seed=0, num_labels=10)
+    logs = run_phases(tr.phases, tr.next_batch(0), 0)
+    assert set(logs) >= {"recon/loss", "disc/d_z", "gen/loss"} and "D_y" not in models
+
+
+def test_majority_mapping_is_fitted_per_cluster():
+    clusters = np.array([0, 0, 0, 1, 1, 3])
+    labels = np.array([2, 2, 1, 0, 0, 1])
+    assert majority_mapping(clusters, labels, k=4, num_classes=3).tolist() == [2, 0, -1, 1]
