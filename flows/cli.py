@@ -193,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "cluster":
-            from flows.cluster_command import cluster_table, json_result, run_cluster_command
+            from flows.cluster_command import cluster_table, run_cluster_command
+            from flows.cluster_command import json_result as cluster_json
 
             summary = run_cluster_command(args)
-            print(json.dumps(json_result(summary)) if args.json else cluster_table(summary))
+            print(json.dumps(cluster_json(summary)) if args.json else cluster_table(summary))
             return 0
         if args.command == "evaluate":
             from flows.evaluate_command import evaluate_table, run_evaluate_command

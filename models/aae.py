@@ -36,7 +36,7 @@ PRIORS = ("gaussian", "mixture")
 @dataclass
 class AAEConfig:
     clusters: int = 16  # K, size of the categorical head y (0: no y, z is the whole code)
-    z_dim: int = 5  # d, size of the style code z (2 for the scatter plot of section 7)
+    z_dim: int = 2  # d, size of the style code z (2 for the scatter plot of section 7)
     prior: str = "gaussian"  # prior of z: gaussian | mixture (10 Gaussians on a circle, Fig. 4)
     prior_std: float = (
         1.0  # std of the Gaussian prior (and of each mixture component's radius unit)
@@ -46,7 +46,10 @@ class AAEConfig:
     )
     hidden: int = 1000  # width of the two hidden layers of every network (the paper's MNIST nets)
     lr_recon: float = 1e-3  # Adam, reconstruction (and supervised) phase
-    lr_reg: float = 2e-4  # Adam, discriminator and generator phases
+    lr_reg: float = 2e-4  # Adam, generator phase (the encoder against the discriminators)
+    lr_disc: float = (
+        5e-5  # Adam, discriminator phase: slower than the encoder, or D_y wins outright
+    )
     beta1: float = 0.5  # Adam beta1 of the adversarial phases
     batch_size: int = 100  # unlabelled batch size
     labelled_batch_size: int = 100  # labelled batch size (semi-supervised mode)
@@ -301,7 +304,7 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
     discs = [D_z] + ([D_y] if D_y is not None else [])
     opt_ae = torch.optim.Adam(ae.parameters(), lr=cfg.lr_recon)
     opt_d = torch.optim.Adam(
-        nn.ModuleList(discs).parameters(), lr=cfg.lr_reg, betas=(cfg.beta1, 0.999)
+        nn.ModuleList(discs).parameters(), lr=cfg.lr_disc, betas=(cfg.beta1, 0.999)
     )
     opt_g = torch.optim.Adam(E.parameters(), lr=cfg.lr_reg, betas=(cfg.beta1, 0.999))
     phases = [

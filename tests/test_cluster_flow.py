@@ -62,7 +62,7 @@ def test_cli_semi_supervised_json(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [(["--set", "nonsense=1"], "unknown AAE setting"), (["--clusters", "1"], "clusters must be"),
-     (["--set", "prior=mixture"], "z_dim=2")],
+     (["--set", "z_dim=3", "--set", "prior=mixture"], "z_dim=2")],
 )  # fmt: skip
 def test_bad_settings_are_named(capsys, tmp_path, extra, message):
     assert (
