@@ -1,0 +1,75 @@
+"""Networks of the adversarial autoencoder: MLP encoder, decoder and latent discriminators
+(two hidden layers each, as in Makhzani et al. 2015's MNIST networks)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from models.layers import MinibatchDiscrimination
+
+if TYPE_CHECKING:
+    from models.aae import AAEConfig
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(n_in, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, n_out),
+    )
+
+
+def _categorical_discriminator(cfg: AAEConfig) -> nn.Module:
+    if not cfg.y_minibatch_discrimination:
+        return _mlp(cfg.clusters, cfg.hidden, 1)
+    mbd = MinibatchDiscrimination(cfg.hidden, 50, 5)
+    return nn.Sequential(nn.Linear(cfg.clusters, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(),
+                         mbd, nn.Linear(mbd.out_features, 1))  # fmt: skip
+
+
+class Encoder(nn.Module):
+    """x (N, C, H, W) in [0, 1] -> (y logits (N, K) or None, z (N, d))."""
+
+    def __init__(self, image_shape: tuple[int, int, int], cfg: AAEConfig) -> None:
+        super().__init__()
+        self.k, self.d = cfg.clusters, cfg.z_dim
+        self.net = _mlp(math.prod(image_shape), cfg.hidden, self.k + self.d)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        h = self.net(x.flatten(1))
+        return (h[:, : self.k] if self.k else None), h[:, self.k :]
+
+
+class Decoder(nn.Module):
+    """(y (N, K) probabilities or one-hot, z (N, d)) -> x (N, C, H, W) logits."""
+
+    def __init__(self, image_shape: tuple[int, int, int], cfg: AAEConfig) -> None:
+        super().__init__()
+        self.shape = image_shape
+        self.net = _mlp(cfg.clusters + cfg.z_dim, cfg.hidden, math.prod(image_shape))
+
+    def forward(self, y: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+        code = z if y is None else torch.cat([y, z], dim=1)
+        return self.net(code).view(-1, *self.shape)
+
+
+def build_models(
+    image_shape: tuple[int, int, int], cfg: AAEConfig, num_labels: int, seed: int
+) -> dict[str, nn.Module]:
+    """E, Dec, D_z (its input carries a one-hot label + 'unlabelled' slot when the mixture prior
+    is label-conditioned), and D_y when there is a categorical head."""
+    cfg.validate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        cond = num_labels + 1 if cfg.label_conditioned else 0
+        models = {"E": Encoder(image_shape, cfg), "Dec": Decoder(image_shape, cfg),
+                  "D_z": _mlp(cfg.z_dim + cond, cfg.hidden, 1)}  # fmt: skip
+        if cfg.clusters:
+            models["D_y"] = _categorical_discriminator(cfg)
+    return models
