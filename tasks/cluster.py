@@ -21,14 +21,18 @@ from models import aae
 from models.engine import NonFiniteLossError, fit
 from tasks.checkpoint import (
     CheckpointError,
-    config_differences,
     load_checkpoint,
-    restore,
-    save_checkpoint,
 )
 from tasks.cluster_metrics import hungarian_accuracy, nmi
 from tasks.data import DataBundle, load_bundle
-from tasks.train import RunConfig, TrainingDivergedError, _Callbacks, select_device, steps_for
+from tasks.train import (
+    CheckpointedTrainer,
+    RunConfig,
+    TrainingDivergedError,
+    _Callbacks,
+    select_device,
+    steps_for,
+)
 
 CLUSTER_ACCURACY = "cluster_accuracy"
 HUNGARIAN_ACCURACY = "hungarian_accuracy"
@@ -64,8 +68,8 @@ def encode(
     return out
 
 
-class _AAETrainer:
-    """What train.py's _Callbacks needs (run, kind, history, save, validation_error)."""
+class _AAETrainer(CheckpointedTrainer):
+    """What train.py's _Callbacks needs: run, kind, history, save (from CheckpointedTrainer), validation_error."""
 
     def __init__(
         self, bundle: DataBundle, cfg: aae.AAEConfig, run: RunConfig, out_dir: Path, semi: bool
@@ -94,16 +98,6 @@ class _AAETrainer:
                 "total_steps": self.total_steps, "data": self.bundle.fingerprint["id"],
                 "image_shape": list(self.bundle.image_shape), "num_classes": self.bundle.num_classes}  # fmt: skip
 
-    def save(self, step: int) -> None:
-        if self.last_saved != step:
-            extra = {
-                "history": self.history,
-                "class_names": self.bundle.class_names,
-                "fingerprint": self.bundle.fingerprint,
-            }
-            save_checkpoint(self.path, self.training.stateful, step, self.config(), extra)
-            self.last_saved = step
-
     def validation_error(self) -> float:
         """Semi-supervised: error of the y head. Clustering: 1 - majority accuracy on the
         validation images (mapping fitted on them). NaN without a categorical head."""
@@ -118,18 +112,6 @@ class _AAETrainer:
             return float((c != y).mean())
         mapping = majority_mapping(c, y, self.cfg.clusters, self.bundle.num_classes)
         return float((mapping[c] != y).mean())
-
-    def resume_step(self) -> int:
-        if not self.path.exists():
-            return 0
-        ckpt = load_checkpoint(self.path, map_location=self.device)
-        diffs = config_differences(ckpt["config"], self.config())
-        if diffs:
-            raise CheckpointError(f"{self.path} was written by a run with another config: {'; '.join(diffs)}. "
-                                  "Use a new run directory (it is left untouched).")  # fmt: skip
-        restore(self.training.stateful, ckpt)
-        self.history, self.last_saved = list(ckpt.get("history", [])), ckpt["step"]
-        return int(ckpt["step"])
 
 
 def train_aae(bundle_path: str | Path, cfg: aae.AAEConfig, run: RunConfig, out_dir: str | Path, semi: bool = False) -> dict[str, Any]:  # fmt: skip

@@ -127,7 +127,49 @@ class _Callbacks:
             self.t.save(step)
 
 
-class _Trainer:
+class CheckpointedTrainer:
+    """Checkpoint saving and resuming shared by every family's trainer. A subclass sets path,
+    device, bundle, training (with .stateful), history and last_saved, and defines config():
+    what must match for a checkpoint to be resumed."""
+
+    path: Path
+    device: torch.device
+    bundle: DataBundle
+    history: list[dict[str, float]]
+    last_saved: int | None
+
+    def config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save(self, step: int) -> None:
+        if self.last_saved == step:
+            return
+        extra = {
+            "history": self.history,
+            "class_names": self.bundle.class_names,
+            "fingerprint": self.bundle.fingerprint,
+        }
+        save_checkpoint(self.path, self.training.stateful, step, self.config(), extra)
+        self.last_saved = step
+
+    def resume_step(self) -> int:
+        if not self.path.exists():
+            return 0
+        ckpt = load_checkpoint(self.path, map_location=self.device)
+        diffs = config_differences(ckpt["config"], self.config())
+        if diffs:
+            raise CheckpointError(
+                f"{self.path} was written by a run with another config, so it cannot be resumed: "
+                + "; ".join(diffs)
+                + ". Use a new run directory (it is left untouched)."
+            )
+        restore(self.training.stateful, ckpt)
+        self.history = list(ckpt.get("history", []))
+        self.last_saved = ckpt["step"]
+        return int(ckpt["step"])
+
+
+class _Trainer(CheckpointedTrainer):
     def __init__(
         self, bundle: DataBundle, cfg: ssgan.SSGANConfig, run: RunConfig, out_dir: Path, kind: str
     ) -> None:
@@ -164,17 +206,6 @@ class _Trainer:
             "image_shape": list(self.bundle.image_shape), "num_classes": self.bundle.num_classes,
         }  # fmt: skip
 
-    def save(self, step: int) -> None:
-        if self.last_saved == step:
-            return
-        extra = {
-            "history": self.history,
-            "class_names": self.bundle.class_names,
-            "fingerprint": self.bundle.fingerprint,
-        }
-        save_checkpoint(self.path, self.training.stateful, step, self.config(), extra)
-        self.last_saved = step
-
     def classifier(self) -> nn.Module:
         D = self.models["D"]
         if self.training.ema is None:
@@ -196,22 +227,6 @@ class _Trainer:
         pred = predict(D, self.bundle.x_val, self.device).argmax(1)
         D.train(was_training)
         return float((pred != self.bundle.y_val).float().mean())
-
-    def resume_step(self) -> int:
-        if not self.path.exists():
-            return 0
-        ckpt = load_checkpoint(self.path, map_location=self.device)
-        diffs = config_differences(ckpt["config"], self.config())
-        if diffs:
-            raise CheckpointError(
-                f"{self.path} was written by a run with another config, so it cannot be resumed: "
-                + "; ".join(diffs)
-                + ". Use a new run directory (it is left untouched)."
-            )
-        restore(self.training.stateful, ckpt)
-        self.history = list(ckpt.get("history", []))
-        self.last_saved = ckpt["step"]
-        return int(ckpt["step"])
 
 
 def train(bundle_path: str | Path, cfg: ssgan.SSGANConfig, run: RunConfig, out_dir: str | Path, kind: str = "gan",

@@ -84,3 +84,18 @@ def test_majority_mapping_is_fitted_per_cluster():
     clusters = np.array([0, 0, 0, 1, 1, 3])
     labels = np.array([2, 2, 1, 0, 0, 1])
     assert majority_mapping(clusters, labels, k=4, num_classes=3).tolist() == [2, 0, -1, 1]
+
+
+def test_aae_run_resumes_and_refuses_another_config(digits_bundle, tmp_path):
+    from tasks.checkpoint import CheckpointError
+    from tasks.cluster import load_aae, train_aae
+    from tasks.train import RunConfig
+
+    cfg, run = _cfg(clusters=16), RunConfig(epochs=1, eval_every=5, checkpoint_every=5)
+    first = train_aae(digits_bundle["path"], cfg, run, tmp_path)
+    again = train_aae(digits_bundle["path"], cfg, run, tmp_path)  # finished: reused, not retrained
+    assert again["resumed_from"] == first["steps"] == again["steps"] == first["total_steps"]
+    loaded = load_aae(first["checkpoint"])
+    assert loaded["config"] == cfg and any("val_error" in h for h in loaded["history"])
+    with pytest.raises(CheckpointError, match="another config"):
+        train_aae(digits_bundle["path"], _cfg(clusters=8), run, tmp_path)
