@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from models import aae
-from models.engine import NonFiniteLossError, fit
 from tasks.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -28,7 +27,6 @@ from tasks.data import DataBundle, load_bundle
 from tasks.train import (
     CheckpointedTrainer,
     RunConfig,
-    TrainingDivergedError,
     _Callbacks,
     select_device,
     steps_for,
@@ -119,23 +117,8 @@ def train_aae(bundle_path: str | Path, cfg: aae.AAEConfig, run: RunConfig, out_d
     out_dir = Path(out_dir)
     t = _AAETrainer(load_bundle(bundle_path), cfg, run, out_dir, semi)
     start, t0 = t.resume_step(), time.monotonic()
-    try:
-        result = fit(
-            t.training.phases,
-            t.training.next_batch,
-            t.total_steps,
-            start,
-            [_Callbacks(t, start, t.total_steps, None)],
-        )  # type: ignore[arg-type]
-    except NonFiniteLossError as e:
-        kept = (
-            f"the last good checkpoint is kept at {t.path}"
-            if t.last_saved is not None
-            else "no checkpoint was written"
-        )
-        raise TrainingDivergedError(
-            f"AAE training stopped: {e}; {kept}. Try lower learning rates (--set lr_reg=...)."
-        ) from e
+    result = t.fit(start, [_Callbacks(t, start, t.total_steps, None)], None,
+                   "Try lower learning rates (--set lr_reg=..., lr_disc=...).")  # fmt: skip
     wall = time.monotonic() - t0
     return {"kind": t.kind, "checkpoint": str(t.path), "steps": result.steps_done, "total_steps": t.total_steps,
             "resumed_from": start or None, "wall_s": round(wall, 2), "device": str(t.device),

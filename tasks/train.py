@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from models import ssgan
-from models.engine import NonFiniteLossError, fit
+from models.engine import FitResult, NonFiniteLossError, fit
 from tasks.checkpoint import (
     CheckpointError,
     config_differences,
@@ -137,6 +137,8 @@ class CheckpointedTrainer:
     bundle: DataBundle
     history: list[dict[str, float]]
     last_saved: int | None
+    total_steps: int
+    kind: str
 
     def config(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -151,6 +153,26 @@ class CheckpointedTrainer:
         }
         save_checkpoint(self.path, self.training.stateful, step, self.config(), extra)
         self.last_saved = step
+
+    def fit(self, start: int, callbacks: list, autocast: Any, hint: str) -> FitResult:
+        """The shared engine's fit from `start`; a NaN/inf loss becomes TrainingDivergedError
+        naming the last good checkpoint, which is kept."""
+        try:
+            return fit(
+                self.training.phases,
+                self.training.next_batch,
+                self.total_steps,
+                start,
+                callbacks,
+                autocast,
+            )
+        except NonFiniteLossError as e:
+            kept = (
+                f"the last good checkpoint is kept at {self.path} (step {self.last_saved})"
+                if self.last_saved is not None
+                else "no checkpoint had been written yet"
+            )
+            raise TrainingDivergedError(f"{self.kind} training stopped: {e}; {kept}. {hint}") from e
 
     def resume_step(self) -> int:
         if not self.path.exists():
@@ -241,18 +263,8 @@ def train(bundle_path: str | Path, cfg: ssgan.SSGANConfig, run: RunConfig, out_d
     start = trainer.resume_step()
     t0 = time.monotonic()
     callbacks = [_Callbacks(trainer, start, trainer.total_steps, progress)]
-    try:
-        result = fit(trainer.training.phases, trainer.training.next_batch, trainer.total_steps, start, callbacks,
-                     autocast_for(trainer.device, run.precision))  # fmt: skip
-    except NonFiniteLossError as e:
-        kept = (
-            f"the last good checkpoint is kept at {trainer.path} (step {trainer.last_saved})"
-            if trainer.last_saved is not None
-            else "no checkpoint had been written yet"
-        )
-        raise TrainingDivergedError(
-            f"{kind} training stopped: {e}; {kept}. Try a lower learning rate (--set lr_d=..., lr_g=...) or precision fp32."
-        ) from e
+    result = trainer.fit(start, callbacks, autocast_for(trainer.device, run.precision),
+                         "Try a lower learning rate (--set lr_d=..., lr_g=...) or precision fp32.")  # fmt: skip
     wall = time.monotonic() - t0
     batch = trainer.cfg.batch_size if kind == "gan" else trainer.cfg.labelled_batch_size
     vals = [h["val_error"] for h in trainer.history if "val_error" in h]
