@@ -55,14 +55,11 @@ class AAEConfig:
     labelled_batch_size: int = 100  # labelled batch size (semi-supervised mode)
     input_noise: float = 0.3  # std of Gaussian noise on the encoder input in training (denoising)
     supervised_weight: float = 1.0  # weight of the cross-entropy phase (semi-supervised mode)
-    y_minibatch_discrimination: bool = True  # D_y sees batch statistics (Salimans et al. 2016, 3.2), so an uneven use of clusters is visible to it
-    y_instance_noise: float = (
-        0.1  # std of Gaussian noise on D_y's inputs, real and fake (instance noise)
-    )
-    straight_through: bool = (
-        True  # D_y sees one-hot argmax codes with y's gradient (straight-through)
-    )
-    y_logit_bound: float = 0.0  # B: y = softmax(B tanh(logits / B)), prior = softmax(+-B); 0 = the paper's hard one-hot
+    # D_y sees batch statistics (minibatch discrimination, Salimans et al. 2016, 3.2)
+    y_minibatch_discrimination: bool = True
+    y_instance_noise: float = 0.1  # std of Gaussian noise on D_y's real and fake inputs
+    straight_through: bool = False  # D_y sees one-hot argmax codes, y's gradient flows back
+    y_logit_bound: float = 0.0  # B > 0: y = softmax(B tanh(logits / B)), prior softmax(+-B)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -222,7 +219,7 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
         loss = loss_z
         if D_y is not None:
             loss_y = _bce(D_y(batch["prior_y"] + batch["noise_y_real"]), 1.0) + _bce(
-                D_y(y + batch["noise_y"]), 0.0
+                D_y(adv_y(y) + batch["noise_y"]), 0.0
             )
             terms["d_y"] = loss_y.detach()
             loss = loss + loss_y
