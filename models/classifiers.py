@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.engine import Callback, IndexStream, Phase, fit
+from models.engine import Callback, IndexStream, Phase, fit, steps_for
 
 
 class LeNet(nn.Module):
@@ -120,7 +120,15 @@ class ClassifierTraining:
 
 
 def classifier_steps(n: int, cfg: ClassifierTraining) -> int:
-    return max(1, cfg.epochs * -(-n // cfg.batch_size))
+    return steps_for(cfg.epochs, n, cfg.batch_size)
+
+
+def recipe_for(n_train: int, min_epochs: int, min_steps: int, **kw) -> ClassifierTraining:
+    """A fixed recipe of at least `min_epochs` epochs and about `min_steps` steps: small sets
+    get more epochs, so every classifier sees a comparable amount of training."""
+    batch = kw.get("batch_size", ClassifierTraining.batch_size)
+    steps_per_epoch = steps_for(1, n_train, batch)
+    return ClassifierTraining(epochs=max(min_epochs, -(-min_steps // steps_per_epoch)), **kw)
 
 
 def _augment(x: torch.Tensor, step: int, seed: int) -> torch.Tensor:

@@ -135,6 +135,11 @@ def fit(
     return FitResult(steps_done=step, stopped_early=stopped, last_logs=logs)
 
 
+def steps_for(epochs: int, n: int, batch_size: int) -> int:
+    """Steps of `epochs` passes over n items in batches of batch_size (at least 1)."""
+    return max(1, epochs * math.ceil(n / batch_size))
+
+
 class IndexStream:
     """Batch t of an endless stream of seeded epoch permutations of range(n).
 

@@ -18,6 +18,7 @@ from models.classifiers import (
     ClassifierTraining,
     build_classifier,
     classifier_arch,
+    recipe_for,
     train_classifier,
 )
 from tasks.evaluate import predict
@@ -28,8 +29,7 @@ REAL_ACCURACY = "real_accuracy"
 
 def cas_recipe(n_train: int, seed: int = 0, min_steps: int = 1500) -> ClassifierTraining:
     """At least 5 epochs and about `min_steps` steps of 128 images, whatever the set size."""
-    steps_per_epoch = max(1, -(-n_train // 128))
-    return ClassifierTraining(epochs=max(5, -(-min_steps // steps_per_epoch)), seed=seed)
+    return recipe_for(n_train, 5, min_steps, seed=seed)
 
 
 def matched_subset(y_pool: np.ndarray, counts: np.ndarray, seed: int) -> np.ndarray:

@@ -62,7 +62,13 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+FAMILIES = {"ssgan": "a semi-supervised GAN", "aae": "an adversarial-autoencoder"}
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", family: str | None = None
+) -> dict[str, Any]:
+    """The checkpoint dict; with `family`, a checkpoint of another model family is refused."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -75,6 +81,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"checkpoint {path} has format version {version}; this ganflow reads version {FORMAT_VERSION}"
         )
+    found = ckpt["config"].get("family")
+    if family is not None and found != family:
+        raise CheckpointError(f"{path} is not {FAMILIES[family]} checkpoint (family {found!r})")
     return ckpt
 
 

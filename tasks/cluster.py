@@ -19,7 +19,6 @@ from torch import nn
 
 from models import aae
 from tasks.checkpoint import (
-    CheckpointError,
     load_checkpoint,
 )
 from tasks.cluster_metrics import hungarian_accuracy, nmi
@@ -127,12 +126,8 @@ def train_aae(bundle_path: str | Path, cfg: aae.AAEConfig, run: RunConfig, out_d
 
 
 def load_aae(checkpoint: str | Path, device: str = "cpu") -> dict[str, Any]:
-    ckpt = load_checkpoint(checkpoint, map_location=device)
+    ckpt = load_checkpoint(checkpoint, map_location=device, family="aae")
     conf = ckpt["config"]
-    if conf.get("family") != "aae":
-        raise CheckpointError(
-            f"{checkpoint} is not an adversarial-autoencoder checkpoint (family {conf.get('family')!r})"
-        )
     cfg = aae.AAEConfig.from_dict(conf["model"])
     models = aae.build_models(tuple(conf["image_shape"]), cfg, conf["num_classes"], conf["seed"])
     for k, m in models.items():

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from models.aae import AAEConfig
 from models.ssgan import SSGANConfig
@@ -122,10 +123,11 @@ def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str
         summary["test_error"] = _pm([r["metrics"]["test_error"] for r in rows])
         summary["baseline_test_error"] = _pm([r["baseline"][TEST_ERROR] for r in rows])
     first = rows[0]
-    summary["assignments"] = str(_assignments(run_dir, first["train"]["checkpoint"], info["path"]))
-    summary["pictures"] = {
-        k: str(v) for k, v in _pictures(run_dir, first["train"]["checkpoint"], info["path"]).items()
-    }
+    assignments, pictures = _outputs(run_dir, first["train"]["checkpoint"], info["path"])
+    summary["assignments"], summary["pictures"] = (
+        assignments,
+        {k: str(v) for k, v in pictures.items()},
+    )
     summary["per_seed"] = [
         {"seed": r["seed"], **{k: v for k, v in r["metrics"].items() if k != "protocol"}}
         for r in rows
@@ -139,28 +141,22 @@ def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str
     return summary
 
 
-def _assignments(run_dir: Path, checkpoint: str, bundle_path: str) -> Path:
-    run, b = load_aae(checkpoint), load_bundle(bundle_path)
-    if not run["config"].clusters:
-        return Path("")
-    tr, te = encode(run["E"], b.x_train, "cpu"), encode(run["E"], b.x_test, "cpu")
-    ids = [f"train/{i}" for i in range(len(b.x_train))] + [
-        f"test/{i}" for i in range(len(b.x_test))
-    ]
-    both = {k: np.concatenate([tr[k], te[k]]) for k in ("cluster", "confidence")}
-    return write_assignments(run_dir / "assignments.csv", ids, both)
-
-
-def _pictures(run_dir: Path, checkpoint: str, bundle_path: str) -> dict[str, Path]:
+def _outputs(run_dir: Path, checkpoint: str, bundle_path: str) -> tuple[str, dict[str, Path]]:
+    """assignments.csv (every training and test image) and the pictures, from one load and
+    one encoding of each split."""
     run, b = load_aae(checkpoint), load_bundle(bundle_path)
     cfg = run["config"]
     te = encode(run["E"], b.x_test, "cpu")
-    pics: dict[str, Path] = {}
+    assignments, pics = "", {}
     if cfg.clusters:
+        tr = encode(run["E"], b.x_train, "cpu")
+        ids = [f"train/{i}" for i in range(len(b.x_train))] + [
+            f"test/{i}" for i in range(len(b.x_test))
+        ]
+        both = {k: np.concatenate([tr[k], te[k]]) for k in ("cluster", "confidence")}
+        assignments = str(write_assignments(run_dir / "assignments.csv", ids, both))
         pics["clusters"] = aae_report.cluster_png(run["Dec"], cfg.clusters, cfg.z_dim, b.x_test, te["cluster"],
                                                   te["confidence"], run_dir / "clusters.png")  # fmt: skip
-        import torch
-
         pics["style"] = aae_report.style_png(
             run["Dec"], cfg.clusters, torch.from_numpy(te["z"][:10]), run_dir / "style.png"
         )
@@ -168,7 +164,7 @@ def _pictures(run_dir: Path, checkpoint: str, bundle_path: str) -> dict[str, Pat
         pics["scatter"] = aae_report.scatter_png(
             te["z"], b.y_test.numpy(), b.class_names, run_dir / "scatter.png"
         )
-    return pics
+    return assignments, pics
 
 
 def _fmt(s: dict[str, Any] | None, pct: bool = True) -> str:

@@ -5,6 +5,7 @@ arguments, so the Prefect flow passes task adapters and tests pass the plain fun
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from tasks.cas import CAS_ACCURACY, REAL_ACCURACY
 from tasks.pipeline import new_run_dir
 from tasks.quality import (
     EvalParams,
+    data_name,
     draw_samples,
     extractor,
     load_reference,
@@ -109,6 +111,8 @@ def run_evaluation(p: EvalParams, steps: EvalSteps | None = None) -> dict[str, A
     """Score the samples (and the floor); write metrics.json and report.md in the run
     directory; return the result: the metric keys, `floor`, `protocol`, paths."""
     steps = steps or EvalSteps()
+    # the reference data set, read from the checkpoint once here rather than in every step
+    p = dataclasses.replace(p, data=data_name(p))
     run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("evaluate")
     run_dir.mkdir(parents=True, exist_ok=True)
     steps.extractor(p)

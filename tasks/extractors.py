@@ -32,6 +32,7 @@ from models.classifiers import (
     build_classifier,
     classifier_arch,
     classifier_steps,
+    recipe_for,
     train_classifier,
 )
 from tasks.data import content_hash
@@ -122,9 +123,7 @@ def holdout_size(raw: RawData) -> int:
 def domain_training(name: str, n_train: int, min_steps: int = 3000) -> ClassifierTraining:
     """Fixed recipe: at least 10 epochs and about `min_steps` steps (small sets get more
     epochs); horizontal flips for CIFAR-10 only (never for digits)."""
-    steps_per_epoch = max(1, -(-n_train // 128))
-    epochs = max(10, -(-min_steps // steps_per_epoch))
-    return ClassifierTraining(epochs=epochs, flip=(name == "cifar10"), seed=0)
+    return recipe_for(n_train, 10, min_steps, flip=(name == "cifar10"), seed=0)
 
 
 def _domain_prepare(x: torch.Tensor) -> torch.Tensor:

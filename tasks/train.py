@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from models import ssgan
-from models.engine import FitResult, NonFiniteLossError, fit
+from models.engine import FitResult, NonFiniteLossError, fit, steps_for  # noqa: F401 (steps_for re-exported)
 from tasks.checkpoint import (
     CheckpointError,
     config_differences,
@@ -73,10 +72,6 @@ def autocast_for(
     if not use_bf16:
         return None
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-def steps_for(epochs: int, pool_size: int, batch_size: int) -> int:
-    return max(1, epochs * math.ceil(pool_size / batch_size))
 
 
 class _Callbacks:
@@ -279,12 +274,8 @@ def train(bundle_path: str | Path, cfg: ssgan.SSGANConfig, run: RunConfig, out_d
 def load_trained(checkpoint: str | Path, device: str = "cpu") -> dict[str, Any]:
     """Rebuild the networks of a finished run from its checkpoint alone: {'classifier' (EMA
     weights if the run kept them), 'generator' (GAN runs), 'config', 'class_names', ...}."""
-    ckpt = load_checkpoint(checkpoint, map_location=device)
+    ckpt = load_checkpoint(checkpoint, map_location=device, family="ssgan")
     conf = ckpt["config"]
-    if conf.get("family") != "ssgan":
-        raise CheckpointError(
-            f"{checkpoint} is not a semi-supervised GAN checkpoint (family {conf.get('family')!r})"
-        )
     cfg = ssgan.SSGANConfig.from_dict(conf["model"])
     models = ssgan.build_models(cfg, conf["image_shape"][0], conf["num_classes"], conf["seed"])
     models["D"].load_state_dict(ckpt["state"]["D"])

@@ -99,3 +99,7 @@ def test_aae_run_resumes_and_refuses_another_config(digits_bundle, tmp_path):
     assert loaded["config"] == cfg and any("val_error" in h for h in loaded["history"])
     with pytest.raises(CheckpointError, match="another config"):
         train_aae(digits_bundle["path"], _cfg(clusters=8), run, tmp_path)
+    from tasks.train import load_trained
+
+    with pytest.raises(CheckpointError, match="not a semi-supervised GAN checkpoint"):
+        load_trained(first["checkpoint"])
