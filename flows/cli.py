@@ -3,6 +3,8 @@
     ganflow semi-supervised [--data digits] [--labels-per-class 5] [--seeds 0,1,2] [--epochs N] [--json]
     ganflow cluster [--data fashion-mnist] [--clusters 16] [--labels-per-class N] [--json]
     ganflow evaluate (--checkpoint RUN/checkpoint.pt | --samples DIR) [--data NAME] [--json]
+    ganflow train-gan [--data ring|grid|fashion-mnist|...] [--loss hinge] [--spectral-norm] ... [--json]
+    ganflow gan-grid --data ring --grid loss=nonsaturating,hinge --grid pack=1,4 [--seeds 0,1,2]
 
 Every command takes --json and then prints its result as one JSON object on stdout (progress
 and logs go to stderr).
@@ -82,6 +84,7 @@ def _add_data_args(p: argparse.ArgumentParser, default: str | None = "digits") -
 def build_parser() -> argparse.ArgumentParser:
     from flows.cluster_command import add_cluster_parser
     from flows.evaluate_command import add_evaluate_parser
+    from flows.gan_command import add_gan_parsers
     from models.ssgan_nets import ARCHS
 
     parser = argparse.ArgumentParser(
@@ -128,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_evaluate_parser(sub, _add_data_args)
     add_cluster_parser(sub, _add_data_args, _seeds, _setting)
+    add_gan_parsers(sub, _seeds, _setting)
     return parser
 
 
@@ -198,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
 
             summary = run_cluster_command(args)
             print(json.dumps(cluster_json(summary)) if args.json else cluster_table(summary))
+            return 0
+        if args.command in ("train-gan", "gan-grid"):
+            from flows.gan_command import gan_table, run_gan_command
+            from flows.gan_command import json_result as gan_json
+
+            summary = run_gan_command(args)
+            print(json.dumps(gan_json(summary)) if args.json else gan_table(summary))
             return 0
         if args.command == "evaluate":
             from flows.evaluate_command import evaluate_table, run_evaluate_command

@@ -77,7 +77,9 @@ def run_phases(
         ph.optimizer.zero_grad(set_to_none=True)
         with autocast() if autocast is not None else contextlib.nullcontext():
             loss, terms = ph.loss(batch, step)
-        values = {k: float(v) for k, v in terms.items()}
+        values = {
+            k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in terms.items()
+        }
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(ph.name, step, {"loss": loss_value, **values})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import weight_norm
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 
 class GaussianNoise(nn.Module):
@@ -150,3 +150,33 @@ class Reshape(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.shape[0], *self.shape)
+
+
+def maybe_spectral_norm(layer: nn.Module, enabled: bool) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018): W / sigma(W), sigma estimated by one
+    power iteration per training forward pass; a no-op when disabled."""
+    return spectral_norm(layer) if enabled else layer
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention block (Zhang et al. 2018, section 3), for (N, C, H, W) maps:
+        f = W_f x, g = W_g x (C/8 channels), h = W_h x (C channels), all 1x1 convolutions,
+        beta = softmax_j(f_j^T g_i)          # (N, HW, HW): how much position i attends to j
+        o_i = sum_j beta_ij h_j,   y = gamma * o + x
+    gamma starts at 0, so the block begins as the identity and learns how much to use."""
+
+    def __init__(self, channels: int, spectral: bool = False) -> None:
+        super().__init__()
+        inner = max(1, channels // 8)
+        conv = lambda c_out: maybe_spectral_norm(nn.Conv2d(channels, c_out, 1), spectral)  # noqa: E731
+        self.f, self.g, self.h = conv(inner), conv(inner), conv(channels)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, hh, ww = x.shape
+        f = self.f(x).flatten(2)  # (N, C', HW)
+        g = self.g(x).flatten(2)  # (N, C', HW)
+        h = self.h(x).flatten(2)  # (N, C, HW)
+        beta = torch.softmax(g.transpose(1, 2) @ f, dim=2)  # (N, HW_i, HW_j)
+        o = (h @ beta.transpose(1, 2)).view(n, c, hh, ww)  # o_i = sum_j beta_ij h_j
+        return x + self.gamma * o

@@ -9,6 +9,9 @@ so every real/fake loss is a binary cross-entropy on s(x) = logsumexp(l(x)).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -59,3 +62,124 @@ def generator_nonsaturating_loss(logits_fake: torch.Tensor) -> torch.Tensor:
     """-E_z log D(G(z)) (Goodfellow et al. 2014's non-saturating generator loss), with the
     K+1 parameterisation of D. Used when feature matching is off."""
     return binary_ce_with_logits(real_logit(logits_fake), 1.0)
+
+
+# --- The unconditional GAN loss zoo ------------------------------------------------------
+# Every discriminator loss takes D's raw outputs on a real and a fake batch, (N,) and (M,),
+# and returns the scalar D minimises; every generator loss takes D's outputs on a fake batch.
+# `real_target` < 1 is one-sided label smoothing where the loss has targets (BCE and LS).
+
+
+def d_minimax(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
+    """Goodfellow et al. 2014, eq. 1: D maximises E log D(x) + E log(1 - D(G(z))), i.e.
+    minimises BCE(s_real, 1) + BCE(s_fake, 0) with D = sigmoid(s)."""
+    return binary_ce_with_logits(real, real_target) + binary_ce_with_logits(fake, 0.0)
+
+
+def g_minimax(fake: torch.Tensor) -> torch.Tensor:
+    """The saturating generator loss of the minimax game: G minimises E log(1 - D(G(z)))
+    = -E softplus(s_fake). Its gradient vanishes when D rejects the fakes confidently."""
+    return -F.softplus(fake).mean()
+
+
+def g_nonsaturating(fake: torch.Tensor) -> torch.Tensor:
+    """Goodfellow et al. 2014, section 3: G maximises E log D(G(z)) instead,
+    i.e. minimises E softplus(-s_fake)."""
+    return binary_ce_with_logits(fake, 1.0)
+
+
+def d_least_squares(
+    real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0
+) -> torch.Tensor:
+    """LSGAN (Mao et al. 2017, eq. 2 with a=0, b=1): 1/2 E (D(x) - b)^2 + 1/2 E (D(G(z)) - a)^2."""
+    return 0.5 * (real - real_target).pow(2).mean() + 0.5 * fake.pow(2).mean()
+
+
+def g_least_squares(fake: torch.Tensor) -> torch.Tensor:
+    """LSGAN generator (c = 1): 1/2 E (D(G(z)) - 1)^2."""
+    return 0.5 * (fake - 1.0).pow(2).mean()
+
+
+def d_wasserstein(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
+    """WGAN critic (Arjovsky et al. 2017, algorithm 1): maximise E f(x) - E f(G(z)), i.e.
+    minimise E f(G(z)) - E f(x). Needs a Lipschitz constraint: clipping or a gradient penalty."""
+    return fake.mean() - real.mean()
+
+
+def g_wasserstein(fake: torch.Tensor) -> torch.Tensor:
+    """WGAN generator: minimise -E f(G(z)); also the hinge generator loss."""
+    return -fake.mean()
+
+
+def d_hinge(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018, eq. 16):
+    E max(0, 1 - D(x)) + E max(0, 1 + D(G(z)))."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """x_hat = eps x + (1 - eps) x_fake with one eps per example: (N, ...), (N, ...), (N,)."""
+    e = eps.view(-1, *([1] * (real.dim() - 1))).to(real.dtype)
+    return e * real + (1.0 - e) * fake
+
+
+def gradient_norm_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, target: float = 1.0
+) -> torch.Tensor:
+    """E (||grad_x D(x)||_2 - target)^2 at the given points, with a graph through the
+    gradient so that D can be trained on it (double back-propagation)."""
+    points = points.detach().requires_grad_(True)
+    out = critic(points)
+    (grad,) = torch.autograd.grad(out.sum(), points, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return (norms - target).pow(2).mean()
+
+
+def wgan_gp_points(
+    real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017, algorithm 1): points uniformly on the lines between
+    real and fake pairs."""
+    eps = torch.rand(real.shape[0], generator=generator, device=real.device)
+    return interpolate(real, fake.detach(), eps)
+
+
+def dragan_points(
+    real: torch.Tensor, generator: torch.Generator | None = None, scale: float = 0.5
+) -> torch.Tensor:
+    """DRAGAN (Kodali et al. 2017, section 4): points near the data, x + alpha * delta with
+    delta ~ U[0, 1) * scale * std(x) and alpha ~ U[0, 1) per example, as in the authors' code."""
+    delta = torch.rand(real.shape, generator=generator, device=real.device) * scale * real.std()
+    alpha = torch.rand(real.shape[0], generator=generator, device=real.device)
+    return interpolate(real + delta, real, alpha)
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """One named entry of the zoo: D's and G's losses, the penalty D adds (None, 'gp' for
+    WGAN-GP's interpolates, 'dragan' for DRAGAN's perturbed reals) and weight clipping."""
+
+    d: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+    g: Callable[[torch.Tensor], torch.Tensor]
+    penalty: str | None = None
+    clip: bool = False
+    smoothable: bool = True  # has real targets, so one-sided label smoothing means something
+
+
+LOSSES: dict[str, AdversarialLoss] = {
+    "minimax": AdversarialLoss(d_minimax, g_minimax),
+    "nonsaturating": AdversarialLoss(d_minimax, g_nonsaturating),
+    "lsgan": AdversarialLoss(d_least_squares, g_least_squares),
+    "wgan": AdversarialLoss(d_wasserstein, g_wasserstein, clip=True, smoothable=False),
+    "wgan-gp": AdversarialLoss(d_wasserstein, g_wasserstein, penalty="gp", smoothable=False),
+    "dragan": AdversarialLoss(d_minimax, g_nonsaturating, penalty="dragan"),
+    "hinge": AdversarialLoss(d_hinge, g_wasserstein, smoothable=False),
+}
+
+
+def flip_labels(
+    real: torch.Tensor, fake: torch.Tensor, flip: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Label flipping: where flip[i] is True, D's output on real example i is scored as fake
+    and its output on fake example i as real. (N,), (N,), (N,) bool."""
+    return torch.where(flip, fake, real), torch.where(flip, real, fake)

@@ -66,3 +66,56 @@ class EMA:
         self.decay = float(state["decay"])
         for k, v in state["shadow"].items():
             self.shadow[k].copy_(v)
+
+
+class ImagePool:
+    """Experience replay of generated samples for D (Shrivastava et al. 2017, section 2.3;
+    the image pool of Zhu et al. 2017). Until the pool is full, every fake goes in and is
+    returned as is; after that each fake is, with probability p, swapped for a random stored
+    one (which it replaces in the pool). D then also sees what G made some steps ago, which
+    damps the cycling between modes. The pool and its random stream are checkpointed."""
+
+    def __init__(self, size: int, p: float = 0.5, seed: int = 0) -> None:
+        self.size, self.p = int(size), float(p)
+        self.buffer: torch.Tensor | None = None  # (size, ...)
+        self.count = 0
+        self.rng = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def query(self, fake: torch.Tensor) -> torch.Tensor:
+        fake = fake.detach()
+        if self.size == 0:
+            return fake
+        if self.buffer is None:
+            self.buffer = torch.zeros(
+                (self.size, *fake.shape[1:]), dtype=fake.dtype, device=fake.device
+            )
+        out = fake.clone()
+        take = min(self.size - self.count, len(fake))
+        if take:  # filling up: store, return unchanged
+            self.buffer[self.count : self.count + take] = fake[:take]
+            self.count += take
+        rest = torch.arange(take, len(fake))
+        swap = rest[torch.rand(len(rest), generator=self.rng) < self.p]
+        slots = torch.randint(0, self.size, (len(swap),), generator=self.rng)
+        for i, j in zip(swap.tolist(), slots.tolist(), strict=True):
+            out[i] = self.buffer[j]
+            self.buffer[j] = fake[i]
+        return out
+
+    def state_dict(self) -> dict:
+        buffer = None if self.buffer is None else self.buffer.clone()
+        return {"count": self.count, "buffer": buffer, "rng": self.rng.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count = int(state["count"])
+        self.buffer = None if state["buffer"] is None else state["buffer"].clone()
+        self.rng.set_state(state["rng"])
+
+
+def instance_noise_std(step: int, sigma: float, anneal_steps: int) -> float:
+    """Instance noise (Sønderby et al. 2016; Arjovsky & Bottou 2017): N(0, s^2) added to
+    both D inputs, with s annealed linearly from sigma to 0 over anneal_steps steps."""
+    if sigma <= 0 or anneal_steps <= 0:
+        return 0.0
+    return sigma * max(0.0, 1.0 - step / anneal_steps)

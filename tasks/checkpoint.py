@@ -62,7 +62,11 @@ def save_checkpoint(
     return path
 
 
-FAMILIES = {"ssgan": "a semi-supervised GAN", "aae": "an adversarial-autoencoder"}
+FAMILIES = {
+    "ssgan": "a semi-supervised GAN",
+    "aae": "an adversarial-autoencoder",
+    "gan": "an unconditional GAN",
+}
 
 
 def load_checkpoint(

@@ -106,7 +106,7 @@ class _Callbacks:
             self.bar.set_postfix(
                 {k: f"{v:.3f}" for k, v in logs.items() if k.endswith("loss")}, refresh=False
             )
-        if step % run.eval_every == 0 or step == self.total:
+        if (step % run.eval_every == 0 or step == self.total) and hasattr(t, "validation_error"):
             t.history.append({"step": step, "val_error": t.validation_error()})
         if step % run.checkpoint_every == 0 or step == self.total:
             t.save(step)
@@ -141,13 +141,14 @@ class CheckpointedTrainer:
     def save(self, step: int) -> None:
         if self.last_saved == step:
             return
-        extra = {
-            "history": self.history,
-            "class_names": self.bundle.class_names,
-            "fingerprint": self.bundle.fingerprint,
-        }
-        save_checkpoint(self.path, self.training.stateful, step, self.config(), extra)
+        save_checkpoint(
+            self.path, self.training.stateful, step, self.config(), self.checkpoint_extra()
+        )
         self.last_saved = step
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        return {"history": self.history, "class_names": self.bundle.class_names,
+                "fingerprint": self.bundle.fingerprint}  # fmt: skip
 
     def fit(self, start: int, callbacks: list, autocast: Any, hint: str) -> FitResult:
         """The shared engine's fit from `start`; a NaN/inf loss becomes TrainingDivergedError

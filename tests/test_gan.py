@@ -1,0 +1,211 @@
+"""Unconditional GAN family: networks, tricks as layers and state, the phases, unrolling."""
+
+import pytest
+import torch
+
+from models import gan
+from models.engine import run_phases
+from models.layers import SelfAttention
+from models.regularizers import ImagePool, instance_noise_std
+from tasks import toy
+
+TINY_MLP = dict(arch="mlp", z_dim=4, width=16, depth=2, g_batchnorm=False, batch_size=8)
+
+
+def _training(cfg: gan.GANConfig, shape=(2,), steps=10):
+    m = gan.build_models(cfg, shape, 0)
+    real = lambda step: toy.sample("ring", cfg.batch_size, torch.Generator().manual_seed(step))  # noqa: E731
+    if len(shape) == 3:
+        real = lambda step: torch.rand(cfg.batch_size, *shape) * 2 - 1  # noqa: E731
+    return m, gan.build_training(m, cfg, real, steps, 0)
+
+
+@pytest.mark.parametrize("size,channels", [(28, 1), (32, 3)])
+@pytest.mark.parametrize(
+    "tricks",
+    [
+        {},
+        {
+            "self_attention": True,
+            "spectral_norm": True,
+            "minibatch_discrimination": True,
+            "pack": 2,
+        },
+    ],
+)
+def test_dcgan_shapes(size, channels, tricks):
+    cfg = gan.GANConfig(width=8, z_dim=10, batch_size=4, **tricks)
+    m = gan.build_models(cfg, (channels, size, size), 0)
+    x = m["G"](torch.randn(4, 10))
+    assert x.shape == (4, channels, size, size) and x.abs().max() <= 1.0
+    logits, feats = m["D"](x)
+    assert logits.shape == (4 // cfg.pack,) and feats.shape[0] == 4 // cfg.pack
+    # DCGAN: no pooling and no hidden fully connected layers
+    assert not any(
+        isinstance(mod, torch.nn.MaxPool2d | torch.nn.AvgPool2d) for mod in m["D"].modules()
+    )
+    assert (
+        sum(isinstance(mod, torch.nn.Linear) for mod in m["D"].modules())
+        == 1 + tricks.get("minibatch_discrimination", 0) * 0
+    )
+
+
+def test_dcgan_rejects_other_sizes_and_mlp_needs_vectors():
+    with pytest.raises(ValueError, match="28, 32"):
+        gan.build_models(gan.GANConfig(width=8), (1, 8, 8), 0)
+    with pytest.raises(ValueError, match="vectors"):
+        gan.build_models(gan.GANConfig(**TINY_MLP), (1, 28, 28), 0)
+
+
+@pytest.mark.parametrize("bad,msg", [({"loss": "nope"}, "loss must be"), ({"pack": 3}, "multiple of pack"),
+                                     ({"loss": "hinge", "label_smoothing": 0.1}, "no meaning"),
+                                     ({"d_optimizer": "rmsprop"}, "d_optimizer")])  # fmt: skip
+def test_config_errors_are_named(bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        gan.GANConfig(**{**TINY_MLP, **bad}).validate()
+
+
+def test_batchnorm_in_d_is_off_with_a_gradient_penalty_or_spectral_norm():
+    assert gan.GANConfig().d_uses_batchnorm()
+    assert not gan.GANConfig(loss="wgan-gp").d_uses_batchnorm()
+    assert not gan.GANConfig(spectral_norm=True).d_uses_batchnorm()
+
+
+def test_spectral_norm_makes_the_largest_singular_value_one():
+    cfg = gan.GANConfig(**{**TINY_MLP, "width": 32}, spectral_norm=True)
+    D = gan.build_models(cfg, (2,), 0)["D"]
+    layer = D.body[2]  # the second hidden Linear, (32, 32)
+    with torch.no_grad():
+        layer.parametrizations.weight.original.mul_(5.0)  # a raw weight far from norm 1
+        for _ in range(30):  # each training-mode forward runs one power iteration
+            D(torch.randn(8, 2))
+    sigma = torch.linalg.matrix_norm(layer.weight.detach(), ord=2)
+    assert sigma.item() == pytest.approx(1.0, abs=0.02)
+    raw = torch.linalg.matrix_norm(layer.parametrizations.weight.original.detach(), ord=2)
+    assert raw.item() > 4.0  # the raw weight is not itself normalised
+
+
+def test_self_attention_starts_as_identity_and_mixes_positions_later():
+    a = SelfAttention(16)
+    x = torch.randn(2, 16, 4, 4)
+    assert torch.equal(a(x), x)
+    with torch.no_grad():
+        a.gamma.fill_(1.0)
+    y = a(x)
+    x2 = x.clone()
+    x2[:, :, 0, 0] += 1.0  # changing one position changes the output elsewhere
+    assert not torch.allclose(a(x2)[:, :, 3, 3], y[:, :, 3, 3])
+
+
+@pytest.mark.parametrize(
+    "loss", ["minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "dragan", "hinge"]
+)
+def test_each_phase_changes_only_its_own_network(loss):
+    cfg = gan.GANConfig(**TINY_MLP, loss=loss)
+    m, tr = _training(cfg)
+    before = {k: [p.detach().clone() for p in net.parameters()] for k, net in m.items()}
+    d_phase, g_phase = tr.phases
+    for phase, changed, fixed in ((d_phase, "D", "G"), (g_phase, "G", "D")):
+        start = {k: [p.detach().clone() for p in net.parameters()] for k, net in m.items()}
+        logs = run_phases([phase], tr.next_batch(0), 0)
+        assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+        assert any(not torch.equal(a, b) for a, b in zip(start[changed], m[changed].parameters()))
+        assert all(torch.equal(a, b) for a, b in zip(start[fixed], m[fixed].parameters()))
+    if loss == "wgan":  # weight clipping keeps D inside [-c, c]
+        assert all(p.abs().max() <= cfg.clip + 1e-7 for p in m["D"].parameters())
+    assert before  # the run above started from the seeded initialisation
+
+
+def test_n_critic_runs_g_every_nth_step():
+    _, tr = _training(gan.GANConfig(**TINY_MLP, n_critic=3))
+    assert [("g/loss" in run_phases(tr.phases, tr.next_batch(s), s)) for s in range(4)] == [
+        True,
+        False,
+        False,
+        True,
+    ]
+
+
+@pytest.mark.parametrize("d_optimizer", ["adam", "sgd"])
+def test_unrolled_g_step_leaves_the_real_discriminator_unchanged(d_optimizer):
+    cfg = gan.GANConfig(**TINY_MLP, unrolled_steps=5, d_optimizer=d_optimizer, lr_d=1e-2)
+    m, tr = _training(cfg)
+    d_phase, g_phase = tr.phases
+    run_phases([d_phase], tr.next_batch(0), 0)  # so that Adam has moments to unroll with
+    d_state = {k: v.clone() for k, v in m["D"].state_dict().items()}
+    opt_state = [
+        {k: v.clone() if torch.is_tensor(v) else v for k, v in s.items()}
+        for s in d_phase.optimizer.state.values()
+    ]
+    g_before = [p.detach().clone() for p in m["G"].parameters()]
+    run_phases([g_phase], tr.next_batch(1), 1)
+    assert all(torch.equal(v, m["D"].state_dict()[k]) for k, v in d_state.items())
+    for old, new in zip(opt_state, d_phase.optimizer.state.values()):
+        assert all(
+            torch.equal(v, new[k]) if torch.is_tensor(v) else v == new[k] for k, v in old.items()
+        )
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, m["G"].parameters()))
+
+
+def test_unrolled_parameters_follow_the_optimizer_rule():
+    # one SGD unroll step of a linear critic: theta_1 = theta_0 - lr * dL/dtheta
+    D = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(D.parameters(), lr=0.5)
+    x = torch.tensor([[1.0, 2.0]])
+    loss = lambda params, buffers: torch.func.functional_call(D, (params, buffers), (x,)).sum()  # noqa: E731
+    params, _ = gan.unrolled_parameters(D, opt, loss, 1)
+    assert torch.allclose(params["weight"], D.weight.detach() - 0.5 * x)
+    assert torch.allclose(params["bias"], D.bias.detach() - 0.5)
+
+
+def test_unrolling_changes_the_generator_gradient():
+    grads = []
+    for k in (0, 5):
+        cfg = gan.GANConfig(**TINY_MLP, unrolled_steps=k, lr_d=0.05)
+        m, tr = _training(cfg)
+        run_phases([tr.phases[0]], tr.next_batch(0), 0)
+        loss, _ = tr.phases[1].loss(tr.next_batch(1), 1)
+        grads.append(torch.autograd.grad(loss, list(m["G"].parameters()))[0])
+    assert not torch.allclose(grads[0], grads[1])
+
+
+def test_tricks_run_together_and_replay_is_checkpointed():
+    cfg = gan.GANConfig(**TINY_MLP, replay=16, label_flip=0.3, label_smoothing=0.1, instance_noise=0.5,
+                        lr_decay=True, minibatch_discrimination=True, pack=2, n_critic=2)  # fmt: skip
+    m, tr = _training(cfg, steps=6)
+    for s in range(6):
+        run_phases(tr.phases, tr.next_batch(s), s)
+    assert {"replay", "sched_d", "sched_g"} <= set(tr.stateful)
+    assert tr.phases[0].optimizer.param_groups[0]["lr"] == pytest.approx(
+        0.0
+    )  # decayed to 0 at the end
+    assert tr.stateful["replay"].count == 16
+
+
+def test_image_pool_fills_then_swaps_and_round_trips():
+    pool = ImagePool(4, p=1.0, seed=0)
+    a = torch.arange(4.0).view(4, 1)
+    assert torch.equal(pool.query(a), a)  # filling: returned unchanged
+    b = torch.arange(10.0, 14.0).view(4, 1)
+    out = pool.query(b)
+    # p = 1: every fake is swapped for a pooled one (which may be a fake stored earlier in this batch)
+    assert not torch.equal(out, b) and set(out.view(-1).tolist()) & {0.0, 1.0, 2.0, 3.0}
+    assert set(pool.buffer.view(-1).tolist()) & set(
+        b.view(-1).tolist()
+    )  # new fakes went into the pool
+    state = pool.state_dict()
+    twin = ImagePool(4, p=1.0, seed=99)
+    twin.load_state_dict(state)
+    assert torch.equal(twin.query(b), pool.query(b))
+
+
+def test_instance_noise_anneals_linearly_to_zero():
+    assert [instance_noise_std(s, 1.0, 4) for s in (0, 2, 4, 8)] == [1.0, 0.5, 0.0, 0.0]
+    assert instance_noise_std(0, 0.0, 4) == 0.0
+
+
+def test_batches_are_a_pure_function_of_the_step():
+    _, tr1 = _training(gan.GANConfig(**TINY_MLP))
+    _, tr2 = _training(gan.GANConfig(**TINY_MLP))
+    assert torch.equal(tr1.next_batch(7)["z"], tr2.next_batch(7)["z"])
+    assert not torch.equal(tr1.next_batch(7)["z"], tr1.next_batch(8)["z"])
