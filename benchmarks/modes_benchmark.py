@@ -1,0 +1,117 @@
+"""Mode-collapse benchmark on the 2-D ring (8 modes) and grid (25 modes), VEEGAN's protocol
+(Srivastava et al. 2017, section 5.1): 2,500 samples; a sample is high quality (HQ) within
+three standard deviations of its nearest mode; a mode is captured when it is the nearest mode
+of at least one HQ sample. Mean ± std over seeds, beside the published figures.
+
+    python benchmarks/modes_benchmark.py                    # every configuration, seeds 0,1,2
+    python benchmarks/modes_benchmark.py --json             # [{config, ring_modes, ring_hq, grid_modes, grid_hq}, ...]
+    python benchmarks/modes_benchmark.py --configs plain,instance-noise --seeds 0 --steps 2000
+
+Runs go two at a time in separate processes (one thread each), so the table uses both cores.
+All configurations share the toy recipe of tasks/gan_pipeline.TOY_DEFAULTS (MLPs of 3 x 256,
+batch 128, Adam 1e-3 decaying to 0); each row changes what its name says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flows.cli import _seeds  # noqa: E402
+
+# name -> (GANConfig overrides, steps factor): unrolled rows cost ~k extra D passes per step,
+# so they run fewer steps to fit the CPU budget (the steps column says how many)
+CONFIGS: dict[str, tuple[dict[str, Any], float]] = {
+    "plain (minimax)": ({"loss": "minimax"}, 1.0),
+    "non-saturating": ({"loss": "nonsaturating"}, 1.0),
+    "WGAN-GP": ({"loss": "wgan-gp", "n_critic": 5, "lr_d": 1e-4, "lr_g": 1e-4, "beta2": 0.9}, 1.0),
+    "unrolled k=5": ({"unrolled_steps": 5}, 0.25),
+    "unrolled k=10": ({"unrolled_steps": 10}, 0.15),
+    "PacGAN2": ({"pack": 2}, 1.0),
+    "instance noise": ({"instance_noise": 1.0, "instance_noise_steps": 3000}, 1.0),
+}
+KEYS = {"plain": "plain (minimax)", "ns": "non-saturating", "wgan-gp": "WGAN-GP", "unrolled5": "unrolled k=5",
+        "unrolled10": "unrolled k=10", "pacgan2": "PacGAN2", "instance-noise": "instance noise"}  # fmt: skip
+
+
+def one_run(job: tuple[str, str, int, int, str]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    from tasks.gan_pipeline import GANParams, run_gan
+
+    name, data, seed, steps, root = job
+    over, _ = CONFIGS[name]
+    run_dir = Path(root) / name.replace(" ", "_").replace("(", "").replace(")", "") / data
+    s = run_gan(GANParams(data=data, model=over, seeds=[seed], steps=steps, device="cpu"), run_dir=run_dir)
+    r = s["per_seed"][0]
+    return {"config": name, "data": data, "seed": seed, "modes": r["modes"], "hq": r["hq"], "steps": steps,
+            "wall_s": r["wall_s"], "heatmaps": r.get("heatmaps")}  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", default="all", help=f"comma-separated: {', '.join(KEYS)} (default all)")
+    ap.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
+    ap.add_argument("--steps", type=int, default=6000, help="steps of a factor-1 configuration")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", default=None, help="run directory root (default: a temporary one)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    names = list(CONFIGS) if args.configs == "all" else [KEYS[k.strip()] for k in args.configs.split(",")]
+    root = args.out or tempfile.mkdtemp(prefix="modes-bench-")
+    jobs = [(n, d, s, max(1, round(args.steps * CONFIGS[n][1])), root) for n in names for d in ("ring", "grid")
+            for s in args.seeds]  # fmt: skip
+    jobs.sort(key=lambda j: -j[3] * (1 + CONFIGS[j[0]][0].get("unrolled_steps", 0)))  # longest first
+    t0 = time.monotonic()
+    with ProcessPoolExecutor(args.workers) as pool:
+        results = list(pool.map(one_run, jobs))
+    wall = time.monotonic() - t0
+
+    from tasks.evaluate import mean_std
+
+    rows = []
+    for n in names:
+        row: dict[str, Any] = {"config": n}
+        for d in ("ring", "grid"):
+            rs = [r for r in results if r["config"] == n and r["data"] == d]
+            for key in ("modes", "hq"):
+                row[f"{d}_{key}"], row[f"{d}_{key}_std"] = mean_std([float(r[key]) for r in rs])
+            row[f"{d}_steps"] = rs[0]["steps"]
+            row[f"{d}_heatmaps"] = rs[0]["heatmaps"]
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    from tasks.toy import PUBLISHED
+
+    print(f"seeds {args.seeds}; 2,500 samples; HQ = within 3 std of the nearest mode; wall {wall / 60:.1f} min "
+          f"({args.workers} processes)")  # fmt: skip
+    head = f"{'configuration':<30} {'ring modes':>12} {'ring HQ %':>12} {'grid modes':>12} {'grid HQ %':>12} {'steps':>6}"
+    print(head)
+    for r in rows:
+        print(f"{r['config']:<30} {r['ring_modes']:>6.1f} ± {r['ring_modes_std']:<3.1f} "
+              f"{100 * r['ring_hq']:>6.1f} ± {100 * r['ring_hq_std']:<3.1f} {r['grid_modes']:>6.1f} ± {r['grid_modes_std']:<3.1f} "
+              f"{100 * r['grid_hq']:>6.1f} ± {100 * r['grid_hq_std']:<3.1f} {r['grid_steps']:>6}")  # fmt: skip
+    print("published (their networks and budgets):")
+    for name, p in PUBLISHED.items():
+        cell = lambda v, pct=False: "-" if v is None else (f"{100 * v:.1f}" if pct else f"{v:.1f}")  # noqa: E731
+        print(f"{name:<30} {cell(p['ring_modes']):>12} {cell(p['ring_hq'], True):>12} {cell(p['grid_modes']):>12} "
+              f"{cell(p['grid_hq'], True):>12}")  # fmt: skip
+    best = max(rows, key=lambda r: (r["ring_modes"] == 8) + r["grid_modes"] / 25 + r["grid_hq"])
+    ok = best["ring_modes"] == 8 and best["grid_modes"] >= 24 and best["grid_hq"] >= 0.8 and best["ring_hq"] >= 0.8
+    print(f"best: {best['config']} (target 8/8 ring, >= 24/25 grid, >= 80 % HQ): {'MET' if ok else 'NOT MET'}")
+    print(f"heat maps: {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
