@@ -57,9 +57,9 @@ def main() -> int:
         return 0
     print(f"{args.data}: DCGAN width {args.width}, {args.minutes} min per configuration, {args.samples} samples "
           "vs the test set, domain-classifier features")  # fmt: skip
-    print(f"{'configuration':<24} {'steps':>7} {'FID':>9} {'KID x1e3':>9} {'precision':>10} {'recall':>8}")
+    print(f"{'configuration':<24} {'steps':>7} {'FID':>9} {'KID':>9} {'precision':>10} {'recall':>8}")
     for r in rows:
-        print(f"{r['config']:<24} {r['steps']:>7} {r['fid']:>9.2f} {1e3 * r['kid_mean']:>9.2f} {r['precision']:>10.3f} "
+        print(f"{r['config']:<24} {r['steps']:>7} {r['fid']:>9.2f} {r['kid_mean']:>9.2f} {r['precision']:>10.3f} "
               f"{r['recall']:>8.3f}")  # fmt: skip
     print(f"samples: {root}")
     return 0
