@@ -42,9 +42,8 @@ class GANData:
         if self.images is None:
 
             def draw(step: int) -> torch.Tensor:
-                return toy.sample(
-                    self.name, batch_size, torch.Generator().manual_seed(seed * 1_000_003 + step)
-                ).to(device)
+                g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+                return (toy.sample(self.name, batch_size, g) / toy.SCALE[self.name]).to(device)
 
             return draw
         x = self.images.to(device)
@@ -116,7 +115,11 @@ class _Snapshots:
     def on_step(self, step: int, logs: dict[str, float]) -> bool:
         if step in self.at:
             self.frames.append(
-                (step, gan.generate(self.t.models["G"], self.n, self.t.cfg.z_dim, 0))
+                (
+                    step,
+                    toy.SCALE[self.t.data.name]
+                    * gan.generate(self.t.models["G"], self.n, self.t.cfg.z_dim, 0),
+                )
             )
         return False
 
@@ -186,7 +189,7 @@ def score_gan(checkpoint: str | Path, out_dir: str | Path, seed: int = 0, num_sa
     run = load_gan(checkpoint, dev)
     name = run["run_config"]["data_name"]
     if name in toy.TOY_DATA:
-        pts = gan.generate(run["G"], toy.EVAL_SAMPLES, run["config"].z_dim, seed)
+        pts = toy.SCALE[name] * gan.generate(run["G"], toy.EVAL_SAMPLES, run["config"].z_dim, seed)
         res: dict[str, Any] = {**toy.mode_scores(pts, name), "protocol": {
             "data": name, "samples": toy.EVAL_SAMPLES, "seed": seed,
             "hq": "within 3 std of the nearest mode centre; a mode counts when it is nearest to one hq sample"}}  # fmt: skip

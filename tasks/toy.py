@@ -19,6 +19,9 @@ import numpy as np
 import torch
 
 TOY_DATA = ("ring", "grid")
+# The networks see the data divided by this, so both sets span about [-2, 2] (Metz et al. 2016
+# scale D's input for the same reason); samples are scaled back before scoring.
+SCALE = {"ring": 1.0, "grid": 2.0}
 EVAL_SAMPLES = 2500
 MODES = "modes"
 HQ = "hq"

@@ -113,3 +113,12 @@ def test_grid_flow_publishes_a_comparison_table(prefect_harness, tmp_path):
             return {a.key for a in await client.read_artifacts()}
 
     assert {"gan-grid", "gan-grid-report"} <= asyncio.run(keys())
+
+
+def test_toy_data_is_scaled_for_the_networks_and_back_for_scoring():
+    from tasks.gan_train import load_data
+
+    data = load_data("grid")
+    batch = data.real(512, 0, torch.device("cpu"), False)(0)
+    assert batch.abs().max() < 2.5 and batch.abs().max() > 1.5  # the grid's +-4 divided by 2
+    assert toy.mode_scores(batch * toy.SCALE["grid"], "grid")["hq"] > 0.98
