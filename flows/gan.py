@@ -3,7 +3,6 @@ and a comparison table artifact): load data -> train -> score -> report."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -63,10 +62,5 @@ def gan_grid_flow(
     """Run every combination of `grid` ({setting: [values]}) and publish a comparison table."""
     p = _params(data, model, seeds, steps=steps, epochs=epochs, device=device, num_samples=num_samples,
                 data_root=data_root, run_dir=run_dir)  # fmt: skip
-    summary = run_grid(
-        p,
-        dict(grid or {}),
-        GANSteps(train=train_gan_task, score=score_gan_task, on_report=publish_grid),
-    )
-    Path(summary["run_dir"]).mkdir(parents=True, exist_ok=True)
-    return summary
+    steps_ = GANSteps(train=train_gan_task, score=score_gan_task, on_report=publish_grid)
+    return run_grid(p, dict(grid or {}), steps_)

@@ -91,9 +91,11 @@ class GANConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.batch_size % self.pack:
             raise ValueError(f"batch_size {self.batch_size} must be a multiple of pack {self.pack}")
-        for name in ("label_flip", "label_smoothing", "replay_p"):
-            if not 0.0 <= getattr(self, name) < 1.0 + (name == "replay_p"):
+        for name in ("label_flip", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.replay_p <= 1.0:
+            raise ValueError(f"replay_p must be in [0, 1], got {self.replay_p}")
         if self.unrolled_steps < 0 or self.replay < 0 or self.instance_noise < 0:
             raise ValueError("unrolled_steps, replay and instance_noise must not be negative")
 

@@ -104,7 +104,9 @@ def _dcgan_init(m: nn.Module) -> None:
 def _stages(size: int, width: int) -> list[int]:
     """Channel widths from the smallest map up: 28 -> 7, 14 (2 stages), 32 -> 4, 8, 16 (3)."""
     if size not in DCGAN_SIZES:
-        raise ValueError(f"dcgan supports {DCGAN_SIZES} pixel images, got {size}")
+        raise ValueError(
+            f"dcgan supports {DCGAN_SIZES} pixel images, got {size}: use --arch mlp for other sizes"
+        )
     return [4 * width, 2 * width] if size == 28 else [4 * width, 2 * width, width]
 
 

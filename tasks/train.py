@@ -106,8 +106,10 @@ class _Callbacks:
             self.bar.set_postfix(
                 {k: f"{v:.3f}" for k, v in logs.items() if k.endswith("loss")}, refresh=False
             )
-        if (step % run.eval_every == 0 or step == self.total) and hasattr(t, "validation_error"):
-            t.history.append({"step": step, "val_error": t.validation_error()})
+        if step % run.eval_every == 0 or step == self.total:
+            val = t.validation_error()
+            if val is not None:
+                t.history.append({"step": step, "val_error": val})
         if step % run.checkpoint_every == 0 or step == self.total:
             t.save(step)
         pct = int(100 * step / self.total)
@@ -145,6 +147,10 @@ class CheckpointedTrainer:
             self.path, self.training.stateful, step, self.config(), self.checkpoint_extra()
         )
         self.last_saved = step
+
+    def validation_error(self) -> float | None:
+        """The held-out error the progress history records; None: this family has none."""
+        return None
 
     def checkpoint_extra(self) -> dict[str, Any]:
         return {"history": self.history, "class_names": self.bundle.class_names,

@@ -44,10 +44,7 @@ def test_dcgan_shapes(size, channels, tricks):
     assert not any(
         isinstance(mod, torch.nn.MaxPool2d | torch.nn.AvgPool2d) for mod in m["D"].modules()
     )
-    assert (
-        sum(isinstance(mod, torch.nn.Linear) for mod in m["D"].modules())
-        == 1
-    )
+    assert sum(isinstance(mod, torch.nn.Linear) for mod in m["D"].modules()) == 1
 
 
 def test_dcgan_rejects_other_sizes_and_mlp_needs_vectors():
@@ -59,7 +56,8 @@ def test_dcgan_rejects_other_sizes_and_mlp_needs_vectors():
 
 @pytest.mark.parametrize("bad,msg", [({"loss": "nope"}, "loss must be"), ({"pack": 3}, "multiple of pack"),
                                      ({"loss": "hinge", "label_smoothing": 0.1}, "no meaning"),
-                                     ({"d_optimizer": "rmsprop"}, "d_optimizer")])  # fmt: skip
+                                     ({"d_optimizer": "rmsprop"}, "d_optimizer"), ({"replay_p": 1.5}, "replay_p"),
+                                     ({"label_flip": 1.0}, "label_flip")])  # fmt: skip
 def test_config_errors_are_named(bad, msg):
     with pytest.raises(ValueError, match=msg):
         gan.GANConfig(**{**TINY_MLP, **bad}).validate()
@@ -108,8 +106,13 @@ def test_each_phase_changes_only_its_own_network(loss):
         start = {k: [p.detach().clone() for p in net.parameters()] for k, net in m.items()}
         logs = run_phases([phase], tr.next_batch(0), 0)
         assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
-        assert any(not torch.equal(a, b) for a, b in zip(start[changed], m[changed].parameters(), strict=True))
-        assert all(torch.equal(a, b) for a, b in zip(start[fixed], m[fixed].parameters(), strict=True))
+        assert any(
+            not torch.equal(a, b)
+            for a, b in zip(start[changed], m[changed].parameters(), strict=True)
+        )
+        assert all(
+            torch.equal(a, b) for a, b in zip(start[fixed], m[fixed].parameters(), strict=True)
+        )
     if loss == "wgan":  # weight clipping keeps D inside [-c, c]
         assert all(p.abs().max() <= cfg.clip + 1e-7 for p in m["D"].parameters())
 
