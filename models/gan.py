@@ -99,6 +99,19 @@ class GANConfig:
         if self.unrolled_steps < 0 or self.replay < 0 or self.instance_noise < 0:
             raise ValueError("unrolled_steps, replay and instance_noise must not be negative")
 
+    def summary(self) -> str:
+        """The loss and every stabilising trick switched on, e.g. 'hinge, spectral_norm, pack=2'."""
+        tricks = ("spectral_norm", "self_attention", "minibatch_discrimination", "pack", "unrolled_steps",
+                  "instance_noise", "label_flip", "label_smoothing", "replay", "n_critic", "lr_decay")  # fmt: skip
+        base = GANConfig()
+        on = [k if isinstance(getattr(self, k), bool) else f"{k}={getattr(self, k)}" for k in tricks
+              if getattr(self, k) != getattr(base, k) and getattr(self, k)]  # fmt: skip
+        if self.d_optimizer != "adam":
+            on.append(f"D {self.d_optimizer}")
+        if self.lr_d != self.lr_g:
+            on.append(f"TTUR {self.lr_d:g}/{self.lr_g:g}")
+        return ", ".join([self.loss, *on])
+
     def d_uses_batchnorm(self) -> bool:
         if self.d_batchnorm is not None:
             return self.d_batchnorm

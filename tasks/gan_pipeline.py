@@ -137,7 +137,7 @@ def _fmt(s: dict[str, float] | None, key: str) -> str:
 
 def markdown_report(summary: dict[str, Any], embed: bool = True) -> str:
     sc = summary["scores"]
-    lines = [f"# GAN on {summary['data']}: {summary['config']['loss']} loss", "",
+    lines = [f"# GAN on {summary['data']}: {GANConfig.from_dict(summary['config']).summary()}", "",
              f"Seeds {summary['seeds']}, {summary['steps']} steps each.", "",
              "| metric | mean ± std over seeds |", "|---|---|"]  # fmt: skip
     lines += [f"| {k} | {_fmt(v, k)} |" for k, v in sc.items()]

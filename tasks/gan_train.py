@@ -151,7 +151,7 @@ def train_gan(data: GANData, cfg: gan.GANConfig, run: RunConfig, out_dir: str | 
            "config": cfg.to_dict()}  # fmt: skip
     if snaps is not None and snaps.frames:
         path = toy.heatmaps_png(
-            snaps.frames, data.name, out_dir / "heatmaps.png", f"{data.name}: {cfg.loss}"
+            snaps.frames, data.name, out_dir / "heatmaps.png", f"{data.name}: {cfg.summary()}"
         )
         out["heatmaps"] = str(path)
     return out

@@ -210,3 +210,9 @@ def test_batches_are_a_pure_function_of_the_step():
     _, tr2 = _training(gan.GANConfig(**TINY_MLP))
     assert torch.equal(tr1.next_batch(7)["z"], tr2.next_batch(7)["z"])
     assert not torch.equal(tr1.next_batch(7)["z"], tr1.next_batch(8)["z"])
+
+
+def test_config_summary_names_the_loss_and_the_tricks_on():
+    assert gan.GANConfig().summary() == "nonsaturating"
+    cfg = gan.GANConfig(loss="hinge", spectral_norm=True, pack=2, lr_d=4e-4, lr_g=1e-4)
+    assert cfg.summary() == "hinge, spectral_norm, pack=2, TTUR 0.0004/0.0001"
