@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     from flows.cluster_command import add_cluster_parser
     from flows.evaluate_command import add_evaluate_parser
     from flows.gan_command import add_gan_parsers
+    from flows.options import add_run_options
     from models.ssgan_nets import ARCHS
 
     parser = argparse.ArgumentParser(
@@ -118,17 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ss.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                     help="model setting, e.g. --set minibatch_discrimination=true --set historical_averaging=1e-3")  # fmt: skip
-    ss.add_argument(
-        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
-    )
     ss.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
-    ss.add_argument("--run-dir", default=None, help="run directory (an existing one is resumed)")
-    ss.add_argument(
-        "--no-prefect", action="store_true", help="run the same steps without Prefect tracking"
-    )
-    ss.add_argument(
-        "--json", action="store_true", help="print the result as one JSON object on stdout"
-    )
+    add_run_options(ss)
     add_evaluate_parser(sub, _add_data_args)
     add_cluster_parser(sub, _add_data_args, _seeds, _setting)
     add_gan_parsers(sub, _seeds, _setting)

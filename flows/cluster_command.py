@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from flows.options import add_run_options
+
 
 def add_cluster_parser(sub: argparse._SubParsersAction, add_data_args: Callable[..., None],
                        seeds: Callable[[str], list[int]], setting: Callable[[str], tuple[str, Any]]) -> None:  # fmt: skip
@@ -28,14 +30,7 @@ def add_cluster_parser(sub: argparse._SubParsersAction, add_data_args: Callable[
     cl.add_argument("--max-minutes", type=float, default=None, help="wall-time budget per seed")
     cl.add_argument("--set", dest="settings", type=setting, action="append", default=[], metavar="KEY=VALUE",
                     help="AAE setting, e.g. --set z_dim=2 --set prior=mixture")  # fmt: skip
-    cl.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    cl.add_argument("--run-dir", default=None, help="run directory (an existing one is resumed)")
-    cl.add_argument(
-        "--no-prefect", action="store_true", help="run the same steps without Prefect tracking"
-    )
-    cl.add_argument(
-        "--json", action="store_true", help="print the result as one JSON object on stdout"
-    )
+    add_run_options(cl)
 
 
 def run_cluster_command(args: argparse.Namespace) -> dict[str, Any]:

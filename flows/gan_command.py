@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from flows.options import add_run_options
 from models.losses import LOSSES
 
 # CLI flag -> GANConfig field, for the tricks people switch most; every other field via --set
@@ -55,14 +56,7 @@ def _common(
     )
     p.add_argument("--set", dest="settings", type=setting, action="append", default=[], metavar="KEY=VALUE",
                    help="any GANConfig field, e.g. --set width=128 --set penalty_weight=5")  # fmt: skip
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--run-dir", default=None, help="run directory (an existing one is resumed)")
-    p.add_argument(
-        "--no-prefect", action="store_true", help="run the same steps without Prefect tracking"
-    )
-    p.add_argument(
-        "--json", action="store_true", help="print the result as one JSON object on stdout"
-    )
+    add_run_options(p)
     for flag, (_, typ, text) in FLAGS.items():
         p.add_argument(flag, type=typ, default=None, help=text)
     for flag in SWITCHES:
