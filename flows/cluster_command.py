@@ -66,14 +66,13 @@ def json_result(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def cluster_table(summary: dict[str, Any]) -> str:
-    def pm(s: dict | None, f: float = 100.0) -> str:
-        return "-" if s is None else f"{f * s['mean']:.2f} ± {f * s['std']:.2f}"
+    from tasks.cluster_pipeline import fmt_mean_std as pm
 
     lines = [f"{summary['data']}: {summary['mode']}, {summary['clusters']} clusters, seeds {summary['seeds']}, "
              f"{summary['epochs']} epochs",
              f"cluster accuracy %   {pm(summary['cluster_accuracy'])}",
              f"Hungarian accuracy % {pm(summary['hungarian_accuracy'])}",
-             f"NMI                  {pm(summary['nmi'], 1.0)}"]  # fmt: skip
+             f"NMI                  {pm(summary['nmi'], pct=False)}"]  # fmt: skip
     if summary["mode"] == "semi-supervised":
         lines += [f"AAE test error %     {pm(summary['test_error'])}",
                   f"baseline test error % {pm(summary['baseline_test_error'])}"]  # fmt: skip

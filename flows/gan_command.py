@@ -130,11 +130,11 @@ def json_result(summary: dict[str, Any]) -> dict[str, Any]:
 def gan_table(summary: dict[str, Any]) -> str:
     if "rows" in summary:
         return f"{summary['data']}, seeds {summary['seeds']}\n{summary['table']}\nrun: {summary['run_dir']}"
-    from tasks.gan_pipeline import _fmt
+    from tasks.gan_pipeline import fmt_score
 
     lines = [
         f"{summary['data']}: {summary['config']['loss']} loss, seeds {summary['seeds']}, {summary['steps']} steps"
     ]
-    lines += [f"{k:<10} {_fmt(v, k)}" for k, v in summary["scores"].items()]
+    lines += [f"{k:<10} {fmt_score(v, k)}" for k, v in summary["scores"].items()]
     lines.append(f"report: {summary['report']}")
     return "\n".join(lines)

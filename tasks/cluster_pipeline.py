@@ -167,7 +167,8 @@ def _outputs(run_dir: Path, checkpoint: str, bundle_path: str) -> tuple[str, dic
     return assignments, pics
 
 
-def _fmt(s: dict[str, Any] | None, pct: bool = True) -> str:
+def fmt_mean_std(s: dict[str, Any] | None, pct: bool = True) -> str:
+    """'m ± s' of a {'mean', 'std'} summary, in % when pct; '-' for None."""
     if s is None:
         return "-"
     f = 100.0 if pct else 1.0
@@ -179,12 +180,12 @@ def markdown_report(summary: dict[str, Any], embed: bool = True) -> str:
 
     lines = [f"# Adversarial autoencoder ({summary['mode']}): {summary['data']}, {summary['clusters']} clusters", "",
              "| metric | mean ± std over seeds |", "|---|---|",
-             f"| cluster accuracy % (train-majority mapping, test set) | {_fmt(summary[CLUSTER_ACCURACY])} |",
-             f"| Hungarian accuracy % | {_fmt(summary[HUNGARIAN_ACCURACY])} |",
-             f"| NMI | {_fmt(summary[NMI], pct=False)} |"]  # fmt: skip
+             f"| cluster accuracy % (train-majority mapping, test set) | {fmt_mean_std(summary[CLUSTER_ACCURACY])} |",
+             f"| Hungarian accuracy % | {fmt_mean_std(summary[HUNGARIAN_ACCURACY])} |",
+             f"| NMI | {fmt_mean_std(summary[NMI], pct=False)} |"]  # fmt: skip
     if summary["mode"] == "semi-supervised":
-        lines += [f"| AAE test error % | {_fmt(summary['test_error'])} |",
-                  f"| supervised-only baseline test error % | {_fmt(summary['baseline_test_error'])} |"]  # fmt: skip
+        lines += [f"| AAE test error % | {fmt_mean_std(summary['test_error'])} |",
+                  f"| supervised-only baseline test error % | {fmt_mean_std(summary['baseline_test_error'])} |"]  # fmt: skip
     lines += [
         "",
         f"Seeds {summary['seeds']}, {summary['epochs']} epochs; assignments: `{summary['assignments']}`.",

@@ -127,7 +127,8 @@ def run_gan(
     return summary
 
 
-def _fmt(s: dict[str, float] | None, key: str) -> str:
+def fmt_score(s: dict[str, float] | None, key: str) -> str:
+    """'m ± s' of a score summary: HQ in %, the rest to 3 significant figures; '-' for None."""
     if s is None:
         return "-"
     if key == toy.HQ:
@@ -140,7 +141,7 @@ def markdown_report(summary: dict[str, Any], embed: bool = True) -> str:
     lines = [f"# GAN on {summary['data']}: {GANConfig.from_dict(summary['config']).summary()}", "",
              f"Seeds {summary['seeds']}, {summary['steps']} steps each.", "",
              "| metric | mean ± std over seeds |", "|---|---|"]  # fmt: skip
-    lines += [f"| {k} | {_fmt(v, k)} |" for k, v in sc.items()]
+    lines += [f"| {k} | {fmt_score(v, k)} |" for k, v in sc.items()]
     first = summary["per_seed"][0]
     pic = first.get("heatmaps") or first.get("samples_png")
     if pic and Path(pic).is_file():
@@ -212,7 +213,8 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| config | " + " | ".join(keys) + " | wall s |", "|---" * (len(keys) + 2) + "|"]
     for r in rows:
         cells = [
-            _fmt({"mean": r[k], "std": r.get(f"{k}_std", 0.0)}, k) if k in r else "-" for k in keys
+            fmt_score({"mean": r[k], "std": r.get(f"{k}_std", 0.0)}, k) if k in r else "-"
+            for k in keys
         ]
         lines.append(f"| {r['config']} | " + " | ".join(cells) + f" | {r['wall_s']} |")
     return "\n".join(lines)

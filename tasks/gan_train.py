@@ -5,6 +5,7 @@ other sample metrics with the domain classifier's features for images."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,14 +71,19 @@ def load_data(
     )
 
 
+def network_shape(cfg: gan.GANConfig, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The sample shape the networks work on: images flattened to vectors for the MLP."""
+    return (math.prod(shape),) if cfg.arch == "mlp" and len(shape) > 1 else tuple(shape)
+
+
 class _GANTrainer(CheckpointedTrainer):
     def __init__(
         self, data: GANData, cfg: gan.GANConfig, run: RunConfig, steps: int | None, out_dir: Path
     ) -> None:
         self.data, self.cfg, self.run, self.kind = data, cfg, run, f"gan-{cfg.loss}"
         self.device = select_device(run.device)
-        self.flat = cfg.arch == "mlp" and len(data.shape) > 1
-        shape = (int(torch.tensor(data.shape).prod()),) if self.flat else data.shape
+        shape = network_shape(cfg, data.shape)
+        self.flat = shape != data.shape
         self.models = {
             k: m.to(self.device) for k, m in gan.build_models(cfg, shape, run.seed).items()
         }
@@ -162,10 +168,7 @@ def load_gan(checkpoint: str | Path, device: str = "cpu") -> dict[str, Any]:
     conf = ckpt["config"]
     cfg = gan.GANConfig.from_dict(conf["model"])
     shape = tuple(conf["shape"])
-    flat = cfg.arch == "mlp" and len(shape) > 1
-    models = gan.build_models(
-        cfg, (int(torch.tensor(shape).prod()),) if flat else shape, conf["seed"]
-    )
+    models = gan.build_models(cfg, network_shape(cfg, shape), conf["seed"])
     for k, m in models.items():
         m.load_state_dict(ckpt["state"][k])
         m.to(device).eval()
