@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 
 $(BIN)/ganflow: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q --no-cache-dir --upgrade pip
+	$(BIN)/pip install -q --no-cache-dir -c constraints.txt -e ".[dev]"
 	$(BIN)/python -c "import torch, torchvision, prefect; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'prefect', prefect.__version__)"
 	touch $@
 

@@ -25,14 +25,29 @@ from tasks.gan_pipeline import GANParams, run_gan  # noqa: E402
 CONFIGS: dict[str, dict[str, Any]] = {
     "non-saturating": {"loss": "nonsaturating"},
     "LSGAN": {"loss": "lsgan"},
-    "WGAN-GP": {"loss": "wgan-gp", "n_critic": 5, "lr_d": 1e-4, "lr_g": 1e-4, "beta1": 0.0, "beta2": 0.9},
-    "hinge + spectral norm": {"loss": "hinge", "spectral_norm": True, "lr_d": 4e-4, "lr_g": 1e-4, "beta1": 0.0,
-                              "beta2": 0.9},  # fmt: skip
+    "WGAN-GP": {
+        "loss": "wgan-gp",
+        "n_critic": 5,
+        "lr_d": 1e-4,
+        "lr_g": 1e-4,
+        "beta1": 0.0,
+        "beta2": 0.9,
+    },
+    "hinge + spectral norm": {
+        "loss": "hinge",
+        "spectral_norm": True,
+        "lr_d": 4e-4,
+        "lr_g": 1e-4,
+        "beta1": 0.0,
+        "beta2": 0.9,
+    },  # fmt: skip
 }
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", default="fashion-mnist")
     ap.add_argument("--minutes", type=float, default=10.0, help="training budget per configuration")
     ap.add_argument("--epochs", type=int, default=20, help="step cap: passes over the training set")
@@ -57,7 +72,9 @@ def main() -> int:
         return 0
     print(f"{args.data}: DCGAN width {args.width}, {args.minutes} min per configuration, {args.samples} samples "
           "vs the test set, domain-classifier features")  # fmt: skip
-    print(f"{'configuration':<24} {'steps':>7} {'FID':>9} {'KID':>9} {'precision':>10} {'recall':>8}")
+    print(
+        f"{'configuration':<24} {'steps':>7} {'FID':>9} {'KID':>9} {'precision':>10} {'recall':>8}"
+    )
     for r in rows:
         print(f"{r['config']:<24} {r['steps']:>7} {r['fid']:>9.2f} {r['kid_mean']:>9.2f} {r['precision']:>10.3f} "
               f"{r['recall']:>8.3f}")  # fmt: skip

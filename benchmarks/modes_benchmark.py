@@ -51,26 +51,38 @@ def one_run(job: tuple[str, str, int, int, str]) -> dict[str, Any]:
     name, data, seed, steps, root = job
     over, _ = CONFIGS[name]
     run_dir = Path(root) / name.replace(" ", "_").replace("(", "").replace(")", "") / data
-    s = run_gan(GANParams(data=data, model=over, seeds=[seed], steps=steps, device="cpu"), run_dir=run_dir)
+    s = run_gan(
+        GANParams(data=data, model=over, seeds=[seed], steps=steps, device="cpu"), run_dir=run_dir
+    )
     r = s["per_seed"][0]
     return {"config": name, "data": data, "seed": seed, "modes": r["modes"], "hq": r["hq"], "steps": steps,
             "wall_s": r["wall_s"], "heatmaps": r.get("heatmaps")}  # fmt: skip
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", default="all", help=f"comma-separated: {', '.join(KEYS)} (default all)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--configs", default="all", help=f"comma-separated: {', '.join(KEYS)} (default all)"
+    )
     ap.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=6000, help="steps of a factor-1 configuration")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=None, help="run directory root (default: a temporary one)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    names = list(CONFIGS) if args.configs == "all" else [KEYS[k.strip()] for k in args.configs.split(",")]
+    names = (
+        list(CONFIGS)
+        if args.configs == "all"
+        else [KEYS[k.strip()] for k in args.configs.split(",")]
+    )
     root = args.out or tempfile.mkdtemp(prefix="modes-bench-")
     jobs = [(n, d, s, max(1, round(args.steps * CONFIGS[n][1])), root) for n in names for d in ("ring", "grid")
             for s in args.seeds]  # fmt: skip
-    jobs.sort(key=lambda j: -j[3] * (1 + CONFIGS[j[0]][0].get("unrolled_steps", 0)))  # longest first
+    jobs.sort(
+        key=lambda j: -j[3] * (1 + CONFIGS[j[0]][0].get("unrolled_steps", 0))
+    )  # longest first
     t0 = time.monotonic()
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(one_run, jobs))
@@ -107,8 +119,15 @@ def main() -> int:
         print(f"{name:<30} {cell(p['ring_modes']):>12} {cell(p['ring_hq'], True):>12} {cell(p['grid_modes']):>12} "
               f"{cell(p['grid_hq'], True):>12}")  # fmt: skip
     best = max(rows, key=lambda r: (r["ring_modes"] == 8) + r["grid_modes"] / 25 + r["grid_hq"])
-    ok = best["ring_modes"] == 8 and best["grid_modes"] >= 24 and best["grid_hq"] >= 0.8 and best["ring_hq"] >= 0.8
-    print(f"best: {best['config']} (target 8/8 ring, >= 24/25 grid, >= 80 % HQ): {'MET' if ok else 'NOT MET'}")
+    ok = (
+        best["ring_modes"] == 8
+        and best["grid_modes"] >= 24
+        and best["grid_hq"] >= 0.8
+        and best["ring_hq"] >= 0.8
+    )
+    print(
+        f"best: {best['config']} (target 8/8 ring, >= 24/25 grid, >= 80 % HQ): {'MET' if ok else 'NOT MET'}"
+    )
     print(f"heat maps: {root}")
     return 0
 

@@ -25,6 +25,11 @@ FLAGS: dict[str, tuple[str, type, str]] = {
     "--label-smoothing": ("label_smoothing", float, "one-sided: real target 1 - this"),
     "--replay": ("replay", int, "experience-replay pool size for D's fakes"),
     "--batch-size": ("batch_size", int, "batch size"),
+    "--condition": (
+        "condition",
+        str,
+        "class-conditional GAN: concat | projection | acgan (needs labels)",
+    ),
 }
 SWITCHES = {"--spectral-norm": "spectral_norm", "--self-attention": "self_attention",
             "--minibatch-discrimination": "minibatch_discrimination", "--lr-decay": "lr_decay"}  # fmt: skip
@@ -66,7 +71,8 @@ def _common(
 def add_gan_parsers(sub: argparse._SubParsersAction, seeds: Callable[[str], list[int]],
                     setting: Callable[[str], tuple[str, Any]]) -> None:  # fmt: skip
     tg = sub.add_parser(
-        "train-gan", help="unconditional GAN: any loss of the zoo, any stabilising trick"
+        "train-gan",
+        help="GAN (unconditional, or class-conditional with --condition): any loss, any trick",
     )
     _common(tg, seeds, setting)
     tg.add_argument("--max-minutes", type=float, default=None, help="wall-time budget per seed")

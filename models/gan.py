@@ -22,6 +22,7 @@ from torch import nn
 from torch.func import functional_call
 
 from models import losses
+from models.cgan import CONDITIONS, ConditionalDiscriminator, ConditionalGenerator, feature_width
 from models.engine import Batch, Phase
 from models.gan_nets import (
     ARCHS,
@@ -31,6 +32,7 @@ from models.gan_nets import (
     MLPGenerator,
 )
 from models.regularizers import ImagePool, instance_noise_std
+from models.unrolled import unrolled_parameters
 
 D_OPTIMIZERS = ("adam", "sgd")
 
@@ -67,6 +69,9 @@ class GANConfig:
     label_smoothing: float = 0.0  # one-sided: real target 1 - this (BCE and LS losses)
     replay: int = 0  # experience replay pool size for D's fakes; 0: off
     replay_p: float = 0.5  # chance a fake is swapped for a pooled one once the pool is full
+    condition: str = "none"  # class conditioning of D: none | concat | projection | acgan (cgan.py)
+    embed_dim: int = 32  # size of the label embedding fed to G (and to D with concat)
+    aux_weight: float = 1.0  # acgan: weight of the auxiliary classifier's cross-entropy
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,6 +103,15 @@ class GANConfig:
             raise ValueError(f"replay_p must be in [0, 1], got {self.replay_p}")
         if self.unrolled_steps < 0 or self.replay < 0 or self.instance_noise < 0:
             raise ValueError("unrolled_steps, replay and instance_noise must not be negative")
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {CONDITIONS}, got {self.condition!r}")
+        if self.conditional and (self.pack > 1 or self.replay):
+            # a pack or a replayed fake has no single label to condition on
+            raise ValueError("pack > 1 and replay cannot be combined with a class condition")
+
+    @property
+    def conditional(self) -> bool:
+        return self.condition != "none"
 
     def summary(self) -> str:
         """The loss and every stabilising trick switched on, e.g. 'hinge, spectral_norm, pack=2'."""
@@ -106,6 +120,8 @@ class GANConfig:
         base = GANConfig()
         on = [k if isinstance(getattr(self, k), bool) else f"{k}={getattr(self, k)}" for k in tricks
               if getattr(self, k) != getattr(base, k) and getattr(self, k)]  # fmt: skip
+        if self.conditional:
+            on.insert(0, f"conditional ({self.condition})")
         if self.d_optimizer != "adam":
             on.append(f"D {self.d_optimizer}")
         if self.lr_d != self.lr_g:
@@ -120,64 +136,35 @@ class GANConfig:
         return losses.LOSSES[self.loss].penalty is None and not self.spectral_norm
 
 
-def build_models(cfg: GANConfig, shape: tuple[int, ...], seed: int) -> dict[str, nn.Module]:
-    """{'G', 'D'} for data of `shape`: (dim,) vectors for mlp, (C, S, S) images for dcgan."""
+def build_models(
+    cfg: GANConfig, shape: tuple[int, ...], seed: int, num_classes: int = 0
+) -> dict[str, nn.Module]:
+    """{'G', 'D'} for data of `shape`: (dim,) vectors for mlp, (C, S, S) images for dcgan.
+    With a condition, G takes (z, y) and D (x, y) for labels y in 0..num_classes-1."""
     cfg.validate()
+    if cfg.conditional and num_classes < 2:
+        raise ValueError(f"a class-conditional GAN needs at least 2 classes, got {num_classes}")
+    # conditional G reads [z, e(y)]; concat-conditioned D reads [x, e(y)]
+    g_cfg = dataclasses.replace(cfg, z_dim=cfg.z_dim + cfg.embed_dim) if cfg.conditional else cfg
+    extra = cfg.embed_dim if cfg.condition == "concat" else 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if cfg.arch == "mlp":
             if len(shape) != 1:
                 raise ValueError(f"arch mlp takes vectors, got samples of shape {tuple(shape)}")
-            G = MLPGenerator(cfg.z_dim, shape[0], cfg.width, cfg.depth, cfg.g_batchnorm)
-            D = MLPDiscriminator(shape[0], cfg.width, cfg.depth, cfg)
+            G = MLPGenerator(g_cfg.z_dim, shape[0], cfg.width, cfg.depth, cfg.g_batchnorm)
+            D = MLPDiscriminator(shape[0] + extra, cfg.width, cfg.depth, cfg)
         else:
             if len(shape) != 3 or shape[1] != shape[2]:
                 raise ValueError(f"arch dcgan takes square (C, S, S) images, got {tuple(shape)}")
-            G = DCGANGenerator(cfg, shape[0], shape[1])
-            D = DCGANDiscriminator(cfg, shape[0], shape[1], cfg.d_uses_batchnorm())
+            G = DCGANGenerator(g_cfg, shape[0], shape[1])
+            D = DCGANDiscriminator(cfg, shape[0] + extra, shape[1], cfg.d_uses_batchnorm())
+        if cfg.conditional:
+            G = ConditionalGenerator(G, num_classes, cfg.embed_dim)
+            D = ConditionalDiscriminator(
+                D, cfg.condition, num_classes, cfg.embed_dim, feature_width(D)
+            )
     return {"G": G, "D": D}
-
-
-def unrolled_parameters(
-    D: nn.Module,
-    opt_d: torch.optim.Optimizer,
-    d_loss: Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor],
-    k: int,
-) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Metz et al. 2016, eq. 6-7: theta_D^0 = theta_D, theta_D^{i+1} = theta_D^i + eta *
-    step(dL/dtheta_D^i), k times, keeping the graph of every update (create_graph) so that G's
-    loss f(theta_G, theta_D^k) back-propagates through them. The step is D's own optimiser
-    rule (Adam with its current moments, or SGD), written out differentiably. D's parameters,
-    buffers and optimiser state are read, never written: returns (parameters, buffers) to use
-    with torch.func.functional_call."""
-    group = opt_d.param_groups[0]
-    adam = isinstance(opt_d, torch.optim.Adam)
-    params = {n: p.detach().clone().requires_grad_(True) for n, p in D.named_parameters()}
-    buffers = {n: b.detach().clone() for n, b in D.named_buffers()}
-    moments = {}
-    for n, p in D.named_parameters():
-        st = opt_d.state.get(p, {})
-        if adam and "exp_avg" in st:
-            moments[n] = (st["exp_avg"].detach(), st["exp_avg_sq"].detach(), float(st["step"]))
-        else:
-            moments[n] = (torch.zeros_like(p), torch.zeros_like(p), 0.0)
-    for _ in range(k):
-        loss = d_loss(params, buffers)
-        grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
-        new = {}
-        for (n, p), g in zip(params.items(), grads, strict=True):
-            if adam:
-                b1, b2 = group["betas"]
-                m, v, t = moments[n]
-                m, v, t = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g, t + 1
-                moments[n] = (m, v, t)
-                m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
-                # the 1e-16 keeps d sqrt(v)/dv finite where v = 0 (an unused unit)
-                new[n] = p - group["lr"] * m_hat / ((v_hat + 1e-16).sqrt() + group["eps"])
-            else:
-                new[n] = p - group["lr"] * g
-        params = new
-    return params, buffers
 
 
 @dataclass
@@ -191,13 +178,31 @@ def _seeded(seed: int, step: int, salt: int, device: torch.device) -> torch.Gene
     return torch.Generator(device=device).manual_seed((seed * 1_000_003 + step) * 31 + salt)
 
 
-def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: Callable[[int], torch.Tensor],
-                   total_steps: int, seed: int) -> Training:  # fmt: skip
-    """Phases 'd' and 'g'. `real(step)` gives the real batch of a step (on the models'
-    device); z, label flips, instance noise and penalty points are drawn from generators
-    seeded by (seed, step), so batch t is the same in a resumed run."""
+RealBatch = Callable[[int], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
+
+
+def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch, total_steps: int,
+                   seed: int) -> Training:  # fmt: skip
+    """Phases 'd' and 'g'. `real(step)` gives the real batch of a step on the models' device:
+    x, or (x, labels y) for a conditional GAN. z, the fakes' labels (uniform over the
+    classes), label flips, instance noise and penalty points are drawn from generators seeded
+    by (seed, step), so batch t is the same in a resumed run."""
     cfg.validate()
     G, D = models["G"], models["D"]
+    num_classes = G.num_classes if cfg.conditional else 0
+
+    def gen(batch: Batch) -> torch.Tensor:
+        return G(batch["z"], batch["y_fake"]) if cfg.conditional else G(batch["z"])
+
+    def disc(x: torch.Tensor, y: torch.Tensor | None, module: Callable = D) -> tuple:
+        return module(x, y) if cfg.conditional else module(x)
+
+    def aux_loss(out: tuple, y: torch.Tensor) -> torch.Tensor | None:
+        """acgan: the auxiliary classifier's cross-entropy (Odena et al. 2017, eq. 2-3)."""
+        if cfg.condition != "acgan":
+            return None
+        return torch.nn.functional.cross_entropy(out[2], y)
+
     device = next(G.parameters()).device
     spec = losses.LOSSES[cfg.loss]
     target = 1.0 - cfg.label_smoothing
@@ -215,11 +220,18 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: Callable[
     noise_steps = cfg.instance_noise_steps or total_steps
 
     def next_batch(step: int) -> Batch:
-        x = real(step)
+        r = real(step)
+        x, y = r if isinstance(r, tuple) else (r, None)
         z = torch.randn(
             x.shape[0], cfg.z_dim, generator=_seeded(seed, step, 1, device), device=device
         )
-        return {"real": x, "z": z}
+        if not cfg.conditional:
+            return {"real": x, "z": z}
+        if y is None:
+            raise ValueError(f"a {cfg.condition}-conditioned GAN needs labelled real batches")
+        g = _seeded(seed, step, 6, device)
+        y_fake = torch.randint(0, num_classes, (x.shape[0],), generator=g, device=device)
+        return {"real": x, "z": z, "y": y, "y_fake": y_fake}
 
     def noisy(x: torch.Tensor, step: int, salt: int) -> torch.Tensor:
         s = instance_noise_std(step, cfg.instance_noise, noise_steps)
@@ -231,22 +243,30 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: Callable[
 
     def d_loss(batch: Batch, step: int):
         with torch.no_grad():
-            fake = G(batch["z"])
+            fake = gen(batch)
         if pool is not None:
             fake = pool.query(fake)
         x_real, x_fake = noisy(batch["real"], step, 2), noisy(fake, step, 3)
-        out_real, out_fake = D(x_real)[0], D(x_fake)[0]
+        y, y_fake = batch.get("y"), batch.get("y_fake")
+        d_real, d_fake = disc(x_real, y), disc(x_fake, y_fake)
+        out_real, out_fake = d_real[0], d_fake[0]
         if cfg.label_flip:
             u = torch.rand(out_real.shape, generator=_seeded(seed, step, 4, device), device=device)
             out_real, out_fake = losses.flip_labels(out_real, out_fake, u < cfg.label_flip)
         adv = spec.d(out_real, out_fake, target)
         terms = {"adv": adv, "real": out_real.mean(), "fake": out_fake.mean()}
         loss = adv
+        aux = aux_loss(d_real, y)
+        if aux is not None:
+            aux = aux + aux_loss(d_fake, y_fake)
+            terms["aux"] = aux
+            loss = loss + cfg.aux_weight * aux
         if spec.penalty is not None:
             g = _seeded(seed, step, 5, device)
             points = (losses.wgan_gp_points(x_real, x_fake, g) if spec.penalty == "gp"
                       else losses.dragan_points(x_real, g))  # fmt: skip
-            penalty = losses.gradient_norm_penalty(lambda p: D(p)[0], points)
+            # conditional: the interpolates are judged under the real batch's labels
+            penalty = losses.gradient_norm_penalty(lambda p: disc(p, y)[0], points)
             terms["penalty"] = penalty
             loss = loss + cfg.penalty_weight * penalty
         return loss, terms
@@ -257,20 +277,30 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: Callable[
                 p.clamp_(-cfg.clip, cfg.clip)
 
     def g_loss(batch: Batch, step: int):
-        fake = noisy(G(batch["z"]), step, 3)
+        fake = noisy(gen(batch), step, 3)
+        y, y_fake = batch.get("y"), batch.get("y_fake")
         if cfg.unrolled_steps:
             x_real = noisy(batch["real"], step, 2)
 
             def unroll_loss(params: dict, buffers: dict) -> torch.Tensor:
-                call = lambda x: functional_call(D, (params, buffers), (x,))[0]  # noqa: E731
-                return spec.d(call(x_real), call(fake), target)
+                def call(x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+                    args = (x, labels) if cfg.conditional else (x,)
+                    return functional_call(D, (params, buffers), args)[0]
+
+                return spec.d(call(x_real, y), call(fake, y_fake), target)
 
             params, buffers = unrolled_parameters(D, opt_d, unroll_loss, cfg.unrolled_steps)
-            out_fake = functional_call(D, (params, buffers), (fake,))[0]
+            args = (fake, y_fake) if cfg.conditional else (fake,)
+            d_fake = functional_call(D, (params, buffers), args)
         else:
-            out_fake = D(fake)[0]
-        loss = spec.g(out_fake)
-        return loss, {"fake": out_fake.mean()}
+            d_fake = disc(fake, y_fake)
+        loss = spec.g(d_fake[0])
+        terms = {"fake": d_fake[0].mean()}
+        aux = aux_loss(d_fake, y_fake)
+        if aux is not None:
+            terms["aux"] = aux
+            loss = loss + cfg.aux_weight * aux
+        return loss, terms
 
     phases = [
         Phase(
@@ -286,9 +316,13 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: Callable[
     return Training(phases, next_batch, stateful)
 
 
-def generate(G: nn.Module, n: int, z_dim: int, seed: int, batch_size: int = 1000) -> torch.Tensor:
-    """n samples of G in eval mode from seeded noise, on the CPU: (n, ...)."""
+def generate(G: nn.Module, n: int, z_dim: int, seed: int, batch_size: int = 1000,
+             labels: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """n samples of G in eval mode from seeded noise, on the CPU: (n, ...). A conditional G
+    needs `labels` (n,), the class of each sample."""
     device = next(G.parameters()).device
+    if isinstance(G, ConditionalGenerator) and (labels is None or len(labels) != n):
+        raise ValueError("a conditional generator needs one label per sample")
     g = torch.Generator(device=device).manual_seed(seed)
     was = G.training
     G.eval()
@@ -296,6 +330,9 @@ def generate(G: nn.Module, n: int, z_dim: int, seed: int, batch_size: int = 1000
     with torch.no_grad():
         for i in range(0, n, batch_size):
             z = torch.randn(min(batch_size, n - i), z_dim, generator=g, device=device)
-            out.append(G(z).float().cpu())
+            if labels is None:
+                out.append(G(z).float().cpu())
+            else:
+                out.append(G(z, labels[i : i + len(z)].to(device)).float().cpu())
     G.train(was)
     return torch.cat(out)

@@ -36,10 +36,11 @@ class GANData:
     fingerprint: dict[str, Any]
     class_names: list[str] = field(default_factory=list)
     images: torch.Tensor | None = None  # (N, C, S, S) uint8
+    labels: torch.Tensor | None = None  # (N,) int64 class of each image
 
-    def real(
-        self, batch_size: int, seed: int, device: torch.device, flat: bool
-    ) -> Callable[[int], torch.Tensor]:
+    def real(self, batch_size: int, seed: int, device: torch.device, flat: bool,
+             labelled: bool = False) -> gan.RealBatch:  # fmt: skip
+        """step -> real batch in [-1, 1]; (batch, labels) when `labelled` (conditional GANs)."""
         if self.images is None:
 
             def draw(step: int) -> torch.Tensor:
@@ -47,28 +48,35 @@ class GANData:
                 return (toy.sample(self.name, batch_size, g) / toy.SCALE[self.name]).to(device)
 
             return draw
+        if labelled and self.labels is None:
+            raise ValueError(f"{self.name} has no labels: a conditional GAN needs labelled images")
         x = self.images.to(device)
+        y = self.labels.to(device) if labelled else None
         stream = IndexStream(len(x), batch_size, seed)
 
-        def batch(step: int) -> torch.Tensor:
-            b = x[stream(step).to(device)].float() / 127.5 - 1.0  # uint8 -> [-1, 1] for G's tanh
-            return b.flatten(1) if flat else b
+        def batch(step: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+            i = stream(step).to(device)
+            b = x[i].float() / 127.5 - 1.0  # uint8 -> [-1, 1] for G's tanh
+            b = b.flatten(1) if flat else b
+            return b if y is None else (b, y[i])
 
         return batch
 
 
-def load_data(
-    name: str, source: SourceOptions | None = None, cache_dir: str | Path | None = None
-) -> GANData:
+def load_data(name: str, source: SourceOptions | None = None, cache_dir: str | Path | None = None,
+              labels_per_class: int | None = None, seed: int = 0) -> GANData:  # fmt: skip
+    """A toy stream, or a data set's training images with their labels: all of them
+    (labels_per_class None), or only the labelled subset of a split drawn with `seed`."""
     if name in toy.TOY_DATA:
         return GANData(name, (2,), None, {"id": f"toy-{name}"})
-    info = prepare(
-        DataSpec(name=name, labels_per_class=1, source=source or SourceOptions()), cache_dir
-    )
-    b = load_bundle(info["path"])
-    return GANData(
-        name, tuple(b.image_shape), len(b.x_train), b.fingerprint, b.class_names, b.x_train
-    )
+    spec = DataSpec(name=name, labels_per_class=labels_per_class or 1, seed=seed,
+                    source=source or SourceOptions())  # fmt: skip
+    b = load_bundle(prepare(spec, cache_dir)["path"])
+    x, y = b.x_train, b.y_train
+    if labels_per_class is not None:
+        x, y = x[b.labelled], y[b.labelled]
+    fp = b.fingerprint if labels_per_class else {**b.fingerprint, "labels": "all"}
+    return GANData(name, tuple(b.image_shape), len(x), fp, b.class_names, x, y)
 
 
 def network_shape(cfg: gan.GANConfig, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -84,22 +92,24 @@ class _GANTrainer(CheckpointedTrainer):
         self.device = select_device(run.device)
         shape = network_shape(cfg, data.shape)
         self.flat = shape != data.shape
+        self.num_classes = len(data.class_names) if cfg.conditional else 0
         self.models = {
-            k: m.to(self.device) for k, m in gan.build_models(cfg, shape, run.seed).items()
+            k: m.to(self.device)
+            for k, m in gan.build_models(cfg, shape, run.seed, self.num_classes).items()
         }
         if steps is None:
             if data.count is None:
                 raise ValueError(f"{data.name} is an endless stream: give a number of steps")
             steps = steps_for(run.epochs, data.count, cfg.batch_size)
         self.total_steps = steps
-        real = data.real(cfg.batch_size, run.seed, self.device, self.flat)
+        real = data.real(cfg.batch_size, run.seed, self.device, self.flat, cfg.conditional)
         self.training = gan.build_training(self.models, cfg, real, steps, run.seed)
         self.path, self.history, self.last_saved = out_dir / CHECKPOINT_NAME, [], None
 
     def config(self) -> dict[str, Any]:
         return {"family": "gan", "kind": self.kind, "model": self.cfg.to_dict(), "seed": self.run.seed,
                 "total_steps": self.total_steps, "data": self.data.fingerprint["id"], "data_name": self.data.name,
-                "shape": list(self.data.shape)}  # fmt: skip
+                "shape": list(self.data.shape), "num_classes": self.num_classes}  # fmt: skip
 
     def checkpoint_extra(self) -> dict[str, Any]:
         return {
@@ -168,17 +178,25 @@ def load_gan(checkpoint: str | Path, device: str = "cpu") -> dict[str, Any]:
     conf = ckpt["config"]
     cfg = gan.GANConfig.from_dict(conf["model"])
     shape = tuple(conf["shape"])
-    models = gan.build_models(cfg, network_shape(cfg, shape), conf["seed"])
+    models = gan.build_models(
+        cfg, network_shape(cfg, shape), conf["seed"], conf.get("num_classes", 0)
+    )
     for k, m in models.items():
         m.load_state_dict(ckpt["state"][k])
         m.to(device).eval()
     return {**models, "config": cfg, "run_config": conf, "shape": shape, "step": ckpt["step"],
-            "history": ckpt.get("history", [])}  # fmt: skip
+            "history": ckpt.get("history", []), "class_names": ckpt.get("class_names", [])}  # fmt: skip
 
 
-def generate_images(run: dict[str, Any], n: int, seed: int) -> torch.Tensor:
-    """n uint8 images (n, C, S, S) from a loaded image GAN."""
-    x = gan.generate(run["G"], n, run["config"].z_dim, seed)
+def generate_images(
+    run: dict[str, Any], n: int, seed: int, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """n uint8 images (n, C, S, S) from a loaded image GAN (a conditional one: of `labels`,
+    uniform over the classes when not given)."""
+    if run["config"].conditional and labels is None:
+        k = run["run_config"]["num_classes"]
+        labels = torch.arange(n) % k
+    x = gan.generate(run["G"], n, run["config"].z_dim, seed, labels=labels)
     return ((x.view(n, *run["shape"]).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
@@ -209,7 +227,13 @@ def score_gan(checkpoint: str | Path, out_dir: str | Path, seed: int = 0, num_sa
         res = distribution_metrics(ext, torch.from_numpy(raw.test_x), x, p)
         res["protocol"] = {"data": name, "extractor": ext.info, "fake_count": n, "real": {"split": "test", "count": len(raw.test_x)},
                            "seed": seed}  # fmt: skip
-        res["samples_png"] = str(save_png(image_grid(x[:64]), out_dir / "samples.png"))
+        if run["config"].conditional:  # one row of 8 per class (x's labels cycle through them)
+            k = run["run_config"]["num_classes"]
+            rows = torch.arange(min(n // k, 8) * k).reshape(-1, k).T.flatten()
+            grid = image_grid(x[rows], nrow=len(rows) // k)
+        else:
+            grid = image_grid(x[:64])
+        res["samples_png"] = str(save_png(grid, out_dir / "samples.png"))
     res.update(step=run["step"], config=run["config"].to_dict())
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(res, indent=2))

@@ -14,9 +14,10 @@ import torch
 from models.ssgan_nets import sample_z
 
 
-def image_grid(images: torch.Tensor, scale: int = 0) -> np.ndarray:
-    """An (H, W, C) uint8 grid of images (N, C, H, W), uint8 or float in [0, 1]. Small
-    images are upscaled (nearest) so that an 8x8 digit is still visible in a report."""
+def image_grid(images: torch.Tensor, scale: int = 0, nrow: int = 0) -> np.ndarray:
+    """An (H, W, C) uint8 grid of images (N, C, H, W), uint8 or float in [0, 1], `nrow` images
+    a row (0: square). Small images are upscaled (nearest) so that an 8x8 digit is still
+    visible in a report."""
     from torchvision.utils import make_grid
 
     imgs = images.float() / 255.0 if images.dtype == torch.uint8 else images.float().clamp(0, 1)
@@ -24,7 +25,8 @@ def image_grid(images: torch.Tensor, scale: int = 0) -> np.ndarray:
         scale = max(1, 32 // imgs.shape[-1])
     if scale > 1:
         imgs = torch.nn.functional.interpolate(imgs, scale_factor=scale, mode="nearest")
-    grid = make_grid(imgs, nrow=int(np.ceil(np.sqrt(len(imgs)))), padding=2, pad_value=1.0)
+    nrow = nrow or int(np.ceil(np.sqrt(len(imgs))))
+    grid = make_grid(imgs, nrow=nrow, padding=2, pad_value=1.0)
     return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
