@@ -5,6 +5,10 @@
     ganflow evaluate (--checkpoint RUN/checkpoint.pt | --samples DIR) [--data NAME] [--json]
     ganflow train-gan [--data ring|grid|fashion-mnist|...] [--loss hinge] [--spectral-norm] ... [--json]
     ganflow gan-grid --data ring --grid loss=nonsaturating,hinge --grid pack=1,4 [--seeds 0,1,2]
+    ganflow export --checkpoint RUN/checkpoint.pt --name NAME [--per-class 100] [--min-confidence 0.9]
+    ganflow datasets list | show NAME | verify NAME [--version vN]
+    ganflow augment [--data fashion-mnist] [--labels-per-class 10] [--generator ssgan|cgan]
+    ganflow serve augment (--cron '0 3 * * *' | --interval SECONDS) [--param key=value ...]
 
 Every command takes --json and then prints its result as one JSON object on stdout (progress
 and logs go to stderr).
@@ -84,6 +88,7 @@ def _add_data_args(p: argparse.ArgumentParser, default: str | None = "digits") -
 def build_parser() -> argparse.ArgumentParser:
     from flows.cluster_command import add_cluster_parser
     from flows.evaluate_command import add_evaluate_parser
+    from flows.export_command import add_export_parsers
     from flows.gan_command import add_gan_parsers
     from flows.options import add_run_options
     from models.ssgan_nets import ARCHS
@@ -124,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_parser(sub, _add_data_args)
     add_cluster_parser(sub, _add_data_args, _seeds, _setting)
     add_gan_parsers(sub, _seeds, _setting)
+    add_export_parsers(sub, _seeds, _setting)
+    from flows.serve import add_serve_parser
+
+    add_serve_parser(sub, _setting)
     return parser
 
 
@@ -180,14 +189,44 @@ def run_semi_supervised_command(args: argparse.Namespace) -> dict[str, Any]:
     return semi_supervised(**kwargs)
 
 
+def _run_data_command(args: argparse.Namespace) -> int:
+    """export, datasets, augment and serve; returns the exit code."""
+    from flows import export_command as ec
+
+    if args.command == "serve":
+        from flows.serve import build_deployments, describe, run_serve
+
+        if args.dry_run:
+            build_deployments(args)
+            print(describe(args))
+            return 0
+        return run_serve(args)
+    if args.command == "datasets":
+        result, code = ec.run_datasets_command(args)
+        print(
+            json.dumps(result, default=str) if args.json else ec.datasets_table(args.action, result)
+        )
+        return code
+    if args.command == "export":
+        r = ec.run_export_command(args)
+        print(json.dumps(r, default=str) if args.json else ec.export_table(r))
+        return 0
+    s = ec.run_augment_command(args)
+    print(json.dumps(ec.augment_json(s), default=str) if args.json else ec.augment_table(s))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from models.engine import NonFiniteLossError
     from tasks.checkpoint import CheckpointError
+    from tasks.export import ExportError
     from tasks.sources import DataError
     from tasks.train import TrainingDivergedError
 
     try:
+        if args.command in ("export", "datasets", "augment", "serve"):
+            return _run_data_command(args)
         if args.command == "cluster":
             from flows.cluster_command import cluster_table, run_cluster_command
             from flows.cluster_command import json_result as cluster_json
@@ -209,7 +248,14 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result, default=str) if args.json else evaluate_table(result))
             return 0
         summary = run_semi_supervised_command(args)
-    except (DataError, CheckpointError, TrainingDivergedError, NonFiniteLossError, ValueError) as e:
+    except (
+        DataError,
+        CheckpointError,
+        TrainingDivergedError,
+        NonFiniteLossError,
+        ExportError,
+        ValueError,
+    ) as e:
         print(f"ganflow: error: {e}", file=sys.stderr)
         return 2
     if args.json:

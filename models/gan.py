@@ -22,10 +22,10 @@ from torch import nn
 from torch.func import functional_call
 
 from models import losses
-from models.cgan import CONDITIONS, ConditionalDiscriminator, ConditionalGenerator, feature_width
+from models.cgan import ConditionalDiscriminator, ConditionalGenerator, feature_width
 from models.engine import Batch, Phase
+from models.gan_config import GANConfig
 from models.gan_nets import (
-    ARCHS,
     DCGANDiscriminator,
     DCGANGenerator,
     MLPDiscriminator,
@@ -33,107 +33,6 @@ from models.gan_nets import (
 )
 from models.regularizers import ImagePool, instance_noise_std
 from models.unrolled import unrolled_parameters
-
-D_OPTIMIZERS = ("adam", "sgd")
-
-
-@dataclass
-class GANConfig:
-    arch: str = "dcgan"  # mlp (vectors) | dcgan (28x28 grey or 32x32 colour images)
-    z_dim: int = 100  # dimension of the N(0, I) noise z
-    width: int = 64  # dcgan: base channel count; mlp: hidden units per layer
-    depth: int = 3  # mlp: hidden layers in G and in D
-    g_batchnorm: bool = True  # batch norm in G (DCGAN; optional for the MLP)
-    d_batchnorm: bool | None = (
-        None  # batch norm in D; None: DCGAN's default, off with gp/dragan or spectral norm
-    )
-    loss: str = "nonsaturating"  # minimax | nonsaturating | lsgan | wgan | wgan-gp | dragan | hinge
-    penalty_weight: float = 10.0  # lambda of the WGAN-GP / DRAGAN gradient penalty
-    clip: float = 0.01  # WGAN weight clipping range [-c, c]
-    lr_g: float = 2e-4  # generator learning rate (Adam)
-    lr_d: float = 2e-4  # discriminator learning rate; lr_d != lr_g is TTUR (Heusel et al. 2017)
-    beta1: float = 0.5  # Adam beta1 (Radford et al. 2015)
-    beta2: float = 0.999  # Adam beta2
-    lr_decay: bool = False  # both learning rates decay linearly to 0 over the run
-    d_optimizer: str = "adam"  # adam | sgd (SGD for D with Adam for G)
-    n_critic: int = 1  # D steps per G step
-    batch_size: int = 64
-    spectral_norm: bool = False  # spectral normalisation of D's layers (Miyato et al. 2018)
-    self_attention: bool = False  # SAGAN block in G and D (dcgan)
-    minibatch_discrimination: bool = False  # Salimans et al. 2016, section 3.2, before D's read-out
-    pack: int = 1  # PacGAN: D judges this many samples at once (Lin et al. 2018)
-    unrolled_steps: int = 0  # k: G's loss through k differentiable D updates (Metz et al. 2016)
-    instance_noise: float = 0.0  # std of noise on D's inputs at step 0, annealed linearly to 0
-    instance_noise_steps: int = 0  # steps of that annealing; 0: the whole run
-    label_flip: float = 0.0  # probability of swapping the real/fake label of a D example
-    label_smoothing: float = 0.0  # one-sided: real target 1 - this (BCE and LS losses)
-    replay: int = 0  # experience replay pool size for D's fakes; 0: off
-    replay_p: float = 0.5  # chance a fake is swapped for a pooled one once the pool is full
-    condition: str = "none"  # class conditioning of D: none | concat | projection | acgan (cgan.py)
-    embed_dim: int = 32  # size of the label embedding fed to G (and to D with concat)
-    aux_weight: float = 1.0  # acgan: weight of the auxiliary classifier's cross-entropy
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GANConfig:
-        return cls(**d)
-
-    def validate(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
-        if self.loss not in losses.LOSSES:
-            raise ValueError(f"loss must be one of {sorted(losses.LOSSES)}, got {self.loss!r}")
-        if self.d_optimizer not in D_OPTIMIZERS:
-            raise ValueError(f"d_optimizer must be one of {D_OPTIMIZERS}, got {self.d_optimizer!r}")
-        if self.label_smoothing and not losses.LOSSES[self.loss].smoothable:
-            raise ValueError(
-                f"label_smoothing has no meaning for the {self.loss} loss (no targets)"
-            )
-        for name in ("n_critic", "pack", "batch_size", "z_dim", "width"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.batch_size % self.pack:
-            raise ValueError(f"batch_size {self.batch_size} must be a multiple of pack {self.pack}")
-        for name in ("label_flip", "label_smoothing"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not 0.0 <= self.replay_p <= 1.0:
-            raise ValueError(f"replay_p must be in [0, 1], got {self.replay_p}")
-        if self.unrolled_steps < 0 or self.replay < 0 or self.instance_noise < 0:
-            raise ValueError("unrolled_steps, replay and instance_noise must not be negative")
-        if self.condition not in CONDITIONS:
-            raise ValueError(f"condition must be one of {CONDITIONS}, got {self.condition!r}")
-        if self.conditional and (self.pack > 1 or self.replay):
-            # a pack or a replayed fake has no single label to condition on
-            raise ValueError("pack > 1 and replay cannot be combined with a class condition")
-
-    @property
-    def conditional(self) -> bool:
-        return self.condition != "none"
-
-    def summary(self) -> str:
-        """The loss and every stabilising trick switched on, e.g. 'hinge, spectral_norm, pack=2'."""
-        tricks = ("spectral_norm", "self_attention", "minibatch_discrimination", "pack", "unrolled_steps",
-                  "instance_noise", "label_flip", "label_smoothing", "replay", "n_critic", "lr_decay")  # fmt: skip
-        base = GANConfig()
-        on = [k if isinstance(getattr(self, k), bool) else f"{k}={getattr(self, k)}" for k in tricks
-              if getattr(self, k) != getattr(base, k) and getattr(self, k)]  # fmt: skip
-        if self.conditional:
-            on.insert(0, f"conditional ({self.condition})")
-        if self.d_optimizer != "adam":
-            on.append(f"D {self.d_optimizer}")
-        if self.lr_d != self.lr_g:
-            on.append(f"TTUR {self.lr_d:g}/{self.lr_g:g}")
-        return ", ".join([self.loss, *on])
-
-    def d_uses_batchnorm(self) -> bool:
-        if self.d_batchnorm is not None:
-            return self.d_batchnorm
-        # a per-example gradient penalty is not defined through batch statistics, and spectral
-        # norm already controls D (Gulrajani et al. 2017, section 4; Miyato et al. 2018)
-        return losses.LOSSES[self.loss].penalty is None and not self.spectral_norm
 
 
 def build_models(

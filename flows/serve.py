@@ -1,0 +1,101 @@
+"""`ganflow serve`: register flows with cron or interval schedules on a running Prefect server
+and execute their scheduled runs in this process until it is stopped (Ctrl-C).
+
+    prefect server start                                   # terminal 1 (or a server you run)
+    ganflow serve augment --interval 86400 --param data=fashion-mnist --param per_class=1000
+
+Schedules need a real server: PREFECT_API_URL must point at it (`prefect config set
+PREFECT_API_URL=http://127.0.0.1:4200/api`); with Prefect's ephemeral mode nothing would
+ever trigger the runs, so serve refuses to start without one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+from typing import Any
+
+# flow name -> "module:function"; imported only when served
+FLOWS = {
+    "augment": "flows.augment:augment_flow",
+    "export": "flows.augment:export_flow",
+    "semi-supervised": "flows.semi_supervised:semi_supervised",
+    "cluster": "flows.cluster:cluster",
+    "evaluate": "flows.evaluate:evaluate",
+    "train-gan": "flows.gan:train_gan_flow",
+    "gan-grid": "flows.gan:gan_grid_flow",
+}
+
+
+def load_flow(name: str) -> Any:
+    if name not in FLOWS:
+        raise ValueError(f"unknown flow {name!r}; servable flows: {', '.join(FLOWS)}")
+    module, attr = FLOWS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+
+
+def build_deployments(args: argparse.Namespace) -> list[Any]:
+    """One deployment per flow named, each with the schedule and parameters given."""
+    if bool(args.cron) == bool(args.interval):
+        raise ValueError("give one schedule: --cron 'MIN HOUR DOM MON DOW' or --interval SECONDS")
+    if args.interval is not None and args.interval <= 0:
+        raise ValueError(f"--interval must be positive, got {args.interval}")
+    params: dict[str, Any] = dict(args.params)
+    deployments = []
+    for name in args.flows:
+        f = load_flow(name)
+        known = set(f.parameters.properties)
+        bad = sorted(set(params) - known)
+        if bad:
+            raise ValueError(
+                f"flow {name!r} has no parameter(s) {bad}; it takes: {', '.join(sorted(known))}"
+            )
+        deployments.append(f.to_deployment(
+            name=args.name or f"{name}-scheduled", cron=args.cron, interval=args.interval,
+            parameters=params, description=f"ganflow {name} on a schedule", tags=["ganflow"],
+        ))  # fmt: skip
+    return deployments
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    if not _api_url():
+        raise ValueError(
+            "schedules need a running Prefect server: start one with `prefect server start` and "
+            "set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)"
+        )
+    deployments = build_deployments(args)
+    from prefect import serve
+
+    serve(*deployments, limit=args.limit)
+    return 0
+
+
+def add_serve_parser(sub: argparse._SubParsersAction, setting: Any) -> None:
+    sv = sub.add_parser(
+        "serve", help="run flows on a cron or interval schedule (needs a Prefect server)"
+    )
+    sv.add_argument(
+        "flows", nargs="+", metavar="FLOW", help=f"flow(s) to serve: {', '.join(FLOWS)}"
+    )
+    sv.add_argument("--cron", default=None, help="cron schedule, e.g. '0 3 * * *' (daily at 03:00)")
+    sv.add_argument("--interval", type=float, default=None, help="run every this many seconds")
+    sv.add_argument("--param", dest="params", type=setting, action="append", default=[], metavar="KEY=VALUE",
+                    help="flow parameter (JSON values), e.g. --param data=digits --param seeds=[0,1]")  # fmt: skip
+    sv.add_argument("--name", default=None, help="deployment name (default <flow>-scheduled)")
+    sv.add_argument("--limit", type=int, default=None, help="at most this many runs at once")
+    sv.add_argument(
+        "--dry-run", action="store_true", help="check the flows and parameters, print, exit"
+    )
+
+
+def describe(args: argparse.Namespace) -> str:
+    return json.dumps({"flows": args.flows, "cron": args.cron, "interval": args.interval,
+                       "parameters": dict(args.params), "name": args.name})  # fmt: skip
