@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from tasks.export import (
     DATASETS_DIR,
     LABEL_COLUMNS,
+    NAME_RE,
     SCHEMA_VERSION,
     VERSION_RE,
     ExportError,
@@ -36,7 +37,10 @@ def version_dir(name: str, version: str | int = "latest", root: str | Path | Non
     v = str(version)
     if v == "latest":
         link = root / name / "latest"
-        n = int(VERSION_RE.match(link.resolve().name).group(1)) if link.is_symlink() else have[-1]
+        m = VERSION_RE.match(link.resolve().name) if link.is_symlink() else None
+        n = (
+            int(m.group(1)) if m and int(m.group(1)) in have else have[-1]
+        )  # a dangling link: newest
     else:
         m = VERSION_RE.match(v) or VERSION_RE.match(f"v{v}")
         if not m or int(m.group(1)) not in have:
@@ -71,7 +75,7 @@ def list_datasets(root: str | Path | None = None) -> list[dict[str, Any]]:
     root = Path(root) if root else DATASETS_DIR
     rows = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        have = versions(root, d.name) if not d.name.startswith(".") else []
+        have = versions(root, d.name) if NAME_RE.match(d.name) else []  # not ours: skipped
         latest = version_dir(d.name, "latest", root).name if have else None
         for n in have:
             row: dict[str, Any] = {"name": d.name, "version": f"v{n}", "path": str(d / f"v{n}"),

@@ -57,6 +57,11 @@ def test_flow_and_cli(tmp_path, capsys, prefect_harness):
     s = augment_flow(**TINY, generator="cgan", model={"arch": "mlp", "width": 32, "depth": 1, "batch_size": 16},
                      datasets_root=str(tmp_path / "ds"), cache_dir=str(tmp_path / "cache"))  # fmt: skip
     assert s["generator"] == "cgan" and Path(s["export_path"]).is_dir()
+    from flows.augment import export_flow
+
+    r = export_flow(checkpoint=s["per_seed"][0]["generator_checkpoint"], name="from-flow", per_class=2,
+                    metrics=False, root=str(tmp_path / "ds"))  # fmt: skip
+    assert r["count"] == 20 and r["version"] == 1
     args = ["augment", "--data", "digits", "--labels-per-class", "3", "--epochs", "2", "--per-class", "4",
             "--min-confidence", "0", "--balance", "natural", "--classifier-steps", "20", "--root", str(tmp_path / "ds2"),
             "--run-dir", str(tmp_path / "run"), "--no-prefect", "--json", "--device", "cpu"]  # fmt: skip

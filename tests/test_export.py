@@ -190,6 +190,41 @@ def test_ssgan_export_labels_by_confident_predictions(tmp_path, digits_bundle):
     assert ex.versions(tmp_path, "ss") == [1]
 
 
+def test_semi_supervised_aae_exports_the_labels_it_decodes(tmp_path, digits_bundle):
+    from models import aae
+    from tasks.cluster import train_aae
+    from tasks.train import RunConfig
+
+    cfg = aae.AAEConfig(clusters=10, hidden=32, batch_size=16, labelled_batch_size=10)
+    ckpt = train_aae(
+        digits_bundle["path"], cfg, RunConfig(epochs=1, seed=0), tmp_path / "aae", semi=True
+    )["checkpoint"]
+    r = export_dataset(ckpt, "aae", ExportOptions(per_class=2, arrays=True), tmp_path)
+    assert (
+        r["count"] == 20
+        and json.loads((Path(r["path"]) / "manifest.json").read_text())["generator"] == "aae"
+    )
+    x, y = load_dataset(r["path"]).tensors()
+    assert x.shape == (20, 1, 8, 8) and sorted(y.tolist()) == sorted(list(range(10)) * 2)
+    unsup = train_aae(digits_bundle["path"], aae.AAEConfig(clusters=4, hidden=32, batch_size=16),
+                      RunConfig(epochs=1, seed=0), tmp_path / "aae-u")["checkpoint"]  # fmt: skip
+    from tasks.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="clusters are not classes"):
+        export_dataset(unsup, "aae", ExportOptions(per_class=2), tmp_path)
+
+
+def test_a_dangling_latest_link_and_foreign_folders_are_tolerated(cgan_ckpt, tmp_path):
+    _export(cgan_ckpt, tmp_path)
+    _export(cgan_ckpt, tmp_path)
+    import shutil
+
+    shutil.rmtree(tmp_path / "digits-syn" / "v2")  # a user deleted the newest version by hand
+    (tmp_path / "not a data set").mkdir()
+    assert version_dir("digits-syn", "latest", tmp_path).name == "v1"
+    assert [r["version"] for r in list_datasets(tmp_path)] == ["v1"]
+
+
 def test_an_unconditional_gan_cannot_feed_an_export(tmp_path):
     from tasks.checkpoint import CheckpointError
     from tasks.gan_pipeline import make_config
