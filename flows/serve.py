@@ -71,6 +71,8 @@ def run_serve(args: argparse.Namespace) -> int:
             "schedules need a running Prefect server: start one with `prefect server start` and "
             "set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)"
         )
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {args.limit}")
     deployments = build_deployments(args)
     from prefect import serve
 
@@ -90,7 +92,9 @@ def add_serve_parser(sub: argparse._SubParsersAction, setting: Any) -> None:
     sv.add_argument("--param", dest="params", type=setting, action="append", default=[], metavar="KEY=VALUE",
                     help="flow parameter (JSON values), e.g. --param data=digits --param seeds=[0,1]")  # fmt: skip
     sv.add_argument("--name", default=None, help="deployment name (default <flow>-scheduled)")
-    sv.add_argument("--limit", type=int, default=None, help="at most this many runs at once")
+    sv.add_argument("--limit", type=int, default=1,
+                    help="at most this many runs at once (default 1: a training flow uses the whole machine, "
+                         "and runs that pile up on a short interval would slow each other down; later ones wait)")  # fmt: skip
     sv.add_argument(
         "--dry-run", action="store_true", help="check the flows and parameters, print, exit"
     )

@@ -79,7 +79,19 @@ def test_served_augment_flow_runs_on_its_schedule_and_exports(prefect_server):
     params = {"data": "digits", "labels_per_class": 3, "epochs": 2, "per_class": 3, "min_confidence": 0.0, "balance": "natural",
               "classifier_steps": 10, "cas_steps": 10, "device": "cpu", "dataset_name": "scheduled",
               "datasets_root": str(root), "cache_dir": str(tmp / "cache")}  # fmt: skip
-    cmd = [str(BIN / "ganflow"), "serve", "augment", "--interval", "10", "--name", "test-schedule"]
+    # --limit 1 (the default, said here on purpose): on a loaded CI machine, runs started every
+    # 10 s would pile up and starve each other; with the limit, later ones wait their turn
+    cmd = [
+        str(BIN / "ganflow"),
+        "serve",
+        "augment",
+        "--interval",
+        "10",
+        "--limit",
+        "1",
+        "--name",
+        "test-schedule",
+    ]
     for k, v in params.items():
         cmd += ["--param", f"{k}={json.dumps(v)}"]
     log = open(tmp / "serve.log", "wb")  # noqa: SIM115 (closed below)
