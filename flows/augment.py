@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_table_artifact
 
+from flows.artifacts import publish_report_and_seeds
 from tasks.augment import (
     AugmentParams,
     AugmentSteps,
@@ -26,12 +27,8 @@ classify_task = task(downstream_accuracy, name="downstream-classifier")
 
 
 def publish_augment(run_name: str, summary: dict[str, Any]) -> None:
-    create_markdown_artifact(markdown_report(summary, embed=True), key="augment-report",
-                             description=f"augmentation run {run_name}")  # fmt: skip
-    rows = [
-        {k: v for k, v in r.items() if not isinstance(v, list | dict)} for r in summary["per_seed"]
-    ]
-    create_table_artifact(rows, key="augment-per-seed", description="per-seed accuracies")
+    publish_report_and_seeds(markdown_report(summary, embed=True), "augment-report", f"augmentation run {run_name}",
+                             summary["per_seed"], "augment-per-seed", "per-seed accuracies")  # fmt: skip
 
 
 @flow(name="augment", log_prints=True)

@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.artifacts import publish_report_and_seeds
 from tasks.gan_pipeline import GANParams, GANSteps, markdown_report, run_gan, run_grid
 from tasks.gan_train import score_gan, train_gan
 
@@ -16,12 +17,8 @@ score_gan_task = task(score_gan, name="score-gan")
 
 
 def publish_run(run_name: str, summary: dict[str, Any]) -> None:
-    create_markdown_artifact(markdown_report(summary, embed=True), key="gan-report",
-                             description=f"GAN run {run_name}")  # fmt: skip
-    rows = [
-        {k: v for k, v in r.items() if not isinstance(v, list | dict)} for r in summary["per_seed"]
-    ]
-    create_table_artifact(rows, key="gan-metrics", description="per-seed GAN scores")
+    publish_report_and_seeds(markdown_report(summary, embed=True), "gan-report", f"GAN run {run_name}",
+                             summary["per_seed"], "gan-metrics", "per-seed GAN scores")  # fmt: skip
 
 
 def publish_grid(run_name: str, summary: dict[str, Any]) -> None:
