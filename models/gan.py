@@ -94,6 +94,8 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
         return G(batch["z"], batch["y_fake"]) if cfg.conditional else G(batch["z"])
 
     def disc(x: torch.Tensor, y: torch.Tensor | None, module: Callable = D) -> tuple:
+        """D's outputs for x (and labels y when conditional); `module` may be D under other
+        weights (the unrolled update's functional_call)."""
         return module(x, y) if cfg.conditional else module(x)
 
     def aux_loss(out: tuple, y: torch.Tensor) -> torch.Tensor | None:
@@ -101,6 +103,13 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
         if cfg.condition != "acgan":
             return None
         return torch.nn.functional.cross_entropy(out[2], y)
+
+    def d_aux_loss(
+        d_real: tuple, d_fake: tuple, y: torch.Tensor, y_fake: torch.Tensor
+    ) -> torch.Tensor | None:
+        """acgan, D's side: the class of real and of fake samples (L_C = L_C,real + L_C,fake)."""
+        aux = aux_loss(d_real, y)
+        return None if aux is None else aux + aux_loss(d_fake, y_fake)
 
     device = next(G.parameters()).device
     spec = losses.LOSSES[cfg.loss]
@@ -155,9 +164,8 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
         adv = spec.d(out_real, out_fake, target)
         terms = {"adv": adv, "real": out_real.mean(), "fake": out_fake.mean()}
         loss = adv
-        aux = aux_loss(d_real, y)
+        aux = d_aux_loss(d_real, d_fake, y, y_fake)
         if aux is not None:
-            aux = aux + aux_loss(d_fake, y_fake)
             terms["aux"] = aux
             loss = loss + cfg.aux_weight * aux
         if spec.penalty is not None:
@@ -181,16 +189,19 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
         if cfg.unrolled_steps:
             x_real = noisy(batch["real"], step, 2)
 
-            def unroll_loss(params: dict, buffers: dict) -> torch.Tensor:
-                def call(x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-                    args = (x, labels) if cfg.conditional else (x,)
-                    return functional_call(D, (params, buffers), args)[0]
+            def with_weights(params: dict, buffers: dict) -> Callable:
+                return lambda *args: functional_call(D, (params, buffers), args)
 
-                return spec.d(call(x_real, y), call(fake, y_fake), target)
+            def unroll_loss(params: dict, buffers: dict) -> torch.Tensor:
+                """D's own objective (its adversarial term, and acgan's auxiliary term)."""
+                call = with_weights(params, buffers)
+                d_real, d_fake = disc(x_real, y, call), disc(fake, y_fake, call)
+                loss = spec.d(d_real[0], d_fake[0], target)
+                aux = d_aux_loss(d_real, d_fake, y, y_fake)
+                return loss if aux is None else loss + cfg.aux_weight * aux
 
             params, buffers = unrolled_parameters(D, opt_d, unroll_loss, cfg.unrolled_steps)
-            args = (fake, y_fake) if cfg.conditional else (fake,)
-            d_fake = functional_call(D, (params, buffers), args)
+            d_fake = disc(fake, y_fake, with_weights(params, buffers))
         else:
             d_fake = disc(fake, y_fake)
         loss = spec.g(d_fake[0])

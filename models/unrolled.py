@@ -34,7 +34,14 @@ def unrolled_parameters(
             moments[n] = (torch.zeros_like(p), torch.zeros_like(p), 0.0)
     for _ in range(k):
         loss = d_loss(params, buffers)
-        grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+        # a parameter the loss does not reach (a head it does not use) gets a zero gradient
+        grads = torch.autograd.grad(
+            loss, list(params.values()), create_graph=True, allow_unused=True
+        )
+        grads = [
+            torch.zeros_like(p) if g is None else g
+            for p, g in zip(params.values(), grads, strict=True)
+        ]
         new = {}
         for (n, p), g in zip(params.items(), grads, strict=True):
             if adam:

@@ -53,9 +53,11 @@ def test_generator_depends_on_the_label():
 
 
 @pytest.mark.parametrize("condition", ["concat", "projection", "acgan"])
-@pytest.mark.parametrize("loss", ["nonsaturating", "wgan-gp"])
-def test_each_phase_changes_only_its_network(condition, loss):
-    cfg, m = _build(condition, (64,), "mlp", loss=loss)
+@pytest.mark.parametrize(
+    "loss,unrolled", [("nonsaturating", 0), ("wgan-gp", 0), ("nonsaturating", 2)]
+)
+def test_each_phase_changes_only_its_network(condition, loss, unrolled):
+    cfg, m = _build(condition, (64,), "mlp", loss=loss, unrolled_steps=unrolled)
     x, y = torch.randn(8, 64), torch.randint(0, K, (8,))
     t = gan.build_training(m, cfg, lambda step: (x, y), 10, seed=0)
     batch = t.next_batch(0)
