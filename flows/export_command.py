@@ -102,7 +102,9 @@ def run_export_command(args: argparse.Namespace) -> dict[str, Any]:
     from tasks.export import ExportOptions, check_name
 
     check_name(args.name)
-    device = "cpu" if args.device == "auto" else args.device
+    from tasks.train import select_device
+
+    device = str(select_device(args.device))
     kw = dict(per_class=args.per_class, classes=args.classes, balance=args.balance,
               min_confidence=args.min_confidence, seed=args.seed, arrays=args.arrays)  # fmt: skip
     ExportOptions(**kw).validate()

@@ -24,17 +24,17 @@ from typing import Any
 
 import torch
 
-from models.classifiers import build_classifier, classifier_arch, recipe_for, train_classifier
-from tasks.cas import CAS_ACCURACY, REAL_ACCURACY
+from models.classifiers import recipe_for
+from tasks.cas import CAS_ACCURACY, REAL_ACCURACY, accuracy_of_trained
 from tasks.data import DataSpec, load_bundle, prepare
 from tasks.datasets import load_dataset
-from tasks.evaluate import mean_std, predict
+from tasks.evaluate import mean_std
 from tasks.export import ExportOptions, check_name, export_dataset
 from tasks.export_metrics import export_scorer
 from tasks.pipeline import DEFAULT_EPOCHS, new_run_dir
 from tasks.report import image_grid, png_data_uri, save_png
 from tasks.sources import DATA_DIR, SourceOptions
-from tasks.train import RunConfig
+from tasks.train import RunConfig, select_device
 
 GENERATORS = ("ssgan", "cgan")
 CGAN_DEFAULTS: dict[str, Any] = {"condition": "projection"}
@@ -118,20 +118,11 @@ def train_generator(p_dict: dict[str, Any], bundle_path: str, fingerprint: str, 
 
 def downstream_accuracy(x: torch.Tensor, y: torch.Tensor, bundle_path: str, num_classes: int,
                         min_steps: int, seed: int, device: str) -> dict[str, Any]:  # fmt: skip
-    """Accuracy on the real test set of the domain classifier trained on (x, y)."""
+    """Accuracy on the real test set of the domain classifier (CAS's recipe) trained on (x, y)."""
     b = load_bundle(bundle_path)
-    shape = tuple(x.shape[1:])
     recipe = recipe_for(len(x), 5, min_steps, seed=seed)
-    model = build_classifier(classifier_arch(shape), shape, num_classes, seed)  # type: ignore[arg-type]
-    dev = (
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else ("cpu" if device == "auto" else device)
-    )
-    train_classifier(model, x, y, recipe, dev)
-    pred = predict(model, b.x_test, dev).argmax(1)
-    return {"accuracy": float((pred == b.y_test).double().mean()), "train_count": len(x),
-            "recipe": dataclasses.asdict(recipe)}  # fmt: skip
+    acc = accuracy_of_trained(x, y, b.x_test, b.y_test, num_classes, recipe, _device(device))
+    return {"accuracy": acc, "train_count": len(x), "recipe": dataclasses.asdict(recipe)}
 
 
 def mix(x_real: torch.Tensor, y_real: torch.Tensor, x_syn: torch.Tensor, y_syn: torch.Tensor,
@@ -213,7 +204,7 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
 
 
 def _device(device: str) -> str:
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    return str(select_device(device))
 
 
 METRICS = ("real_only_accuracy", "real_plus_synthetic_accuracy", CAS_ACCURACY, "cas_real_accuracy")
