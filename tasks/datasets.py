@@ -15,11 +15,11 @@ from PIL import Image, UnidentifiedImageError
 from tasks.export import (
     DATASETS_DIR,
     LABEL_COLUMNS,
-    NAME_RE,
     SCHEMA_VERSION,
     VERSION_RE,
     ExportError,
     check_name,
+    valid_name,
     versions,
 )
 from tasks.generators import file_sha256
@@ -75,7 +75,7 @@ def list_datasets(root: str | Path | None = None) -> list[dict[str, Any]]:
     root = Path(root) if root else DATASETS_DIR
     rows = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        have = versions(root, d.name) if NAME_RE.match(d.name) else []  # not ours: skipped
+        have = versions(root, d.name) if valid_name(d.name) else []  # not ours: skipped
         latest = version_dir(d.name, "latest", root).name if have else None
         for n in have:
             row: dict[str, Any] = {"name": d.name, "version": f"v{n}", "path": str(d / f"v{n}"),
@@ -121,7 +121,7 @@ def verify(path: str | Path) -> dict[str, Any]:
     on_disk = {p.relative_to(path).as_posix() for p in (path / "images").rglob("*") if p.is_file()}
     problems += [f"{rel} is not in the manifest" for rel in sorted(on_disk - set(files))]
     try:
-        rows = read_labels(path)
+        rows = read_labels(path, len(m["class_names"]))
         if len(rows) != m["count"]:
             problems.append(f"labels.csv has {len(rows)} rows; the manifest counts {m['count']}")
     except ExportError as e:
@@ -129,11 +129,12 @@ def verify(path: str | Path) -> dict[str, Any]:
     return {"ok": not problems, "path": str(path), "checked": len(files), "problems": problems}
 
 
-def read_labels(path: Path) -> list[tuple[str, int, float | None]]:
+def read_labels(path: Path, num_classes: int | None = None) -> list[tuple[str, int, float | None]]:
     """(relative file, label, confidence) rows of labels.csv, each file checked to lie inside
-    the version's folder and each label to be a class of the manifest."""
+    the version's folder and each label to be one of the num_classes classes (None: read
+    from the manifest)."""
     f = path / "labels.csv"
-    k = len(read_manifest(path)["class_names"])
+    k = num_classes if num_classes is not None else len(read_manifest(path)["class_names"])
     try:
         with open(f, newline="") as fh:
             reader = csv.reader(fh)
@@ -163,7 +164,7 @@ class ExportedDataset(torch.utils.data.Dataset):
     def __init__(self, path: str | Path, transform: Any = None) -> None:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
-        self.rows = read_labels(self.path)
+        self.rows = read_labels(self.path, len(self.manifest["class_names"]))
         self.classes: list[str] = self.manifest["class_names"]
         self.transform = transform
         self.channels = self.manifest["image_shape"][0]

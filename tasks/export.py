@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import io
 import json
 import os
@@ -76,9 +77,13 @@ class ExportOptions:
             raise ExportError("batch_size and max_draws must be at least 1")
 
 
-def check_name(name: str) -> str:
+def valid_name(name: str) -> bool:
     """A data set name is one path component: letters, digits, '.', '_', '-'; no '..'."""
-    if not NAME_RE.match(name or "") or ".." in name:
+    return bool(NAME_RE.match(name or "")) and ".." not in name
+
+
+def check_name(name: str) -> str:
+    if not valid_name(name):
         raise ExportError(
             f"data set name {name!r} is not allowed: use letters, digits, '.', '_' and '-' "
             "(no path separators, no '..', at most 100 characters)"
@@ -199,7 +204,7 @@ class _VersionWriter:
                 buf, "PNG"
             )
             path.write_bytes(buf.getvalue())
-            self.files[rel] = _sha256(buf.getvalue())
+            self.files[rel] = hashlib.sha256(buf.getvalue()).hexdigest()
             condition = label if src.conditional else ""
             self.csv.writerow([rel, label, src.class_names[label], self.source_run, src.kind,
                                condition, "" if c is None else f"{c:.4f}"])  # fmt: skip
@@ -234,12 +239,6 @@ class _VersionWriter:
         return torch.cat(self.keep_x), torch.cat(self.keep_y)
 
 
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
-
-
 def _fill(w: _VersionWriter, src: GeneratorSource, opts: ExportOptions, wanted: list[int],
           progress: Any = None) -> None:  # fmt: skip
     """Draw batches until every class has its quota (or the draw budget runs out)."""
@@ -252,9 +251,8 @@ def _fill(w: _VersionWriter, src: GeneratorSource, opts: ExportOptions, wanted: 
     drawn, budget = 0, opts.max_draws * total_wanted
     while w.total < total_wanted and drawn < budget:
         remaining = quota - torch.tensor(w.counts)
-        n = min(
-            opts.batch_size, max(total_wanted - w.total, 1) if src.conditional else opts.batch_size
-        )
+        # a conditional source makes exactly what is still missing; another draws whole batches
+        n = min(opts.batch_size, total_wanted - w.total) if src.conditional else opts.batch_size
         labels = None
         if src.conditional:  # ask for the classes still short, in proportion to the shortfall
             need = remaining.clamp(min=0) if not natural else quota.clamp(max=1)
