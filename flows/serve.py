@@ -44,10 +44,12 @@ def _api_url() -> str | None:
 
 def build_deployments(args: argparse.Namespace) -> list[Any]:
     """One deployment per flow named, each with the schedule and parameters given."""
-    if bool(args.cron) == bool(args.interval):
+    if (args.cron is None) == (args.interval is None):
         raise ValueError("give one schedule: --cron 'MIN HOUR DOM MON DOW' or --interval SECONDS")
     if args.interval is not None and args.interval <= 0:
         raise ValueError(f"--interval must be positive, got {args.interval}")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {args.limit}")
     params: dict[str, Any] = dict(args.params)
     deployments = []
     for name in args.flows:
@@ -71,8 +73,6 @@ def run_serve(args: argparse.Namespace) -> int:
             "schedules need a running Prefect server: start one with `prefect server start` and "
             "set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)"
         )
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {args.limit}")
     deployments = build_deployments(args)
     from prefect import serve
 

@@ -85,5 +85,9 @@ def test_serve_checks_its_arguments(capsys):
     assert "give one schedule" in capsys.readouterr().err
     assert main(["serve", "augment", "--interval", "60", "--param", "colour=red", "--dry-run"]) == 2
     assert "has no parameter(s) ['colour']" in capsys.readouterr().err
+    assert main(["serve", "augment", "--interval", "0", "--dry-run"]) == 2
+    assert "--interval must be positive" in capsys.readouterr().err
+    assert main(["serve", "augment", "--interval", "60", "--limit", "0", "--dry-run"]) == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
     assert main(["serve", "nonsense", "--cron", "0 3 * * *", "--dry-run"]) == 2
     assert "unknown flow 'nonsense'" in capsys.readouterr().err

@@ -221,6 +221,7 @@ def test_a_dangling_latest_link_and_foreign_folders_are_tolerated(cgan_ckpt, tmp
 
     shutil.rmtree(tmp_path / "digits-syn" / "v2")  # a user deleted the newest version by hand
     (tmp_path / "not a data set").mkdir()
+    (tmp_path / "a..b").mkdir()
     assert version_dir("digits-syn", "latest", tmp_path).name == "v1"
     assert [r["version"] for r in list_datasets(tmp_path)] == ["v1"]
 
