@@ -13,6 +13,11 @@ One training step runs the paper's two phases per batch, as engine phases:
   gen:   the encoder maximises the discriminators' error (non-saturating BCE(codes -> 1))
   sup:   (semi-supervised mode, section 5) the encoder's y head minimises cross-entropy on a
          labelled batch
+  nbr:   (ganflow's addition, on by default with a cluster head) the encoder gives an image and
+         one of its k nearest neighbours (PCA of the pixels) the same cluster, while the batch's
+         mean code stays spread over all clusters: the SCAN objective (Van Gansbeke et al.
+         2020, eq. 2). Without it the paper's phases put Fashion-MNIST onto 3 of 16 clusters
+         here (D_y wins); neighbours=0 gives the paper's phases alone
 With clusters = 0 there is no y: z alone is the code (dimensionality reduction, section 7).
 """
 
@@ -60,6 +65,10 @@ class AAEConfig:
     y_instance_noise: float = 0.1  # std of Gaussian noise on D_y's real and fake inputs
     straight_through: bool = False  # D_y sees one-hot argmax codes, y's gradient flows back
     y_logit_bound: float = 0.0  # B > 0: y = softmax(B tanh(logits / B)), prior softmax(+-B)
+    neighbours: int = 20  # k of the neighbour-consistency phase (0: off; needs a cluster head)
+    neighbour_dims: int = 50  # neighbours are found among PCA projections of this many dims
+    consistency_weight: float = 1.0  # weight of -log <y(x), y(neighbour)>
+    balance_weight: float = 1.0  # weight of log K - H(mean y): keeps every cluster in use
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -72,6 +81,10 @@ class AAEConfig:
         if self.clusters < 0 or self.clusters == 1:
             raise ValueError(
                 f"clusters must be 0 (no categorical code) or at least 2, got {self.clusters}"
+            )
+        if self.neighbours < 0 or self.neighbour_dims < 1:
+            raise ValueError(
+                f"neighbours must be >= 0 and neighbour_dims >= 1, got {self.neighbours}, {self.neighbour_dims}"
             )
         if self.z_dim < 1:
             raise ValueError(f"z_dim must be at least 1, got {self.z_dim}")
@@ -137,7 +150,8 @@ class Training:
 def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str, torch.Tensor], seed: int,
                    num_labels: int = 0) -> Training:  # fmt: skip
     """data: x (U, C, H, W) uint8 on the training device; for the semi-supervised mode also
-    x_lab (L, ...) uint8 and y_lab (L,). Returns the phases recon, disc, gen [, sup]."""
+    x_lab (L, ...) uint8 and y_lab (L,); with neighbour consistency, neighbours (U, >= k) long
+    (see tasks.cluster.neighbour_table). Returns the phases recon, disc, gen [, sup] [, nbr]."""
     E, Dec, D_z, D_y = models["E"], models["Dec"], models["D_z"], models.get("D_y")
     device = data["x"].device
     semi = "x_lab" in data
@@ -149,11 +163,19 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
         raise ValueError("a label-conditioned prior needs labelled images (labels per class)")
     stream = IndexStream(len(data["x"]), cfg.batch_size, seed * 5 + 1)
     lab = IndexStream(len(data["x_lab"]), cfg.labelled_batch_size, seed * 5 + 2) if semi else None
+    use_nbr = bool(cfg.clusters and cfg.neighbours)
+    if use_nbr:
+        nbrs = data.get("neighbours")
+        if nbrs is None or nbrs.shape[0] != len(data["x"]) or nbrs.shape[1] < cfg.neighbours:
+            raise ValueError(f"neighbour consistency needs data['neighbours'] of shape ({len(data['x'])}, >= "
+                             f"{cfg.neighbours}); got {None if nbrs is None else tuple(nbrs.shape)}")  # fmt: skip
+        nbrs = nbrs[:, : cfg.neighbours].to(device)
 
     def next_batch(step: int) -> Batch:
         """A pure function of (seed, step): a resumed run draws the same noise and priors."""
         noise_rng = torch.Generator().manual_seed((seed * 5 + 3) * 1_000_003 + step)
-        x = data["x"][stream(step).to(device)].float() / 255.0
+        idx = stream(step).to(device)
+        x = data["x"][idx].float() / 255.0
         batch = {"x": x, "noise": torch.randn(x.shape, generator=noise_rng).to(device) * cfg.input_noise,
                  "prior_z": sample_prior(len(x), cfg, generator=noise_rng, device=device)}  # fmt: skip
         if cfg.clusters:
@@ -165,6 +187,11 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
             batch["prior_y"] = sample_categorical(
                 len(x), cfg.clusters, noise_rng, device, cfg.y_logit_bound
             )
+        if use_nbr:  # one of each image's k neighbours, drawn at random
+            pick = torch.randint(0, cfg.neighbours, (len(idx),), generator=noise_rng).to(device)
+            x_nbr = data["x"][nbrs[idx, pick]].float() / 255.0
+            batch["x_nbr"] = x_nbr
+            batch["noise_nbr"] = torch.randn(x_nbr.shape, generator=noise_rng).to(device) * cfg.input_noise
         if semi:
             i = lab(step).to(device)
             batch["x_lab"], batch["y_lab"] = data["x_lab"][i].float() / 255.0, data["y_lab"][i]
@@ -237,6 +264,15 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
         loss = cfg.supervised_weight * F.cross_entropy(logits, batch["y_lab"])
         return loss, {"acc_lab": (logits.argmax(1) == batch["y_lab"]).float().mean()}
 
+    def nbr(batch: Batch, step: int):
+        p, _ = encode(batch)
+        q = y_probs(E((batch["x_nbr"] + batch["noise_nbr"]).clamp(0, 1))[0], cfg.y_logit_bound)
+        consistency = -torch.log((p * q).sum(1).clamp_min(1e-7)).mean()
+        mean = torch.cat([p, q]).mean(0)
+        imbalance = math.log(cfg.clusters) + (mean * mean.clamp_min(1e-8).log()).sum()
+        loss = cfg.consistency_weight * consistency + cfg.balance_weight * imbalance
+        return loss, {"consistency": consistency.detach(), "imbalance": imbalance.detach()}
+
     ae = nn.ModuleList([E, Dec])
     discs = [D_z] + ([D_y] if D_y is not None else [])
     opt_ae = torch.optim.Adam(ae.parameters(), lr=cfg.lr_recon)
@@ -254,4 +290,8 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
         opt_s = torch.optim.Adam(E.parameters(), lr=cfg.lr_recon)
         phases.append(Phase("sup", [E], opt_s, sup))
         stateful["opt_s"] = opt_s
+    if use_nbr:
+        opt_n = torch.optim.Adam(E.parameters(), lr=cfg.lr_recon)
+        phases.append(Phase("nbr", [E], opt_n, nbr))
+        stateful["opt_n"] = opt_n
     return Training(phases, next_batch, stateful)

@@ -47,6 +47,31 @@ def majority_mapping(
 
 
 @torch.no_grad()
+def neighbour_table(x: torch.Tensor, k: int, dims: int = 50, block: int = 2048, seed: int = 0) -> torch.Tensor:
+    """(N, k) indices of each image's k nearest other images, by Euclidean distance between
+    their projections on the top `dims` principal components of the pixels. x: (N, ...) uint8.
+    Blockwise, so memory stays at block x N distances (about 0.5 GB for 60,000 images)."""
+    n = len(x)
+    if n <= k:
+        raise ValueError(f"neighbour consistency needs more than k={k} training images, got {n}")
+    flat = x.reshape(n, -1).float() / 255.0
+    flat = flat - flat.mean(0)
+    q = min(dims, *flat.shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        _, _, v = torch.pca_lowrank(flat, q=q, center=False, niter=4)
+    f = flat @ v
+    sq = (f * f).sum(1)
+    out = torch.empty(n, k, dtype=torch.long)
+    for i in range(0, n, block):
+        d = sq[i : i + block, None] - 2 * f[i : i + block] @ f.T + sq[None]
+        rows = torch.arange(d.shape[0])
+        d[rows, rows + i] = float("inf")  # an image is not its own neighbour
+        out[i : i + block] = d.topk(k, dim=1, largest=False).indices
+    return out
+
+
+@torch.no_grad()
 def encode(
     E: nn.Module, x: torch.Tensor, device: str | torch.device, batch_size: int = 1000
 ) -> dict[str, np.ndarray]:
@@ -81,6 +106,8 @@ class _AAETrainer(CheckpointedTrainer):
             ).items()
         }
         data = {"x": bundle.x_train.to(self.device)}
+        if cfg.clusters and cfg.neighbours:
+            data["neighbours"] = neighbour_table(bundle.x_train, cfg.neighbours, cfg.neighbour_dims)
         if semi:
             data.update(
                 x_lab=bundle.x_train[bundle.labelled].to(self.device),

@@ -6,7 +6,7 @@ import torch
 
 from models import aae
 from models.engine import run_phases
-from tasks.cluster import majority_mapping
+from tasks.cluster import majority_mapping, neighbour_table
 
 SHAPE = (1, 8, 8)
 
@@ -14,12 +14,14 @@ SHAPE = (1, 8, 8)
 def _data(n: int = 64, labelled: bool = False) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     d = {"x": torch.randint(0, 256, (n, *SHAPE), generator=g, dtype=torch.uint8)}
+    d["neighbours"] = neighbour_table(d["x"], 5)
     if labelled:
         d.update(x_lab=d["x"][:20], y_lab=torch.arange(20) % 10)
     return d
 
 
 def _cfg(**kw) -> aae.AAEConfig:
+    kw.setdefault("neighbours", 5)
     return aae.AAEConfig(hidden=32, batch_size=16, labelled_batch_size=10, **kw)
 
 
@@ -50,8 +52,8 @@ def test_each_phase_changes_only_its_own_modules(semi):
     cfg = _cfg(clusters=10 if semi else 16)
     models = aae.build_models(SHAPE, cfg, 10, seed=0)
     training = aae.build_training(models, cfg, _data(labelled=semi), seed=0, num_labels=10)
-    owners = {"recon": {"E", "Dec"}, "disc": {"D_z", "D_y"}, "gen": {"E"}, "sup": {"E"}}
-    assert [p.name for p in training.phases] == ["recon", "disc", "gen"] + (["sup"] if semi else [])
+    owners = {"recon": {"E", "Dec"}, "disc": {"D_z", "D_y"}, "gen": {"E"}, "sup": {"E"}, "nbr": {"E"}}
+    assert [p.name for p in training.phases] == ["recon", "disc", "gen"] + (["sup"] if semi else []) + ["nbr"]
     batch = training.next_batch(0)
     for phase in training.phases:
         before = {k: {n: v.clone() for n, v in m.state_dict().items()} for k, m in models.items()}
@@ -59,6 +61,38 @@ def test_each_phase_changes_only_its_own_modules(semi):
         for k, m in models.items():
             changed = any(not torch.equal(before[k][n], v) for n, v in m.state_dict().items())
             assert changed == (k in owners[phase.name]), (phase.name, k)
+
+
+def test_neighbour_table_finds_the_nearest_other_images():
+    g = torch.Generator().manual_seed(1)
+    centres = torch.randint(0, 256, (4, 1, 8, 8), generator=g)
+    jitter = torch.randint(-3, 4, (40, 1, 8, 8), generator=g)
+    x = (centres.repeat(10, 1, 1, 1) + jitter).clamp(0, 255).to(torch.uint8)  # image i is of group i % 4
+    nb = neighbour_table(x, 3, dims=8, block=7)  # blocks that do not divide N
+    assert nb.shape == (40, 3)
+    assert (nb != torch.arange(40)[:, None]).all()  # never itself
+    assert (nb % 4 == torch.arange(40)[:, None] % 4).all()  # always its own group
+    flat = x.reshape(40, -1).float()
+    d = torch.cdist(flat, flat) + torch.diag(torch.full((40,), float("inf")))
+    full = neighbour_table(x, 3, dims=64)  # every principal component: exact pixel distances
+    assert torch.equal(full[:, 0], d.argmin(1))
+    with pytest.raises(ValueError, match="more than k"):
+        neighbour_table(x[:3], 3)
+
+
+def test_neighbour_phase_makes_neighbours_share_a_cluster_and_needs_the_table():
+    cfg = _cfg(clusters=4, consistency_weight=1.0, balance_weight=1.0, lr_recon=3e-3)
+    models = aae.build_models(SHAPE, cfg, 10, seed=0)
+    data = _data()
+    with pytest.raises(ValueError, match="neighbours"):
+        aae.build_training(models, cfg, {"x": data["x"]}, seed=0)
+    tr = aae.build_training(models, cfg, data, seed=0)
+    nbr = [p for p in tr.phases if p.name == "nbr"]
+    first = [run_phases(nbr, tr.next_batch(s), s)["nbr/consistency"] for s in range(3)]
+    last = [run_phases(nbr, tr.next_batch(s), s)["nbr/consistency"] for s in range(3, 150)][-3:]
+    assert max(last) < 0.5 * min(first)
+    assert "nbr" not in [p.name for p in aae.build_training(
+        models, _cfg(clusters=4, neighbours=0), {"x": data["x"]}, seed=0).phases]  # fmt: skip
 
 
 def test_batches_are_a_pure_function_of_the_step():
