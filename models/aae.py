@@ -77,6 +77,11 @@ class AAEConfig:
     def from_dict(cls, d: dict[str, Any]) -> AAEConfig:
         return cls(**d)
 
+    @property
+    def uses_neighbours(self) -> bool:
+        """The nbr phase runs (and needs a neighbour table) only with a cluster head."""
+        return bool(self.clusters and self.neighbours)
+
     def validate(self) -> None:
         if self.clusters < 0 or self.clusters == 1:
             raise ValueError(
@@ -163,7 +168,7 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
         raise ValueError("a label-conditioned prior needs labelled images (labels per class)")
     stream = IndexStream(len(data["x"]), cfg.batch_size, seed * 5 + 1)
     lab = IndexStream(len(data["x_lab"]), cfg.labelled_batch_size, seed * 5 + 2) if semi else None
-    use_nbr = bool(cfg.clusters and cfg.neighbours)
+    use_nbr = cfg.uses_neighbours
     if use_nbr:
         nbrs = data.get("neighbours")
         if nbrs is None or nbrs.shape[0] != len(data["x"]) or nbrs.shape[1] < cfg.neighbours:
@@ -191,7 +196,9 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
             pick = torch.randint(0, cfg.neighbours, (len(idx),), generator=noise_rng).to(device)
             x_nbr = data["x"][nbrs[idx, pick]].float() / 255.0
             batch["x_nbr"] = x_nbr
-            batch["noise_nbr"] = torch.randn(x_nbr.shape, generator=noise_rng).to(device) * cfg.input_noise
+            batch["noise_nbr"] = (
+                torch.randn(x_nbr.shape, generator=noise_rng).to(device) * cfg.input_noise
+            )
         if semi:
             i = lab(step).to(device)
             batch["x_lab"], batch["y_lab"] = data["x_lab"][i].float() / 255.0, data["y_lab"][i]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,9 @@ def majority_mapping(
 
 
 @torch.no_grad()
-def neighbour_table(x: torch.Tensor, k: int, dims: int = 50, block: int = 2048, seed: int = 0) -> torch.Tensor:
+def neighbour_table(
+    x: torch.Tensor, k: int, dims: int = 50, block: int = 2048, seed: int = 0
+) -> torch.Tensor:
     """(N, k) indices of each image's k nearest other images, by Euclidean distance between
     their projections on the top `dims` principal components of the pixels. x: (N, ...) uint8.
     Blockwise, so memory stays at block x N distances (about 0.5 GB for 60,000 images)."""
@@ -69,6 +72,22 @@ def neighbour_table(x: torch.Tensor, k: int, dims: int = 50, block: int = 2048, 
         d[rows, rows + i] = float("inf")  # an image is not its own neighbour
         out[i : i + block] = d.topk(k, dim=1, largest=False).indices
     return out
+
+
+def cached_neighbour_table(x: torch.Tensor, k: int, dims: int, cache: Path) -> torch.Tensor:
+    """neighbour_table, kept in `cache` (beside the data bundle it was computed from), so a
+    resumed or finished run does not search 60,000 images again; a bad file is recomputed."""
+    try:
+        table = torch.load(cache, weights_only=True)
+        if table.dtype == torch.long and table.shape == (len(x), k):
+            return table
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):  # missing or unreadable
+        pass
+    table = neighbour_table(x, k, dims)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    torch.save(table, tmp)
+    os.replace(tmp, cache)
+    return table
 
 
 @torch.no_grad()
@@ -93,9 +112,8 @@ def encode(
 class _AAETrainer(CheckpointedTrainer):
     """What train.py's _Callbacks needs: run, kind, history, save (from CheckpointedTrainer), validation_error."""
 
-    def __init__(
-        self, bundle: DataBundle, cfg: aae.AAEConfig, run: RunConfig, out_dir: Path, semi: bool
-    ) -> None:
+    def __init__(self, bundle: DataBundle, cfg: aae.AAEConfig, run: RunConfig, out_dir: Path, semi: bool,
+                 bundle_path: Path) -> None:  # fmt: skip
         self.bundle, self.cfg, self.run, self.semi = bundle, cfg, run, semi
         self.kind = "aae-semi" if semi else "aae"
         self.device = select_device(run.device)
@@ -106,8 +124,13 @@ class _AAETrainer(CheckpointedTrainer):
             ).items()
         }
         data = {"x": bundle.x_train.to(self.device)}
-        if cfg.clusters and cfg.neighbours:
-            data["neighbours"] = neighbour_table(bundle.x_train, cfg.neighbours, cfg.neighbour_dims)
+        if cfg.uses_neighbours:
+            cache = bundle_path.with_name(
+                f"{bundle_path.stem}.neighbours-k{cfg.neighbours}-d{cfg.neighbour_dims}.pt"
+            )
+            data["neighbours"] = cached_neighbour_table(
+                bundle.x_train, cfg.neighbours, cfg.neighbour_dims, cache
+            )
         if semi:
             data.update(
                 x_lab=bundle.x_train[bundle.labelled].to(self.device),
@@ -141,7 +164,7 @@ class _AAETrainer(CheckpointedTrainer):
 def train_aae(bundle_path: str | Path, cfg: aae.AAEConfig, run: RunConfig, out_dir: str | Path, semi: bool = False) -> dict[str, Any]:  # fmt: skip
     """Train (or resume, or reuse a finished) AAE in out_dir; returns a small dict."""
     out_dir = Path(out_dir)
-    t = _AAETrainer(load_bundle(bundle_path), cfg, run, out_dir, semi)
+    t = _AAETrainer(load_bundle(bundle_path), cfg, run, out_dir, semi, Path(bundle_path))
     start, t0 = t.resume_step(), time.monotonic()
     result = t.fit(start, [_Callbacks(t, start, t.total_steps, None)], None,
                    "Try lower learning rates (--set lr_reg=..., lr_disc=...).")  # fmt: skip

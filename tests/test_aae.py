@@ -52,8 +52,16 @@ def test_each_phase_changes_only_its_own_modules(semi):
     cfg = _cfg(clusters=10 if semi else 16)
     models = aae.build_models(SHAPE, cfg, 10, seed=0)
     training = aae.build_training(models, cfg, _data(labelled=semi), seed=0, num_labels=10)
-    owners = {"recon": {"E", "Dec"}, "disc": {"D_z", "D_y"}, "gen": {"E"}, "sup": {"E"}, "nbr": {"E"}}
-    assert [p.name for p in training.phases] == ["recon", "disc", "gen"] + (["sup"] if semi else []) + ["nbr"]
+    owners = {
+        "recon": {"E", "Dec"},
+        "disc": {"D_z", "D_y"},
+        "gen": {"E"},
+        "sup": {"E"},
+        "nbr": {"E"},
+    }
+    assert [p.name for p in training.phases] == ["recon", "disc", "gen"] + (
+        ["sup"] if semi else []
+    ) + ["nbr"]
     batch = training.next_batch(0)
     for phase in training.phases:
         before = {k: {n: v.clone() for n, v in m.state_dict().items()} for k, m in models.items()}
@@ -67,7 +75,9 @@ def test_neighbour_table_finds_the_nearest_other_images():
     g = torch.Generator().manual_seed(1)
     centres = torch.randint(0, 256, (4, 1, 8, 8), generator=g)
     jitter = torch.randint(-3, 4, (40, 1, 8, 8), generator=g)
-    x = (centres.repeat(10, 1, 1, 1) + jitter).clamp(0, 255).to(torch.uint8)  # image i is of group i % 4
+    x = (
+        (centres.repeat(10, 1, 1, 1) + jitter).clamp(0, 255).to(torch.uint8)
+    )  # image i is of group i % 4
     nb = neighbour_table(x, 3, dims=8, block=7)  # blocks that do not divide N
     assert nb.shape == (40, 3)
     assert (nb != torch.arange(40)[:, None]).all()  # never itself
@@ -78,6 +88,26 @@ def test_neighbour_table_finds_the_nearest_other_images():
     assert torch.equal(full[:, 0], d.argmin(1))
     with pytest.raises(ValueError, match="more than k"):
         neighbour_table(x[:3], 3)
+
+
+def test_neighbour_table_is_cached_and_a_bad_cache_is_recomputed(tmp_path, monkeypatch):
+    import tasks.cluster as cluster
+
+    x = _data()["x"]
+    cache = tmp_path / "bundle.neighbours-k5-d50.pt"
+    first = cluster.cached_neighbour_table(x, 5, 50, cache)
+    assert cache.exists() and torch.equal(first, neighbour_table(x, 5))
+
+    def no_search(*a, **k):
+        raise AssertionError("searched again despite a good cache")
+
+    monkeypatch.setattr(cluster, "neighbour_table", no_search)
+    assert torch.equal(cluster.cached_neighbour_table(x, 5, 50, cache), first)
+    monkeypatch.undo()
+    cache.write_bytes(b"not a tensor")
+    assert torch.equal(cluster.cached_neighbour_table(x, 5, 50, cache), first)
+    torch.save(first[:, :3], cache)  # a table for another k
+    assert torch.equal(cluster.cached_neighbour_table(x, 5, 50, cache), first)
 
 
 def test_neighbour_phase_makes_neighbours_share_a_cluster_and_needs_the_table():
