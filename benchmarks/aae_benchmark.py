@@ -58,7 +58,10 @@ def one_run(job: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
     if mode == "cluster":
         return {"accuracy": summ["cluster_accuracy"]["mean"], "nmi": summ["nmi"]["mean"],
                 "wall_s": summ["wall_s"][0]}  # fmt: skip
-    return {"test_error": summ["test_error"]["mean"], "baseline_test_error": summ["baseline_test_error"]["mean"]}
+    return {
+        "test_error": summ["test_error"]["mean"],
+        "baseline_test_error": summ["baseline_test_error"]["mean"],
+    }
 
 
 def summarise(rows: list[dict[str, float]]) -> dict[str, Any]:
@@ -96,16 +99,26 @@ def main() -> int:
         table[label] = summarise(
             [kmeans_scores(args.data, args.clusters, s, pca) for s in args.seeds]
         )
-    common = {"data": args.data, "epochs": args.epochs, "device": args.device, "model": dict(args.settings)}
-    jobs = [("cluster", s, {**common, "clusters": args.clusters, "run_dir": str(out / f"aae-{s}")}) for s in args.seeds]
+    common = {
+        "data": args.data,
+        "epochs": args.epochs,
+        "device": args.device,
+        "model": dict(args.settings),
+    }
+    jobs = [
+        ("cluster", s, {**common, "clusters": args.clusters, "run_dir": str(out / f"aae-{s}")})
+        for s in args.seeds
+    ]
     if args.labels_per_class:
         jobs += [("semi", s, {**common, "labels_per_class": args.labels_per_class, "run_dir": str(out / f"semi-{s}")})
                  for s in args.seeds]  # fmt: skip
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(one_run, jobs))
-    table["AAE"] = summarise([r for (mode, _, _), r in zip(jobs, results) if mode == "cluster"])
-    semi_rows = [r for (mode, _, _), r in zip(jobs, results) if mode == "semi"]
-    semi = summarise(semi_rows) if semi_rows else None
+    rows: dict[str, list[dict[str, float]]] = {"cluster": [], "semi": []}
+    for (mode, _, _), r in zip(jobs, results, strict=True):
+        rows[mode].append(r)
+    table["AAE"] = summarise(rows["cluster"])
+    semi = summarise(rows["semi"]) if rows["semi"] else None
     best_km = max(
         table["k-means, pixels"]["accuracy"]["mean"], table["k-means, PCA-50"]["accuracy"]["mean"]
     )
