@@ -11,6 +11,7 @@ n_critic steps). Where each trick lives:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Callable
@@ -39,7 +40,8 @@ def build_models(
     cfg: GANConfig, shape: tuple[int, ...], seed: int, num_classes: int = 0
 ) -> dict[str, nn.Module]:
     """{'G', 'D'} for data of `shape`: (dim,) vectors for mlp, (C, S, S) images for dcgan.
-    With a condition, G takes (z, y) and D (x, y) for labels y in 0..num_classes-1."""
+    With a condition, G takes (z, y) and D (x, y) for labels y in 0..num_classes-1. With
+    g_ema, also 'G_ema': a copy of G that is never trained, only averaged (see sampler)."""
     cfg.validate()
     if cfg.conditional and num_classes < 2:
         raise ValueError(f"a class-conditional GAN needs at least 2 classes, got {num_classes}")
@@ -63,7 +65,26 @@ def build_models(
             D = ConditionalDiscriminator(
                 D, cfg.condition, num_classes, cfg.embed_dim, feature_width(D)
             )
-    return {"G": G, "D": D}
+    models = {"G": G, "D": D}
+    if cfg.g_ema:
+        models["G_ema"] = copy.deepcopy(G).requires_grad_(False)
+    return models
+
+
+def sampler(models: dict[str, nn.Module]) -> nn.Module:
+    """The generator to draw samples from: G's weight average when there is one, else G."""
+    return models.get("G_ema", models["G"])
+
+
+@torch.no_grad()
+def ema_update(avg: nn.Module, model: nn.Module, decay: float) -> None:
+    """avg <- decay * avg + (1 - decay) * model for floating parameters and buffers (batch
+    norm's running statistics included); integer buffers are copied."""
+    for a, m in zip(avg.state_dict().values(), model.state_dict().values(), strict=True):
+        if a.dtype.is_floating_point:
+            a.lerp_(m, 1.0 - decay)
+        else:
+            a.copy_(m)
 
 
 @dataclass
@@ -216,13 +237,16 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
         Phase(
             "d", [D], opt_d, d_loss, scheduler=scheds[0], after_step=clip_d if spec.clip else None
         ),
-        Phase("g", [G], opt_g, g_loss, every=cfg.n_critic, scheduler=scheds[1]),
-    ]
+        Phase("g", [G], opt_g, g_loss, every=cfg.n_critic, scheduler=scheds[1],
+              after_step=(lambda: ema_update(models["G_ema"], G, cfg.g_ema)) if cfg.g_ema else None),
+    ]  # fmt: skip
     stateful: dict[str, Any] = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
     if cfg.lr_decay:
         stateful.update(sched_d=scheds[0], sched_g=scheds[1])
     if pool is not None:
         stateful["replay"] = pool
+    if cfg.g_ema:
+        stateful["G_ema"] = models["G_ema"]
     return Training(phases, next_batch, stateful)
 
 

@@ -49,6 +49,9 @@ class GANConfig:
     condition: str = "none"  # class conditioning of D: none | concat | projection | acgan (cgan.py)
     embed_dim: int = 32  # size of the label embedding fed to G (and to D with concat)
     aux_weight: float = 1.0  # acgan: weight of the auxiliary classifier's cross-entropy
+    # EMA of G's weights, decay per G step (Yazici et al. 2019); samples, scores and exports
+    # come from the average ("G_ema"); 0: off
+    g_ema: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -78,6 +81,8 @@ class GANConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if not 0.0 <= self.replay_p <= 1.0:
             raise ValueError(f"replay_p must be in [0, 1], got {self.replay_p}")
+        if not 0.0 <= self.g_ema < 1.0:
+            raise ValueError(f"g_ema must be in [0, 1) (0: off), got {self.g_ema}")
         if self.unrolled_steps < 0 or self.replay < 0 or self.instance_noise < 0:
             raise ValueError("unrolled_steps, replay and instance_noise must not be negative")
         if self.condition not in CONDITIONS:
@@ -93,7 +98,7 @@ class GANConfig:
     def summary(self) -> str:
         """The loss and every stabilising trick switched on, e.g. 'hinge, spectral_norm, pack=2'."""
         tricks = ("spectral_norm", "self_attention", "minibatch_discrimination", "pack", "unrolled_steps",
-                  "instance_noise", "label_flip", "label_smoothing", "replay", "n_critic", "lr_decay")  # fmt: skip
+                  "instance_noise", "label_flip", "label_smoothing", "replay", "n_critic", "lr_decay", "g_ema")  # fmt: skip
         base = GANConfig()
         on = [k if isinstance(getattr(self, k), bool) else f"{k}={getattr(self, k)}" for k in tricks
               if getattr(self, k) != getattr(base, k) and getattr(self, k)]  # fmt: skip

@@ -134,7 +134,7 @@ class _Snapshots:
                 (
                     step,
                     toy.SCALE[self.t.data.name]
-                    * gan.generate(self.t.models["G"], self.n, self.t.cfg.z_dim, 0),
+                    * gan.generate(gan.sampler(self.t.models), self.n, self.t.cfg.z_dim, 0),
                 )
             )
         return False
@@ -196,7 +196,7 @@ def generate_images(
     if run["config"].conditional and labels is None:
         k = run["run_config"]["num_classes"]
         labels = torch.arange(n) % k
-    x = gan.generate(run["G"], n, run["config"].z_dim, seed, labels=labels)
+    x = gan.generate(gan.sampler(run), n, run["config"].z_dim, seed, labels=labels)
     return ((x.view(n, *run["shape"]).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
@@ -210,7 +210,9 @@ def score_gan(checkpoint: str | Path, out_dir: str | Path, seed: int = 0, num_sa
     run = load_gan(checkpoint, dev)
     name = run["run_config"]["data_name"]
     if name in toy.TOY_DATA:
-        pts = toy.SCALE[name] * gan.generate(run["G"], toy.EVAL_SAMPLES, run["config"].z_dim, seed)
+        pts = toy.SCALE[name] * gan.generate(
+            gan.sampler(run), toy.EVAL_SAMPLES, run["config"].z_dim, seed
+        )
         res: dict[str, Any] = {**toy.mode_scores(pts, name), "protocol": {
             "data": name, "samples": toy.EVAL_SAMPLES, "seed": seed,
             "hq": "within 3 std of the nearest mode centre; a mode counts when it is nearest to one hq sample"}}  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from models import gan
 from tasks.checkpoint import CheckpointError, load_checkpoint
 
 
@@ -78,7 +79,7 @@ class _ConditionalGAN(GeneratorSource):
         cfg = self.run["config"]
         z = torch.randn(n, cfg.z_dim, generator=g).to(self.device)
         y = labels.to(self.device)
-        x = self.run["G"](z, y).view(n, *self.shape)
+        x = gan.sampler(self.run)(z, y).view(n, *self.shape)
         conf = None
         if cfg.condition == "acgan":
             out = self.run["D"](x.flatten(1) if cfg.arch == "mlp" else x, y)

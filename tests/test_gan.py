@@ -216,3 +216,23 @@ def test_config_summary_names_the_loss_and_the_tricks_on():
     assert gan.GANConfig().summary() == "nonsaturating"
     cfg = gan.GANConfig(loss="hinge", spectral_norm=True, pack=2, lr_d=4e-4, lr_g=1e-4)
     assert cfg.summary() == "hinge, spectral_norm, pack=2, TTUR 0.0004/0.0001"
+
+
+def test_g_ema_averages_g_after_each_g_step_and_is_what_samples_come_from():
+    decay = 0.9
+    cfg = gan.GANConfig(**TINY_MLP, g_ema=decay)
+    m, tr = _training(cfg)
+    assert gan.sampler(m) is m["G_ema"] and gan.sampler({"G": m["G"]}) is m["G"]
+    assert not any(p.requires_grad for p in m["G_ema"].parameters())
+    avg0 = [p.clone() for p in m["G_ema"].parameters()]
+    assert all(torch.equal(a, g) for a, g in zip(avg0, m["G"].parameters(), strict=True))
+    d_phase, g_phase = tr.phases
+    run_phases([d_phase], tr.next_batch(0), 0)  # D's step leaves the average alone
+    assert all(torch.equal(a, p) for a, p in zip(avg0, m["G_ema"].parameters(), strict=True))
+    run_phases([g_phase], tr.next_batch(0), 0)
+    for a0, a, g in zip(avg0, m["G_ema"].parameters(), m["G"].parameters(), strict=True):
+        assert not torch.equal(g, a0)  # G moved ...
+        torch.testing.assert_close(a, decay * a0 + (1 - decay) * g)  # ... and the average by 1/10
+    assert tr.stateful["G_ema"] is m["G_ema"]  # checkpointed with the rest
+    with pytest.raises(ValueError, match="g_ema"):
+        gan.GANConfig(**TINY_MLP, g_ema=1.0).validate()

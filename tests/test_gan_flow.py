@@ -122,3 +122,21 @@ def test_toy_data_is_scaled_for_the_networks_and_back_for_scoring():
     batch = data.real(512, 0, torch.device("cpu"), False)(0)
     assert batch.abs().max() < 2.5 and batch.abs().max() > 1.5  # the grid's +-4 divided by 2
     assert toy.mode_scores(batch * toy.SCALE["grid"], "grid")["hq"] > 0.98
+
+
+def test_g_ema_run_resumes_and_scores_the_average(tmp_path):
+    from models import gan
+    from tasks.gan_train import load_gan
+
+    p = GANParams(
+        data="ring", model={**TINY, "g_ema": 0.9}, seeds=[0], steps=40, run_dir=str(tmp_path / "e")
+    )
+    s = run_gan(p)
+    run = load_gan(s["checkpoints"][0])
+    # the checkpoint carries the average, and it differs from the last G
+    assert gan.sampler(run) is run["G_ema"]
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(run["G"].parameters(), run["G_ema"].parameters(), strict=True)
+    )
+    assert run_gan(p)["scores"] == s["scores"]
