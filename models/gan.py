@@ -3,8 +3,8 @@
 Training is two phases of the shared engine per step: D (every step) and G (every
 n_critic steps). Where each trick lives:
 - network:   spectral norm, self-attention, minibatch discrimination, packing (gan_nets.py)
-- objective: the loss zoo, gradient penalties, one-sided label smoothing, label flipping,
-             instance noise (losses.py, regularizers.py)
+- objective: the loss zoo, gradient penalties (WGAN-GP, DRAGAN, R1), one-sided label
+             smoothing, label flipping, instance noise (losses.py, regularizers.py)
 - state:     experience replay (regularizers.ImagePool)
 - schedule:  TTUR (lr_d != lr_g), n critic steps, SGD for D, unrolled G loss (below).
 """
@@ -197,6 +197,10 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
             penalty = losses.gradient_norm_penalty(lambda p: disc(p, y)[0], points)
             terms["penalty"] = penalty
             loss = loss + cfg.penalty_weight * penalty
+        if cfg.r1:  # zero-centred: the squared gradient norm itself, at the (noisy) reals
+            r1 = losses.gradient_norm_penalty(lambda p: disc(p, y)[0], x_real, target=0.0)
+            terms["r1"] = r1
+            loss = loss + 0.5 * cfg.r1 * r1
         return loss, terms
 
     def clip_d() -> None:

@@ -26,6 +26,9 @@ class GANConfig:
     )
     loss: str = "nonsaturating"  # minimax | nonsaturating | lsgan | wgan | wgan-gp | dragan | hinge
     penalty_weight: float = 10.0  # lambda of the WGAN-GP / DRAGAN gradient penalty
+    # gamma of the R1 penalty, gamma/2 E||grad D(x_real)||^2, with any loss (Mescheder et al.
+    # 2018, eq. 9); 0: off
+    r1: float = 0.0
     clip: float = 0.01  # WGAN weight clipping range [-c, c]
     lr_g: float = 2e-4  # generator learning rate (Adam)
     lr_d: float = 2e-4  # discriminator learning rate; lr_d != lr_g is TTUR (Heusel et al. 2017)
@@ -83,8 +86,8 @@ class GANConfig:
             raise ValueError(f"replay_p must be in [0, 1], got {self.replay_p}")
         if not 0.0 <= self.g_ema < 1.0:
             raise ValueError(f"g_ema must be in [0, 1) (0: off), got {self.g_ema}")
-        if self.unrolled_steps < 0 or self.replay < 0 or self.instance_noise < 0:
-            raise ValueError("unrolled_steps, replay and instance_noise must not be negative")
+        if min(self.unrolled_steps, self.replay, self.instance_noise, self.r1) < 0:
+            raise ValueError("unrolled_steps, replay, instance_noise and r1 must not be negative")
         if self.condition not in CONDITIONS:
             raise ValueError(f"condition must be one of {CONDITIONS}, got {self.condition!r}")
         if self.conditional and (self.pack > 1 or self.replay):
@@ -98,7 +101,7 @@ class GANConfig:
     def summary(self) -> str:
         """The loss and every stabilising trick switched on, e.g. 'hinge, spectral_norm, pack=2'."""
         tricks = ("spectral_norm", "self_attention", "minibatch_discrimination", "pack", "unrolled_steps",
-                  "instance_noise", "label_flip", "label_smoothing", "replay", "n_critic", "lr_decay", "g_ema")  # fmt: skip
+                  "instance_noise", "label_flip", "label_smoothing", "replay", "n_critic", "lr_decay", "g_ema", "r1")  # fmt: skip
         base = GANConfig()
         on = [k if isinstance(getattr(self, k), bool) else f"{k}={getattr(self, k)}" for k in tricks
               if getattr(self, k) != getattr(base, k) and getattr(self, k)]  # fmt: skip

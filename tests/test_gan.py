@@ -236,3 +236,22 @@ def test_g_ema_averages_g_after_each_g_step_and_is_what_samples_come_from():
     assert tr.stateful["G_ema"] is m["G_ema"]  # checkpointed with the rest
     with pytest.raises(ValueError, match="g_ema"):
         gan.GANConfig(**TINY_MLP, g_ema=1.0).validate()
+
+
+def test_r1_adds_half_gamma_times_the_squared_gradient_norm_at_the_reals():
+    gamma = 4.0
+    cfg = gan.GANConfig(**TINY_MLP, r1=gamma)
+    m, tr = _training(cfg)
+    batch = tr.next_batch(0)
+    loss, terms = tr.phases[0].loss(batch, 0)
+    x = batch["real"].clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(m["D"](x)[0].sum(), x)
+    expected = g.pow(2).sum(1).mean()
+    torch.testing.assert_close(terms["r1"], expected)
+    torch.testing.assert_close(loss, terms["adv"] + 0.5 * gamma * expected)
+    loss.backward()  # the penalty is differentiable in D's weights (double back-propagation)
+    assert all(p.grad is not None for p in m["D"].parameters())
+    plain_loss, plain_terms = _training(gan.GANConfig(**TINY_MLP))[1].phases[0].loss(batch, 0)
+    assert "r1" not in plain_terms and torch.allclose(plain_loss, terms["adv"])
+    with pytest.raises(ValueError, match="r1"):
+        gan.GANConfig(**TINY_MLP, r1=-1.0).validate()
