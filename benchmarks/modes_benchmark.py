@@ -3,12 +3,13 @@
 three standard deviations of its nearest mode; a mode is captured when it is the nearest mode
 of at least one HQ sample. Mean ± std over seeds, beside the published figures.
 
-    python benchmarks/modes_benchmark.py                    # every configuration, seeds 0,1,2
+    python benchmarks/modes_benchmark.py                    # the default rows, seeds 0,1,2
+    python benchmarks/modes_benchmark.py --configs all      # every configuration
     python benchmarks/modes_benchmark.py --json             # [{config, ring_modes, ring_hq, grid_modes, grid_hq}, ...]
     python benchmarks/modes_benchmark.py --configs plain,instance-noise --seeds 0 --steps 2000
 
 Runs go two at a time in separate processes (one thread each), so the table uses both cores.
-All configurations share the toy recipe of tasks/gan_pipeline.TOY_DEFAULTS (MLPs of 3 x 256,
+All configurations share the toy recipe of tasks/gan_pipeline.TOY_DEFAULTS (MLPs of 3 x 128,
 batch 128, Adam 1e-3 decaying to 0); each row changes what its name says.
 """
 
@@ -40,10 +41,19 @@ CONFIGS: dict[str, tuple[dict[str, Any], float]] = {
     # D sees ~20 samples of each grid mode per batch instead of ~5: the modes stay covered,
     # and twice the steps thin the bridges G draws between them
     "non-saturating, batch 512": ({"batch_size": 512}, 2.0),
+    # ... and R1 (Mescheder et al. 2018) keeps D smooth around the data, so that no mode is
+    # dropped late in the run; lazily, every 4th D step (Karras et al. 2020)
+    "batch 512 + R1": ({"batch_size": 512, "r1": 0.1, "r1_every": 4}, 2.0),
+    # R1 on every D step: sharper grids than the lazy row (probes, README), at about 1.3x its cost
+    "batch 512 + R1 every step": ({"batch_size": 512, "r1": 0.1}, 2.0),
 }
 KEYS = {"plain": "plain (minimax)", "ns": "non-saturating", "wgan-gp": "WGAN-GP", "unrolled5": "unrolled k=5",
         "unrolled10": "unrolled k=10", "pacgan2": "PacGAN2", "instance-noise": "instance noise",
-        "batch512": "non-saturating, batch 512"}  # fmt: skip
+        "batch512": "non-saturating, batch 512", "batch512-r1": "batch 512 + R1",
+        "batch512-r1-full": "batch 512 + R1 every step"}  # fmt: skip
+# the rows the issue asks for (its target: under 20 minutes on 2 cores; README has the measured
+# time); --configs all adds the rest
+DEFAULT = ("plain", "ns", "wgan-gp", "unrolled5", "unrolled10", "pacgan2", "batch512-r1")
 
 
 def one_run(job: tuple[str, str, int, int, str]) -> dict[str, Any]:
@@ -67,20 +77,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument(
-        "--configs", default="all", help=f"comma-separated: {', '.join(KEYS)} (default all)"
-    )
+    ap.add_argument("--configs", default="default",
+                    help=f"default ({', '.join(DEFAULT)}), all, or comma-separated from: {', '.join(KEYS)}")  # fmt: skip
     ap.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=6000, help="steps of a factor-1 configuration")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=None, help="run directory root (default: a temporary one)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    names = (
-        list(CONFIGS)
-        if args.configs == "all"
-        else [KEYS[k.strip()] for k in args.configs.split(",")]
-    )
+    keys = {"all": list(KEYS), "default": list(DEFAULT)}.get(args.configs) or [
+        k.strip() for k in args.configs.split(",")
+    ]
+    bad = [k for k in keys if k not in KEYS]
+    if bad:
+        ap.error(f"unknown configuration(s) {bad}; choose from {', '.join(KEYS)}")
+    names = [KEYS[k] for k in keys]
     root = args.out or tempfile.mkdtemp(prefix="modes-bench-")
     jobs = [(n, d, s, max(1, round(args.steps * CONFIGS[n][1])), root) for n in names for d in ("ring", "grid")
             for s in args.seeds]  # fmt: skip

@@ -197,10 +197,10 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
             penalty = losses.gradient_norm_penalty(lambda p: disc(p, y)[0], points)
             terms["penalty"] = penalty
             loss = loss + cfg.penalty_weight * penalty
-        if cfg.r1:  # zero-centred: the squared gradient norm itself, at the (noisy) reals
+        if cfg.r1 and step % cfg.r1_every == 0:  # zero-centred, at the (noisy) reals
             r1 = losses.gradient_norm_penalty(lambda p: disc(p, y)[0], x_real, target=0.0)
             terms["r1"] = r1
-            loss = loss + 0.5 * cfg.r1 * r1
+            loss = loss + 0.5 * cfg.r1 * cfg.r1_every * r1
         return loss, terms
 
     def clip_d() -> None:

@@ -29,6 +29,9 @@ class GANConfig:
     # gamma of the R1 penalty, gamma/2 E||grad D(x_real)||^2, with any loss (Mescheder et al.
     # 2018, eq. 9); 0: off
     r1: float = 0.0
+    # lazy regularisation (Karras et al. 2020, section 3.1): R1 on every r1_every-th D step,
+    # weighted by r1_every so its average strength is unchanged
+    r1_every: int = 1
     clip: float = 0.01  # WGAN weight clipping range [-c, c]
     lr_g: float = 2e-4  # generator learning rate (Adam)
     lr_d: float = 2e-4  # discriminator learning rate; lr_d != lr_g is TTUR (Heusel et al. 2017)
@@ -74,7 +77,7 @@ class GANConfig:
             raise ValueError(
                 f"label_smoothing has no meaning for the {self.loss} loss (no targets)"
             )
-        for name in ("n_critic", "pack", "batch_size", "z_dim", "width"):
+        for name in ("n_critic", "pack", "batch_size", "z_dim", "width", "r1_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.batch_size % self.pack:
@@ -101,7 +104,8 @@ class GANConfig:
     def summary(self) -> str:
         """The loss and every stabilising trick switched on, e.g. 'hinge, spectral_norm, pack=2'."""
         tricks = ("spectral_norm", "self_attention", "minibatch_discrimination", "pack", "unrolled_steps",
-                  "instance_noise", "label_flip", "label_smoothing", "replay", "n_critic", "lr_decay", "g_ema", "r1")  # fmt: skip
+                  "instance_noise", "label_flip", "label_smoothing", "replay", "n_critic", "lr_decay", "g_ema", "r1",
+                  "r1_every")  # fmt: skip
         base = GANConfig()
         on = [k if isinstance(getattr(self, k), bool) else f"{k}={getattr(self, k)}" for k in tricks
               if getattr(self, k) != getattr(base, k) and getattr(self, k)]  # fmt: skip

@@ -255,3 +255,8 @@ def test_r1_adds_half_gamma_times_the_squared_gradient_norm_at_the_reals():
     assert "r1" not in plain_terms and torch.allclose(plain_loss, terms["adv"])
     with pytest.raises(ValueError, match="r1"):
         gan.GANConfig(**TINY_MLP, r1=-1.0).validate()
+    # lazy: every 3rd step, 3 times the weight; none on the steps between
+    _, lazy = _training(gan.GANConfig(**TINY_MLP, r1=gamma, r1_every=3))
+    loss0, terms0 = lazy.phases[0].loss(batch, 0)
+    torch.testing.assert_close(loss0, terms0["adv"] + 0.5 * gamma * 3 * terms0["r1"])
+    assert "r1" not in lazy.phases[0].loss(lazy.next_batch(1), 1)[1]
