@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flows.cli import _seeds  # noqa: E402
+from tasks.gan_pipeline import TOY_DEFAULTS  # noqa: E402
 
 # name -> (GANConfig overrides, steps factor): unrolled rows cost ~k extra D passes per step,
 # so they run fewer steps to fit the CPU budget (the steps column says how many)
@@ -99,7 +100,7 @@ def main() -> int:
         key=lambda j: (
             -j[3]
             * (1 + CONFIGS[j[0]][0].get("unrolled_steps", 0))
-            * CONFIGS[j[0]][0].get("batch_size", 128)
+            * CONFIGS[j[0]][0].get("batch_size", TOY_DEFAULTS["batch_size"])
         )
     )  # longest first
     t0 = time.monotonic()

@@ -32,7 +32,7 @@ from models.gan_nets import (
     MLPDiscriminator,
     MLPGenerator,
 )
-from models.regularizers import ImagePool, instance_noise_std
+from models.regularizers import ImagePool, ema_into, instance_noise_std
 from models.unrolled import unrolled_parameters
 
 
@@ -74,17 +74,6 @@ def build_models(
 def sampler(models: dict[str, nn.Module]) -> nn.Module:
     """The generator to draw samples from: G's weight average when there is one, else G."""
     return models.get("G_ema", models["G"])
-
-
-@torch.no_grad()
-def ema_update(avg: nn.Module, model: nn.Module, decay: float) -> None:
-    """avg <- decay * avg + (1 - decay) * model for floating parameters and buffers (batch
-    norm's running statistics included); integer buffers are copied."""
-    for a, m in zip(avg.state_dict().values(), model.state_dict().values(), strict=True):
-        if a.dtype.is_floating_point:
-            a.lerp_(m, 1.0 - decay)
-        else:
-            a.copy_(m)
 
 
 @dataclass
@@ -242,7 +231,7 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
             "d", [D], opt_d, d_loss, scheduler=scheds[0], after_step=clip_d if spec.clip else None
         ),
         Phase("g", [G], opt_g, g_loss, every=cfg.n_critic, scheduler=scheds[1],
-              after_step=(lambda: ema_update(models["G_ema"], G, cfg.g_ema)) if cfg.g_ema else None),
+              after_step=(lambda: ema_into(models["G_ema"].state_dict(), G, cfg.g_ema)) if cfg.g_ema else None),
     ]  # fmt: skip
     stateful: dict[str, Any] = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
     if cfg.lr_decay:

@@ -39,6 +39,18 @@ class HistoricalAveraging:
             self.average[n].copy_(t)
 
 
+@torch.no_grad()
+def ema_into(avg: dict[str, torch.Tensor], module: nn.Module, decay: float) -> None:
+    """avg <- decay * avg + (1 - decay) * module's state, in place, for floating parameters and
+    buffers (batch norm's running statistics included); integer buffers are copied. `avg` is a
+    state dict: EMA's shadow, or another module's state_dict() (its tensors share storage)."""
+    for k, v in module.state_dict().items():
+        if v.dtype.is_floating_point:
+            avg[k].lerp_(v.detach(), 1.0 - decay)
+        else:
+            avg[k].copy_(v)
+
+
 class EMA:
     """Exponential moving average of a module's parameters and floating buffers,
     ema <- decay * ema + (1 - decay) * theta. Kept as plain tensors (no deep copy of the
@@ -48,13 +60,8 @@ class EMA:
         self.decay = float(decay)
         self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
 
-    @torch.no_grad()
     def update(self, module: nn.Module) -> None:
-        for k, v in module.state_dict().items():
-            if v.dtype.is_floating_point:
-                self.shadow[k].lerp_(v.detach(), 1.0 - self.decay)
-            else:
-                self.shadow[k].copy_(v)
+        ema_into(self.shadow, module, self.decay)
 
     def copy_to(self, module: nn.Module) -> None:
         module.load_state_dict(self.shadow)
