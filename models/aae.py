@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.aae_nets import build_models  # noqa: F401  (re-exported: models.aae.build_models)
-from models.engine import Batch, IndexStream, Phase
+from models.engine import Batch, IndexStream, Phase, adam
 
 PRIORS = ("gaussian", "mixture")
 
@@ -282,11 +282,9 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
 
     ae = nn.ModuleList([E, Dec])
     discs = [D_z] + ([D_y] if D_y is not None else [])
-    opt_ae = torch.optim.Adam(ae.parameters(), lr=cfg.lr_recon)
-    opt_d = torch.optim.Adam(
-        nn.ModuleList(discs).parameters(), lr=cfg.lr_disc, betas=(cfg.beta1, 0.999)
-    )
-    opt_g = torch.optim.Adam(E.parameters(), lr=cfg.lr_reg, betas=(cfg.beta1, 0.999))
+    opt_ae = adam(ae.parameters(), cfg.lr_recon)
+    opt_d = adam(nn.ModuleList(discs).parameters(), cfg.lr_disc, (cfg.beta1, 0.999))
+    opt_g = adam(E.parameters(), cfg.lr_reg, (cfg.beta1, 0.999))
     phases = [
         Phase("recon", [E, Dec], opt_ae, recon),
         Phase("disc", discs, opt_d, disc),
@@ -294,11 +292,11 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
     ]
     stateful: dict[str, Any] = {**models, "opt_ae": opt_ae, "opt_d": opt_d, "opt_g": opt_g}
     if semi and cfg.clusters:
-        opt_s = torch.optim.Adam(E.parameters(), lr=cfg.lr_recon)
+        opt_s = adam(E.parameters(), cfg.lr_recon)
         phases.append(Phase("sup", [E], opt_s, sup))
         stateful["opt_s"] = opt_s
     if use_nbr:
-        opt_n = torch.optim.Adam(E.parameters(), lr=cfg.lr_recon)
+        opt_n = adam(E.parameters(), cfg.lr_recon)
         phases.append(Phase("nbr", [E], opt_n, nbr))
         stateful["opt_n"] = opt_n
     return Training(phases, next_batch, stateful)

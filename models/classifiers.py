@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.engine import Callback, IndexStream, Phase, fit, steps_for
+from models.engine import Callback, IndexStream, Phase, adam, fit, steps_for
 
 
 class LeNet(nn.Module):
@@ -156,7 +156,7 @@ def train_classifier(
     x, y = x.to(device), y.to(device)
     stream = IndexStream(len(x), cfg.batch_size, cfg.seed)
     total = classifier_steps(len(x), cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(model.parameters(), cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
 
     def next_batch(step: int) -> dict[str, torch.Tensor]:

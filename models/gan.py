@@ -24,7 +24,7 @@ from torch.func import functional_call
 
 from models import losses
 from models.cgan import ConditionalDiscriminator, ConditionalGenerator, feature_width
-from models.engine import Batch, Phase
+from models.engine import Batch, Phase, adam
 from models.gan_config import GANConfig
 from models.gan_nets import (
     DCGANDiscriminator,
@@ -124,9 +124,9 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
     device = next(G.parameters()).device
     spec = losses.LOSSES[cfg.loss]
     target = 1.0 - cfg.label_smoothing
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_g = adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2))
     if cfg.d_optimizer == "adam":
-        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        opt_d = adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2))
     else:
         opt_d = torch.optim.SGD(D.parameters(), lr=cfg.lr_d)
     scheds: list[torch.optim.lr_scheduler.LRScheduler | None] = [None, None]

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.engine import Batch, IndexStream, Phase
+from models.engine import Batch, IndexStream, Phase, adam
 from models.losses import (
     feature_matching_loss,
     generator_nonsaturating_loss,
@@ -161,7 +161,7 @@ def make_batches(
 
 
 def _adam(module: nn.Module, lr: float, cfg: SSGANConfig) -> torch.optim.Adam:
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, 0.999))
+    return adam(module.parameters(), lr, (cfg.beta1, 0.999))
 
 
 def _linear_decay(

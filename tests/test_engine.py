@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.engine import IndexStream, NonFiniteLossError, Phase, fit, run_phases
+from models.engine import IndexStream, NonFiniteLossError, Phase, adam, fit, run_phases
 
 
 def _two_players():
@@ -82,3 +82,26 @@ def test_index_stream_batch_larger_than_set():
     assert len(b) == 7 and set(b.tolist()) == {0, 1, 2}
     with pytest.raises(ValueError, match="empty"):
         IndexStream(0, 4, 0)
+
+
+def test_adam_is_fused_on_cpu_and_steps_like_plain_adam():
+    torch.manual_seed(0)
+    a, b = nn.Linear(5, 3), nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    opt_a = adam(a.parameters(), 1e-2, (0.5, 0.9))
+    opt_b = torch.optim.Adam(b.parameters(), lr=1e-2, betas=(0.5, 0.9), fused=False)
+    assert opt_a.defaults["fused"] and not opt_b.defaults["fused"]
+    x = torch.randn(8, 5)
+    for _ in range(3):
+        for m, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            m(x).pow(2).mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6)
+    assert not torch.equal(a.weight, torch.zeros_like(a.weight))
+
+
+def test_adam_falls_back_to_unfused_for_non_float_parameters():
+    p = nn.Parameter(torch.zeros(3, dtype=torch.complex64))
+    assert not adam([p], 1e-3).defaults["fused"]
