@@ -165,9 +165,13 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
         if pool is not None:
             fake = pool.query(fake)
         x_real, x_fake = noisy(batch["real"], step, 2), noisy(fake, step, 3)
+        r1_due = cfg.r1 and step % cfg.r1_every == 0
+        if r1_due:  # R1 differentiates D's own forward pass on the reals: no second pass
+            x_real = x_real.detach().requires_grad_(True)
         y, y_fake = batch.get("y"), batch.get("y_fake")
         d_real, d_fake = disc(x_real, y), disc(x_fake, y_fake)
         out_real, out_fake = d_real[0], d_fake[0]
+        r1 = losses.input_gradient_sq_norm(out_real, x_real) if r1_due else None
         if cfg.label_flip:
             u = torch.rand(out_real.shape, generator=_seeded(seed, step, 4, device), device=device)
             out_real, out_fake = losses.flip_labels(out_real, out_fake, u < cfg.label_flip)
@@ -186,8 +190,7 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
             penalty = losses.gradient_norm_penalty(lambda p: disc(p, y)[0], points)
             terms["penalty"] = penalty
             loss = loss + cfg.penalty_weight * penalty
-        if cfg.r1 and step % cfg.r1_every == 0:  # zero-centred, at the (noisy) reals
-            r1 = losses.gradient_norm_penalty(lambda p: disc(p, y)[0], x_real, target=0.0)
+        if r1 is not None:  # zero-centred, at the (noisy) reals
             terms["r1"] = r1
             loss = loss + 0.5 * cfg.r1 * cfg.r1_every * r1
         return loss, terms

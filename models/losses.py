@@ -135,6 +135,14 @@ def gradient_norm_penalty(
     return (norms - target).pow(2).mean()
 
 
+def input_gradient_sq_norm(out: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x D(x)||_2^2 from D's outputs `out` on `points` (which required grad in that
+    forward pass), with a graph through the gradient: R1 (Mescheder et al. 2018) without a
+    second forward pass. The same value as gradient_norm_penalty(D, points, target=0)."""
+    (grad,) = torch.autograd.grad(out.sum(), points, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
 def wgan_gp_points(
     real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:

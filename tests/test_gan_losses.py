@@ -77,6 +77,19 @@ def test_quadratic_critic_penalty():
     )
 
 
+def test_r1_norm_from_the_forward_pass_is_analytic():
+    # f(x) = ||x||^2 / 2 has gradient x: E ||x||^2 = (25 + 1) / 2, differentiable in w
+    pts = torch.tensor([[3.0, 4.0], [0.0, 1.0]], requires_grad=True)
+    w = torch.tensor(1.0, requires_grad=True)
+    sq = L.input_gradient_sq_norm(0.5 * w * pts.pow(2).sum(1), pts)
+    assert sq.item() == pytest.approx(13.0)
+    (grad,) = torch.autograd.grad(sq, w)  # d/dw w^2 * 13 = 2 w 13
+    assert grad.item() == pytest.approx(26.0)
+    assert sq.item() == pytest.approx(
+        L.gradient_norm_penalty(lambda x: 0.5 * x.pow(2).sum(1), pts, target=0.0).item()
+    )
+
+
 def test_penalty_points():
     real, fake = torch.zeros(5, 3), torch.ones(5, 3)
     pts = L.wgan_gp_points(real, fake, torch.Generator().manual_seed(0))
