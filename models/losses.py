@@ -123,24 +123,26 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> to
     return e * real + (1.0 - e) * fake
 
 
+def input_gradient(out: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(N, features) grad_x of D's outputs `out` on `points` (which required grad in that
+    forward pass), with a graph through the gradient so that D can be trained on a penalty of
+    it (double back-propagation)."""
+    (grad,) = torch.autograd.grad(out.sum(), points, create_graph=True)
+    return grad.flatten(1)
+
+
 def gradient_norm_penalty(
     critic: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, target: float = 1.0
 ) -> torch.Tensor:
-    """E (||grad_x D(x)||_2 - target)^2 at the given points, with a graph through the
-    gradient so that D can be trained on it (double back-propagation)."""
+    """E (||grad_x D(x)||_2 - target)^2 at the given points (WGAN-GP, DRAGAN)."""
     points = points.detach().requires_grad_(True)
-    out = critic(points)
-    (grad,) = torch.autograd.grad(out.sum(), points, create_graph=True)
-    norms = grad.flatten(1).norm(2, dim=1)
-    return (norms - target).pow(2).mean()
+    return (input_gradient(critic(points), points).norm(2, dim=1) - target).pow(2).mean()
 
 
 def input_gradient_sq_norm(out: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """E ||grad_x D(x)||_2^2 from D's outputs `out` on `points` (which required grad in that
-    forward pass), with a graph through the gradient: R1 (Mescheder et al. 2018) without a
-    second forward pass. The same value as gradient_norm_penalty(D, points, target=0)."""
-    (grad,) = torch.autograd.grad(out.sum(), points, create_graph=True)
-    return grad.flatten(1).pow(2).sum(1).mean()
+    """E ||grad_x D(x)||_2^2 from D's outputs `out` on `points`: R1 (Mescheder et al. 2018)
+    without a second forward pass. The same value as gradient_norm_penalty(D, points, 0)."""
+    return input_gradient(out, points).pow(2).sum(1).mean()
 
 
 def wgan_gp_points(
