@@ -3,7 +3,7 @@ differentiably, so that G's loss can look k steps ahead."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -23,20 +23,18 @@ def unrolled_parameters(
     with torch.func.functional_call."""
     group = opt_d.param_groups[0]
     adam = isinstance(opt_d, torch.optim.Adam)
-    named = list(D.named_parameters())
-    names, shapes = [n for n, _ in named], [p.shape for _, p in named]
-    sizes = [p.numel() for _, p in named]
+    names, params = zip(*D.named_parameters(), strict=True)
     buffers = {n: b.detach().clone() for n, b in D.named_buffers()}
 
-    def flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    def flat(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
         return torch.cat([t.detach().reshape(-1) for t in tensors])
 
     def unflatten(vec: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {n: c.view(s) for n, c, s in zip(names, vec.split(sizes), shapes, strict=True)}
+        chunks = vec.split([p.numel() for p in params])
+        return {n: c.view_as(p) for n, c, p in zip(names, chunks, params, strict=True)}
 
     # all parameters as one vector, so that each unrolled update is a handful of tensor ops
     # rather than a handful per parameter (k = 10 unrolls of the toy MLP: ~20 % faster)
-    params = [p for _, p in named]
     theta = flat(params).requires_grad_(True)
 
     def state(key: str) -> torch.Tensor:
