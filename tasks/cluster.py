@@ -48,22 +48,13 @@ def majority_mapping(
 
 
 @torch.no_grad()
-def neighbour_table(
-    x: torch.Tensor, k: int, dims: int = 50, block: int = 2048, seed: int = 0
-) -> torch.Tensor:
-    """(N, k) indices of each image's k nearest other images, by Euclidean distance between
-    their projections on the top `dims` principal components of the pixels. x: (N, ...) uint8.
-    Blockwise, so memory stays at block x N distances (about 0.5 GB for 60,000 images)."""
-    n = len(x)
+def nearest_neighbours(f: torch.Tensor, k: int, block: int = 2048) -> torch.Tensor:
+    """(N, k) indices of each row's k nearest other rows of f (N, D), by Euclidean distance.
+    Blockwise, so memory stays at block x N distances (about 0.5 GB for 60,000 rows)."""
+    n = len(f)
     if n <= k:
         raise ValueError(f"neighbour consistency needs more than k={k} training images, got {n}")
-    flat = x.reshape(n, -1).float() / 255.0
-    flat = flat - flat.mean(0)
-    q = min(dims, *flat.shape)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        _, _, v = torch.pca_lowrank(flat, q=q, center=False, niter=4)
-    f = flat @ v
+    f = f.float()
     sq = (f * f).sum(1)
     out = torch.empty(n, k, dtype=torch.long)
     for i in range(0, n, block):
@@ -74,31 +65,89 @@ def neighbour_table(
     return out
 
 
-def cached_neighbour_table(x: torch.Tensor, k: int, dims: int, cache: Path) -> torch.Tensor:
-    """neighbour_table, kept in `cache` (beside the data bundle it was computed from), so a
-    resumed or finished run does not search 60,000 images again; a bad file is recomputed."""
+@torch.no_grad()
+def neighbour_table(
+    x: torch.Tensor, k: int, dims: int = 50, block: int = 2048, seed: int = 0
+) -> torch.Tensor:
+    """(N, k) indices of each image's k nearest other images, by Euclidean distance between
+    their projections on the top `dims` principal components of the pixels. x: (N, ...) uint8."""
+    n = len(x)
+    if n <= k:
+        raise ValueError(f"neighbour consistency needs more than k={k} training images, got {n}")
+    flat = x.reshape(n, -1).float() / 255.0
+    flat = flat - flat.mean(0)
+    q = min(dims, *flat.shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        _, _, v = torch.pca_lowrank(flat, q=q, center=False, niter=4)
+    return nearest_neighbours(flat @ v, k, block)
+
+
+def _cached(cache: Path, valid, compute):
+    """compute(), kept in `cache` (beside the data bundle it came from) so that a resumed or
+    finished run does not redo it; a missing, unreadable or stale (valid() false) file is
+    recomputed."""
     try:
-        table = torch.load(cache, weights_only=True)
-        if table.dtype == torch.long and table.shape == (len(x), k):
-            return table
+        value = torch.load(cache, weights_only=True)
+        if valid(value):
+            return value
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):  # missing or unreadable
         pass
-    table = neighbour_table(x, k, dims)
+    value = compute()
     tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    torch.save(table, tmp)
+    torch.save(value, tmp)
     os.replace(tmp, cache)
-    return table
+    return value
+
+
+def cached_neighbour_table(x: torch.Tensor, k: int, dims: int, cache: Path,
+                           features: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """neighbour_table (or, given features, the nearest neighbours among them), cached."""
+    return _cached(cache, lambda t: t.dtype == torch.long and t.shape == (len(x), k),
+                   lambda: neighbour_table(x, k, dims) if features is None else nearest_neighbours(features, k))  # fmt: skip
+
+
+def fit_frontend(front: nn.Module, x: torch.Tensor, cache: Path) -> torch.Tensor:
+    """Fit the encoder's scattering front end on the training images x (or load the fit from
+    cache) and return their features (N, dims)."""
+
+    def compute() -> dict[str, torch.Tensor]:
+        t0 = time.monotonic()
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 10_000 < 1000:
+                print(
+                    f"scattering front end: {done}/{total} training images ({time.monotonic() - t0:.0f} s)",
+                    flush=True,
+                )
+
+        f = front.fit(x, progress=progress)
+        return {"mean": front.mean.cpu(), "proj": front.proj.cpu(), "f": f.cpu()}
+
+    fit = _cached(cache, lambda v: isinstance(v, dict) and v.get("f") is not None and v["f"].shape == (len(x), front.dims)
+                  and v["proj"].shape == front.proj.shape, compute)  # fmt: skip
+    front.mean.copy_(fit["mean"])
+    front.proj.copy_(fit["proj"])
+    front.fitted.fill_(True)
+    return fit["f"]
 
 
 @torch.no_grad()
 def encode(
-    E: nn.Module, x: torch.Tensor, device: str | torch.device, batch_size: int = 1000
+    E: nn.Module,
+    x: torch.Tensor | None,
+    device: str | torch.device,
+    batch_size: int = 1000,
+    features: torch.Tensor | None = None,
 ) -> dict[str, np.ndarray]:
-    """{'cluster' (N,), 'confidence' (N,), 'probs' (N, K), 'z' (N, d)} for uint8 images."""
+    """{'cluster' (N,), 'confidence' (N,), 'probs' (N, K), 'z' (N, d)} for uint8 images x, or
+    for precomputed front-end features of them (an encoder with a front end: its head only)."""
     E.eval()
     probs, zs = [], []
-    for i in range(0, len(x), batch_size):
-        logits, z = E(x[i : i + batch_size].to(device).float() / 255.0)
+    src = x if features is None else features
+    for i in range(0, len(src), batch_size):
+        chunk = src[i : i + batch_size].to(device)
+        logits, z = E(chunk.float() / 255.0) if features is None else E.head(chunk)
         zs.append(z.cpu())
         if logits is not None:
             probs.append(logits.softmax(1).cpu())
@@ -107,6 +156,29 @@ def encode(
         p = torch.cat(probs).numpy()
         out.update(probs=p, cluster=p.argmax(1), confidence=p.max(1))
     return out
+
+
+def frontend_cache(bundle_path: str | Path, cfg: aae.AAEConfig) -> Path:
+    """Where the fitted front end and the training images' features are kept."""
+    p = Path(bundle_path)
+    return p.with_name(f"{p.stem}.{cfg.frontend}-d{cfg.frontend_dims}.pt")
+
+
+def encode_training_images(run: dict[str, Any], bundle: DataBundle, bundle_path: str | Path,
+                           device: str | torch.device) -> dict[str, np.ndarray]:  # fmt: skip
+    """encode of the training images; with a front end, from the features cached when it was
+    fitted (when that fit is the model's own), instead of scattering them all again."""
+    E, cfg = run["E"], run["config"]
+    if cfg.frontend != "pixels":
+        try:
+            fit = torch.load(frontend_cache(bundle_path, cfg), weights_only=True)
+            if fit["f"].shape[0] == len(bundle.x_train) and torch.equal(
+                fit["proj"], E.front.proj.cpu()
+            ):
+                return encode(E, None, device, features=fit["f"])
+        except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError):
+            pass
+    return encode(E, bundle.x_train, device)
 
 
 class _AAETrainer(CheckpointedTrainer):
@@ -124,18 +196,31 @@ class _AAETrainer(CheckpointedTrainer):
             ).items()
         }
         data = {"x": bundle.x_train.to(self.device)}
+        features = None
+        if cfg.frontend != "pixels":
+            features = fit_frontend(
+                self.models["E"].front, bundle.x_train, frontend_cache(bundle_path, cfg)
+            )
+            data["f"] = features.to(self.device)
         if cfg.uses_neighbours:
+            space = (
+                f"{cfg.frontend}-d{cfg.frontend_dims}"
+                if features is not None
+                else f"d{cfg.neighbour_dims}"
+            )
             cache = bundle_path.with_name(
-                f"{bundle_path.stem}.neighbours-k{cfg.neighbours}-d{cfg.neighbour_dims}.pt"
+                f"{bundle_path.stem}.neighbours-k{cfg.neighbours}-{space}.pt"
             )
             data["neighbours"] = cached_neighbour_table(
-                bundle.x_train, cfg.neighbours, cfg.neighbour_dims, cache
+                bundle.x_train, cfg.neighbours, cfg.neighbour_dims, cache, features
             )
         if semi:
             data.update(
                 x_lab=bundle.x_train[bundle.labelled].to(self.device),
                 y_lab=bundle.y_train[bundle.labelled].to(self.device),
             )
+            if features is not None:
+                data["f_lab"] = data["f"][bundle.labelled.to(self.device)]
         self.training = aae.build_training(self.models, cfg, data, run.seed, bundle.num_classes)
         self.total_steps = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
         self.path, self.history, self.last_saved = out_dir / CHECKPOINT_NAME, [], None
@@ -199,7 +284,8 @@ def score(checkpoint: str | Path, bundle_path: str | Path, device: str = "cpu") 
     k = run["config"].clusters
     if not k:
         return {"protocol": {"clusters": 0, "note": "no categorical head: nothing to score"}}
-    tr, te = encode(run["E"], b.x_train, device), encode(run["E"], b.x_test, device)
+    tr = encode_training_images(run, b, bundle_path, device)
+    te = encode(run["E"], b.x_test, device)
     y_tr, y_te = b.y_train.numpy(), b.y_test.numpy()
     mapping = majority_mapping(tr["cluster"], y_tr, k, b.num_classes)
     out: dict[str, Any] = {

@@ -24,6 +24,7 @@ from tasks.cluster import (
     HUNGARIAN_ACCURACY,
     NMI,
     encode,
+    encode_training_images,
     load_aae,
     score,
     train_aae,
@@ -155,7 +156,7 @@ def _outputs(run_dir: Path, checkpoint: str, bundle_path: str) -> tuple[str, dic
     te = encode(run["E"], b.x_test, "cpu")
     assignments, pics = "", {}
     if cfg.clusters:
-        tr = encode(run["E"], b.x_train, "cpu")
+        tr = encode_training_images(run, b, bundle_path, "cpu")
         ids = [f"train/{i}" for i in range(len(b.x_train))] + [
             f"test/{i}" for i in range(len(b.x_test))
         ]

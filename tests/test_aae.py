@@ -1,5 +1,7 @@
 """Adversarial autoencoder: shapes, priors, phase isolation, resume and cluster mapping."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,12 +13,17 @@ from tasks.cluster import majority_mapping, neighbour_table
 SHAPE = (1, 8, 8)
 
 
-def _data(n: int = 64, labelled: bool = False) -> dict[str, torch.Tensor]:
+def _data(n: int = 64, labelled: bool = False, front=None) -> dict[str, torch.Tensor]:
+    """Random images (and their neighbours); with a scattering front end, its features."""
     g = torch.Generator().manual_seed(0)
     d = {"x": torch.randint(0, 256, (n, *SHAPE), generator=g, dtype=torch.uint8)}
     d["neighbours"] = neighbour_table(d["x"], 5)
     if labelled:
         d.update(x_lab=d["x"][:20], y_lab=torch.arange(20) % 10)
+    if front is not None:
+        d["f"] = front.fit(d["x"])
+        if labelled:
+            d["f_lab"] = d["f"][:20]
     return d
 
 
@@ -47,11 +54,17 @@ def test_networks_and_priors_have_the_right_shapes():
         aae.AAEConfig(clusters=1).validate()
 
 
-@pytest.mark.parametrize("semi", [False, True])
-def test_each_phase_changes_only_its_own_modules(semi):
-    cfg = _cfg(clusters=10 if semi else 16)
+@pytest.mark.parametrize(
+    "semi,frontend",
+    [(False, "pixels"), (True, "pixels"), (False, "scattering"), (True, "scattering")],
+)
+def test_each_phase_changes_only_its_own_modules(semi, frontend):
+    cfg = _cfg(clusters=10 if semi else 16, frontend=frontend, frontend_dims=8)
     models = aae.build_models(SHAPE, cfg, 10, seed=0)
-    training = aae.build_training(models, cfg, _data(labelled=semi), seed=0, num_labels=10)
+    front = models["E"].front if frontend == "scattering" else None
+    training = aae.build_training(
+        models, cfg, _data(labelled=semi, front=front), seed=0, num_labels=10
+    )
     owners = {
         "recon": {"E", "Dec"},
         "disc": {"D_z", "D_y"},
@@ -125,6 +138,30 @@ def test_neighbour_phase_makes_neighbours_share_a_cluster_and_needs_the_table():
         models, _cfg(clusters=4, neighbours=0), {"x": data["x"]}, seed=0).phases]  # fmt: skip
 
 
+def test_scattering_front_end_trains_the_head_on_features_and_rebuilds_pixels():
+    cfg = _cfg(clusters=4, frontend="scattering", frontend_dims=8)
+    models = aae.build_models(SHAPE, cfg, 10, seed=0)
+    plain = _data()
+    with pytest.raises(ValueError, match=r"data\['f'\] of shape \(64, 8\)"):
+        aae.build_training(models, cfg, plain, seed=0)
+    data = _data(front=models["E"].front)
+    tr = aae.build_training(models, cfg, data, seed=0)
+    batch = tr.next_batch(0)
+    assert batch["f"].shape == (16, 8) and batch["x_nbr"].shape == (16, 8)  # neighbours as features
+    assert batch["x"].shape == (16, *SHAPE)  # the reconstruction target stays the image
+    # the encoder of new images (front end, then head) agrees with the head on cached features
+    logits, z = models["E"](data["x"][:4].float() / 255)
+    head_logits, head_z = models["E"].head(data["f"][:4])
+    assert torch.allclose(logits, head_logits, atol=1e-4) and torch.allclose(z, head_z, atol=1e-4)
+    recon = [p for p in tr.phases if p.name == "recon"]
+    first = run_phases(recon, batch, 0)["recon/bce"]
+    for s in range(1, 60):
+        last = run_phases(recon, batch, s)["recon/bce"]
+    assert last < first
+    with pytest.raises(ValueError, match="frontend"):
+        aae.AAEConfig(frontend="hog").validate()
+
+
 def test_batches_are_a_pure_function_of_the_step():
     cfg = _cfg()
     models = aae.build_models(SHAPE, cfg, 10, seed=0)
@@ -167,3 +204,30 @@ def test_aae_run_resumes_and_refuses_another_config(digits_bundle, tmp_path):
 
     with pytest.raises(CheckpointError, match="not a semi-supervised GAN checkpoint"):
         load_trained(first["checkpoint"])
+
+
+def test_scattering_aae_fits_its_front_end_once_and_saves_it(digits_bundle, tmp_path, monkeypatch):
+    from models.aae_nets import ScatteringFront
+    from tasks.cluster import load_aae, score, train_aae
+    from tasks.train import RunConfig
+
+    cfg = _cfg(clusters=10, frontend="scattering", frontend_dims=20)
+    run = RunConfig(epochs=1, eval_every=5, checkpoint_every=5)
+    first = train_aae(digits_bundle["path"], cfg, run, tmp_path / "a")
+    cache = list(Path(digits_bundle["path"]).parent.glob("*.scattering-d20.pt"))
+    assert (
+        len(cache) == 1
+        and len(list(Path(digits_bundle["path"]).parent.glob("*neighbours-k5-scattering-d20.pt")))
+        == 1
+    )
+
+    def no_fit(*a, **kw):
+        raise AssertionError("the front end was fitted again despite the cache")
+
+    monkeypatch.setattr(ScatteringFront, "fit", no_fit)
+    second = train_aae(digits_bundle["path"], cfg, run, tmp_path / "b")  # a fresh run, same data
+    loaded = load_aae(second["checkpoint"])  # the fitted projection travels in the checkpoint
+    assert bool(loaded["E"].front.fitted)
+    assert torch.equal(loaded["E"].front.proj, load_aae(first["checkpoint"])["E"].front.proj)
+    scores = score(second["checkpoint"], digits_bundle["path"])
+    assert 0.0 <= scores["cluster_accuracy"] <= 1.0 and scores["hungarian_accuracy"] is not None

@@ -1,0 +1,156 @@
+"""A 2-D wavelet scattering transform (Bruna & Mallat 2013) in plain torch.
+
+Scattering coefficients are local averages of wavelet-modulus cascades:
+  order 0: x * phi
+  order 1: |x * psi_{j,l}| * phi
+  order 2: ||x * psi_{j1,l1}| * psi_{j2,l2}| * phi,   j2 > j1
+with Morlet wavelets psi at J scales and L orientations and a Gaussian low-pass phi of width
+2^J, subsampled by 2^J. They are stable to small translations and deformations and need no
+training, which makes them a front end for clustering images without labels: nearest
+neighbours among scattering coefficients share their class far more often than nearest
+neighbours among pixels.
+
+The filters follow the standard Morlet design of Kymatio's Scattering2D (Andreux et al. 2020:
+sigma = 0.8 2^j, xi = 3 pi / 4 / 2^j, slant 4 / L); convolutions are done as products in
+Fourier on the reflect-padded image at full resolution, then cropped and subsampled.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _gabor(
+    m: int, n: int, sigma: float, theta: float, xi: float, slant: float = 1.0
+) -> torch.Tensor:
+    """A periodised 2-D Gabor filter on an (m, n) grid, in space. complex (m, n)"""
+    c, s = math.cos(theta), math.sin(theta)
+    rot = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
+    curv = rot @ torch.diag(torch.tensor([1.0, slant * slant], dtype=torch.float64)) @ rot.T
+    curv = curv / (2 * sigma * sigma)
+    out = torch.zeros(m, n, dtype=torch.complex128)
+    for ex in range(-2, 3):
+        for ey in range(-2, 3):
+            xx = torch.arange(ex * m, ex * m + m, dtype=torch.float64)[:, None]
+            yy = torch.arange(ey * n, ey * n + n, dtype=torch.float64)[None, :]
+            arg = -(
+                curv[0, 0] * xx * xx + (curv[0, 1] + curv[1, 0]) * xx * yy + curv[1, 1] * yy * yy
+            )
+            out += torch.exp(torch.complex(arg, xi * (xx * c + yy * s)))
+    return out / (2 * math.pi * sigma * sigma / slant)
+
+
+def _morlet(m: int, n: int, sigma: float, theta: float, xi: float, slant: float) -> torch.Tensor:
+    """Gabor minus a Gaussian envelope, so that the wavelet has zero mean."""
+    wave, env = _gabor(m, n, sigma, theta, xi, slant), _gabor(m, n, sigma, theta, 0.0, slant)
+    return wave - (wave.sum() / env.sum()) * env
+
+
+class Scattering2D(nn.Module):
+    """(N, C, H, W) float images -> (N, C * (1 + J L + L^2 J (J - 1) / 2), H / 2^J, W / 2^J)
+    scattering coefficients. H and W must be divisible by 2^J."""
+
+    def __init__(self, shape: tuple[int, int], J: int = 2, L: int = 8) -> None:
+        super().__init__()
+        h, w = shape
+        if J < 1 or L < 1 or h % 2**J or w % 2**J:
+            raise ValueError(
+                f"scattering needs J >= 1, L >= 1 and a size divisible by 2^J; got J={J}, L={L}, {h}x{w}"
+            )
+        self.J, self.L, self.shape = J, L, (h, w)
+        # pad to the next multiple of 2^J with at least 2^J on each side (as Kymatio does)
+        self.ph, self.pw = (
+            (((h + 2**J) // 2**J + 1) * 2**J - h) // 2,
+            (((w + 2**J) // 2**J + 1) * 2**J - w) // 2,
+        )
+        m, n = h + 2 * self.ph, w + 2 * self.pw
+        psi = torch.stack([torch.fft.fft2(_morlet(m, n, 0.8 * 2**j, (L // 2 - 1 - t) * math.pi / L, 0.75 * math.pi / 2**j,
+                                               4.0 / L)).real for j in range(J) for t in range(L)]).float()  # fmt: skip
+        phi = torch.fft.fft2(_gabor(m, n, 0.8 * 2 ** (J - 1), 0.0, 0.0)).real.float()
+        # filters at each resolution 2^-res the signal is computed at (res < J)
+        for res in range(J):
+            self.register_buffer(f"phi{res}", _periodize(phi, 2**res), persistent=False)
+            self.register_buffer(
+                f"psi{res}", _periodize(psi, 2**res), persistent=False
+            )  # (J L, m', n')
+
+    @property
+    def channels_per_input(self) -> int:
+        J, L = self.J, self.L
+        return 1 + J * L + L * L * J * (J - 1) // 2
+
+    def _filters(self, kind: str, res: int) -> torch.Tensor:
+        return getattr(self, f"{kind}{res}")
+
+    def _lowpass(self, u_hat: torch.Tensor, res: int) -> torch.Tensor:
+        """Average a signal at resolution 2^-res with phi, subsample to 2^-J, back to space,
+        crop the padding."""
+        s = torch.fft.ifft2(_subsample(u_hat * self._filters("phi", res), 2 ** (self.J - res))).real
+        top, left = self.ph // 2**self.J, self.pw // 2**self.J
+        return s[
+            ..., top : top + self.shape[0] // 2**self.J, left : left + self.shape[1] // 2**self.J
+        ]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or tuple(x.shape[-2:]) != self.shape:
+            raise ValueError(
+                f"scattering expects (N, C, {self.shape[0]}, {self.shape[1]}) images, got {tuple(x.shape)}"
+            )
+        n, c = x.shape[:2]
+        J, L = self.J, self.L
+        x = F.pad(x.float(), (self.pw, self.pw, self.ph, self.ph), mode="reflect")
+        x_hat = torch.fft.fft2(x)[:, :, None]  # (N, C, 1, m, n)
+        out = [self._lowpass(x_hat, 0)]
+        second = []
+        for j1 in range(J):
+            # |x * psi_{j1, l}| for all l, computed at resolution 2^-j1
+            u1 = torch.fft.ifft2(
+                _subsample(x_hat * self._filters("psi", 0)[j1 * L : (j1 + 1) * L], 2**j1)
+            ).abs()
+            u1_hat = torch.fft.fft2(u1)  # (N, C, L, m / 2^j1, n / 2^j1)
+            out.append(self._lowpass(u1_hat, j1))
+            for j2 in range(j1 + 1, J):
+                psi2 = self._filters("psi", j1)[j2 * L : (j2 + 1) * L]  # (L, ...)
+                u2 = torch.fft.ifft2(_subsample(u1_hat[:, :, :, None] * psi2, 2 ** (j2 - j1))).abs()
+                second.append(
+                    self._lowpass(torch.fft.fft2(u2), j2).flatten(2, 3)
+                )  # (N, C, L * L, ...)
+        # order 0, then order 1 by (j1, l1), then order 2 by (j1, l1, j2, l2), as Kymatio orders them
+        order2 = [s.unflatten(2, (L, L)) for s in second]
+        out2 = []
+        for j1 in range(J):
+            for l1 in range(L):
+                out2 += [
+                    s[:, :, l1]
+                    for s in order2[
+                        sum(J - 1 - a for a in range(j1)) : sum(J - 1 - a for a in range(j1 + 1))
+                    ]
+                ]
+        coeffs = torch.cat(out + out2, dim=2)
+        return coeffs.reshape(n, c * self.channels_per_input, *coeffs.shape[-2:])
+
+
+def _subsample(x_hat: torch.Tensor, k: int) -> torch.Tensor:
+    """The Fourier transform of the signal subsampled by k in space, from its Fourier
+    transform: the mean of the k x k aliased copies of the spectrum (summed slice by slice,
+    which is several times faster than a strided reduction)."""
+    if k == 1:
+        return x_hat
+    rows = sum(x_hat.chunk(k, dim=-2))
+    return sum(rows.chunk(k, dim=-1)) / (k * k)
+
+
+def _periodize(f_hat: torch.Tensor, k: int) -> torch.Tensor:
+    """A filter given in Fourier at full size, for signals subsampled by k: its frequencies
+    beyond the new Nyquist band are dropped, and the k x k aliased copies summed."""
+    if k == 1:
+        return f_hat
+    m, n = f_hat.shape[-2:]
+    mask = torch.ones(m, n)
+    mask[m // (2 * k) : m // (2 * k) + m - m // k] = 0
+    mask[:, n // (2 * k) : n // (2 * k) + n - n // k] = 0
+    return (f_hat * mask).unflatten(-1, (k, n // k)).unflatten(-3, (k, m // k)).sum(dim=(-4, -2))
