@@ -42,7 +42,7 @@ from models.aae_nets import build_models  # noqa: F401  (re-exported: models.aae
 from models.engine import Batch, IndexStream, Phase, adam
 
 PRIORS = ("gaussian", "mixture")
-FRONTENDS = ("pixels", "scattering")
+FRONTENDS = ("auto", "pixels", "scattering")
 
 
 @dataclass
@@ -75,8 +75,9 @@ class AAEConfig:
     neighbours: int = 20  # k of the neighbour-consistency phase (0: off; needs a cluster head)
     neighbour_dims: int = 50  # pixels front end: neighbours among PCA projections of this many dims
     # what the encoder sees: "pixels", or "scattering" (whitened log-scattering coefficients,
-    # a fixed translation- and deformation-stable front end; neighbours are found among them)
-    frontend: str = "pixels"
+    # a fixed translation- and deformation-stable front end; neighbours are found among them);
+    # "auto": scattering where the images allow it (sides divisible by 4), else pixels
+    frontend: str = "auto"
     frontend_dims: int = 100  # scattering front end: whitened principal components kept
     consistency_weight: float = 1.0  # weight of -log <y(x), y(neighbour)>
     balance_weight: float = 1.0  # weight of log K - H(mean y): keeps every cluster in use
@@ -92,6 +93,14 @@ class AAEConfig:
     def uses_neighbours(self) -> bool:
         """The nbr phase runs (and needs a neighbour table) only with a cluster head."""
         return bool(self.clusters and self.neighbours)
+
+    def resolved(self, image_shape: tuple[int, ...]) -> AAEConfig:
+        """This config with frontend="auto" settled for images of image_shape (C, H, W)."""
+        if self.frontend != "auto":
+            return self
+        h, w = image_shape[-2:]
+        ok = h % 4 == 0 and w % 4 == 0 and h >= 8 and w >= 8
+        return dataclasses.replace(self, frontend="scattering" if ok else "pixels")
 
     def validate(self) -> None:
         if self.clusters < 0 or self.clusters == 1:
@@ -187,6 +196,7 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
     stream = IndexStream(len(data["x"]), cfg.batch_size, seed * 5 + 1)
     lab = IndexStream(len(data["x_lab"]), cfg.labelled_batch_size, seed * 5 + 2) if semi else None
     use_nbr = cfg.uses_neighbours
+    cfg = cfg.resolved(tuple(data["x"].shape[1:]))
     feats = cfg.frontend != "pixels"
     if feats:
         need = {"f": len(data["x"])} | ({"f_lab": len(data["x_lab"])} if semi else {})

@@ -146,6 +146,7 @@ def build_models(
     """E, Dec, D_z (its input carries a one-hot label + 'unlabelled' slot when the mixture prior
     is label-conditioned), and D_y when there is a categorical head."""
     cfg.validate()
+    cfg = cfg.resolved(image_shape)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         cond = num_labels + 1 if cfg.label_conditioned else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import pickle
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -112,16 +113,11 @@ def fit_frontend(front: nn.Module, x: torch.Tensor, cache: Path) -> torch.Tensor
     cache) and return their features (N, dims)."""
 
     def compute() -> dict[str, torch.Tensor]:
-        t0 = time.monotonic()
+        from tqdm.auto import tqdm
 
-        def progress(done: int, total: int) -> None:
-            if done == total or done % 10_000 < 1000:
-                print(
-                    f"scattering front end: {done}/{total} training images ({time.monotonic() - t0:.0f} s)",
-                    flush=True,
-                )
-
-        f = front.fit(x, progress=progress)
+        with tqdm(total=len(x), desc="scattering front end", unit="img", file=sys.stderr,
+                  disable=None, dynamic_ncols=True) as bar:  # fmt: skip
+            f = front.fit(x, progress=lambda done, total: bar.update(done - bar.n))
         return {"mean": front.mean.cpu(), "proj": front.proj.cpu(), "f": f.cpu()}
 
     fit = _cached(cache, lambda v: isinstance(v, dict) and v.get("f") is not None and v["f"].shape == (len(x), front.dims)
@@ -186,6 +182,7 @@ class _AAETrainer(CheckpointedTrainer):
 
     def __init__(self, bundle: DataBundle, cfg: aae.AAEConfig, run: RunConfig, out_dir: Path, semi: bool,
                  bundle_path: Path) -> None:  # fmt: skip
+        cfg = cfg.resolved(bundle.image_shape)  # the checkpoint keeps the settled front end
         self.bundle, self.cfg, self.run, self.semi = bundle, cfg, run, semi
         self.kind = "aae-semi" if semi else "aae"
         self.device = select_device(run.device)

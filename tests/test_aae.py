@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from models import aae
+from models.aae_nets import FrontEndEncoder
 from models.engine import run_phases
 from tasks.cluster import majority_mapping, neighbour_table
 
@@ -29,6 +30,7 @@ def _data(n: int = 64, labelled: bool = False, front=None) -> dict[str, torch.Te
 
 def _cfg(**kw) -> aae.AAEConfig:
     kw.setdefault("neighbours", 5)
+    kw.setdefault("frontend", "pixels")
     return aae.AAEConfig(hidden=32, batch_size=16, labelled_batch_size=10, **kw)
 
 
@@ -160,6 +162,13 @@ def test_scattering_front_end_trains_the_head_on_features_and_rebuilds_pixels():
     assert last < first
     with pytest.raises(ValueError, match="frontend"):
         aae.AAEConfig(frontend="hog").validate()
+    # the default settles on scattering where the image sides allow it
+    assert aae.AAEConfig().resolved((1, 28, 28)).frontend == "scattering"
+    assert aae.AAEConfig().resolved((3, 30, 30)).frontend == "pixels"
+    assert aae.AAEConfig(frontend="pixels").resolved((1, 28, 28)).frontend == "pixels"
+    assert isinstance(
+        aae.build_models((1, 28, 28), aae.AAEConfig(hidden=8), 10, 0)["E"], FrontEndEncoder
+    )
 
 
 def test_batches_are_a_pure_function_of_the_step():
