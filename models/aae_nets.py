@@ -48,6 +48,9 @@ class Encoder(nn.Module):
         return (h[:, : self.k] if self.k else None), h[:, self.k :]
 
 
+EXACT_PCA_MAX = 4096  # the front end's PCA is exact up to this many coefficients, randomised above
+
+
 class ScatteringFront(nn.Module):
     """A fixed front end for the encoder: log-scattering coefficients (J=2, L=8) of each
     channel, projected on their top `dims` whitened principal components and scaled to norm
@@ -93,9 +96,20 @@ class ScatteringFront(nn.Module):
             )
         mean = c.mean(0)
         c -= mean
-        # principal axes from the (coefficients x coefficients) covariance: exact and small
-        var, vecs = torch.linalg.eigh((c.T @ c).double() / (len(c) - 1))
-        var, vecs = var.flip(0)[: self.dims].clamp_min(1e-12), vecs.flip(1)[:, : self.dims]
+        if c.shape[1] <= EXACT_PCA_MAX:  # from the covariance: exact, and small (81 x 49 for 28x28)
+            var, vecs = torch.linalg.eigh((c.T @ c).double() / (len(c) - 1))
+            var, vecs = var.flip(0)[: self.dims], vecs.flip(1)[:, : self.dims]
+        else:  # colour or large images (15,552 coefficients for 3x32x32): randomised PCA
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                _, sv, vecs = torch.pca_lowrank(
+                    c, q=min(self.dims + 10, *c.shape), center=False, niter=4
+                )
+            var, vecs = (
+                (sv[: self.dims].double() ** 2) / (len(c) - 1),
+                vecs[:, : self.dims].double(),
+            )
+        var = var.clamp_min(1e-12)
         self.mean.copy_(mean)
         self.proj.copy_((vecs / var.sqrt()).float())
         self.fitted.fill_(True)

@@ -4,7 +4,9 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from models import aae_nets
 from models.aae_nets import ScatteringFront
 from models.scattering import Scattering2D
 
@@ -67,7 +69,7 @@ def test_scattering_is_stable_to_small_shifts():
     assert rel(s(x), s(shifted)) < 0.5 * rel(x, shifted)
 
 
-def test_front_end_fits_whitens_and_round_trips(tmp_path):
+def test_front_end_fits_whitens_and_round_trips(tmp_path, monkeypatch):
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (300, 1, 8, 8), generator=g, dtype=torch.uint8)
     front = ScatteringFront((1, 8, 8), dims=12)
@@ -87,5 +89,14 @@ def test_front_end_fits_whitens_and_round_trips(tmp_path):
     assert torch.allclose(again(x[:5].float() / 255), f[:5], atol=1e-4)
     with pytest.raises(ValueError, match="more than"):
         ScatteringFront((1, 8, 8), dims=12).fit(x[:10])
+    # many coefficients (colour images): randomised PCA, the same whitened subspace
+    monkeypatch.setattr(aae_nets, "EXACT_PCA_MAX", 0)
+    approx = ScatteringFront((1, 8, 8), dims=12)
+    f2 = approx.fit(x, batch_size=64)
+    assert torch.allclose(f2.norm(dim=1), torch.full((300,), math.sqrt(12)), atol=1e-4)
+    overlap = torch.linalg.svdvals(
+        F.normalize(front.proj, dim=0).T @ F.normalize(approx.proj, dim=0)
+    )
+    assert overlap.min() > 0.9  # top principal axes agree
     with pytest.raises(ValueError, match="frontend_dims"):
         ScatteringFront((1, 8, 8), dims=1000)
