@@ -105,7 +105,7 @@ class Scattering2D(nn.Module):
         x = F.pad(x.float(), (self.pw, self.pw, self.ph, self.ph), mode="reflect")
         x_hat = torch.fft.fft2(x)[:, :, None]  # (N, C, 1, m, n)
         out = [self._lowpass(x_hat, 0)]
-        second = []
+        second: list[list[torch.Tensor]] = [[] for _ in range(J)]  # by j1, then j2
         for j1 in range(J):
             # |x * psi_{j1, l}| for all l, computed at resolution 2^-j1
             u1 = torch.fft.ifft2(
@@ -116,20 +116,9 @@ class Scattering2D(nn.Module):
             for j2 in range(j1 + 1, J):
                 psi2 = self._filters("psi", j1)[j2 * L : (j2 + 1) * L]  # (L, ...)
                 u2 = torch.fft.ifft2(_subsample(u1_hat[:, :, :, None] * psi2, 2 ** (j2 - j1))).abs()
-                second.append(
-                    self._lowpass(torch.fft.fft2(u2), j2).flatten(2, 3)
-                )  # (N, C, L * L, ...)
+                second[j1].append(self._lowpass(torch.fft.fft2(u2), j2))  # (N, C, L1, L2, ...)
         # order 0, then order 1 by (j1, l1), then order 2 by (j1, l1, j2, l2), as Kymatio orders them
-        order2 = [s.unflatten(2, (L, L)) for s in second]
-        out2 = []
-        for j1 in range(J):
-            for l1 in range(L):
-                out2 += [
-                    s[:, :, l1]
-                    for s in order2[
-                        sum(J - 1 - a for a in range(j1)) : sum(J - 1 - a for a in range(j1 + 1))
-                    ]
-                ]
+        out2 = [s[:, :, l1] for j1 in range(J) for l1 in range(L) for s in second[j1]]
         coeffs = torch.cat(out + out2, dim=2)
         return coeffs.reshape(n, c * self.channels_per_input, *coeffs.shape[-2:])
 
