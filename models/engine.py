@@ -31,6 +31,7 @@ class Phase:
     every:      run on steps where step % every == 0 (n critic steps, slower players, ...)
     scheduler:  optional LR scheduler, stepped after each optimiser step of this phase
     after_step: optional hook after the optimiser step (historical averaging, EMA, ...)
+    until:      run only on steps before this one (a warm-up phase); None: always
     """
 
     name: str
@@ -40,6 +41,10 @@ class Phase:
     every: int = 1
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
     after_step: Callable[[], None] | None = None
+    until: int | None = None
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0 and (self.until is None or step < self.until)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -71,7 +76,7 @@ def run_phases(
     all_modules = {id(m): m for ph in phases for m in ph.modules}.values()
     logs: dict[str, float] = {}
     for ph in phases:
-        if step % ph.every:
+        if not ph.due(step):
             continue
         _set_trainable(all_modules, ph.modules)
         ph.optimizer.zero_grad(set_to_none=True)
