@@ -9,7 +9,7 @@ import torch
 from models import aae
 from models.aae_nets import FrontEndEncoder
 from models.engine import run_phases
-from tasks.cluster import majority_mapping, neighbour_table
+from tasks.cluster import majority_mapping, nearest_neighbours, neighbour_table, spectral_partition
 
 SHAPE = (1, 8, 8)
 
@@ -19,6 +19,7 @@ def _data(n: int = 64, labelled: bool = False, front=None) -> dict[str, torch.Te
     g = torch.Generator().manual_seed(0)
     d = {"x": torch.randint(0, 256, (n, *SHAPE), generator=g, dtype=torch.uint8)}
     d["neighbours"] = neighbour_table(d["x"], 5)
+    d["init_labels"] = torch.arange(n) % 2  # a partition for the init phase (any clusters >= 2)
     if labelled:
         d.update(x_lab=d["x"][:20], y_lab=torch.arange(20) % 10)
     if front is not None:
@@ -73,10 +74,13 @@ def test_each_phase_changes_only_its_own_modules(semi, frontend):
         "gen": {"E"},
         "sup": {"E"},
         "nbr": {"E"},
+        "init": {"E"},
     }
-    assert [p.name for p in training.phases] == ["recon", "disc", "gen"] + (
-        ["sup"] if semi else []
-    ) + ["nbr"]
+    assert [p.name for p in training.phases] == ([] if semi else ["init"]) + [
+        "recon",
+        "disc",
+        "gen",
+    ] + (["sup"] if semi else []) + ["nbr"]
     batch = training.next_batch(0)
     for phase in training.phases:
         before = {k: {n: v.clone() for n, v in m.state_dict().items()} for k, m in models.items()}
@@ -138,6 +142,52 @@ def test_neighbour_phase_makes_neighbours_share_a_cluster_and_needs_the_table():
     assert max(last) < 0.5 * min(first)
     assert "nbr" not in [p.name for p in aae.build_training(
         models, _cfg(clusters=4, neighbours=0), {"x": data["x"]}, seed=0).phases]  # fmt: skip
+
+
+@pytest.mark.parametrize("per_group", [30, 700])  # dense eigh, then sparse eigsh (> 2000 images)
+def test_spectral_partition_finds_separate_groups(per_group):
+    g = torch.Generator().manual_seed(0)
+    centres = 10 * torch.eye(5)[:3]
+    points = (centres[:, None] + torch.randn(3, per_group, 5, generator=g)).reshape(-1, 5)
+    labels = spectral_partition(nearest_neighbours(points, 8), 3, seed=0)
+    groups = labels.reshape(3, per_group)
+    assert labels.dtype == torch.long and labels.shape == (3 * per_group,)
+    assert all(len(set(row.tolist())) == 1 for row in groups)  # each group one part ...
+    assert len(set(groups[:, 0].tolist())) == 3  # ... and no two groups share one
+    with pytest.raises(ValueError, match="clusters"):
+        spectral_partition(nearest_neighbours(points, 8), 1)
+
+
+def test_init_phase_teaches_the_head_its_partition_then_stops():
+    cfg = _cfg(clusters=4, head_init_epochs=1.0, lr_recon=3e-3, input_noise=0.0)
+    models = aae.build_models(SHAPE, cfg, 10, seed=0)
+    data = _data()
+    data["x"][::2] //= 4  # even images dark, odd ones bright: the partition to learn
+    data["init_labels"] = torch.arange(len(data["x"])) % 2 * 3
+    with pytest.raises(ValueError, match="init_labels"):
+        aae.build_training(
+            models, cfg, {k: v for k, v in data.items() if k != "init_labels"}, seed=0
+        )
+    with pytest.raises(ValueError, match="init_labels"):
+        aae.build_training(models, cfg, {**data, "init_labels": data["init_labels"] + 1}, seed=0)
+    tr = aae.build_training(models, cfg, data, seed=0)
+    init = tr.phases[0]
+    assert init.name == "init" and init.until == len(data["x"]) // cfg.batch_size  # one epoch
+    init.until = 200
+    agree = [run_phases([init], tr.next_batch(s), s)["init/agree"] for s in range(200)]
+    assert np.mean(agree[:5]) < 0.75 and min(agree[-10:]) == 1.0
+    assert run_phases([init], tr.next_batch(200), 200) == {}  # past `until`: not run
+    assert (
+        aae.build_training(models, _cfg(clusters=4), data, seed=0).phases[0].until is None
+    )  # all along
+    for off in (
+        _cfg(clusters=4, head_init="none"),
+        _cfg(clusters=4, neighbours=0),
+        _cfg(clusters=4, head_init_epochs=0),
+    ):
+        assert "init" not in [p.name for p in aae.build_training(models, off, data, seed=0).phases]
+    with pytest.raises(ValueError, match="head_init"):
+        _cfg(head_init="kmeans").validate()
 
 
 def test_scattering_front_end_trains_the_head_on_features_and_rebuilds_pixels():
@@ -227,6 +277,17 @@ def test_scattering_aae_fits_its_front_end_once_and_saves_it(digits_bundle, tmp_
     assert (
         len(cache) == 1
         and len(list(Path(digits_bundle["path"]).parent.glob("*neighbours-k5-scattering-d20.pt")))
+        == 1
+    )
+
+    assert (
+        len(
+            list(
+                Path(digits_bundle["path"]).parent.glob(
+                    "*.spectral-dm10-c10-s0-k5-scattering-d20.pt"
+                )
+            )
+        )
         == 1
     )
 
