@@ -20,10 +20,11 @@ One training step runs the paper's two phases per batch, as engine phases:
          wins); neighbours=0 gives the paper's phases alone
   init:  (clustering mode, head_init="spectral"; by default all along) the encoder's y head
          learns, by cross-entropy, a spectral partition of the same neighbour graph
-         (tasks.cluster.spectral_partition), as DEC starts its clusters from k-means. SCAN
-         training from a random head settles in a local optimum that cuts more of the graph's
-         edges than the spectral partition does (Fashion-MNIST: 11 % against 8 %); the head
-         carries the partition to new images
+         (tasks.cluster.spectral_partition), much as DEC starts its clusters from k-means,
+         but kept as a target while the other phases run. SCAN training from a random head
+         settles in a local optimum that cuts more of the graph's edges than the spectral
+         partition does (Fashion-MNIST: 11 % against 8 %); the head carries the partition,
+         which exists for the training images only, to new images
 The encoder sees the pixels, or (frontend="scattering") whitened log-scattering coefficients
 of them (models.scattering): a fixed front end, stable to small shifts and deformations, in
 which nearest neighbours share their class more often (Fashion-MNIST, 10 neighbours: 86 %
@@ -206,10 +207,10 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
     """data: x (U, C, H, W) uint8 on the training device; for the semi-supervised mode also
     x_lab (L, ...) uint8 and y_lab (L,); with neighbour consistency, neighbours (U, >= k) long
     (see tasks.cluster.neighbour_table); with a head initialisation (clustering mode),
-    init_labels (U,) long in [0, clusters) (see tasks.cluster.spectral_partition). With the scattering front end, also f (U, dims) [and
-    f_lab (L, dims)]: the front end's features of those images, which the encoder's head is
-    trained on (the decoder still rebuilds the pixels). Returns the phases recon, disc, gen
-    [, sup] [, nbr]."""
+    init_labels (U,) long in [0, clusters) (see tasks.cluster.spectral_partition). With the
+    scattering front end, also f (U, dims) [and f_lab (L, dims)]: the front end's features of those images, which the encoder's head is
+    trained on (the decoder still rebuilds the pixels). Returns the phases [init,] recon, disc,
+    gen [, sup] [, nbr]."""
     E, Dec, D_z, D_y = models["E"], models["Dec"], models["D_z"], models.get("D_y")
     device = data["x"].device
     semi = "x_lab" in data
