@@ -105,8 +105,7 @@ def spectral_partition(neighbours: torch.Tensor, clusters: int, seed: int = 0, e
 
     nb = neighbours.cpu().numpy()
     n, k = nb.shape
-    m = eigenvectors or 2 * clusters
-    m = min(m, n - 1) if eigenvectors is None else m
+    m = eigenvectors if eigenvectors is not None else min(2 * clusters, n - 1)
     if not 2 <= clusters <= m < n:
         raise ValueError(
             f"spectral partition: need 2 <= clusters <= eigenvectors < images, got {clusters}, {m} for {n}"
@@ -128,6 +127,15 @@ def spectral_partition(neighbours: torch.Tensor, clusters: int, seed: int = 0, e
     emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     labels = KMeans(clusters, n_init=10, random_state=seed).fit_predict(emb)
     return torch.from_numpy(labels).long()
+
+
+def _announced(what: str, fn, *args):
+    """fn(*args), with a line on stderr before and after (for steps of a minute or so)."""
+    print(f"{what} ...", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+    out = fn(*args)
+    print(f"{what}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+    return out
 
 
 def _cached(cache: Path, valid, compute):
@@ -262,7 +270,8 @@ class _AAETrainer(CheckpointedTrainer):
                 data["init_labels"] = _cached(
                     cache.with_name(cache.name.replace(".neighbours-", f".spectral-dm10-c{k}-s{run.seed}-")),
                     lambda t: t.dtype == torch.long and t.shape == (n,) and int(t.max()) < k,
-                    lambda: spectral_partition(data["neighbours"], k, run.seed),
+                    lambda: _announced(f"spectral partition of the {cfg.neighbours}-neighbour graph of {n} images",
+                                       spectral_partition, data["neighbours"], k, run.seed),
                 )  # fmt: skip
         if semi:
             data.update(
