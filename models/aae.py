@@ -208,8 +208,9 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
     x_lab (L, ...) uint8 and y_lab (L,); with neighbour consistency, neighbours (U, >= k) long
     (see tasks.cluster.neighbour_table); with a head initialisation (clustering mode),
     init_labels (U,) long in [0, clusters) (see tasks.cluster.spectral_partition). With the
-    scattering front end, also f (U, dims) [and f_lab (L, dims)]: the front end's features of those images, which the encoder's head is
-    trained on (the decoder still rebuilds the pixels). Returns the phases [init,] recon, disc,
+    scattering front end, also f (U, dims) [and f_lab (L, dims)]: the front end's features of
+    those images, which the encoder's head is trained on (the decoder still rebuilds the
+    pixels). Returns the phases [init,] recon, disc,
     gen [, sup] [, nbr]."""
     E, Dec, D_z, D_y = models["E"], models["Dec"], models["D_z"], models.get("D_y")
     device = data["x"].device
@@ -364,10 +365,7 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
         return loss, {"acc_lab": (logits.argmax(1) == batch["y_lab"]).float().mean()}
 
     def init(batch: Batch, step: int):
-        logits = noisy(
-            batch["f"] if feats else batch["x"], batch["noise_f"] if feats else batch["noise"]
-        )[0]
-        y = y_probs(logits, cfg.y_logit_bound)
+        y, _ = encode(batch)
         loss = F.nll_loss(y.clamp_min(1e-7).log(), batch["init_y"])
         return loss, {"agree": (y.argmax(1) == batch["init_y"]).float().mean()}
 
