@@ -20,14 +20,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from flows.cli import _seeds, _setting  # noqa: E402
-from tasks.cluster import majority_mapping  # noqa: E402
-from tasks.cluster_metrics import nmi  # noqa: E402
-from tasks.cluster_pipeline import ClusterParams, run_cluster  # noqa: E402
-from tasks.evaluate import mean_std  # noqa: E402
-from tasks.sources import SourceOptions, load_source  # noqa: E402
+from ganflow.flows.cluster import ClusterParams, run_cluster
+from ganflow.flows.params import int_list as _seeds
+from ganflow.flows.params import setting as _setting
+from ganflow.tasks.data.sources import SourceOptions, load_source
+from ganflow.tasks.evaluate.clustering import majority_mapping, nmi
+from ganflow.tasks.evaluate.metrics import mean_std
 
 
 def kmeans_scores(name: str, k: int, seed: int, pca: int | None) -> dict[str, float]:

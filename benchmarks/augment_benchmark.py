@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from flows.cli import _seeds, _setting  # noqa: E402
-from tasks.augment import GENERATORS, METRICS, AugmentParams, run_augment  # noqa: E402
+from ganflow.flows.augment import GENERATORS, METRICS, AugmentParams, run_augment
+from ganflow.flows.params import int_list as _seeds
+from ganflow.flows.params import setting as _setting
 
 ROWS = {"real_only_accuracy": "real only", "real_plus_synthetic_accuracy": "real + synthetic",
         "cas_accuracy": "synthetic only (CAS)", "cas_real_accuracy": "as many real images (CAS baseline)"}  # fmt: skip

@@ -18,9 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tasks.gan_pipeline import GANParams, run_gan  # noqa: E402
+from ganflow.flows.gan import GANParams, run_gan
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "non-saturating": {"loss": "nonsaturating"},

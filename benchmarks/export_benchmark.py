@@ -20,16 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 
 def make_checkpoint(out: Path) -> str:
     """A projection-conditioned DCGAN on random 28x28 images with 10 classes (20 steps)."""
     import torch
 
-    from tasks.gan_pipeline import make_config
-    from tasks.gan_train import GANData, train_gan
-    from tasks.train import RunConfig
+    from ganflow.flows.gan import make_config
+    from ganflow.tasks.data.streams import GANData
+    from ganflow.tasks.train.gan import train_gan
+    from ganflow.tasks.train.trainer import RunConfig
 
     g = torch.Generator().manual_seed(0)
     data = GANData("random28", (1, 28, 28), 1000, {"id": "random28"}, [f"class{i}" for i in range(10)],
@@ -49,7 +48,7 @@ def one_size(checkpoint: str, n: int, root: str, arrays: bool) -> dict:
     """Export n images; peak RSS sampled every 5 ms during the export, beside the RSS before."""
     import threading
 
-    from tasks.export import ExportOptions, export_dataset
+    from ganflow.tasks.export.writer import ExportOptions, export_dataset
 
     before, peak, done = _rss_mib(), [0.0], threading.Event()
 

@@ -14,14 +14,11 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.linalg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tasks.metrics import FeatureStats, frechet_distance  # noqa: E402
+from ganflow.tasks.evaluate.metrics import FeatureStats, frechet_distance
 
 
 def scipy_fid(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:

@@ -24,10 +24,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from flows.cli import _seeds  # noqa: E402
-from tasks.gan_pipeline import TOY_DEFAULTS  # noqa: E402
+from ganflow.flows.gan import TOY_DEFAULTS
+from ganflow.flows.params import int_list as _seeds
 
 # name -> (GANConfig overrides, steps factor): unrolled rows cost ~k extra D passes per step,
 # so they run fewer steps to fit the CPU budget (the steps column says how many)
@@ -78,7 +76,7 @@ def one_run(job: tuple[str, str, int, int, str]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from tasks.gan_pipeline import GANParams, run_gan
+    from ganflow.flows.gan import GANParams, run_gan
 
     name, data, seed, steps, root = job
     over, _ = CONFIGS[name]
@@ -119,7 +117,7 @@ def main() -> int:
         results = list(pool.map(one_run, jobs))
     wall = time.monotonic() - t0
 
-    from tasks.evaluate import mean_std
+    from ganflow.tasks.evaluate.metrics import mean_std
 
     rows = []
     for n in names:
@@ -134,7 +132,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    from tasks.toy import PUBLISHED
+    from ganflow.tasks.data.toy import PUBLISHED
 
     print(f"seeds {args.seeds}; 2,500 samples; HQ = within 3 std of the nearest mode; wall {wall / 60:.1f} min "
           f"({args.workers} processes)")  # fmt: skip

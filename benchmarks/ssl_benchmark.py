@@ -17,14 +17,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from flows.cli import _seeds, _setting  # noqa: E402
-from models.ssgan import SSGANConfig  # noqa: E402
-from tasks.data import prepare  # noqa: E402
-from tasks.evaluate import evaluate_classifier, mean_std  # noqa: E402
-from tasks.pipeline import DEFAULT_EPOCHS, SemiSupervisedParams, data_spec  # noqa: E402
-from tasks.train import RunConfig, train, with_overrides  # noqa: E402
+from ganflow.flows.params import int_list as _seeds
+from ganflow.flows.params import setting as _setting
+from ganflow.flows.semi_supervised import DEFAULT_EPOCHS, SemiSupervisedParams
+from ganflow.models.ssgan.config import SSGANConfig
+from ganflow.tasks.data.bundle import prepare
+from ganflow.tasks.evaluate.classification import evaluate_classifier
+from ganflow.tasks.evaluate.metrics import mean_std
+from ganflow.tasks.train.ssgan import train
+from ganflow.tasks.train.trainer import RunConfig
 
 # Each row flips one trick relative to the default config (Salimans et al. 2016 sections).
 ABLATIONS: list[tuple[str, dict[str, Any]]] = [
@@ -97,12 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         data_root=args.data_root,
     )
     epochs = args.epochs or DEFAULT_EPOCHS.get(args.data, 50)
-    base_cfg = with_overrides(SSGANConfig(), dict(args.settings))
+    base_cfg = SSGANConfig().with_overrides(dict(args.settings))
     out = Path(args.out or tempfile.mkdtemp(prefix="ssl-bench-"))
     variants = ABLATIONS if args.ablate else [("default", {})]
     results: dict[str, list[dict[str, Any]]] = {}
     for seed in args.seeds:
-        info = prepare(data_spec(params, seed), out / "data")
+        info = prepare(params.data_spec(seed), out / "data")
         run = RunConfig(
             epochs=epochs,
             seed=seed,
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             run_one(info, base_cfg, run, out / f"s{seed}" / "baseline", "baseline")
         )
         for i, (name, over) in enumerate(variants):
-            cfg = with_overrides(base_cfg, over)
+            cfg = base_cfg.with_overrides(over)
             results.setdefault(name, []).append(
                 run_one(info, cfg, run, out / f"s{seed}" / f"gan{i}", "gan")
             )

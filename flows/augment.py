@@ -1,29 +1,238 @@
-"""Flows `export` (a new version of a synthetic data set from a trained run) and `augment`
-(generator -> export -> real-only vs real + synthetic classifier -> report)."""
+"""Flows `augment` (does synthetic data help a downstream classifier?) and `export` (a new
+version of a synthetic data set from a trained run).
+
+augment, per label-split seed:
+    prepare (N labels per class) -> train, or reuse from the cache, a generator
+    -> export a new version of the synthetic data set (with CAS in its manifest)
+    -> train the same classifier on real-only (the labelled images) and on real + synthetic
+    -> accuracy of both on the real test set
+then mean ± std over seeds, a report with the table and a grid of exported samples per class.
+
+Generators: `ssgan` (the K+1 GAN: it learns from the unlabelled pool too; labels are its
+classifier's confident predictions) or `cgan` (a projection-conditioned GAN trained on the
+labelled images alone). `run_augment(p, steps)` is the flow's body.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+import torch
+from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from flows.artifacts import publish_report_and_seeds
-from tasks.augment import (
-    AugmentParams,
-    AugmentSteps,
-    downstream_accuracy,
-    markdown_report,
-    run_augment,
-    train_generator,
-)
-from tasks.data import prepare_task
-from tasks.export import ExportOptions, export_dataset
-from tasks.export_metrics import export_scorer
+from ganflow.flows.artifacts import publish_report_and_seeds
+from ganflow.flows.gan import make_config
+from ganflow.flows.params import params_flow
+from ganflow.flows.semi_supervised import DEFAULT_EPOCHS
+from ganflow.flows.tasks import prepare_task
+from ganflow.models.classifiers import recipe_for
+from ganflow.models.config import Config, ConfigError, param
+from ganflow.models.ssgan.config import SSGANConfig
+from ganflow.tasks.data.bundle import DataSpec, load_bundle, prepare
+from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
+from ganflow.tasks.data.streams import load_data
+from ganflow.tasks.evaluate.cas import CAS_ACCURACY, REAL_ACCURACY, accuracy_of_trained
+from ganflow.tasks.evaluate.metrics import mean_std
+from ganflow.tasks.export.reader import load_dataset
+from ganflow.tasks.export.scoring import export_scorer
+from ganflow.tasks.export.writer import BALANCES, ExportOptions, check_name, export_dataset
+from ganflow.tasks.io import DATA_DIR, new_run_dir, write_json, write_text
+from ganflow.tasks.report.augment import class_rows_png, markdown_report
+from ganflow.tasks.train.devices import select_device
+from ganflow.tasks.train.gan import train_gan
+from ganflow.tasks.train.ssgan import train
+from ganflow.tasks.train.trainer import RunConfig
 
-export_task = task(export_dataset, name="export")
-train_generator_task = task(train_generator, name="train-generator")
-classify_task = task(downstream_accuracy, name="downstream-classifier")
+GENERATORS = ("ssgan", "cgan")
+CGAN_DEFAULTS: dict[str, Any] = {"condition": "projection"}
+METRICS = ("real_only_accuracy", "real_plus_synthetic_accuracy", CAS_ACCURACY, "cas_real_accuracy")
+
+
+@dataclass
+class AugmentParams(Config):
+    data: str = param("digits", f"data set: {', '.join(SOURCES)}")
+    labels_per_class: int = param(10, "labelled images per class")
+    seeds: list[int] = param([0], "label-split seeds, comma-separated (e.g. 0,1,2)")
+    generator: str = param(
+        "ssgan", "ssgan (K+1 GAN) | cgan (projection-conditioned GAN)", choices=GENERATORS
+    )
+    epochs: int | None = param(
+        None, "generator training epochs (default: the semi-supervised job's)"
+    )
+    model: dict[str, Any] = param({}, "generator setting, e.g. --set z_dim=64", flag="--set")
+    per_class: int = param(500, "synthetic images exported per class")
+    min_confidence: float = param(
+        0.9, "ssgan: keep samples its classifier labels at least this confidently"
+    )
+    balance: str = param("equal", "equal: per_class of every class | natural: as the labels fall",
+                         choices=BALANCES)  # fmt: skip
+    classifier_steps: int = param(1500, "at least this many steps for every downstream classifier")
+    real_fraction: float = param(0.5, "real + synthetic: the real images repeat to make this share")
+    cas_steps: int = param(1500, "at least this many steps for the CAS classifiers")
+    dataset_name: str | None = param(None, "exported data set name (default: <data>-<generator>-augment)",
+                                     flag="--name")  # fmt: skip
+    datasets_root: str | None = param(
+        None, "where data sets are published (default: data/datasets)", flag="--root"
+    )
+    data_root: str | None = param(None, "where the data set's files are")
+    device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
+    max_minutes: float | None = param(None, "generator training budget per seed")
+    run_dir: str | None = param(None, "run directory (default: a new data/runs/augment-...)")
+    cache_dir: str | None = param(
+        None, "trained generators, keyed by config + data + seed (default: data/cache)"
+    )
+
+    def validate(self) -> None:
+        check_source(self.data)
+        if self.generator not in GENERATORS:
+            raise ConfigError(f"generator must be one of {GENERATORS}, got {self.generator!r}")
+        if not self.seeds:
+            raise ConfigError("at least one seed is needed")
+        if not 0.0 <= self.real_fraction < 1.0:
+            raise ConfigError(f"real_fraction must be in [0, 1), got {self.real_fraction}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
+        for name in ("labels_per_class", "per_class", "classifier_steps", "cas_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        check_name(self.name)
+
+    @property
+    def name(self) -> str:
+        return self.dataset_name or f"{self.data}-{self.generator}-augment"
+
+
+@dataclass
+class AugmentSteps:
+    """The step functions; the flow swaps in Prefect tasks."""
+
+    prepare: Callable[..., dict] = prepare
+    train_generator: Callable[..., dict] = None  # type: ignore[assignment]
+    export: Callable[..., dict] = export_dataset
+    classify: Callable[..., dict] = None  # type: ignore[assignment]
+    on_report: Callable[[str, dict], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.train_generator = self.train_generator or train_generator
+        self.classify = self.classify or downstream_accuracy
+
+
+def _cache_dir(p: AugmentParams, fingerprint: str, seed: int, epochs: int) -> Path:
+    key = json.dumps([p.generator, p.model, fingerprint, seed, epochs], sort_keys=True)
+    root = Path(p.cache_dir) if p.cache_dir else DATA_DIR / "cache" / "generators"
+    return root / f"{p.data}-{p.generator}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def train_generator(p_dict: dict[str, Any], bundle_path: str, fingerprint: str, seed: int) -> dict[str, Any]:  # fmt: skip
+    """Train the generator of the run (or resume it, or reuse a finished one from the cache)."""
+    p = AugmentParams.from_dict(p_dict)
+    epochs = p.epochs or DEFAULT_EPOCHS.get(p.data, 50)
+    out = _cache_dir(p, fingerprint, seed, epochs)
+    run = RunConfig(epochs=epochs, seed=seed, device=p.device, max_minutes=p.max_minutes)
+    if p.generator == "ssgan":
+        return train(bundle_path, SSGANConfig().with_overrides(p.model), run, out, "gan")
+    cfg = make_config(p.data, {**CGAN_DEFAULTS, **p.model})
+    data = load_data(
+        p.data, SourceOptions(root=p.data_root), labels_per_class=p.labels_per_class, seed=seed
+    )
+    return train_gan(data, cfg, run, out)
+
+
+def downstream_accuracy(x: torch.Tensor, y: torch.Tensor, bundle_path: str, num_classes: int,
+                        min_steps: int, seed: int, device: str) -> dict[str, Any]:  # fmt: skip
+    """Accuracy on the real test set of the domain classifier (CAS's recipe) trained on (x, y)."""
+    b = load_bundle(bundle_path)
+    recipe = recipe_for(len(x), 5, min_steps, seed=seed)
+    acc = accuracy_of_trained(x, y, b.x_test, b.y_test, num_classes, recipe, _device(device))
+    return {"accuracy": acc, "train_count": len(x), "recipe": dataclasses.asdict(recipe)}
+
+
+def mix(x_real: torch.Tensor, y_real: torch.Tensor, x_syn: torch.Tensor, y_syn: torch.Tensor,
+        real_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Real and synthetic images in one training set, the (few) real ones repeated so that
+    they make about `real_fraction` of it: 100 real images are not drowned by 5,000 fakes."""
+    if not 0.0 <= real_fraction < 1.0:
+        raise ConfigError(f"real_fraction must be in [0, 1), got {real_fraction}")
+    repeat = max(1, round(real_fraction / (1 - real_fraction) * len(x_syn) / max(len(x_real), 1)))
+    return torch.cat([x_real.repeat(repeat, 1, 1, 1), x_syn]), torch.cat(
+        [y_real.repeat(repeat), y_syn]
+    )
+
+
+def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str, Any]:
+    """Run the pipeline for every seed; returns the summary (also run_dir/summary.json)."""
+    p.validate()
+    steps = steps or AugmentSteps()
+    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("augment")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    source = SourceOptions(root=p.data_root)
+    rows = []
+    for seed in p.seeds:
+        info = steps.prepare(
+            DataSpec(p.data, p.labels_per_class, seed, source=source), run_dir / "data"
+        )
+        trained = steps.train_generator(p.to_dict(), info["path"], info["fingerprint"]["id"], seed)
+        opts = ExportOptions(per_class=p.per_class, seed=seed, balance=p.balance,
+                             min_confidence=p.min_confidence if p.generator == "ssgan" else 0.0)  # fmt: skip
+        scorer = export_scorer(
+            _device(p.device), seed, p.cas_steps, distribution=False, source=source
+        )
+        exported = steps.export(
+            trained["checkpoint"], p.name, opts, p.datasets_root, _device(p.device), scorer
+        )
+        b = load_bundle(info["path"])
+        x_lab, y_lab = b.x_train[b.labelled], b.y_train[b.labelled]
+        x_syn, y_syn = load_dataset(exported["path"]).tensors()
+        k = b.num_classes
+        args = (info["path"], k, p.classifier_steps, seed, p.device)
+        real = steps.classify(x_lab, y_lab, *args)
+        x_mix, y_mix = mix(x_lab, y_lab, x_syn, y_syn, p.real_fraction)
+        both = steps.classify(x_mix, y_mix, *args)
+        rows.append({"seed": seed, "real_only_accuracy": real["accuracy"],
+                     "real_plus_synthetic_accuracy": both["accuracy"],
+                     CAS_ACCURACY: exported["metrics"][CAS_ACCURACY],
+                     "cas_real_accuracy": exported["metrics"][REAL_ACCURACY],
+                     "export_path": exported["path"], "export_version": exported["version"],
+                     "synthetic_count": exported["count"], "generator_checkpoint": trained["checkpoint"],
+                     "generator_wall_s": trained.get("wall_s"), "labelled": len(y_lab)})  # fmt: skip
+    summary = _summarise(p, rows, run_dir, info["class_names"])
+    pic = class_rows_png(
+        rows[0]["export_path"], info["class_names"], run_dir / "exported_samples.png"
+    )
+    summary["samples_png"] = str(pic)
+    write_json(run_dir / "summary.json", summary)
+    write_text(run_dir / "report.md", markdown_report(summary, embed=False))
+    summary["report"] = str(run_dir / "report.md")
+    if steps.on_report is not None:
+        steps.on_report(run_dir.name, summary)
+    return summary
+
+
+def _device(device: str) -> str:
+    return str(select_device(device))
+
+
+def _summarise(p: AugmentParams, rows: list[dict], run_dir: Path, class_names: list[str]) -> dict[str, Any]:  # fmt: skip
+    out: dict[str, Any] = {"data": p.data, "generator": p.generator, "labels_per_class": p.labels_per_class,
+                           "seeds": list(p.seeds), "per_class": p.per_class, "dataset_name": p.name,
+                           "class_names": class_names, "run_dir": str(run_dir), "per_seed": rows,
+                           "export_path": rows[-1]["export_path"], "export_paths": [r["export_path"] for r in rows],
+                           "params": p.to_dict()}  # fmt: skip
+    for m in METRICS:
+        mean, std = mean_std([r[m] for r in rows])
+        out[f"{m}_mean"], out[f"{m}_std"] = mean, std
+    out["cas_accuracy"] = out[f"{CAS_ACCURACY}_mean"]
+    out["gain_mean"] = out["real_plus_synthetic_accuracy_mean"] - out["real_only_accuracy_mean"]
+    return out
 
 
 def publish_augment(run_name: str, summary: dict[str, Any]) -> None:
@@ -31,40 +240,59 @@ def publish_augment(run_name: str, summary: dict[str, Any]) -> None:
                              summary["per_seed"], "augment-per-seed", "per-seed accuracies")  # fmt: skip
 
 
-@flow(name="augment", log_prints=True)
-def augment_flow(
-    data: str = "digits", labels_per_class: int = 10, seeds: list[int] | None = None, generator: str = "ssgan",
-    epochs: int | None = None, model: dict[str, Any] | None = None, per_class: int = 500,
-    min_confidence: float = 0.9, balance: str = "equal", classifier_steps: int = 1500, cas_steps: int = 1500, real_fraction: float = 0.5,
-    dataset_name: str | None = None, datasets_root: str | None = None, data_root: str | None = None,
-    device: str = "auto", max_minutes: float | None = None, run_dir: str | None = None, cache_dir: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+@params_flow(AugmentParams, name="augment", log_prints=True)
+def augment_flow(p: AugmentParams) -> dict[str, Any]:
     """Train (or reuse) a generator, export a new version of its synthetic data set, and
     measure whether it helps a classifier beside the real labelled images alone."""
-    p = AugmentParams(
-        data=data, labels_per_class=labels_per_class, seeds=list(seeds or [0]), generator=generator, epochs=epochs,
-        model=dict(model or {}), per_class=per_class, min_confidence=min_confidence, balance=balance,
-        classifier_steps=classifier_steps,
-        cas_steps=cas_steps, real_fraction=real_fraction, dataset_name=dataset_name, datasets_root=datasets_root,
-        data_root=data_root, device=device, max_minutes=max_minutes, run_dir=run_dir, cache_dir=cache_dir,
-    )  # fmt: skip
-    steps = AugmentSteps(prepare=prepare_task, train_generator=train_generator_task, export=export_task,
-                         classify=classify_task, on_report=publish_augment)  # fmt: skip
+    steps = AugmentSteps(prepare_task, task(train_generator, name="train-generator"), task(export_dataset, name="export"),
+                         task(downstream_accuracy, name="downstream-classifier"), publish_augment)  # fmt: skip
     return run_augment(p, steps)
 
 
-@flow(name="export", log_prints=True)
-def export_flow(
-    checkpoint: str, name: str, per_class: int = 100, classes: list[str] | None = None, balance: str = "equal",
-    min_confidence: float = 0.0, seed: int = 0, arrays: bool = False, metrics: bool = True,
-    root: str | None = None, device: str = "cpu",
-) -> dict[str, Any]:  # fmt: skip
+@dataclass
+class ExportParams(Config):
+    checkpoint: str = param(
+        "", "a trained run's checkpoint.pt (conditional GAN, K+1 GAN or semi-supervised AAE)"
+    )
+    name: str = param("", "data set name (letters, digits, '.', '_', '-')")
+    per_class: int = param(100, "images per class")
+    classes: list[str] | None = param(None, "only these classes (names or indices)")
+    balance: str = param(
+        "equal", "equal: per_class of every class | natural: as the labels fall", choices=BALANCES
+    )
+    min_confidence: float = param(0.0, "keep only samples labelled at least this confidently")
+    seed: int = param(0, "sampling seed")
+    arrays: bool = param(False, "also write arrays.npz (uint8 images and labels)")
+    metrics: bool = param(True, "score the version (CAS, distribution metrics) into its manifest")
+    root: str | None = param(
+        None, "where data sets are published (default: data/datasets)", flag="--root"
+    )
+    device: str = param("auto", "device for sampling and scoring: auto | cpu | cuda | cuda:N | mps")
+
+    def validate(self) -> None:
+        self.options().validate()
+        if not self.checkpoint:
+            raise ConfigError("name the trained run's checkpoint with --checkpoint")
+        check_name(self.name)
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(per_class=self.per_class, classes=self.classes, balance=self.balance,
+                             min_confidence=self.min_confidence, seed=self.seed, arrays=self.arrays)  # fmt: skip
+
+
+def run_export(p: ExportParams, export: Callable[..., dict] = export_dataset) -> dict[str, Any]:
+    """The export flow's body: one new version, scored into its manifest unless switched off."""
+    p.validate()
+    device = str(select_device(p.device))
+    scorer = export_scorer(device, p.seed) if p.metrics else None
+    return export(p.checkpoint, p.name, p.options(), p.root, device, scorer)
+
+
+@params_flow(ExportParams, name="export", log_prints=True)
+def export_flow(p: ExportParams) -> dict[str, Any]:
     """A new version of data set `name` from a trained run (conditional GAN, K+1 GAN or
     semi-supervised AAE), with CAS and the distribution metrics in its manifest."""
-    opts = ExportOptions(per_class=per_class, classes=classes, balance=balance, min_confidence=min_confidence,
-                         seed=seed, arrays=arrays)  # fmt: skip
-    scorer = export_scorer(device, seed) if metrics else None
-    result = export_task(checkpoint, name, opts, root, device, scorer)
+    result = run_export(p, task(export_dataset, name="export"))
     create_table_artifact([{"class": k, "count": v} for k, v in result["per_class"].items()], key="export-counts",
-                          description=f"{name} v{result['version']}: {result['path']}")  # fmt: skip
+                          description=f"{p.name} v{result['version']}: {result['path']}")  # fmt: skip
     return result

@@ -10,8 +10,9 @@
     ganflow augment [--data fashion-mnist] [--labels-per-class 10] [--generator ssgan|cgan]
     ganflow serve augment (--cron '0 3 * * *' | --interval SECONDS) [--param key=value ...]
 
-Every command takes --json and then prints its result as one JSON object on stdout (progress
-and logs go to stderr).
+Each flow command's options are its params dataclass's fields (flows/params.py); every
+command takes --json and then prints its result as one JSON object on stdout (progress and
+logs go to stderr). A user's mistake exits 2 with one line naming it.
 """
 
 from __future__ import annotations
@@ -20,234 +21,192 @@ import argparse
 import json
 import os
 import sys
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 # Offline machines: no analytics calls home unless the user turned them on.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(
-            f"seeds must be comma-separated integers, got {text!r}"
-        ) from e
-    if not seeds:
-        raise argparse.ArgumentTypeError("give at least one seed")
-    return seeds
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad option as one line on stderr and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
-def _setting(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--set takes key=value, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
+@dataclass(frozen=True)
+class Command:
+    """A flow as a command: its params, its body (run without Prefect), its flow, what extra
+    options add to the params, and how its result is printed."""
+
+    name: str
+    help: str
+    params: type
+    body: Callable[[Any], dict[str, Any]]
+    flow: Any
+    table: Callable[[dict[str, Any]], str]
+    as_json: Callable[[dict[str, Any]], dict[str, Any]] = lambda r: r
+    extra_options: Callable[[argparse.ArgumentParser], None] | None = None
+    extra_params: Callable[[argparse.Namespace], dict[str, Any]] = lambda args: {}
 
 
-def _add_data_args(p: argparse.ArgumentParser, default: str | None = "digits") -> None:
-    from tasks.sources import SOURCES
+def _gan_extras(grid: bool) -> tuple[Callable, Callable]:
+    """train-gan / gan-grid: the flags of the tricks people switch most, into `model`."""
+    from ganflow.flows.gan import parse_grid
+    from ganflow.models.losses import LOSSES
+
+    flags: dict[str, tuple[str, type, str]] = {
+        "--loss": ("loss", str, f"one of {', '.join(LOSSES)}"),
+        "--arch": ("arch", str, "mlp | dcgan (default: mlp for ring/grid, dcgan for images)"),
+        "--n-critic": ("n_critic", int, "D steps per G step"),
+        "--unrolled": ("unrolled_steps", int, "unrolled GAN: k differentiable D steps in G's loss"),
+        "--pack": ("pack", int, "PacGAN: D judges this many samples at once"),
+        "--lr-g": ("lr_g", float, "generator learning rate"),
+        "--lr-d": ("lr_d", float, "discriminator learning rate (TTUR: different from --lr-g)"),
+        "--d-optimizer": ("d_optimizer", str, "adam | sgd"),
+        "--instance-noise": ("instance_noise", float, "std of noise on D's inputs, annealed to 0"),
+        "--label-flip": ("label_flip", float, "probability of flipping a D label"),
+        "--label-smoothing": ("label_smoothing", float, "one-sided: real target 1 - this"),
+        "--replay": ("replay", int, "experience-replay pool size for D's fakes"),
+        "--batch-size": ("batch_size", int, "batch size"),
+        "--condition": (
+            "condition",
+            str,
+            "class-conditional GAN: concat | projection | acgan (needs labels)",
+        ),
+    }
+    switches = {"--spectral-norm": "spectral_norm", "--self-attention": "self_attention",
+                "--minibatch-discrimination": "minibatch_discrimination", "--lr-decay": "lr_decay"}  # fmt: skip
+
+    def add(p: argparse.ArgumentParser) -> None:
+        for flag, (name, typ, text) in flags.items():
+            p.add_argument(flag, dest=f"gan_{name}", type=typ, default=None, help=text)
+        for flag, name in switches.items():
+            p.add_argument(
+                flag,
+                dest=f"gan_{name}",
+                action="store_true",
+                default=None,
+                help=f"switch on {name}",
+            )
+
+    def extra(args: argparse.Namespace) -> dict[str, Any]:
+        model = dict(getattr(args, "model", []))
+        for name, _, _ in flags.values():
+            if getattr(args, f"gan_{name}") is not None:
+                model[name] = getattr(args, f"gan_{name}")
+        for name in switches.values():
+            if getattr(args, f"gan_{name}"):
+                model[name] = True
+        out: dict[str, Any] = {"model": model}
+        if grid:
+            out["grid"] = parse_grid(getattr(args, "grid", []))
+        return out
+
+    return add, extra
+
+
+def _arch_option(p: argparse.ArgumentParser) -> None:
+    from ganflow.models.ssgan.config import ARCHS
 
     p.add_argument(
-        "--data",
-        default=default,
-        help=f"data set: {', '.join(SOURCES)} (default {default or 'the checkpoint training data'})",
+        "--arch", default=None, help=f"network: {', '.join(ARCHS)} (default: by image size)"
     )
-    p.add_argument(
-        "--data-root",
-        default=None,
-        help="where the data set's files are (folder source: the image tree)",
-    )
-    p.add_argument(
-        "--download", action="store_true", help="allow a torchvision download (needs internet)"
-    )
-    p.add_argument(
-        "--image-size",
-        type=int,
-        default=32,
-        help="folder source: resize images to this size (8, 28 or 32)",
-    )
-    p.add_argument(
-        "--channels",
-        type=int,
-        default=3,
-        choices=(1, 3),
-        help="folder source: 1 = greyscale, 3 = RGB",
-    )
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        help="stratified validation fraction of the training set",
-    )
+
+
+def commands() -> dict[str, Command]:
+    from ganflow.flows import augment, cluster, evaluate, gan, outputs, semi_supervised
+
+    gan_add, gan_extra = _gan_extras(grid=False)
+    grid_add, grid_extra = _gan_extras(grid=True)
+    table = [
+        Command("semi-supervised", "K+1-class semi-supervised GAN vs a supervised baseline",
+                semi_supervised.SemiSupervisedParams, semi_supervised.run_semi_supervised,
+                semi_supervised.semi_supervised, outputs.semi_supervised_table, outputs.semi_supervised_json,
+                _arch_option, lambda a: {"model": {**dict(getattr(a, "model", [])), **({"arch": a.arch} if a.arch else {})}}),
+        Command("cluster", "adversarial autoencoder: unsupervised clustering or semi-supervised",
+                cluster.ClusterParams, cluster.run_cluster, cluster.cluster, outputs.cluster_table,
+                outputs.cluster_json),
+        Command("evaluate", "FID/KID/IS/precision/recall/density/coverage/CAS of a generator or a folder",
+                evaluate.EvalParams, evaluate.run_evaluation, evaluate.evaluate, outputs.evaluate_table),
+        Command("train-gan", "GAN (unconditional, or class-conditional with --condition): any loss, any trick",
+                gan.GANParams, gan.run_gan, gan.train_gan_flow, outputs.gan_table, outputs.gan_json,
+                gan_add, gan_extra),
+        Command("gan-grid", "a grid of GAN configurations and their comparison table",
+                gan.GridParams, gan.run_grid, gan.gan_grid_flow, outputs.gan_table, outputs.gan_json,
+                grid_add, grid_extra),
+        Command("export", "export a new version of a labelled synthetic data set from a trained run",
+                augment.ExportParams, augment.run_export, augment.export_flow, outputs.export_table),
+        Command("augment", "generator -> export -> real-only vs real + synthetic classifier",
+                augment.AugmentParams, augment.run_augment, augment.augment_flow, outputs.augment_table,
+                outputs.augment_json),
+    ]  # fmt: skip
+    return {c.name: c for c in table}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from flows.cluster_command import add_cluster_parser
-    from flows.evaluate_command import add_evaluate_parser
-    from flows.export_command import add_export_parsers
-    from flows.gan_command import add_gan_parsers
-    from flows.options import add_run_options
-    from models.ssgan_nets import ARCHS
+    from ganflow.flows.datasets_command import add_datasets_parser
+    from ganflow.flows.params import add_param_options, setting
+    from ganflow.flows.serve import add_serve_parser
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ganflow",
         description="Semi-supervised learning and synthetic data with adversarial models.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    ss = sub.add_parser(
-        "semi-supervised", help="K+1-class semi-supervised GAN vs a supervised baseline"
-    )
-    _add_data_args(ss)
-    ss.add_argument(
-        "--labels-per-class", type=int, default=5, help="labelled images per class (default 5)"
-    )
-    ss.add_argument(
-        "--seeds", type=_seeds, default=[0], help="comma-separated label-split seeds, e.g. 0,1,2"
-    )
-    ss.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help="passes over the unlabelled data (default: per data set)",
-    )
-    ss.add_argument(
-        "--max-minutes", type=float, default=None, help="wall-time budget per model and seed"
-    )
-    ss.add_argument(
-        "--arch",
-        default=None,
-        help=f"network: {', '.join(ARCHS)} (default: by image size)",
-    )
-    ss.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
-                    help="model setting, e.g. --set minibatch_discrimination=true --set historical_averaging=1e-3")  # fmt: skip
-    ss.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
-    add_run_options(ss)
-    add_evaluate_parser(sub, _add_data_args)
-    add_cluster_parser(sub, _add_data_args, _seeds, _setting)
-    add_gan_parsers(sub, _seeds, _setting)
-    add_export_parsers(sub, _seeds, _setting)
-    from flows.serve import add_serve_parser
-
-    add_serve_parser(sub, _setting)
+    for c in commands().values():
+        p = sub.add_parser(c.name, help=c.help, description=c.help)
+        add_param_options(p, c.params)
+        if c.extra_options is not None:
+            c.extra_options(p)
+        p.add_argument(
+            "--no-prefect", action="store_true", help="run the same steps without Prefect tracking"
+        )
+        p.add_argument(
+            "--json", action="store_true", help="print the result as one JSON object on stdout"
+        )
+    add_datasets_parser(sub)
+    add_serve_parser(sub, setting)
     return parser
 
 
-def _table(summary: dict[str, Any]) -> str:
-    def row(name: str, s: dict[str, Any]) -> str:
-        per_seed = ", ".join(f"{100 * e:.2f}" for e in s["test_errors"])
-        return f"{name:<22} {100 * s['test_error_mean']:>6.2f} ± {100 * s['test_error_std']:<5.2f}  {per_seed}"
+def run_command(c: Command, args: argparse.Namespace) -> dict[str, Any]:
+    """The params from the options (checked before anything runs), then the flow, or its
+    body alone with --no-prefect: the same steps in the same order."""
+    from ganflow.flows.params import params_from_args
 
-    lines = [
-        f"{summary['data']}: {summary['labels_per_class']} labels per class, seeds {summary['seeds']}, {summary['epochs']} epochs",
-        f"{'model':<22} {'test error %':>14}  per seed",
-        row("K+1 GAN", summary["gan"]),
-        row("supervised baseline", summary["baseline"]),
-        f"report: {summary['report']}",
-    ]
-    return "\n".join(lines)
-
-
-def json_result(summary: dict[str, Any]) -> dict[str, Any]:
-    """The documented --json object of `semi-supervised` (see README)."""
-    keep = (
-        "test_error_mean",
-        "test_error_std",
-        "test_errors",
-        "per_class_accuracy",
-        "checkpoints",
-        "wall_s",
-        "images_per_s",
-    )
-    return {
-        "gan": {k: summary["gan"][k] for k in keep}, "baseline": {k: summary["baseline"][k] for k in keep},
-        "run_dir": summary["run_dir"], "report": summary["report"], "metrics": summary["metrics"],
-        "data": summary["data"], "labels_per_class": summary["labels_per_class"], "seeds": summary["seeds"],
-        "epochs": summary["epochs"], "fingerprints": summary["fingerprints"], "config": summary["config"],
-    }  # fmt: skip
-
-
-def run_semi_supervised_command(args: argparse.Namespace) -> dict[str, Any]:
-    model = dict(args.settings)
-    if args.arch:
-        model["arch"] = args.arch
-    kwargs = dict(
-        data=args.data, labels_per_class=args.labels_per_class, seeds=args.seeds, epochs=args.epochs,
-        data_root=args.data_root, download=args.download, image_size=args.image_size, channels=args.channels,
-        val_fraction=args.val_fraction, device=args.device, precision=args.precision, max_minutes=args.max_minutes,
-        model=model, run_dir=args.run_dir,
-    )  # fmt: skip
+    p = params_from_args(c.params, args, **c.extra_params(args))
     if args.no_prefect:
-        from tasks.pipeline import SemiSupervisedParams, run_semi_supervised
-
-        return run_semi_supervised(SemiSupervisedParams(**kwargs))
-    from flows.semi_supervised import semi_supervised
-
-    return semi_supervised(**kwargs)
-
-
-def _run_data_command(args: argparse.Namespace) -> int:
-    """export, datasets, augment and serve; returns the exit code."""
-    from flows import export_command as ec
-
-    if args.command == "serve":
-        from flows.serve import build_deployments, describe, run_serve
-
-        if args.dry_run:
-            build_deployments(args)
-            print(describe(args))
-            return 0
-        return run_serve(args)
-    if args.command == "datasets":
-        result, code = ec.run_datasets_command(args)
-        print(
-            json.dumps(result, default=str) if args.json else ec.datasets_table(args.action, result)
-        )
-        return code
-    if args.command == "export":
-        r = ec.run_export_command(args)
-        print(json.dumps(r, default=str) if args.json else ec.export_table(r))
-        return 0
-    s = ec.run_augment_command(args)
-    print(json.dumps(ec.augment_json(s), default=str) if args.json else ec.augment_table(s))
-    return 0
+        return c.body(p)
+    return c.flow(**p.to_dict())
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from models.engine import NonFiniteLossError
-    from tasks.checkpoint import CheckpointError
-    from tasks.export import ExportError
-    from tasks.sources import DataError
-    from tasks.train import TrainingDivergedError
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a bad option (2, already said on stderr)
+        return int(e.code or 0)
+    from ganflow.models.engine import NonFiniteLossError
+    from ganflow.tasks.data.sources import DataError
+    from ganflow.tasks.export.writer import ExportError
+    from ganflow.tasks.train.checkpoint import CheckpointError
+    from ganflow.tasks.train.trainer import TrainingDivergedError
 
     try:
-        if args.command in ("export", "datasets", "augment", "serve"):
-            return _run_data_command(args)
-        if args.command == "cluster":
-            from flows.cluster_command import cluster_table, run_cluster_command
-            from flows.cluster_command import json_result as cluster_json
+        if args.command == "serve":
+            from ganflow.flows.serve import main as serve_main
 
-            summary = run_cluster_command(args)
-            print(json.dumps(cluster_json(summary)) if args.json else cluster_table(summary))
-            return 0
-        if args.command in ("train-gan", "gan-grid"):
-            from flows.gan_command import gan_table, run_gan_command
-            from flows.gan_command import json_result as gan_json
+            return serve_main(args)
+        if args.command == "datasets":
+            from ganflow.flows.datasets_command import main as datasets_main
 
-            summary = run_gan_command(args)
-            print(json.dumps(gan_json(summary)) if args.json else gan_table(summary))
-            return 0
-        if args.command == "evaluate":
-            from flows.evaluate_command import evaluate_table, run_evaluate_command
-
-            result = run_evaluate_command(args)
-            print(json.dumps(result, default=str) if args.json else evaluate_table(result))
-            return 0
-        summary = run_semi_supervised_command(args)
+            return datasets_main(args)
+        c = commands()[args.command]
+        result = run_command(c, args)
     except (
         DataError,
         CheckpointError,
@@ -258,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     ) as e:
         print(f"ganflow: error: {e}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(json_result(summary)))
-    else:
-        print(_table(summary))
+    print(json.dumps(c.as_json(result), default=str) if args.json else c.table(result))
     return 0
 
 

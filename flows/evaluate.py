@@ -1,18 +1,58 @@
-"""Flow `evaluate`: domain extractor -> samples -> metrics -> real-vs-real floor -> report."""
+"""Flow `evaluate`: the domain extractor -> the samples (drawn from a checkpoint of any
+family that samples, or read from a folder) -> their metrics -> the real-vs-real floor ->
+one report.
+
+`run_evaluation(p, steps)` is the flow's body: the Prefect flow passes the @task adapters,
+`--no-prefect`, benchmarks and tests the plain functions.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.evaluation import RESULT_KEYS, EvalSteps, markdown_report, run_evaluation
-from tasks.quality import EvalParams, draw_samples, extractor, score
+from ganflow.flows.params import params_flow
+from ganflow.tasks.evaluate.samples import EvalParams, data_name, draw_samples, extractor, score
+from ganflow.tasks.io import new_run_dir, write_json, write_text
+from ganflow.tasks.report.evaluation import RESULT_KEYS, markdown_report, pictures
 
-extractor_task = task(extractor, name="domain-extractor")
-draw_samples_task = task(draw_samples, name="draw-samples")
-score_task = task(score, name="score", task_run_name="score-{which}")
+
+@dataclass
+class EvalSteps:
+    extractor: Callable[..., dict] = extractor
+    draw_samples: Callable[..., dict] = draw_samples
+    score: Callable[..., dict] = score
+    on_report: Callable[[str, dict], None] | None = None  # e.g. publish as a Prefect artifact
+
+
+def run_evaluation(p: EvalParams, steps: EvalSteps | None = None) -> dict[str, Any]:
+    """Score the samples (and the floor); write metrics.json and report.md in the run
+    directory; return the result: the metric keys, `floor`, `protocol`, paths."""
+    steps = steps or EvalSteps()
+    p.validate()
+    # the reference data set, read from the checkpoint once here rather than in every step
+    p = dataclasses.replace(p, data=data_name(p))
+    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("evaluate")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    steps.extractor(p)
+    samples = steps.draw_samples(p, run_dir)
+    result = steps.score(p, samples["path"], "samples")
+    if p.floor:
+        result["floor"] = steps.score(p, samples["path"], "floor")
+    pics = pictures(run_dir, samples["path"], p)
+    result.update(run_dir=str(run_dir), params=p.to_dict(), pictures={k: str(v) for k, v in pics.items()},
+                  report=str(run_dir / "report.md"), metrics=str(run_dir / "metrics.json"))  # fmt: skip
+    write_text(run_dir / "report.md", markdown_report(result, pics, embed=False))
+    write_json(run_dir / "metrics.json", result)
+    if steps.on_report is not None:
+        steps.on_report(run_dir.name, {"result": result, "pictures": pics})
+    return result
 
 
 def publish_report(run_name: str, report: dict[str, Any]) -> None:
@@ -27,20 +67,10 @@ def publish_report(run_name: str, report: dict[str, Any]) -> None:
     )
 
 
-@flow(name="evaluate", log_prints=True)
-def evaluate(
-    checkpoint: str | None = None, samples: str | None = None, data: str | None = None,
-    data_root: str | None = None, download: bool = False, image_size: int = 32, channels: int = 3,
-    num_samples: int | None = None, seed: int = 0, labels: str = "run", floor: bool = True, cas: bool = True, cas_steps: int = 1500, extractor_steps: int = 3000,
-    inception: str = "auto", inception_weights: str | None = None, device: str = "auto", run_dir: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+@params_flow(EvalParams, name="evaluate", log_prints=True)
+def evaluate(p: EvalParams) -> dict[str, Any]:
     """Score a generator checkpoint or a folder of images against a data set's test set:
     FID/KID/IS/precision/recall/density/coverage/CAS, beside the real-vs-real floor."""
-    p = EvalParams(
-        checkpoint=checkpoint, samples=samples, data=data, data_root=data_root, download=download,
-        image_size=image_size, channels=channels, num_samples=num_samples, seed=seed, labels=labels, floor=floor,
-        cas=cas, cas_steps=cas_steps, extractor_steps=extractor_steps, inception=inception, inception_weights=inception_weights, device=device, run_dir=run_dir,
-    )  # fmt: skip
-    steps = EvalSteps(extractor=extractor_task, draw_samples=draw_samples_task, score=score_task,
-                      on_report=publish_report)  # fmt: skip
+    steps = EvalSteps(task(extractor, name="domain-extractor"), task(draw_samples, name="draw-samples"),
+                      task(score, name="score", task_run_name="score-{which}"), publish_report)  # fmt: skip
     return run_evaluation(p, steps)

@@ -1,19 +1,198 @@
-"""Flows `train-gan` (one configuration over seeds) and `gan-grid` (a grid of configurations
-and a comparison table artifact): load data -> train -> score -> report."""
+"""Flows `train-gan` (one configuration over seeds) and `gan-grid` (every combination of a
+grid of settings, and a comparison table): load the data -> for each seed, train -> score;
+then a summary (mean ± std over seeds) and a report.
+
+`run_gan(p, steps)` and `run_grid(p, steps)` are the flows' bodies: the Prefect flows pass
+the @task adapters, `--no-prefect`, benchmarks and tests the plain functions.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.artifacts import publish_report_and_seeds
-from tasks.gan_pipeline import GANParams, GANSteps, markdown_report, run_gan, run_grid
-from tasks.gan_train import score_gan, train_gan
+from ganflow.flows.artifacts import publish_report_and_seeds
+from ganflow.flows.params import param, params_flow
+from ganflow.models.config import Config, ConfigError, parse_setting
+from ganflow.models.gan.config import GANConfig
+from ganflow.tasks.data import toy
+from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
+from ganflow.tasks.data.streams import load_data
+from ganflow.tasks.evaluate.metrics import mean_std
+from ganflow.tasks.io import new_run_dir, write_json, write_text
+from ganflow.tasks.report.gan import SCORE_KEYS, comparison_table, markdown_report
+from ganflow.tasks.train.gan import score_gan, train_gan
+from ganflow.tasks.train.trainer import RunConfig
 
-train_gan_task = task(train_gan, name="train-gan")
-score_gan_task = task(score_gan, name="score-gan")
+# The 2-D recipe (benchmarks/README.md, "Mode-collapse benchmark": why these values)
+TOY_DEFAULTS: dict[str, Any] = {"arch": "mlp", "z_dim": 16, "width": 128, "depth": 3, "g_batchnorm": False,
+                                "batch_size": 128, "lr_g": 1e-3, "lr_d": 1e-3, "lr_decay": True}  # fmt: skip
+TOY_STEPS = 6000
+IMAGE_EPOCHS = 5
+
+
+def make_config(data: str, overrides: dict[str, Any]) -> GANConfig:
+    """GANConfig for a data set: the toy recipe for ring/grid, DCGAN defaults for images,
+    then the user's overrides (unknown keys and bad values named in the error)."""
+    base = GANConfig(**TOY_DEFAULTS) if data in toy.TOY_DATA else GANConfig()
+    return base.with_overrides(overrides)
+
+
+@dataclass
+class GANParams(Config):
+    data: str = param(
+        "ring",
+        f"ring | grid (2-D mixtures) | {' | '.join(SOURCES)}",
+    )
+    model: dict[str, Any] = param({}, "any GANConfig field, e.g. --set width=128 --set penalty_weight=5",
+                                  flag="--set")  # fmt: skip
+    seeds: list[int] = param([0], "seeds, comma-separated (e.g. 0,1,2)")
+    steps: int | None = param(
+        None, "engine steps (D updates); default 6000 for ring/grid, else by epochs"
+    )
+    epochs: int | None = param(None, "image data: passes over the training set (default 5)")
+    device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
+    max_minutes: float | None = param(None, "wall-time budget per seed")
+    num_samples: int = param(10_000, "image data: samples scored (FID etc.)")
+    data_root: str | None = param(None, "where the data set's files are")
+    run_dir: str | None = param(None, "run directory (default: a new data/runs/gan-...)")
+
+    def validate(self) -> None:
+        check_source(self.data, toy.TOY_DATA)
+        if not self.seeds:
+            raise ConfigError("at least one seed is needed")
+        for name in ("steps", "epochs"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.num_samples < 10:
+            raise ConfigError(f"num_samples must be at least 10, got {self.num_samples}")
+        make_config(self.data, self.model)  # the model settings, checked now
+
+
+@dataclass
+class GridParams(GANParams):
+    grid: dict[str, Any] = param(
+        {}, "one axis of the grid, e.g. --grid loss=nonsaturating,hinge", flag="--grid"
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        for key, values in self.grid.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"grid axis {key!r} needs a list of values, got {values!r}")
+        for over in combinations(self.grid):
+            make_config(self.data, {**self.model, **over})  # every point fails before any training
+
+
+@dataclass
+class GANSteps:
+    """The step functions; the flows swap in Prefect tasks."""
+
+    train: Callable[..., dict[str, Any]] = train_gan
+    score: Callable[..., dict[str, Any]] = score_gan
+    on_report: Callable[[str, dict[str, Any]], None] | None = None
+
+
+def parse_grid(items: list[tuple[str, Any]] | list[str]) -> dict[str, list[Any]]:
+    """['loss=nonsaturating,hinge', ...] (or parsed (key, 'v1,v2') pairs) -> {key: [values]},
+    each value read as JSON where it parses."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        if isinstance(item, str) and "=" not in item:
+            raise ConfigError(f"a grid axis is key=v1,v2,..., got {item!r}")
+        key, values = parse_setting(item) if isinstance(item, str) else item
+        grid[key] = [parse_setting(f"v={v}")[1] for v in str(values).split(",")]
+    return grid
+
+
+def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """mean ± std over seeds of every score key present."""
+    out: dict[str, Any] = {}
+    for key in SCORE_KEYS:
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        if vals:
+            m, s = mean_std([float(v) for v in vals])
+            out[key] = {"mean": m, "std": s}
+    return out
+
+
+def run_gan(
+    p: GANParams, steps: GANSteps | None = None, run_dir: Path | None = None
+) -> dict[str, Any]:
+    """Train and score one configuration over p.seeds; writes summary.json and report.md."""
+    steps = steps or GANSteps()
+    GANParams.validate(p)
+    cfg = make_config(p.data, p.model)
+    run_dir = Path(run_dir or p.run_dir or new_run_dir(f"gan-{p.data}"))
+    data = load_data(p.data, SourceOptions(root=p.data_root))
+    n_steps = p.steps if p.steps is not None else (TOY_STEPS if data.images is None else None)
+    rows, trained = [], []
+    for seed in p.seeds:
+        run = RunConfig(
+            epochs=p.epochs or IMAGE_EPOCHS, seed=seed, device=p.device, max_minutes=p.max_minutes
+        )
+        out_dir = run_dir / f"seed{seed}"
+        t = steps.train(data, cfg, run, out_dir, n_steps)
+        s = steps.score(t["checkpoint"], out_dir, seed=seed, num_samples=p.num_samples, device=p.device,
+                        source=SourceOptions(root=p.data_root))  # fmt: skip
+        trained.append(t)
+        rows.append({"seed": seed, **{k: s.get(k) for k in SCORE_KEYS if s.get(k) is not None},
+                     "steps": t["steps"], "wall_s": t["wall_s"], "heatmaps": t.get("heatmaps"),
+                     "samples_png": s.get("samples_png")})  # fmt: skip
+    summary = {"data": p.data, "config": cfg.to_dict(), "seeds": list(p.seeds), "steps": trained[0]["total_steps"],
+               "scores": summarise(rows), "per_seed": rows, "run_dir": str(run_dir),
+               "checkpoints": [t["checkpoint"] for t in trained], "wall_s": [t["wall_s"] for t in trained]}  # fmt: skip
+    if p.data in toy.TOY_DATA:
+        summary["max_modes"] = len(toy.centres(p.data)[0])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "summary.json", summary)
+    summary["report"] = str(run_dir / "report.md")
+    write_text(summary["report"], markdown_report(summary, embed=False))
+    if steps.on_report is not None:
+        steps.on_report(run_dir.name, summary)
+    return summary
+
+
+def run_grid(p: GridParams, steps: GANSteps | None = None) -> dict[str, Any]:
+    """Every combination of the grid's values (on top of p.model), each over p.seeds; returns
+    {'rows': one per configuration with mean ± std scores, 'table': markdown, ...}."""
+    p.validate()
+    run_dir = Path(p.run_dir or new_run_dir(f"gan-grid-{p.data}"))
+    rows = []
+    for over in combinations(p.grid):
+        name = ",".join(f"{k}={v}" for k, v in over.items()) or "base"
+        point = dataclasses.replace(p, model={**p.model, **over})
+        summ = run_gan(
+            point,
+            dataclasses.replace(steps or GANSteps(), on_report=None),
+            run_dir / name.replace("/", "_"),
+        )
+        rows.append({"config": name, **{k: v["mean"] for k, v in summ["scores"].items()},
+                     **{f"{k}_std": v["std"] for k, v in summ["scores"].items()},
+                     "wall_s": round(sum(summ["wall_s"]), 1), "report": summ["report"]})  # fmt: skip
+    summary = {"data": p.data, "grid": p.grid, "seeds": list(p.seeds), "rows": rows, "run_dir": str(run_dir),
+               "table": comparison_table(rows)}  # fmt: skip
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "grid.json", summary)
+    write_text(
+        run_dir / "grid.md",
+        f"# GAN grid on {p.data}, seeds {list(p.seeds)}\n\n{summary['table']}\n",
+    )
+    if steps is not None and steps.on_report is not None:
+        steps.on_report(run_dir.name, summary)
+    return summary
 
 
 def publish_run(run_name: str, summary: dict[str, Any]) -> None:
@@ -31,33 +210,18 @@ def publish_grid(run_name: str, summary: dict[str, Any]) -> None:
     )
 
 
-def _params(
-    data: str, model: dict[str, Any] | None, seeds: list[int] | None, **kw: Any
-) -> GANParams:
-    return GANParams(data=data, model=dict(model or {}), seeds=list(seeds or [0]), **kw)
+def _task_steps(on_report: Callable[[str, dict[str, Any]], None]) -> GANSteps:
+    return GANSteps(task(train_gan, name="train-gan"), task(score_gan, name="score-gan"), on_report)
 
 
-@flow(name="train-gan", log_prints=True)
-def train_gan_flow(
-    data: str = "ring", model: dict[str, Any] | None = None, seeds: list[int] | None = None, steps: int | None = None,
-    epochs: int | None = None, device: str = "auto", max_minutes: float | None = None, num_samples: int = 10_000,
-    data_root: str | None = None, run_dir: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """Train an unconditional GAN (any loss of the zoo, any trick switched on in `model`) and
-    score it: modes and high-quality fraction on toy data, FID & co. on images."""
-    p = _params(data, model, seeds, steps=steps, epochs=epochs, device=device, max_minutes=max_minutes,
-                num_samples=num_samples, data_root=data_root, run_dir=run_dir)  # fmt: skip
-    return run_gan(p, GANSteps(train=train_gan_task, score=score_gan_task, on_report=publish_run))
+@params_flow(GANParams, name="train-gan", log_prints=True)
+def train_gan_flow(p: GANParams) -> dict[str, Any]:
+    """Train a GAN (any loss of the zoo, any trick switched on in `model`, conditional or
+    not) and score it: modes and high-quality fraction on toy data, FID & co. on images."""
+    return run_gan(p, _task_steps(publish_run))
 
 
-@flow(name="gan-grid", log_prints=True)
-def gan_grid_flow(
-    data: str = "ring", grid: dict[str, list[Any]] | None = None, model: dict[str, Any] | None = None,
-    seeds: list[int] | None = None, steps: int | None = None, epochs: int | None = None, device: str = "auto",
-    num_samples: int = 10_000, data_root: str | None = None, run_dir: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+@params_flow(GridParams, name="gan-grid", log_prints=True)
+def gan_grid_flow(p: GridParams) -> dict[str, Any]:
     """Run every combination of `grid` ({setting: [values]}) and publish a comparison table."""
-    p = _params(data, model, seeds, steps=steps, epochs=epochs, device=device, num_samples=num_samples,
-                data_root=data_root, run_dir=run_dir)  # fmt: skip
-    steps_ = GANSteps(train=train_gan_task, score=score_gan_task, on_report=publish_grid)
-    return run_grid(p, dict(grid or {}), steps_)
+    return run_grid(p, _task_steps(publish_grid))

@@ -1,17 +1,150 @@
-"""Flow `semi-supervised`: prepare -> train K+1 GAN -> train baseline -> evaluate -> report."""
+"""Flow `semi-supervised`: for each label-split seed, prepare the data -> train the K+1 GAN
+-> evaluate it -> train the supervised-only baseline -> evaluate it; then one report.
+
+`run_semi_supervised(p, steps)` is the flow's body: the Prefect flow passes the @task
+adapters, `--no-prefect`, benchmarks and tests the plain functions. One order either way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.data import prepare_task
-from tasks.evaluate import evaluate_task
-from tasks.pipeline import SemiSupervisedParams, Steps, run_semi_supervised
-from tasks.report import markdown_report
-from tasks.train import train_task
+from ganflow.flows.params import param, params_flow
+from ganflow.flows.tasks import evaluate_task, prepare_task, train_task
+from ganflow.models.config import Config, ConfigError
+from ganflow.models.ssgan.config import SSGANConfig
+from ganflow.tasks.data.bundle import DataSpec, prepare
+from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
+from ganflow.tasks.evaluate.classification import (
+    PER_CLASS_ACCURACY,
+    TEST_ERROR,
+    evaluate_classifier,
+)
+from ganflow.tasks.evaluate.metrics import mean_std
+from ganflow.tasks.io import new_run_dir
+from ganflow.tasks.report.semi_supervised import make_pictures, markdown_report, write_report
+from ganflow.tasks.train.devices import PRECISIONS
+from ganflow.tasks.train.ssgan import train
+from ganflow.tasks.train.trainer import RunConfig
+
+# Epochs (passes over the unlabelled pool) when none are given: sized so that the default
+# job finishes in about two minutes on 2 CPU cores.
+DEFAULT_EPOCHS = {
+    "digits": 100,
+    "fashion-mnist": 10,
+    "mnist": 10,
+    "cifar10": 20,
+    "svhn": 10,
+    "folder": 50,
+}
+KINDS = ("gan", "baseline")
+
+
+@dataclass
+class SemiSupervisedParams(Config):
+    data: str = param("digits", f"data set: {', '.join(SOURCES)}")
+    labels_per_class: int = param(5, "labelled images per class")
+    seeds: list[int] = param([0], "label-split seeds, comma-separated (e.g. 0,1,2)")
+    epochs: int | None = param(None, "passes over the unlabelled data (default: per data set)")
+    data_root: str | None = param(
+        None, "where the data set's files are (folder source: the image tree)"
+    )
+    download: bool = param(False, "allow a torchvision download (needs internet)")
+    image_size: int = param(32, "folder source: resize images to this size (8, 28 or 32)")
+    channels: int = param(3, "folder source: 1 = greyscale, 3 = RGB", choices=(1, 3))
+    val_fraction: float = param(0.1, "stratified validation fraction of the training set")
+    device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
+    precision: str = param("auto", "auto (bf16 on CUDA) | fp32 | bf16", choices=PRECISIONS)
+    max_minutes: float | None = param(None, "wall-time budget per model and seed")
+    model: dict[str, Any] = param(
+        {}, "model setting, e.g. --set minibatch_discrimination=true", flag="--set"
+    )
+    run_dir: str | None = param(
+        None, "run directory (default: a new data/runs/semi-supervised-...)"
+    )
+
+    def validate(self) -> None:
+        check_source(self.data)
+        if not self.seeds:
+            raise ConfigError("at least one seed is needed")
+        if self.labels_per_class < 1:
+            raise ConfigError(f"labels_per_class must be at least 1, got {self.labels_per_class}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        SSGANConfig().with_overrides(self.model)  # the model settings, checked now
+
+    def run_config(self, seed: int) -> RunConfig:
+        epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS.get(self.data, 50)
+        return RunConfig(epochs=epochs, seed=seed, device=self.device, precision=self.precision,
+                         max_minutes=self.max_minutes)  # fmt: skip
+
+    def data_spec(self, seed: int) -> DataSpec:
+        opts = SourceOptions(root=self.data_root, download=self.download, image_size=self.image_size,
+                             channels=self.channels)  # fmt: skip
+        return DataSpec(self.data, self.labels_per_class, seed, self.val_fraction, opts)
+
+
+@dataclass
+class Steps:
+    prepare: Callable[..., dict] = prepare
+    train: Callable[..., dict] = train
+    evaluate: Callable[..., dict] = evaluate_classifier
+    on_report: Callable[[str, dict], None] | None = None  # e.g. publish as a Prefect artifact
+
+
+def _summarise(results: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    errors = [r[key]["metrics"][TEST_ERROR] for r in results]
+    mean, std = mean_std(errors)
+    first = results[0][key]
+    return {
+        "test_error_mean": mean, "test_error_std": std, "test_errors": errors,
+        "per_class_accuracy": first["metrics"][PER_CLASS_ACCURACY], "confusion": first["metrics"]["confusion"],
+        "checkpoints": [r[key]["train"]["checkpoint"] for r in results],
+        "wall_s": [r[key]["train"]["wall_s"] for r in results],
+        "images_per_s": [r[key]["train"]["images_per_s"] for r in results],
+    }  # fmt: skip
+
+
+def run_semi_supervised(p: SemiSupervisedParams, steps: Steps | None = None) -> dict[str, Any]:
+    """The flow's body for every seed; returns the summary (also in run_dir/metrics.json)."""
+    steps = steps or Steps()
+    p.validate()
+    cfg = SSGANConfig().with_overrides(p.model)
+    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("semi-supervised")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results, info = [], {}
+    for seed in p.seeds:
+        info = steps.prepare(p.data_spec(seed), run_dir / "data")
+        row: dict[str, Any] = {"seed": seed, "data": info}
+        for kind in KINDS:
+            trained = steps.train(
+                info["path"], cfg, p.run_config(seed), run_dir / f"seed{seed}" / kind, kind
+            )
+            row[kind] = {
+                "train": trained,
+                "metrics": steps.evaluate(trained["checkpoint"], info["path"]),
+            }
+        results.append(row)
+    summary: dict[str, Any] = {
+        "data": p.data, "labels_per_class": p.labels_per_class, "seeds": list(p.seeds),
+        "epochs": p.run_config(0).epochs, "run_dir": str(run_dir),
+        "fingerprints": [r["data"]["fingerprint"]["id"] for r in results], "class_names": info["class_names"],
+        "counts": info["counts"], "config": results[0]["gan"]["train"]["config"], "params": p.to_dict(),
+        **{kind: _summarise(results, kind) for kind in KINDS},
+    }  # fmt: skip
+    pictures = make_pictures(run_dir, results, info["class_names"])
+    summary["pictures"] = {k: str(v) for k, v in pictures.items()}
+    summary.update(write_report(run_dir, summary, pictures))
+    if steps.on_report is not None:
+        steps.on_report(run_dir.name, {"summary": summary, "pictures": pictures})
+    return summary
 
 
 def publish_report(run_name: str, report: dict[str, Any]) -> None:
@@ -19,36 +152,16 @@ def publish_report(run_name: str, report: dict[str, Any]) -> None:
     summary = report["summary"]
     create_markdown_artifact(markdown_report(summary, report["pictures"], embed=True), key="semi-supervised-report",
                              description=f"semi-supervised run {run_name}")  # fmt: skip
-    rows = [
-        {"seed": s, "gan_test_error": g, "baseline_test_error": b}
-        for s, g, b in zip(
-            summary["seeds"],
-            summary["gan"]["test_errors"],
-            summary["baseline"]["test_errors"],
-            strict=True,
-        )
-    ]
+    rows = [{"seed": s, "gan_test_error": g, "baseline_test_error": b}
+            for s, g, b in zip(summary["seeds"], summary["gan"]["test_errors"],
+                               summary["baseline"]["test_errors"], strict=True)]  # fmt: skip
     create_table_artifact(
         rows, key="semi-supervised-errors", description="test error per label-split seed"
     )
 
 
-@flow(name="semi-supervised", log_prints=True)
-def semi_supervised(
-    data: str = "digits", labels_per_class: int = 5, seeds: list[int] | None = None, epochs: int | None = None,
-    data_root: str | None = None, download: bool = False, image_size: int = 32, channels: int = 3,
-    val_fraction: float = 0.1, device: str = "auto", precision: str = "auto", max_minutes: float | None = None,
-    model: dict[str, Any] | None = None, run_dir: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+@params_flow(SemiSupervisedParams, name="semi-supervised", log_prints=True)
+def semi_supervised(p: SemiSupervisedParams) -> dict[str, Any]:
     """Train a K+1-class semi-supervised GAN and its supervised-only baseline on the same
     labelled subset for each seed; report test error mean ± std over the label splits."""
-    params = SemiSupervisedParams(
-        data=data, labels_per_class=labels_per_class, seeds=list(seeds) if seeds else [0], epochs=epochs,
-        data_root=data_root, download=download, image_size=image_size, channels=channels,
-        val_fraction=val_fraction, device=device, precision=precision, max_minutes=max_minutes,
-        model=dict(model or {}), run_dir=run_dir,
-    )  # fmt: skip
-    steps = Steps(
-        prepare=prepare_task, train=train_task, evaluate=evaluate_task, on_report=publish_report
-    )
-    return run_semi_supervised(params, steps)
+    return run_semi_supervised(p, Steps(prepare_task, train_task, evaluate_task, publish_report))

@@ -19,13 +19,13 @@ from typing import Any
 
 # flow name -> "module:function"; imported only when served
 FLOWS = {
-    "augment": "flows.augment:augment_flow",
-    "export": "flows.augment:export_flow",
-    "semi-supervised": "flows.semi_supervised:semi_supervised",
-    "cluster": "flows.cluster:cluster",
-    "evaluate": "flows.evaluate:evaluate",
-    "train-gan": "flows.gan:train_gan_flow",
-    "gan-grid": "flows.gan:gan_grid_flow",
+    "augment": "ganflow.flows.augment:augment_flow",
+    "export": "ganflow.flows.augment:export_flow",
+    "semi-supervised": "ganflow.flows.semi_supervised:semi_supervised",
+    "cluster": "ganflow.flows.cluster:cluster",
+    "evaluate": "ganflow.flows.evaluate:evaluate",
+    "train-gan": "ganflow.flows.gan:train_gan_flow",
+    "gan-grid": "ganflow.flows.gan:gan_grid_flow",
 }
 
 
@@ -60,6 +60,8 @@ def build_deployments(args: argparse.Namespace) -> list[Any]:
             raise ValueError(
                 f"flow {name!r} has no parameter(s) {bad}; it takes: {', '.join(sorted(known))}"
             )
+        if getattr(f, "params_class", None) is not None:  # types and domains, checked now
+            f.params_class.from_dict(params)
         deployments.append(f.to_deployment(
             name=args.name or f"{name}-scheduled", cron=args.cron, interval=args.interval,
             parameters=params, description=f"ganflow {name} on a schedule", tags=["ganflow"],
@@ -103,3 +105,12 @@ def add_serve_parser(sub: argparse._SubParsersAction, setting: Any) -> None:
 def describe(args: argparse.Namespace) -> str:
     return json.dumps({"flows": args.flows, "cron": args.cron, "interval": args.interval,
                        "parameters": dict(args.params), "name": args.name})  # fmt: skip
+
+
+def main(args: argparse.Namespace) -> int:
+    """`ganflow serve`: with --dry-run, check the flows and parameters and print them."""
+    if args.dry_run:
+        build_deployments(args)
+        print(describe(args))
+        return 0
+    return run_serve(args)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.engine import Callback, IndexStream, Phase, adam, fit, steps_for
+from ganflow.models.engine import Callback, IndexStream, Phase, adam, fit, steps_for
 
 
 class LeNet(nn.Module):

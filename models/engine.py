@@ -11,7 +11,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -45,6 +45,18 @@ class Phase:
 
     def due(self, step: int) -> bool:
         return step % self.every == 0 and (self.until is None or step < self.until)
+
+
+@dataclass
+class Training:
+    """Everything a fit needs: the phases, the step-pure batch function, and every stateful
+    object (modules, optimisers, schedulers, trick buffers) by the name it is checkpointed
+    under. `ema`: the weight average a family evaluates with, where it keeps one."""
+
+    phases: list[Phase]
+    next_batch: Callable[[int], Batch]
+    stateful: dict[str, Any] = field(default_factory=dict)
+    ema: Any = None
 
 
 class NonFiniteLossError(RuntimeError):

@@ -10,7 +10,6 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="ganflow-prefect-"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("GANFLOW_DATA", tempfile.mkdtemp(prefix="ganflow-data-"))
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -28,22 +27,6 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def digits_bundle(tmp_path_factory):
     """The built-in digits data, 5 labels per class, prepared once."""
-    from tasks.data import DataSpec, prepare
+    from ganflow.tasks.data.bundle import DataSpec, prepare
 
     return prepare(DataSpec("digits", 5, 0), tmp_path_factory.mktemp("bundle"))
-
-
-def write_image_tree(
-    root, classes: dict[str, int], size: int = 12, mode: str = "RGB", seed: int = 0
-):
-    """root/<class>/<i>.png with `n` random images per class; returns root."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for name, n in classes.items():
-        d = root / name
-        d.mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            shape = (size, size, 3) if mode == "RGB" else (size, size)
-            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(d / f"{i}.png")
-    return root

@@ -1,0 +1,152 @@
+"""One params dataclass per flow, serving the @flow signature, the CLI and serve.
+
+A flow's parameters are written once, as a Config dataclass whose fields carry their help
+text (`param(default, "help")`). `params_flow` turns a body `(params) -> result` into a
+Prefect flow whose signature is those fields (so the Prefect UI, deployments and
+`--param key=value` see them by name), and `add_param_options` turns them into argparse
+options; `params_from_args` reads them back. The same checks (types, then the dataclass's
+`validate`) run in every path, before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ganflow.models.config import Config, ConfigError, param, parse_setting  # noqa: F401 (param: re-exported)
+
+P = TypeVar("P", bound=Config)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return inspect.Parameter.empty
+
+
+def params_flow(cls: type[P], **flow_kwargs: Any) -> Callable[[Callable[[P], Any]], Any]:
+    """@params_flow(Params, name="...") over `def body(p: Params) -> dict`: a Prefect flow
+    taking Params' fields as keyword parameters."""
+    from prefect import flow
+
+    def deco(body: Callable[[P], Any]) -> Any:
+        hints = cls.field_types()
+
+        @functools.wraps(body)
+        def fn(**kwargs: Any) -> Any:
+            return body(cls.from_dict(kwargs))
+
+        fields = dataclasses.fields(cls)
+        fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter(
+                    f.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=_default(f),
+                    annotation=hints[f.name],
+                )
+                for f in fields
+            ],  # fmt: skip
+            return_annotation=dict[str, Any],
+        )
+        fn.__annotations__ = {**{f.name: hints[f.name] for f in fields}, "return": dict[str, Any]}
+        del fn.__wrapped__  # Prefect must read the generated signature, not the body's
+        made = flow(**flow_kwargs)(fn)
+        made.params_class = cls  # serve checks --param values with it
+        return made
+
+    return deco
+
+
+def _base_type(tp: Any) -> Any:
+    """int for `int | None`, list for `list[int]`, ... (the type argparse converts to)."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType) and len(args) == 1:
+        return _base_type(args[0])
+    return typing.get_origin(tp) or tp
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one value")
+    return values
+
+
+def str_list(text: str) -> list[str]:
+    values = [s.strip() for s in text.split(",") if s.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one value")
+    return values
+
+
+def _list_item_type(tp: Any) -> Any:
+    """The item type of list[int], list[str] | None, ..."""
+    for a in (tp, *typing.get_args(tp)):
+        if typing.get_origin(a) is list:
+            return (typing.get_args(a) or (str,))[0]
+    return str
+
+
+def setting(text: str) -> tuple[str, Any]:
+    try:
+        return parse_setting(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def add_param_options(
+    parser: argparse.ArgumentParser, cls: type[Config], skip: tuple[str, ...] = ()
+) -> None:
+    """One option per field of cls: --field-name (or the field's `flag`), typed from its
+    annotation; bools are --x / --no-x, int lists comma-separated, dicts repeated KEY=VALUE."""
+    hints = cls.field_types()
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        base, default = _base_type(hints[f.name]), _default(f)
+        shown = (
+            "" if default in (None, inspect.Parameter.empty, [], {}) else f" (default {default})"
+        )
+        kw: dict[str, Any] = {"dest": f.name, "help": f.metadata.get("help", "") + shown,
+                              "default": argparse.SUPPRESS}  # fmt: skip
+        if "choices" in f.metadata:
+            kw["choices"] = f.metadata["choices"]
+        if base is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif base is list:
+            ints = _list_item_type(hints[f.name]) is int
+            parser.add_argument(
+                flag,
+                type=int_list if ints else str_list,
+                metavar="N,N,..." if ints else "A,B,...",
+                **kw,
+            )
+        elif base is dict:
+            parser.add_argument(flag, type=setting, action="append", metavar="KEY=VALUE", **kw)
+        else:
+            parser.add_argument(flag, type=base if base in (int, float, str) else str, **kw)
+
+
+def params_from_args(cls: type[P], args: argparse.Namespace, **extra: Any) -> P:
+    """The params of the options given (the rest take their defaults), checked."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in vars(args).items() if k in names}
+    for k, v in list(given.items()):
+        if (
+            cls.field_types()[k] in (dict[str, Any], dict)
+            or _base_type(cls.field_types()[k]) is dict
+        ):
+            given[k] = dict(v)
+    return cls.from_dict({**given, **extra})

@@ -1,0 +1,123 @@
+"""GANConfig: the GAN family's settings, every stabilising trick and the class conditioning
+as a field (models/gan.py builds the networks and phases from it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ganflow.models import losses
+from ganflow.models.config import Config, ConfigError
+
+ARCHS = ("mlp", "dcgan")
+D_OPTIMIZERS = ("adam", "sgd")
+# class conditioning of D (conditional.py): concatenated label embedding, projection
+# discriminator (Miyato & Koyama 2018), or an auxiliary classifier (AC-GAN, Odena et al. 2017)
+CONDITIONS = ("none", "concat", "projection", "acgan")
+
+
+@dataclass
+class GANConfig(Config):
+    arch: str = "dcgan"  # mlp (vectors) | dcgan (28x28 grey or 32x32 colour images)
+    z_dim: int = 100  # dimension of the N(0, I) noise z
+    width: int = 64  # dcgan: base channel count; mlp: hidden units per layer
+    depth: int = 3  # mlp: hidden layers in G and in D
+    g_batchnorm: bool = True  # batch norm in G (DCGAN; optional for the MLP)
+    d_batchnorm: bool | None = (
+        None  # batch norm in D; None: DCGAN's default, off with gp/dragan or spectral norm
+    )
+    loss: str = "nonsaturating"  # minimax | nonsaturating | lsgan | wgan | wgan-gp | dragan | hinge
+    penalty_weight: float = 10.0  # lambda of the WGAN-GP / DRAGAN gradient penalty
+    # gamma of the R1 penalty, gamma/2 E||grad D(x_real)||^2, with any loss (Mescheder et al.
+    # 2018, eq. 9); 0: off
+    r1: float = 0.0
+    # lazy regularisation (Karras et al. 2020, section 3.1): R1 on every r1_every-th D step,
+    # weighted by r1_every so its average strength is unchanged
+    r1_every: int = 1
+    clip: float = 0.01  # WGAN weight clipping range [-c, c]
+    lr_g: float = 2e-4  # generator learning rate (Adam)
+    lr_d: float = 2e-4  # discriminator learning rate; lr_d != lr_g is TTUR (Heusel et al. 2017)
+    beta1: float = 0.5  # Adam beta1 (Radford et al. 2015)
+    beta2: float = 0.999  # Adam beta2
+    lr_decay: bool = False  # both learning rates decay linearly to 0 over the run
+    d_optimizer: str = "adam"  # adam | sgd (SGD for D with Adam for G)
+    n_critic: int = 1  # D steps per G step
+    batch_size: int = 64
+    spectral_norm: bool = False  # spectral normalisation of D's layers (Miyato et al. 2018)
+    self_attention: bool = False  # SAGAN block in G and D (dcgan)
+    minibatch_discrimination: bool = False  # Salimans et al. 2016, section 3.2, before D's read-out
+    pack: int = 1  # PacGAN: D judges this many samples at once (Lin et al. 2018)
+    unrolled_steps: int = 0  # k: G's loss through k differentiable D updates (Metz et al. 2016)
+    instance_noise: float = 0.0  # std of noise on D's inputs at step 0, annealed linearly to 0
+    instance_noise_steps: int = 0  # steps of that annealing; 0: the whole run
+    label_flip: float = 0.0  # probability of swapping the real/fake label of a D example
+    label_smoothing: float = 0.0  # one-sided: real target 1 - this (BCE and LS losses)
+    replay: int = 0  # experience replay pool size for D's fakes; 0: off
+    replay_p: float = 0.5  # chance a fake is swapped for a pooled one once the pool is full
+    condition: str = "none"  # class conditioning of D: none | concat | projection | acgan (cgan.py)
+    embed_dim: int = 32  # size of the label embedding fed to G (and to D with concat)
+    aux_weight: float = 1.0  # acgan: weight of the auxiliary classifier's cross-entropy
+    # EMA of G's weights, decay per G step (Yazici et al. 2019); samples, scores and exports
+    # come from the average ("G_ema"); 0: off
+    g_ema: float = 0.0
+
+    def validate(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.loss not in losses.LOSSES:
+            raise ConfigError(f"loss must be one of {sorted(losses.LOSSES)}, got {self.loss!r}")
+        if self.d_optimizer not in D_OPTIMIZERS:
+            raise ConfigError(
+                f"d_optimizer must be one of {D_OPTIMIZERS}, got {self.d_optimizer!r}"
+            )
+        if self.label_smoothing and not losses.LOSSES[self.loss].smoothable:
+            raise ConfigError(
+                f"label_smoothing has no meaning for the {self.loss} loss (no targets)"
+            )
+        for name in ("n_critic", "pack", "batch_size", "z_dim", "width", "r1_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.batch_size % self.pack:
+            raise ConfigError(
+                f"batch_size {self.batch_size} must be a multiple of pack {self.pack}"
+            )
+        for name in ("label_flip", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.replay_p <= 1.0:
+            raise ConfigError(f"replay_p must be in [0, 1], got {self.replay_p}")
+        if not 0.0 <= self.g_ema < 1.0:
+            raise ConfigError(f"g_ema must be in [0, 1) (0: off), got {self.g_ema}")
+        if min(self.unrolled_steps, self.replay, self.instance_noise, self.r1) < 0:
+            raise ConfigError("unrolled_steps, replay, instance_noise and r1 must not be negative")
+        if self.condition not in CONDITIONS:
+            raise ConfigError(f"condition must be one of {CONDITIONS}, got {self.condition!r}")
+        if self.conditional and (self.pack > 1 or self.replay):
+            # a pack or a replayed fake has no single label to condition on
+            raise ConfigError("pack > 1 and replay cannot be combined with a class condition")
+
+    @property
+    def conditional(self) -> bool:
+        return self.condition != "none"
+
+    def summary(self) -> str:
+        """The loss and every stabilising trick switched on, e.g. 'hinge, spectral_norm, pack=2'."""
+        tricks = ("spectral_norm", "self_attention", "minibatch_discrimination", "pack", "unrolled_steps",
+                  "instance_noise", "label_flip", "label_smoothing", "replay", "n_critic", "lr_decay", "g_ema", "r1",
+                  "r1_every")  # fmt: skip
+        base = GANConfig()
+        on = [k if isinstance(getattr(self, k), bool) else f"{k}={getattr(self, k)}" for k in tricks
+              if getattr(self, k) != getattr(base, k) and getattr(self, k)]  # fmt: skip
+        if self.conditional:
+            on.insert(0, f"conditional ({self.condition})")
+        if self.d_optimizer != "adam":
+            on.append(f"D {self.d_optimizer}")
+        if self.lr_d != self.lr_g:
+            on.append(f"TTUR {self.lr_d:g}/{self.lr_g:g}")
+        return ", ".join([self.loss, *on])
+
+    def d_uses_batchnorm(self) -> bool:
+        if self.d_batchnorm is not None:
+            return self.d_batchnorm
+        # a per-example gradient penalty is not defined through batch statistics, and spectral
+        # norm already controls D (Gulrajani et al. 2017, section 4; Miyato et al. 2018)
+        return losses.LOSSES[self.loss].penalty is None and not self.spectral_norm

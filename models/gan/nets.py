@@ -1,0 +1,213 @@
+"""Networks of the unconditional GAN family: MLPs for low-dimensional data (the toy mixtures
+of the mode-collapse benchmark) and DCGAN (Radford et al. 2015, section 3) for 28x28 grey
+and 32x32 colour images.
+
+DCGAN's rules: strided convolutions in D and transposed convolutions in G instead of pooling;
+batch norm in both (not on G's output or D's input); ReLU in G with a tanh output; LeakyReLU
+(0.2) in D; no hidden fully connected layers. z is projected to the first feature map by a
+transposed convolution on a 1x1 map, D's last layer is one linear read-out of its last map.
+
+Every discriminator takes (N, ...) samples and returns (logits (N / pack,), features): with
+PacGAN packing (Lin et al. 2018) it judges `pack` samples at once, concatenated along the
+feature (MLP) or channel (DCGAN) axis.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from ganflow.models.gan.conditional import (
+    ConditionalDiscriminator,
+    ConditionalGenerator,
+    feature_width,
+)
+from ganflow.models.gan.config import GANConfig
+from ganflow.models.layers import MinibatchDiscrimination, SelfAttention, maybe_spectral_norm
+
+DCGAN_SIZES = (28, 32)
+
+
+def _pack(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """(N, C, ...) -> (N / pack, pack * C, ...): consecutive samples side by side."""
+    n = x.shape[0]
+    if n % pack:
+        raise ValueError(f"batch of {n} cannot be split into packs of {pack}")
+    return x.reshape(n // pack, pack * x.shape[1], *x.shape[2:])
+
+
+class _Head(nn.Module):
+    """features (N, F) -> logits (N,), through minibatch discrimination when asked."""
+
+    def __init__(self, n_features: int, mbd: bool, spectral: bool) -> None:
+        super().__init__()
+        self.mbd = MinibatchDiscrimination(n_features, 50, 5) if mbd else None
+        width = self.mbd.out_features if self.mbd is not None else n_features
+        self.out = maybe_spectral_norm(nn.Linear(width, 1), spectral)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.out(self.mbd(f) if self.mbd is not None else f).squeeze(1)
+
+
+class MLPGenerator(nn.Module):
+    """z (N, z_dim) -> x (N, dim): `depth` hidden ReLU layers, linear output."""
+
+    def __init__(self, z_dim: int, dim: int, hidden: int, depth: int, batchnorm: bool) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = z_dim
+        for _ in range(depth):
+            layers += (
+                [nn.Linear(width, hidden)]
+                + ([nn.BatchNorm1d(hidden)] if batchnorm else [])
+                + [nn.ReLU()]
+            )
+            width = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(width, dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """x (N, dim) -> (logits (N / pack,), features (N / pack, hidden))."""
+
+    def __init__(self, dim: int, hidden: int, depth: int, cfg: GANConfig) -> None:
+        super().__init__()
+        self.pack = cfg.pack
+        sn = cfg.spectral_norm
+        layers: list[nn.Module] = []
+        width = dim * cfg.pack
+        for _ in range(depth):
+            layers += [maybe_spectral_norm(nn.Linear(width, hidden), sn), nn.LeakyReLU(0.2)]
+            width = hidden
+        self.body = nn.Sequential(*layers)
+        self.head = _Head(width, cfg.minibatch_discrimination, sn)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.body(_pack(x, self.pack))
+        return self.head(f), f
+
+
+def _dcgan_init(m: nn.Module) -> None:
+    """Radford et al. 2015, section 4: weights from N(0, 0.02); batch-norm scales N(1, 0.02)."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+        nn.init.normal_(w, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def _stages(size: int, width: int) -> list[int]:
+    """Channel widths from the smallest map up: 28 -> 7, 14 (2 stages), 32 -> 4, 8, 16 (3)."""
+    if size not in DCGAN_SIZES:
+        raise ValueError(
+            f"dcgan supports {DCGAN_SIZES} pixel images, got {size}: use --arch mlp for other sizes"
+        )
+    return [4 * width, 2 * width] if size == 28 else [4 * width, 2 * width, width]
+
+
+class DCGANGenerator(nn.Module):
+    """z (N, z_dim) -> x (N, C, S, S) in [-1, 1]; S = 28 (7 -> 14 -> 28) or 32 (4 -> ... -> 32)."""
+
+    def __init__(self, cfg: GANConfig, channels: int, size: int) -> None:
+        super().__init__()
+        widths = _stages(size, cfg.width)
+        first = 7 if size == 28 else 4
+        layers: list[nn.Module] = [nn.ConvTranspose2d(cfg.z_dim, widths[0], first, 1, 0, bias=False),
+                                   nn.BatchNorm2d(widths[0]), nn.ReLU()]  # fmt: skip
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False)):
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(),
+            ]
+            if cfg.self_attention and i == len(widths) - 2:  # on the last hidden map (14 or 16)
+                layers.append(SelfAttention(c_out))
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(_dcgan_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """x (N, C, S, S) -> (logits (N / pack,), features (N / pack, F)): stride-2 convolutions,
+    LeakyReLU 0.2, batch norm after the first (when on), one linear read-out."""
+
+    def __init__(self, cfg: GANConfig, channels: int, size: int, batchnorm: bool) -> None:
+        super().__init__()
+        self.pack = cfg.pack
+        widths = _stages(size, cfg.width)[::-1]  # (w, 2w[, 4w]) going down
+        sn = cfg.spectral_norm
+        layers: list[nn.Module] = []
+        c_in = channels * cfg.pack
+        for i, c_out in enumerate(widths):
+            layers.append(maybe_spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1), sn))
+            if batchnorm and i > 0:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.LeakyReLU(0.2))
+            if cfg.self_attention and i == 0:  # on the first map (14 or 16)
+                layers.append(SelfAttention(c_out, spectral=sn))
+            c_in = c_out
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        last = size // 2 ** len(widths)
+        self.head = _Head(widths[-1] * last * last, cfg.minibatch_discrimination, sn)
+        self.apply(_dcgan_init)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.body(_pack(x, self.pack))
+        return self.head(f), f
+
+
+def build_models(
+    cfg: GANConfig, shape: tuple[int, ...], seed: int, num_classes: int = 0
+) -> dict[str, nn.Module]:
+    """{'G', 'D'} for data of `shape`: (dim,) vectors for mlp, (C, S, S) images for dcgan.
+    With a condition, G takes (z, y) and D (x, y) for labels y in 0..num_classes-1. With
+    g_ema, also 'G_ema': a copy of G that is never trained, only averaged (see sampler)."""
+    cfg.validate()
+    if cfg.conditional and num_classes < 2:
+        raise ValueError(f"a class-conditional GAN needs at least 2 classes, got {num_classes}")
+    # conditional G reads [z, e(y)]; concat-conditioned D reads [x, e(y)]
+    g_cfg = dataclasses.replace(cfg, z_dim=cfg.z_dim + cfg.embed_dim) if cfg.conditional else cfg
+    extra = cfg.embed_dim if cfg.condition == "concat" else 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if cfg.arch == "mlp":
+            if len(shape) != 1:
+                raise ValueError(f"arch mlp takes vectors, got samples of shape {tuple(shape)}")
+            G = MLPGenerator(g_cfg.z_dim, shape[0], cfg.width, cfg.depth, cfg.g_batchnorm)
+            D = MLPDiscriminator(shape[0] + extra, cfg.width, cfg.depth, cfg)
+        else:
+            if len(shape) != 3 or shape[1] != shape[2]:
+                raise ValueError(f"arch dcgan takes square (C, S, S) images, got {tuple(shape)}")
+            G = DCGANGenerator(g_cfg, shape[0], shape[1])
+            D = DCGANDiscriminator(cfg, shape[0] + extra, shape[1], cfg.d_uses_batchnorm())
+        if cfg.conditional:
+            G = ConditionalGenerator(G, num_classes, cfg.embed_dim)
+            D = ConditionalDiscriminator(
+                D, cfg.condition, num_classes, cfg.embed_dim, feature_width(D)
+            )
+    models = {"G": G, "D": D}
+    if cfg.g_ema:
+        models["G_ema"] = copy.deepcopy(G).requires_grad_(False)
+    return models
+
+
+def sampler(models: dict[str, nn.Module]) -> nn.Module:
+    """The generator to draw samples from: G's weight average when there is one, else G."""
+    return models.get("G_ema", models["G"])
+
+
+def network_shape(cfg: GANConfig, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The sample shape the networks work on: images flattened to vectors for the MLP."""
+    return (math.prod(shape),) if cfg.arch == "mlp" and len(shape) > 1 else tuple(shape)

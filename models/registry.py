@@ -1,0 +1,140 @@
+"""Model families by name: the one place that lists them.
+
+A Family record says how to read a family's config, build its networks from a checkpoint's
+run record, and (where it can) draw labelled images from a trained run. Checkpoint loading,
+evaluation, export, reports, serve and the CLI ask this registry; nothing else names a
+family. Adding one is a folder under models/ and one line in FAMILIES (README: "Adding a
+model family").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganflow.models.aae import objective as aae
+from ganflow.models.aae.config import AAEConfig
+from ganflow.models.config import Config
+from ganflow.models.gan import objective as gan
+from ganflow.models.gan.config import GANConfig
+from ganflow.models.ssgan import objective as ssgan
+from ganflow.models.ssgan.config import SSGANConfig
+
+
+@dataclass
+class Run:
+    """A trained run: its family, config, networks (eval mode) and the checkpoint's record
+    (kind, seed, shapes, data fingerprint id), with the class names it was trained on."""
+
+    family: Family
+    config: Config
+    modules: dict[str, nn.Module]
+    record: dict[str, Any]
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.record.get("kind", self.family.name)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """The shape of one sample, (C, H, W) for images."""
+        return tuple(self.record.get("image_shape") or self.record["shape"])
+
+    @property
+    def device(self) -> torch.device:
+        return next(next(iter(self.modules.values())).parameters()).device
+
+
+CONDITION, PREDICTED = "condition", "predicted"
+
+# (run, n, labels (n,) or None, generator) -> (uint8 images (n, C, H, W), labels (n,) or None,
+# confidence (n,) or None), all on the CPU
+SampleFn = Callable[[Run, int, "torch.Tensor | None", torch.Generator], tuple]
+
+
+@dataclass(frozen=True)
+class Family:
+    """name: as stored in checkpoints; title: 'a ...' for messages; config: the family's
+    config class; build: (config, record) -> modules; load: fills the modules from a
+    checkpoint's state (an average's weights where the family evaluates with one);
+    sample: draws images (None: the family cannot); why_not_sampled: (run) -> a reason this
+    run cannot give samples, or None; labels: (run) -> what the labels of its samples are:
+    CONDITION (sample() makes the labels it is given), PREDICTED (it names them itself, with
+    a confidence), or None (its samples carry none); classifier: (run) -> the network that
+    classifies images (class logits first in its output), or None."""
+
+    name: str
+    title: str
+    config: type[Config]
+    build: Callable[[Any, dict[str, Any]], dict[str, nn.Module]]
+    load: Callable[[dict[str, nn.Module], dict[str, Any]], None]
+    sample: SampleFn | None = None
+    why_not_sampled: Callable[[Run], str | None] = lambda run: None
+    labels: Callable[[Run], str | None] = lambda run: None
+    classifier: Callable[[Run], nn.Module | None] = lambda run: None
+
+    def conditional(self, run: Run) -> bool:
+        return self.labels(run) == CONDITION
+
+
+def load_states(modules: dict[str, nn.Module], state: dict[str, Any]) -> None:
+    """Each module's weights from the checkpoint entry of the same name."""
+    missing = sorted(set(modules) - set(state))
+    if missing:
+        raise KeyError(f"the checkpoint has no weights for {missing}")
+    for name, m in modules.items():
+        m.load_state_dict(state[name])
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family(
+            "ssgan",
+            "a semi-supervised GAN",
+            SSGANConfig,
+            ssgan.modules_for,
+            ssgan.load_for_eval,
+            ssgan.sample,
+            ssgan.why_not_sampled,
+            lambda run: PREDICTED,
+            lambda run: run.modules["D"],
+        ),
+        Family(
+            "gan",
+            "a GAN",
+            GANConfig,
+            gan.modules_for,
+            load_states,
+            gan.sample,
+            gan.why_not_sampled,
+            lambda run: CONDITION if run.config.conditional else None,
+        ),
+        Family(
+            "aae",
+            "an adversarial autoencoder",
+            AAEConfig,
+            aae.modules_for,
+            load_states,
+            aae.sample,
+            aae.why_not_sampled,
+            lambda run: CONDITION,
+            lambda run: run.modules["E"] if run.kind == "aae-semi" else None,
+        ),
+    )  # fmt: skip
+}
+
+
+def family(name: str) -> Family:
+    """The Family of that name; a clear error naming the known ones."""
+    if name not in FAMILIES:
+        raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
+    return FAMILIES[name]

@@ -1,0 +1,99 @@
+"""The K+1-class semi-supervised GAN's settings (Salimans et al. 2016), with the defaults
+that differ by architecture and `resolve`, which settles them for an image size."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ganflow.models.config import Config, ConfigError
+
+ARCH_BY_SIZE = {8: "mlp8", 28: "mlp28", 32: "conv32"}
+ARCH_IMAGE_SIZE = {"mlp28": 28, "mlp8": 8, "conv28": 28, "conv32": 32, "conv8": 8}
+ARCHS = tuple(ARCH_IMAGE_SIZE)
+
+
+@dataclass
+class SSGANConfig(Config):
+    arch: str = "auto"  # mlp28 | mlp8 | conv28 | conv32 | conv8; auto picks by image size
+    z_dim: int = 100  # generator noise size, z ~ U(0, 1)
+    feature_matching: bool = True  # G: ||E f(x) - E f(G(z))||^2 (sec. 3.1); else non-saturating
+    minibatch_discrimination: bool = False  # minibatch features before D's output (sec. 3.2)
+    mbd_kernels: int = 50  # B, number of minibatch kernels (sec. 3.2)
+    mbd_kernel_dim: int = 5  # C, dimension of each kernel (sec. 3.2)
+    historical_averaging: float = 0.0  # weight of ||theta - mean_t theta_t||^2 (sec. 3.3); 0 = off
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - alpha (sec. 3.4); 0 = off
+    virtual_batch_norm: bool = True  # VBN in G, fixed reference batch (sec. 3.5); else BN
+    vbn_reference_size: int = 100  # size of the VBN reference batch
+    weight_norm: bool = True  # weight-normalised D layers, as in the released models
+    input_noise: float | None = None  # std of Gaussian noise on D's input (None: arch default)
+    hidden_noise: float | None = None  # std of Gaussian noise on D's hidden layers
+    input_dropout: float | None = None  # dropout rate on D's input
+    dropout: float | None = None  # dropout rate on D's hidden layers
+    unsupervised_weight: float = 1.0  # w, weight of L_unsupervised in D's loss
+    lr_d: float | None = None  # Adam learning rate of D (None: the arch's default)
+    lr_g: float | None = None  # Adam learning rate of G
+    beta1: float = 0.5  # Adam beta1, as in the released code
+    batch_size: int = 100  # unlabelled and generated batch size
+    labelled_batch_size: int = 100  # labelled batch size (the labelled set repeats within it)
+    lr_decay_start: float = 0.66  # fraction of training after which lr decays linearly to 0
+    ema_decay: float = 0.0  # EMA of D's weights for evaluation; 0 = off
+
+    def validate(self) -> None:
+        if self.arch != "auto" and self.arch not in ARCHS:
+            raise ConfigError(
+                f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}"
+            )
+        for name in ("z_dim", "batch_size", "labelled_batch_size", "mbd_kernels", "mbd_kernel_dim",
+                     "vbn_reference_size"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr_d", "lr_g", "input_noise", "hidden_noise"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("input_dropout", "dropout", "label_smoothing", "ema_decay", "beta1"):
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.lr_decay_start <= 1.0:
+            raise ConfigError(f"lr_decay_start must be in [0, 1], got {self.lr_decay_start}")
+        if self.historical_averaging < 0 or self.unsupervised_weight < 0:
+            raise ConfigError("historical_averaging and unsupervised_weight must not be negative")
+
+
+# Defaults that differ by architecture: the MLP and CIFAR values are the released code's.
+ARCH_DEFAULTS: dict[str, dict[str, float]] = {
+    "mlp28": dict(
+        input_noise=0.3, hidden_noise=0.5, input_dropout=0.0, dropout=0.0, lr_d=0.003, lr_g=0.003
+    ),
+    "conv28": dict(
+        input_noise=0.3, hidden_noise=0.3, input_dropout=0.0, dropout=0.0, lr_d=0.001, lr_g=0.001
+    ),
+    "conv8": dict(
+        input_noise=0.2, hidden_noise=0.3, input_dropout=0.0, dropout=0.0, lr_d=0.001, lr_g=0.001
+    ),
+    "conv32": dict(
+        input_noise=0.0, hidden_noise=0.0, input_dropout=0.2, dropout=0.5, lr_d=0.0003, lr_g=0.0003
+    ),
+}
+ARCH_DEFAULTS["mlp8"] = ARCH_DEFAULTS["mlp28"]  # the same model on 8x8 inputs
+
+
+def resolve(cfg: SSGANConfig, image_size: int) -> SSGANConfig:
+    """Fill `arch: auto` and the None fields for images of `image_size`; the resolved config is
+    what checkpoints store, so a run is reproducible from it alone."""
+    arch = cfg.arch
+    if arch == "auto":
+        if image_size not in ARCH_BY_SIZE:
+            raise ValueError(
+                f"no default architecture for {image_size}x{image_size} images; resize to one of "
+                f"{sorted(ARCH_BY_SIZE)} (e.g. --image-size 32) or name --arch"
+            )
+        arch = ARCH_BY_SIZE[image_size]
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    if ARCH_IMAGE_SIZE[arch] != image_size:
+        raise ValueError(
+            f"architecture {arch} takes {ARCH_IMAGE_SIZE[arch]}x{ARCH_IMAGE_SIZE[arch]} images, the data are {image_size}x{image_size}"
+        )
+    filled = {k: v for k, v in ARCH_DEFAULTS[arch].items() if getattr(cfg, k) is None}
+    return dataclasses.replace(cfg, arch=arch, **filled)

@@ -1,0 +1,183 @@
+"""Networks of the K+1-class semi-supervised GAN (Salimans et al. 2016).
+
+Architectures:
+  mlp28  the paper's permutation-invariant MNIST model (released code): D is 1000-500-250-
+         250-250 with Gaussian noise; G is 500-500 softplus with (virtual) batch norm.
+  mlp8   the same model for 8x8 images (scikit-learn digits)
+  conv32 the paper's CIFAR-10 model: D is the 96/192-channel all-conv net with dropout and
+         weight norm; G is a 4x4x512 -> 32x32 transposed-conv net.
+  conv28 a small conv net for 28x28 images (Fashion-MNIST, MNIST).
+  conv8  a small conv net for 8x8 images (scikit-learn digits).
+
+Discriminators return (class logits (N, K), features (N, F)): the features are the last
+hidden layer, the one feature matching uses. Generators map z (N, z_dim) to images in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ganflow.models.layers import (
+    GaussianNoise,
+    MinibatchDiscrimination,
+    Reshape,
+    VBNSequential,
+    VirtualBatchNorm,
+    maybe_weight_norm,
+)
+from ganflow.models.ssgan.config import ARCH_IMAGE_SIZE, ARCHS, SSGANConfig
+
+
+class Discriminator(nn.Module):
+    """body -> features f (N, F) -> [minibatch discrimination] -> linear head -> K logits.
+    The logit of the fake class is fixed at 0 and never materialised (see losses.py)."""
+
+    def __init__(
+        self,
+        body: nn.Module,
+        feature_dim: int,
+        num_classes: int,
+        mbd: MinibatchDiscrimination | None,
+        wn: bool,
+    ) -> None:
+        super().__init__()
+        self.body, self.mbd = body, mbd
+        head_in = mbd.out_features if mbd is not None else feature_dim
+        self.head = maybe_weight_norm(nn.Linear(head_in, num_classes), wn)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.body(x)  # (N, F)
+        h = self.mbd(f) if self.mbd is not None else f
+        return self.head(h), f
+
+
+def _regularisers(noise: float, dropout: float) -> list[nn.Module]:
+    """Dropout then Gaussian noise, each only when switched on."""
+    out: list[nn.Module] = []
+    if dropout > 0:
+        out.append(nn.Dropout(dropout))
+    if noise > 0:
+        out.append(GaussianNoise(noise))
+    return out
+
+
+def _conv(cin: int, cout: int, k: int, s: int, p: int, wn: bool) -> list[nn.Module]:
+    return [maybe_weight_norm(nn.Conv2d(cin, cout, k, s, p), wn), nn.LeakyReLU(0.2)]
+
+
+def discriminator_body(arch: str, channels: int, cfg: SSGANConfig) -> tuple[nn.Module, int]:
+    """Build the feature extractor of D; returns (module, feature width)."""
+    wn, hn, dr = cfg.weight_norm, cfg.hidden_noise, cfg.dropout
+    reg = _regularisers(cfg.input_noise, cfg.input_dropout)
+    if arch.startswith("mlp"):
+        size = ARCH_IMAGE_SIZE[arch]
+        widths = [channels * size * size, 1000, 500, 250, 250, 250]
+        layers: list[nn.Module] = [nn.Flatten(), *reg]
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            layers += [maybe_weight_norm(nn.Linear(a, b), wn), nn.ReLU()]
+            if i < len(widths) - 2:  # the last hidden layer is the feature layer: no noise on it
+                layers += _regularisers(hn, dr)
+        return nn.Sequential(*layers), widths[-1]
+    if arch == "conv8":
+        layers = [*reg, *_conv(channels, 32, 3, 1, 1, wn), *_conv(32, 64, 3, 2, 1, wn)]  # 4x4
+        layers += [*_regularisers(hn, dr), *_conv(64, 128, 3, 2, 1, wn)]  # 2x2
+        layers += [*_regularisers(hn, dr), *_conv(128, 128, 2, 1, 0, wn), nn.Flatten()]
+        return nn.Sequential(*layers), 128
+    if arch == "conv28":
+        layers = [*reg, *_conv(channels, 32, 3, 1, 1, wn), *_conv(32, 64, 4, 2, 1, wn)]  # 14x14
+        layers += [*_regularisers(hn, dr), *_conv(64, 64, 3, 1, 1, wn)]
+        layers += [*_conv(64, 128, 4, 2, 1, wn), *_regularisers(hn, dr)]  # 7x7
+        layers += [*_conv(128, 128, 3, 1, 0, wn), *_conv(128, 128, 1, 1, 0, wn)]  # 5x5
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        return nn.Sequential(*layers), 128
+    if arch == "conv32":  # the paper's CIFAR-10 discriminator
+        layers = [*reg, *_conv(channels, 96, 3, 1, 1, wn), *_conv(96, 96, 3, 1, 1, wn)]
+        layers += [*_conv(96, 96, 3, 2, 1, wn), *_regularisers(hn, dr)]  # 16x16
+        layers += [*_conv(96, 192, 3, 1, 1, wn), *_conv(192, 192, 3, 1, 1, wn)]
+        layers += [*_conv(192, 192, 3, 2, 1, wn), *_regularisers(hn, dr)]  # 8x8
+        layers += [*_conv(192, 192, 3, 1, 0, wn), *_conv(192, 192, 1, 1, 0, wn)]  # 6x6
+        layers += [*_conv(192, 192, 1, 1, 0, wn), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        return nn.Sequential(*layers), 192
+    raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+
+
+def build_discriminator(
+    arch: str, channels: int, num_classes: int, cfg: SSGANConfig
+) -> Discriminator:
+    body, fdim = discriminator_body(arch, channels, cfg)
+    mbd = (
+        MinibatchDiscrimination(fdim, cfg.mbd_kernels, cfg.mbd_kernel_dim)
+        if cfg.minibatch_discrimination
+        else None
+    )
+    return Discriminator(body, fdim, num_classes, mbd, cfg.weight_norm)
+
+
+def _generator_layers(
+    arch: str, channels: int, z_dim: int, norm: Callable[[int, bool], nn.Module]
+) -> list[nn.Module]:
+    """norm(width, spatial) builds the normalisation layer (VBN or batch norm)."""
+    if arch.startswith("mlp"):
+        size = ARCH_IMAGE_SIZE[arch]
+        return [
+            nn.Linear(z_dim, 500), norm(500, False), nn.Softplus(),
+            nn.Linear(500, 500), norm(500, False), nn.Softplus(),
+            maybe_weight_norm(nn.Linear(500, channels * size * size), True), nn.Sigmoid(),
+            Reshape(channels, size, size),
+        ]  # fmt: skip
+    if arch == "conv8":
+        return [
+            nn.Linear(z_dim, 128 * 2 * 2), Reshape(128, 2, 2), norm(128, True), nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1), norm(64, True), nn.ReLU(),  # 4x4
+            maybe_weight_norm(nn.ConvTranspose2d(64, channels, 4, 2, 1), True), nn.Sigmoid(),  # 8x8
+        ]  # fmt: skip
+    if arch == "conv28":
+        return [
+            nn.Linear(z_dim, 128 * 7 * 7), Reshape(128, 7, 7), norm(128, True), nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1), norm(64, True), nn.ReLU(),  # 14x14
+            maybe_weight_norm(nn.ConvTranspose2d(64, channels, 4, 2, 1), True), nn.Sigmoid(),  # 28x28
+        ]  # fmt: skip
+    if arch == "conv32":  # the paper's CIFAR-10 generator
+        return [
+            nn.Linear(z_dim, 512 * 4 * 4), Reshape(512, 4, 4), norm(512, True), nn.ReLU(),
+            nn.ConvTranspose2d(512, 256, 5, 2, 2, output_padding=1), norm(256, True), nn.ReLU(),  # 8x8
+            nn.ConvTranspose2d(256, 128, 5, 2, 2, output_padding=1), norm(128, True), nn.ReLU(),  # 16x16
+            maybe_weight_norm(nn.ConvTranspose2d(128, channels, 5, 2, 2, output_padding=1), True),
+            nn.Sigmoid(),  # 32x32
+        ]  # fmt: skip
+    raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+
+
+def sample_z(
+    n: int, z_dim: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """z ~ U(0, 1)^z_dim, as in the released code. (N, z_dim)"""
+    return torch.rand(n, z_dim, device=device, generator=generator)
+
+
+def build_generator(arch: str, channels: int, cfg: SSGANConfig, seed: int) -> nn.Module:
+    """A generator with virtual batch norm (reference z drawn once from `seed` and stored as a
+    buffer) or with ordinary batch norm."""
+    if cfg.virtual_batch_norm:
+        layers = _generator_layers(arch, channels, cfg.z_dim, lambda w, _s: VirtualBatchNorm(w))
+        z_ref = sample_z(
+            cfg.vbn_reference_size, cfg.z_dim, generator=torch.Generator().manual_seed(seed + 7919)
+        )
+        return VBNSequential(layers, z_ref)
+    layers = _generator_layers(
+        arch, channels, cfg.z_dim, lambda w, s: nn.BatchNorm2d(w) if s else nn.BatchNorm1d(w)
+    )
+    return nn.Sequential(*layers)
+
+
+def build_models(
+    cfg: SSGANConfig, channels: int, num_classes: int, seed: int
+) -> dict[str, nn.Module]:
+    """{'D': discriminator/classifier, 'G': generator} for a resolved config."""
+    return {
+        "D": build_discriminator(cfg.arch, channels, num_classes, cfg),
+        "G": build_generator(cfg.arch, channels, cfg, seed),
+    }

@@ -1,0 +1,230 @@
+"""K+1-class semi-supervised GAN (Salimans et al. 2016, section 5): the objective and phases.
+
+One training step is two phases:
+  d: L_D = L_supervised(labelled batch) + w * L_unsupervised(unlabelled batch, G(z))
+         [+ historical averaging of D's parameters]
+  g: L_G = feature matching on D's last hidden layer (default), or the non-saturating loss
+         [+ historical averaging of G's parameters]
+The supervised-only baseline is the same discriminator with the `sup` phase alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganflow.models.engine import Batch, IndexStream, Phase, Training, adam
+from ganflow.models.images import to_uint8
+from ganflow.models.losses import (
+    feature_matching_loss,
+    generator_nonsaturating_loss,
+    supervised_loss,
+    unsupervised_loss,
+)
+from ganflow.models.regularizers import EMA, HistoricalAveraging
+from ganflow.models.ssgan.config import SSGANConfig
+from ganflow.models.ssgan.nets import build_models, sample_z
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+
+def make_batches(
+    data: dict[str, torch.Tensor], cfg: SSGANConfig, seed: int, unlabelled: bool
+) -> Callable[[int], Batch]:
+    """data: x_lab (L, C, H, W) uint8, y_lab (L,), x_unl (U, C, H, W) uint8, all on one device.
+    Each stream is an IndexStream, so batch t depends only on (seed, t)."""
+    lab = IndexStream(len(data["x_lab"]), cfg.labelled_batch_size, seed * 3 + 1)
+    if unlabelled:
+        unl = IndexStream(len(data["x_unl"]), cfg.batch_size, seed * 3 + 2)
+        unl2 = IndexStream(len(data["x_unl"]), cfg.batch_size, seed * 3 + 3)
+    device = data["x_lab"].device
+
+    def next_batch(step: int) -> Batch:
+        i = lab(step).to(device)
+        batch = {"x_lab": _as_float(data["x_lab"][i]), "y_lab": data["y_lab"][i]}
+        if unlabelled:
+            batch["x_unl"] = _as_float(data["x_unl"][unl(step).to(device)])
+            batch["x_unl2"] = _as_float(data["x_unl"][unl2(step).to(device)])
+        return batch
+
+    return next_batch
+
+
+def _linear_decay(
+    opt: torch.optim.Optimizer, total_steps: int, start: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """lr * 1 until start * total, then linearly to 0 at total (the released code's schedule)."""
+    begin = int(start * total_steps)
+    span = max(1, total_steps - begin)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, max(0.0, (total_steps - s) / span))
+    )
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (logits.argmax(1) == y).float().mean()
+
+
+def _with_penalty(
+    loss: torch.Tensor, terms: dict[str, torch.Tensor], hist: HistoricalAveraging | None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """loss + ||theta - mean_t theta_t||^2 (section 3.3) when the player keeps an average."""
+    if hist is None:
+        return loss, terms
+    h = hist.penalty()
+    return loss + h, {**terms, "hist": h.detach()}
+
+
+class SSGANObjective:
+    """One method per phase: d (the K+1 classifier), g (the generator), sup (the baseline).
+
+    D returns (K logits, last hidden features); the fake class's logit is fixed at 0
+    (losses.py), so D(x) is at once the classifier and the real/fake critic."""
+
+    def __init__(self, D: nn.Module, G: nn.Module | None, cfg: SSGANConfig,
+                 hist_d: HistoricalAveraging | None = None, hist_g: HistoricalAveraging | None = None) -> None:  # fmt: skip
+        self.D, self.G, self.cfg, self.hist_d, self.hist_g = D, G, cfg, hist_d, hist_g
+        self.device = next(D.parameters()).device
+        self.real_target = 1.0 - cfg.label_smoothing  # one-sided smoothing (section 3.4)
+
+    def fake(self) -> torch.Tensor:
+        """A batch G(z), z ~ U(0, 1). (N, C, H, W)"""
+        return self.G(sample_z(self.cfg.batch_size, self.cfg.z_dim, self.device))
+
+    def d(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L_D = L_supervised + w L_unsupervised (section 5, eq. 4-5)."""
+        logits_lab, _ = self.D(batch["x_lab"])  # (L, K)
+        logits_unl, _ = self.D(batch["x_unl"])  # (N, K)
+        with torch.no_grad():
+            fake = self.fake()  # (N, C, H, W)
+        logits_fake, _ = self.D(fake)
+        l_sup = supervised_loss(logits_lab, batch["y_lab"])
+        l_unsup = unsupervised_loss(logits_unl, logits_fake, self.real_target)
+        loss = l_sup + self.cfg.unsupervised_weight * l_unsup
+        terms = {"sup": l_sup.detach(), "unsup": l_unsup.detach(),
+                 "acc_lab": _accuracy(logits_lab, batch["y_lab"])}  # fmt: skip
+        return _with_penalty(loss, terms, self.hist_d)
+
+    def g(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Feature matching ||E f(x) - E f(G(z))||^2 (section 3.1), or non-saturating."""
+        logits_fake, f_fake = self.D(self.fake())
+        if self.cfg.feature_matching:
+            with torch.no_grad():
+                _, f_real = self.D(batch["x_unl2"])
+            loss = feature_matching_loss(f_real, f_fake)
+        else:
+            loss = generator_nonsaturating_loss(logits_fake)
+        return _with_penalty(loss, {"adv": loss.detach()}, self.hist_g)
+
+    def sup(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The supervised-only baseline: cross-entropy on the labelled batch alone."""
+        logits, _ = self.D(batch["x_lab"])
+        loss = supervised_loss(logits, batch["y_lab"])
+        return loss, {"acc_lab": _accuracy(logits, batch["y_lab"])}
+
+
+class _Player:
+    """One player's optimiser, schedule and (optional) historical average, registered in
+    `stateful` under opt_<name>, sched_<name>, hist_<name>."""
+
+    def __init__(self, name: str, module: nn.Module, lr: float, cfg: SSGANConfig, total_steps: int,
+                 stateful: dict[str, Any], averaged: bool) -> None:  # fmt: skip
+        self.opt = adam(module.parameters(), lr, (cfg.beta1, 0.999))
+        self.sched = _linear_decay(self.opt, total_steps, cfg.lr_decay_start)
+        on = averaged and cfg.historical_averaging > 0
+        self.hist = HistoricalAveraging(module, cfg.historical_averaging) if on else None
+        stateful.update({f"opt_{name}": self.opt, f"sched_{name}": self.sched})
+        if self.hist is not None:
+            stateful[f"hist_{name}"] = self.hist
+
+    def after(self, ema: EMA | None, module: nn.Module) -> Callable[[], None] | None:
+        """The after-step hook: historical average and EMA of the weights just stepped."""
+        hist = self.hist
+        if hist is None and ema is None:
+            return None
+
+        def hook() -> None:
+            if hist is not None:
+                hist.update()
+            if ema is not None:
+                ema.update(module)
+
+        return hook
+
+
+def _classifier_ema(D: nn.Module, cfg: SSGANConfig, stateful: dict[str, Any]) -> EMA | None:
+    """EMA of the classifier's weights (registered as ema_d), or None when ema_decay is 0."""
+    if cfg.ema_decay <= 0:
+        return None
+    stateful["ema_d"] = EMA(D, cfg.ema_decay)
+    return stateful["ema_d"]
+
+
+def build_training(models: dict[str, nn.Module], cfg: SSGANConfig, data: dict[str, torch.Tensor],
+                   total_steps: int, seed: int) -> Training:  # fmt: skip
+    """The K+1 GAN's two phases (d, g) over labelled + unlabelled data."""
+    D, G = models["D"], models["G"]
+    stateful: dict[str, Any] = {"D": D, "G": G}
+    pd = _Player("d", D, cfg.lr_d, cfg, total_steps, stateful, averaged=True)
+    pg = _Player("g", G, cfg.lr_g, cfg, total_steps, stateful, averaged=True)
+    ema = _classifier_ema(D, cfg, stateful)
+    obj = SSGANObjective(D, G, cfg, pd.hist, pg.hist)
+    phases = [
+        Phase("d", [D], pd.opt, obj.d, scheduler=pd.sched, after_step=pd.after(ema, D)),
+        Phase("g", [G], pg.opt, obj.g, scheduler=pg.sched, after_step=pg.after(None, G)),
+    ]
+    return Training(phases, make_batches(data, cfg, seed, unlabelled=True), stateful, ema)
+
+
+def build_baseline_training(models: dict[str, nn.Module], cfg: SSGANConfig, data: dict[str, torch.Tensor],
+                            total_steps: int, seed: int) -> Training:  # fmt: skip
+    """The same discriminator trained on the labelled subset alone, for the same number of
+    steps: the supervised-only baseline every report sets beside the GAN. Historical
+    averaging is a GAN trick and stays out of it."""
+    D = models["D"]
+    stateful: dict[str, Any] = {"D": D}
+    pd = _Player("d", D, cfg.lr_d, cfg, total_steps, stateful, averaged=False)
+    ema = _classifier_ema(D, cfg, stateful)
+    obj = SSGANObjective(D, None, cfg)
+    phases = [Phase("sup", [D], pd.opt, obj.sup, scheduler=pd.sched, after_step=pd.after(ema, D))]
+    return Training(phases, make_batches(data, cfg, seed, unlabelled=False), stateful, ema)
+
+
+# --- a trained run (the registry's hooks; `run` is a models.registry.Run) ---------------
+
+
+def modules_for(cfg: SSGANConfig, record: dict[str, Any]) -> dict[str, nn.Module]:
+    """The networks of a run with this record (a checkpoint's config entry)."""
+    return build_models(cfg, record["image_shape"][0], record["num_classes"], record["seed"])
+
+
+def load_for_eval(modules: dict[str, nn.Module], state: dict[str, Any]) -> None:
+    """D's weights (its EMA's where the run kept one: that is what it is scored with) and
+    G's; a baseline run has no G, and loses the module."""
+    modules["D"].load_state_dict(state["D"])
+    if "ema_d" in state:
+        modules["D"].load_state_dict(state["ema_d"]["shadow"])
+    if "G" in state:
+        modules["G"].load_state_dict(state["G"])
+    else:
+        del modules["G"]
+
+
+def why_not_sampled(run: Any) -> str | None:
+    return None if "G" in run.modules else "a supervised baseline: it has no generator"
+
+
+@torch.no_grad()
+def sample(run: Any, n: int, labels: torch.Tensor | None, g: torch.Generator) -> tuple:
+    """G is unconditional: the label of each image is the run's own classifier's prediction
+    and the confidence its softmax probability over the K real classes (section 5)."""
+    G, D, device = run.modules["G"], run.modules["D"], run.device
+    z = sample_z(n, run.config.z_dim, "cpu", g).to(device)
+    x = G(z).float().clamp(0, 1)  # (n, C, H, W) in [0, 1]
+    conf, y = D(x)[0].softmax(1).max(1)
+    return to_uint8(x, 0.0), y.cpu(), conf.cpu()

@@ -1,0 +1,139 @@
+"""Image folders: the `folder` source (a class-per-subfolder tree, or train/ and test/ trees)
+and folders of generated samples to evaluate. Every image is converted to the asked channels
+and size; a file that cannot be read raises DataError naming it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ganflow.tasks.data.raw import DataError, RawData, SourceOptions, stratified_holdout
+
+IMAGE_EXTENSIONS = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".ppm",
+    ".pgm",
+}
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
+
+
+def read_images(files: list[Path], image_size: int, channels: int) -> np.ndarray:
+    """uint8 (N, channels, size, size), each image converted and resized (bilinear); a file
+    that cannot be read raises DataError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    mode = "L" if channels == 1 else "RGB"
+    x = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)
+    for i, path in enumerate(files):
+        try:
+            with Image.open(path) as im:
+                im = im.convert(mode).resize((image_size, image_size), Image.Resampling.BILINEAR)
+                arr = np.asarray(im, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            raise DataError(f"corrupt or unreadable image {path}: {e}") from e
+        x[i] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return x
+
+
+def _read_image_tree(
+    root: Path, classes: list[str], opts: SourceOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    files: list[tuple[Path, int]] = []
+    for label, name in enumerate(classes):
+        imgs = _image_files(root / name)
+        if not imgs:
+            raise DataError(
+                f"class folder {root / name} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+            )
+        files += [(p, label) for p in imgs]
+    x = read_images([p for p, _ in files], opts.image_size, opts.channels)
+    return x, np.array([lbl for _, lbl in files], dtype=np.int64)
+
+
+def read_sample_folder(
+    root: str | Path, class_names: list[str], image_size: int, channels: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Generated images to evaluate: either one subfolder per class, named as the reference
+    data's classes (labels come from the folder), or images with no class folders (no
+    labels). Images are converted to the reference's channels and size."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"sample folder {root} does not exist")
+    sub = _class_dirs(root)
+    if not sub:
+        files = _image_files(root)
+        if not files:
+            raise DataError(f"sample folder {root} holds no images")
+        return read_images(files, image_size, channels), None
+    index = {class_folder_name(c): i for i, c in enumerate(class_names)}
+    index.update({c: i for i, c in enumerate(class_names)})
+    unknown = sorted(p.name for p in sub if p.name not in index)
+    if unknown:
+        raise DataError(
+            f"sample folder {root} has class folders {unknown} that are not classes of the reference data "
+            f"({', '.join(class_folder_name(c) for c in class_names)})"
+        )
+    names = [p.name for p in sub]
+    x, local = _read_image_tree(
+        root, names, SourceOptions(image_size=image_size, channels=channels)
+    )
+    return x, np.array([index[n] for n in names], dtype=np.int64)[local]
+
+
+def class_folder_name(name: str) -> str:
+    """A class name made safe as a folder name ('T-shirt/top' -> 'T-shirt_top')."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "class"
+
+
+def load_image_folder(opts: SourceOptions) -> RawData:
+    """A class-per-subfolder image tree (root/<class>/*.png), or root/train/<class>/ and
+    root/test/<class>/. Images of any size and mode are converted and resized."""
+    if not opts.root:
+        raise DataError(
+            "the folder source needs --data-root DIR (a folder with one subfolder per class)"
+        )
+    if opts.channels not in (1, 3):
+        raise DataError(f"channels must be 1 or 3, got {opts.channels}")
+    root = Path(opts.root)
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist")
+    split_trees = (root / "train").is_dir() and (root / "test").is_dir()
+    train_root = root / "train" if split_trees else root
+    classes = [p.name for p in _class_dirs(train_root)]
+    if len(classes) < 2:
+        raise DataError(
+            f"{train_root} has {len(classes)} class folder(s); semi-supervised classification needs at least 2"
+        )
+    x, y = _read_image_tree(train_root, classes, opts)
+    if split_trees:
+        test_classes = [p.name for p in _class_dirs(root / "test")]
+        if set(test_classes) - set(classes):
+            raise DataError(
+                f"{root / 'test'} has classes not in {train_root}: {sorted(set(test_classes) - set(classes))}"
+            )
+        present = [c for c in classes if c in test_classes]
+        tx, ty_local = _read_image_tree(root / "test", present, opts)
+        ty = np.array([classes.index(c) for c in present], dtype=np.int64)[ty_local]
+        return RawData(x, y, tx, ty, classes)
+    test = stratified_holdout(y, opts.test_fraction)
+    return RawData(x[~test], y[~test], x[test], y[test], classes)

@@ -1,0 +1,72 @@
+"""Streams of real samples for adversarial training: the endless 2-D toy mixtures, or a data
+set's training images (all of them, or a split's labelled subset) as step-pure batches in
+[-1, 1], the range of a tanh generator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganflow.models.engine import IndexStream
+from ganflow.tasks.data import toy
+from ganflow.tasks.data.bundle import DataSpec, load_bundle, prepare
+from ganflow.tasks.data.sources import SourceOptions
+
+RealBatch = Callable[[int], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
+
+
+@dataclass
+class GANData:
+    """What training needs from a data set: a step-pure real batch and the sample shape."""
+
+    name: str
+    shape: tuple[int, ...]  # of one sample as G makes it: (2,) toy, (C, S, S) images
+    count: int | None  # training images (None: an endless toy stream)
+    fingerprint: dict[str, Any]
+    class_names: list[str] = field(default_factory=list)
+    images: torch.Tensor | None = None  # (N, C, S, S) uint8
+    labels: torch.Tensor | None = None  # (N,) int64 class of each image
+
+    def real(self, batch_size: int, seed: int, device: torch.device, flat: bool,
+             labelled: bool = False) -> RealBatch:  # fmt: skip
+        """step -> real batch in [-1, 1]; (batch, labels) when `labelled` (conditional GANs)."""
+        if self.images is None:
+
+            def draw(step: int) -> torch.Tensor:
+                g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+                return (toy.sample(self.name, batch_size, g) / toy.SCALE[self.name]).to(device)
+
+            return draw
+        if labelled and self.labels is None:
+            raise ValueError(f"{self.name} has no labels: a conditional GAN needs labelled images")
+        x = self.images.to(device)
+        y = self.labels.to(device) if labelled else None
+        stream = IndexStream(len(x), batch_size, seed)
+
+        def batch(step: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+            i = stream(step).to(device)
+            b = x[i].float() / 127.5 - 1.0  # uint8 -> [-1, 1] for G's tanh
+            b = b.flatten(1) if flat else b
+            return b if y is None else (b, y[i])
+
+        return batch
+
+
+def load_data(name: str, source: SourceOptions | None = None, cache_dir: str | Path | None = None,
+              labels_per_class: int | None = None, seed: int = 0) -> GANData:  # fmt: skip
+    """A toy stream, or a data set's training images with their labels: all of them
+    (labels_per_class None), or only the labelled subset of a split drawn with `seed`."""
+    if name in toy.TOY_DATA:
+        return GANData(name, (2,), None, {"id": f"toy-{name}"})
+    spec = DataSpec(name=name, labels_per_class=labels_per_class or 1, seed=seed,
+                    source=source or SourceOptions())  # fmt: skip
+    b = load_bundle(prepare(spec, cache_dir)["path"])
+    x, y = b.x_train, b.y_train
+    if labels_per_class is not None:
+        x, y = x[b.labelled], y[b.labelled]
+    fp = b.fingerprint if labels_per_class else {**b.fingerprint, "labels": "all"}
+    return GANData(name, tuple(b.image_shape), len(x), fp, b.class_names, x, y)

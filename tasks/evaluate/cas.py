@@ -1,0 +1,77 @@
+"""Train-on-synthetic-test-on-real (classification accuracy score, CAS; Ravuri & Vinyals 2019).
+
+A fixed classifier (the domain architecture, a fixed recipe and seed) is trained only on
+labelled synthetic images and tested on the real test set; beside it the same classifier is
+trained on the same number of real training images, drawn with the same per-class counts, so
+the gap between `cas_accuracy` and `real_accuracy` is what the synthetic data costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganflow.models.classifiers import (
+    ClassifierTraining,
+    build_classifier,
+    classifier_arch,
+    recipe_for,
+    train_classifier,
+)
+from ganflow.tasks.evaluate.classification import predict
+
+CAS_ACCURACY = "cas_accuracy"
+REAL_ACCURACY = "real_accuracy"
+
+
+def cas_recipe(n_train: int, seed: int = 0, min_steps: int = 1500) -> ClassifierTraining:
+    """At least 5 epochs and about `min_steps` steps of 128 images, whatever the set size."""
+    return recipe_for(n_train, 5, min_steps, seed=seed)
+
+
+def matched_subset(y_pool: np.ndarray, counts: np.ndarray, seed: int) -> np.ndarray:
+    """Indices into y_pool with counts[c] images of class c (all there are, if fewer)."""
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(np.flatnonzero(y_pool == c))[: int(n)] for c, n in enumerate(counts)]
+    return np.sort(np.concatenate(picked))
+
+
+def accuracy_of_trained(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,
+                        y_test: torch.Tensor, num_classes: int, recipe: ClassifierTraining,
+                        device: str) -> float:  # fmt: skip
+    shape = tuple(x_train.shape[1:])
+    model = build_classifier(classifier_arch(shape), shape, num_classes, recipe.seed)  # type: ignore[arg-type]
+    train_classifier(model, x_train, y_train, recipe, device)
+    pred = predict(model, x_test, device).argmax(1)
+    return float((pred == y_test).double().mean())
+
+
+def classification_accuracy_score(
+    x_syn: torch.Tensor, y_syn: torch.Tensor, x_real: torch.Tensor, y_real: torch.Tensor,
+    x_test: torch.Tensor, y_test: torch.Tensor, num_classes: int, seed: int = 0, device: str = "cpu",
+    min_steps: int = 1500, real_baseline: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """{cas_accuracy, real_accuracy, protocol}. x_real/y_real: the real training pool the
+    matched real subset is drawn from (real_baseline=False: x_syn is itself real, and
+    real_accuracy is cas_accuracy)."""
+    if len(x_syn) == 0:
+        raise ValueError("no labelled synthetic images to train on")
+    counts = np.bincount(y_syn.numpy(), minlength=num_classes)
+    idx = matched_subset(y_real.numpy(), counts, seed)
+    recipe = cas_recipe(len(x_syn), seed, min_steps)
+    cas = accuracy_of_trained(x_syn, y_syn, x_test, y_test, num_classes, recipe, device)
+    if real_baseline:
+        real = accuracy_of_trained(
+            x_real[idx], y_real[idx], x_test, y_test, num_classes, recipe, device
+        )
+    else:  # the "synthetic" images are real ones (the floor): they are their own baseline
+        real, idx = cas, np.arange(len(x_syn))
+    protocol = {
+        "classifier": classifier_arch(tuple(x_syn.shape[1:])), "training": asdict(recipe),  # type: ignore[arg-type]
+        "synthetic_count": len(x_syn), "synthetic_per_class": counts.tolist(), "real_count": len(idx),
+        "test_count": len(y_test),
+    }  # fmt: skip
+    return {CAS_ACCURACY: cas, REAL_ACCURACY: real, "protocol": protocol}

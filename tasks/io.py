@@ -1,0 +1,97 @@
+"""Files: atomic writes, run directories, checksums, and where ganflow keeps its data.
+
+Every file ganflow writes goes through `atomic_write`: a temporary file in the same
+directory, flushed and fsynced, then renamed over the target (atomic on POSIX), so a reader
+sees the old file or the new one, never half of one; on any error the temporary file is
+removed at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+# Default root of data sets, caches and runs: $GANFLOW_DATA, else data/ in the repository.
+DATA_DIR = Path(os.environ.get("GANFLOW_DATA", Path(__file__).resolve().parent.parent / "data"))
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside `path` for writing; on a clean exit it is fsynced and
+    renamed to `path`, on an error it is removed and `path` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
+    try:
+        with open(tmp, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_write(path) as f:
+        f.write(data)
+    return Path(path)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, default=str))
+
+
+def save_torch(path: str | Path, obj: Any) -> Path:
+    """torch.save through atomic_write (tensors, state dicts: no modules)."""
+    import torch
+
+    with atomic_write(path) as f:
+        torch.save(obj, f)
+    return Path(path)
+
+
+def write_with(path: str | Path, writer: Callable[[Path], Any]) -> Path:
+    """For libraries that write to a file name themselves (PIL, matplotlib, zipfile):
+    writer(tmp_path) writes a temporary file beside `path`, which is fsynced and renamed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp{path.suffix}")
+    try:
+        writer(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path
+
+
+def new_run_dir(flow: str, root: str | Path | None = None) -> Path:
+    """A new directory name under <data>/runs: <flow>-<date>-<time>-<random>, so two runs
+    started in the same second do not collide. Not created here."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(root or DATA_DIR / "runs") / f"{flow}-{stamp}-{secrets.token_hex(3)}"
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

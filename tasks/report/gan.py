@@ -1,0 +1,55 @@
+"""The GAN run's report (scores over seeds, samples or heat maps, the config's
+differences from the defaults) and the grid's comparison table, as markdown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ganflow.models.gan.config import GANConfig
+from ganflow.tasks.data import toy
+from ganflow.tasks.evaluate.metrics import FID
+from ganflow.tasks.report.figures import png_data_uri
+
+SCORE_KEYS = (toy.MODES, toy.HQ, FID, "kid_mean", "precision", "recall", "density", "coverage")
+
+
+def fmt_score(s: dict[str, float] | None, key: str) -> str:
+    """'m ± s' of a score summary: HQ in %, the rest to 3 significant figures; '-' for None."""
+    if s is None:
+        return "-"
+    if key == toy.HQ:
+        return f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} %"
+    return f"{s['mean']:.3g} ± {s['std']:.2g}"
+
+
+def markdown_report(summary: dict[str, Any], embed: bool = True) -> str:
+    sc = summary["scores"]
+    lines = [f"# GAN on {summary['data']}: {GANConfig.from_dict(summary['config']).summary()}", "",
+             f"Seeds {summary['seeds']}, {summary['steps']} steps each.", "",
+             "| metric | mean ± std over seeds |", "|---|---|"]  # fmt: skip
+    lines += [f"| {k} | {fmt_score(v, k)} |" for k, v in sc.items()]
+    first = summary["per_seed"][0]
+    pic = first.get("heatmaps") or first.get("samples_png")
+    if pic and Path(pic).is_file():
+        src = png_data_uri(Path(pic)) if embed else Path(pic).name
+        lines += [
+            "",
+            f"![{'samples over training' if first.get('heatmaps') else 'samples'}]({src})",
+        ]
+    changed = {k: v for k, v in summary["config"].items() if getattr(GANConfig(), k) != v}
+    lines += ["", "Config (differences from GANConfig defaults): `" + json.dumps(changed) + "`"]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_table(rows: list[dict[str, Any]]) -> str:
+    keys = [k for k in SCORE_KEYS if any(k in r for r in rows)]
+    lines = ["| config | " + " | ".join(keys) + " | wall s |", "|---" * (len(keys) + 2) + "|"]
+    for r in rows:
+        cells = [
+            fmt_score({"mean": r[k], "std": r.get(f"{k}_std", 0.0)}, k) if k in r else "-"
+            for k in keys
+        ]
+        lines.append(f"| {r['config']} | " + " | ".join(cells) + f" | {r['wall_s']} |")
+    return "\n".join(lines)

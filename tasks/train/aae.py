@@ -1,0 +1,118 @@
+"""Training the adversarial autoencoder (clustering, or semi-supervised with a labelled
+split) on a prepared data bundle, with the shared trainer. The front end's fit, the
+neighbour table and the spectral partition are computed once and cached beside the bundle
+(tasks/data/neighbours.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganflow.models.aae.config import AAEConfig
+from ganflow.models.aae.nets import build_models
+from ganflow.models.aae.objective import build_training
+from ganflow.models.engine import steps_for
+from ganflow.tasks.data.bundle import DataBundle, load_bundle
+from ganflow.tasks.data.neighbours import (
+    announced,
+    cached_neighbour_table,
+    cached_value,
+    fit_frontend,
+    frontend_cache,
+    spectral_partition,
+)
+from ganflow.tasks.evaluate.clustering import encode, majority_mapping
+from ganflow.tasks.train.devices import select_device
+from ganflow.tasks.train.trainer import RunConfig, Setup, run_training
+
+
+def _training_data(bundle: DataBundle, cfg: AAEConfig, models: dict, seed: int, semi: bool,
+                   bundle_path: Path, device: torch.device) -> dict[str, torch.Tensor]:  # fmt: skip
+    """The tensors build_training needs: images, [front-end features], [neighbours],
+    [the spectral partition], [the labelled split], each computed once and cached."""
+    data = {"x": bundle.x_train.to(device)}
+    features = None
+    if cfg.frontend != "pixels":
+        cache = frontend_cache(bundle_path, cfg.frontend, cfg.frontend_dims)
+        features = fit_frontend(models["E"].front, bundle.x_train, cache)
+        data["f"] = features.to(device)
+    if cfg.uses_neighbours:
+        space = (
+            f"{cfg.frontend}-d{cfg.frontend_dims}"
+            if features is not None
+            else f"d{cfg.neighbour_dims}"
+        )
+        cache = bundle_path.with_name(f"{bundle_path.stem}.neighbours-k{cfg.neighbours}-{space}.pt")
+        data["neighbours"] = cached_neighbour_table(
+            bundle.x_train, cfg.neighbours, cfg.neighbour_dims, cache, features
+        )
+        if cfg.uses_head_init and not semi:
+            n, k = len(bundle.x_train), cfg.clusters
+            data["init_labels"] = cached_value(
+                cache.with_name(cache.name.replace(".neighbours-", f".spectral-dm10-c{k}-s{seed}-")),
+                lambda t: t.dtype == torch.long and t.shape == (n,) and int(t.max()) < k,
+                lambda: announced(f"spectral partition of the {cfg.neighbours}-neighbour graph of {n} images",
+                                   spectral_partition, data["neighbours"], k, seed),
+            )  # fmt: skip
+    if semi:
+        data.update(x_lab=bundle.x_train[bundle.labelled].to(device),
+                    y_lab=bundle.y_train[bundle.labelled].to(device))  # fmt: skip
+        if features is not None:
+            data["f_lab"] = data["f"][bundle.labelled.to(device)]
+    return data
+
+
+class _ValidationError:
+    """Semi-supervised: error of the y head. Clustering: 1 - majority accuracy on the
+    validation images (mapping fitted on them). NaN without a categorical head."""
+
+    def __init__(self, bundle: DataBundle, cfg: AAEConfig, E: torch.nn.Module, semi: bool,
+                 device: torch.device) -> None:  # fmt: skip
+        self.bundle, self.cfg, self.E, self.semi, self.device = bundle, cfg, E, semi, device
+
+    def __call__(self) -> float:
+        if len(self.bundle.y_val) == 0 or not self.cfg.clusters:
+            return float("nan")
+        was = self.E.training
+        c = encode(self.E, self.bundle.x_val, self.device)["cluster"]
+        self.E.train(was)
+        y = self.bundle.y_val.numpy()
+        if self.semi:
+            return float((c != y).mean())
+        mapping = majority_mapping(c, y, self.cfg.clusters, self.bundle.num_classes)
+        return float((mapping[c] != y).mean())
+
+
+def setup(bundle: DataBundle, cfg: AAEConfig, run: RunConfig, semi: bool, bundle_path: Path,
+          device: torch.device) -> Setup:  # fmt: skip
+    cfg = cfg.resolved(bundle.image_shape)  # the checkpoint keeps the settled front end
+    kind = "aae-semi" if semi else "aae"
+    models = {
+        k: m.to(device)
+        for k, m in build_models(bundle.image_shape, cfg, bundle.num_classes, run.seed).items()
+    }
+    data = _training_data(bundle, cfg, models, run.seed, semi, bundle_path, device)
+    training = build_training(models, cfg, data, run.seed, bundle.num_classes)
+    total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
+    record = {"family": "aae", "kind": kind, "model": cfg.to_dict(), "seed": run.seed, "total_steps": total,
+              "data": bundle.fingerprint["id"], "image_shape": list(bundle.image_shape),
+              "num_classes": bundle.num_classes}  # fmt: skip
+    return Setup(kind, models, training, total, record,
+                 extra={"class_names": bundle.class_names, "fingerprint": bundle.fingerprint},
+                 validation=_ValidationError(bundle, cfg, models["E"], semi, device), batch_size=cfg.batch_size,
+                 hint="Try lower learning rates (--set lr_reg=..., lr_disc=...).")  # fmt: skip
+
+
+def train_aae(bundle_path: str | Path, cfg: AAEConfig, run: RunConfig, out_dir: str | Path, semi: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Train (or resume, or reuse a finished) AAE in out_dir; returns a small dict whose
+    wall_s includes the front end's fit and the neighbour search (setup_s) and whose
+    images_per_s counts training alone."""
+    t_setup, device = time.monotonic(), select_device(run.device)
+    s = setup(load_bundle(bundle_path), cfg, run, semi, Path(bundle_path), device)
+    setup_s = time.monotonic() - t_setup
+    _, out = run_training(s, run, out_dir, device)
+    return {**out, "wall_s": round(setup_s + out["wall_s"], 2), "setup_s": round(setup_s, 2),
+            "config": s.record["model"]}  # fmt: skip

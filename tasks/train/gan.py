@@ -1,0 +1,110 @@
+"""Training the GAN family (any loss of the zoo, any trick, conditional or not) on the 2-D
+toy mixtures or an image data set, with the shared trainer; and its scores: VEEGAN's mode
+scores and heat maps for toy data, the evaluation protocol for images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganflow.models.engine import steps_for
+from ganflow.models.gan.config import GANConfig
+from ganflow.models.gan.nets import build_models, network_shape
+from ganflow.models.gan.objective import build_training, generate, sampler
+from ganflow.tasks.data import toy
+from ganflow.tasks.data.sources import SourceOptions
+from ganflow.tasks.data.streams import GANData
+from ganflow.tasks.evaluate.samples import score_checkpoint
+from ganflow.tasks.io import write_json
+from ganflow.tasks.report.toy import heatmaps_png
+from ganflow.tasks.train.checkpoint import load_run
+from ganflow.tasks.train.devices import select_device
+from ganflow.tasks.train.trainer import Progress, RunConfig, Setup, run_training
+
+
+def setup(
+    data: GANData, cfg: GANConfig, run: RunConfig, steps: int | None, device: torch.device
+) -> Setup:
+    """G and D for the data's sample shape (images flattened for the MLP), their phases, and
+    the run record; `steps` None: run.epochs passes over the images."""
+    shape = network_shape(cfg, data.shape)
+    flat = shape != data.shape
+    num_classes = len(data.class_names) if cfg.conditional else 0
+    models = {k: m.to(device) for k, m in build_models(cfg, shape, run.seed, num_classes).items()}
+    if steps is None:
+        if data.count is None:
+            raise ValueError(f"{data.name} is an endless stream: give a number of steps")
+        steps = steps_for(run.epochs, data.count, cfg.batch_size)
+    real = data.real(cfg.batch_size, run.seed, device, flat, cfg.conditional)
+    training = build_training(models, cfg, real, steps, run.seed)
+    kind = f"gan-{cfg.loss}"
+    record = {"family": "gan", "kind": kind, "model": cfg.to_dict(), "seed": run.seed, "total_steps": steps,
+              "data": data.fingerprint["id"], "data_name": data.name, "shape": list(data.shape),
+              "num_classes": num_classes}  # fmt: skip
+    return Setup(kind, models, training, steps, record,
+                 extra={"class_names": data.class_names, "fingerprint": data.fingerprint},
+                 batch_size=cfg.batch_size,
+                 hint="Try lower learning rates (--set lr_d=..., lr_g=...), or another loss.")  # fmt: skip
+
+
+class _Snapshots:
+    """Keeps G's samples at `count` evenly spaced steps (toy data): the heat-map frames."""
+
+    def __init__(self, s: Setup, data: GANData, count: int, n: int = 2500) -> None:
+        self.s, self.data, self.n = s, data, n
+        total = s.total_steps
+        self.at = sorted({max(1, round(total * (i + 1) / count)) for i in range(count)})
+        self.frames: list[tuple[int, torch.Tensor]] = []
+
+    def on_step(self, step: int, logs: dict[str, float]) -> bool:
+        if step in self.at:
+            z_dim = self.s.record["model"]["z_dim"]
+            pts = generate(sampler(self.s.models), self.n, z_dim, 0)
+            self.frames.append((step, toy.SCALE[self.data.name] * pts))
+        return False
+
+    def on_end(self, step: int, ok: bool) -> None:
+        pass
+
+
+def train_gan(data: GANData, cfg: GANConfig, run: RunConfig, out_dir: str | Path, steps: int | None = None,
+              snapshots: int = 6, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train (or resume, or reuse a finished) GAN in out_dir; returns a small dict with the
+    checkpoint path, steps and throughput (and heat-map frames for toy data)."""
+    out_dir, device = Path(out_dir), select_device(run.device)
+    s = setup(data, cfg, run, steps, device)
+    snaps = _Snapshots(s, data, snapshots) if data.images is None and snapshots else None
+    _, out = run_training(s, run, out_dir, device, progress, [snaps] if snaps is not None else [])
+    out = {**out, "samples_per_s": out["images_per_s"], "config": cfg.to_dict()}
+    if snaps is not None and snaps.frames:
+        path = heatmaps_png(
+            snaps.frames, data.name, out_dir / "heatmaps.png", f"{data.name}: {cfg.summary()}"
+        )
+        out["heatmaps"] = str(path)
+    return out
+
+
+def score_gan(checkpoint: str | Path, out_dir: str | Path, seed: int = 0, num_samples: int = 10_000,
+              device: str = "auto", source: SourceOptions | None = None) -> dict[str, Any]:  # fmt: skip
+    """Toy data: VEEGAN's modes and high-quality fraction on 2,500 samples. Images: the
+    evaluation protocol (FID, KID, IS, precision/recall, density/coverage in the domain
+    classifier's features, beside the real-vs-real floor) and a sample grid. Writes
+    metrics.json."""
+    out_dir = Path(out_dir)
+    dev = str(select_device(device))
+    run = load_run(checkpoint, dev, family="gan")
+    name = run.record["data_name"]
+    if name not in toy.TOY_DATA:
+        res = score_checkpoint(checkpoint, out_dir, name, seed, num_samples, dev, source)
+    else:
+        pts = toy.SCALE[name] * generate(
+            sampler(run.modules), toy.EVAL_SAMPLES, run.config.z_dim, seed
+        )
+        res = {**toy.mode_scores(pts, name), "protocol": {
+            "data": name, "samples": toy.EVAL_SAMPLES, "seed": seed,
+            "hq": "within 3 std of the nearest mode centre; a mode counts when it is nearest to one hq sample"}}  # fmt: skip
+    res.update(step=run.step, config=run.config.to_dict())
+    write_json(out_dir / "metrics.json", res)
+    return res

@@ -1,0 +1,89 @@
+"""Training the K+1-class semi-supervised GAN ("gan") or its supervised-only baseline
+("baseline") on a prepared data bundle, with the shared trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganflow.models.engine import Training, steps_for
+from ganflow.models.ssgan.config import SSGANConfig, resolve
+from ganflow.models.ssgan.nets import build_models
+from ganflow.models.ssgan.objective import build_baseline_training, build_training
+from ganflow.tasks.data.bundle import DataBundle, load_bundle
+from ganflow.tasks.evaluate.classification import predict
+from ganflow.tasks.train.devices import select_device
+from ganflow.tasks.train.trainer import Progress, RunConfig, Setup, run_training
+
+KINDS = ("gan", "baseline")
+
+
+class _EvalClassifier:
+    """The network the validation error is measured with: D, or a copy holding D's EMA,
+    built once and without touching the training RNG stream (weight init draws)."""
+
+    def __init__(self, bundle: DataBundle, cfg: SSGANConfig, seed: int, D: nn.Module,
+                 training: Training, device: torch.device) -> None:  # fmt: skip
+        self.bundle, self.cfg, self.seed, self.D, self.training = bundle, cfg, seed, D, training
+        self.device, self.copy = device, None
+
+    def classifier(self) -> nn.Module:
+        if self.training.ema is None:
+            return self.D
+        if self.copy is None:
+            with torch.random.fork_rng(devices=[]):
+                c, k = self.bundle.image_shape[0], self.bundle.num_classes
+                self.copy = build_models(self.cfg, c, k, self.seed)["D"].to(self.device)
+        self.training.ema.copy_to(self.copy)
+        return self.copy
+
+    def __call__(self) -> float:
+        if len(self.bundle.y_val) == 0:
+            return float("nan")
+        D = self.classifier()
+        was_training = D.training
+        pred = predict(D, self.bundle.x_val, self.device).argmax(1)
+        D.train(was_training)
+        return float((pred != self.bundle.y_val).float().mean())
+
+
+def setup(
+    bundle: DataBundle, cfg: SSGANConfig, run: RunConfig, kind: str, device: torch.device
+) -> Setup:
+    """The K+1 GAN (kind "gan") or its baseline over the bundle's labelled and unlabelled images."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    c, h, w = bundle.image_shape
+    if h != w:
+        raise ValueError(f"images must be square, got {h}x{w}")
+    cfg = resolve(cfg, h)
+    torch.manual_seed(run.seed)
+    models = {
+        k: m.to(device) for k, m in build_models(cfg, c, bundle.num_classes, run.seed).items()
+    }
+    data = {"x_lab": bundle.x_train[bundle.labelled].to(device), "y_lab": bundle.y_train[bundle.labelled].to(device),
+            "x_unl": bundle.x_train.to(device)}  # fmt: skip
+    total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
+    build = build_training if kind == "gan" else build_baseline_training
+    training = build(models, cfg, data, total, run.seed)
+    record = {"family": "ssgan", "kind": kind, "model": cfg.to_dict(), "seed": run.seed, "total_steps": total,
+              "data": bundle.fingerprint["id"], "image_shape": list(bundle.image_shape),
+              "num_classes": bundle.num_classes}  # fmt: skip
+    return Setup(kind, models, training, total, record,
+                 extra={"class_names": bundle.class_names, "fingerprint": bundle.fingerprint},
+                 validation=_EvalClassifier(bundle, cfg, run.seed, models["D"], training, device),
+                 batch_size=cfg.batch_size if kind == "gan" else cfg.labelled_batch_size,
+                 hint="Try a lower learning rate (--set lr_d=..., lr_g=...) or precision fp32.")  # fmt: skip
+
+
+def train(bundle_path: str | Path, cfg: SSGANConfig, run: RunConfig, out_dir: str | Path, kind: str = "gan",
+          progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train (or resume, or reuse a finished) `kind` model in out_dir; returns a small dict:
+    checkpoint path, steps, wall time, throughput, final validation error, resolved config."""
+    device = select_device(run.device)
+    s = setup(load_bundle(bundle_path), cfg, run, kind, device)
+    _, result = run_training(s, run, out_dir, device, progress)
+    return {**result, "config": s.record["model"]}

@@ -1,0 +1,216 @@
+"""The one trainer every family uses: the engine's fit with checkpoints, resume, progress,
+validation and a time budget. A family hands it a Setup (its networks, its Training from
+the engine, what must match for a checkpoint to be resumed, an optional validation error);
+the trainer knows nothing else about it."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganflow.models.config import Config, ConfigError
+from ganflow.models.engine import Callback, FitResult, NonFiniteLossError, Training, fit
+from ganflow.tasks.train.checkpoint import (
+    CheckpointError,
+    config_differences,
+    load_checkpoint,
+    restore,
+    save_checkpoint,
+)
+from ganflow.tasks.train.devices import PRECISIONS, autocast_for, prepare_device
+
+CHECKPOINT_NAME = "checkpoint.pt"
+Progress = Callable[[int, int, dict], None]
+
+
+@dataclass
+class RunConfig(Config):
+    # passes over the training data (the K+1 GAN: the unlabelled pool; its baseline gets the
+    # same number of steps)
+    epochs: int = 100
+    # training seed: initialisation, noise, batch order
+    seed: int = 0
+    # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
+    device: str = "auto"
+    # auto (bf16 autocast on CUDA, fp32 elsewhere) | fp32 | bf16
+    precision: str = "auto"
+    # stop (with a checkpoint) once this much wall time is spent
+    max_minutes: float | None = None
+    # steps between checkpoints
+    checkpoint_every: int = 500
+    # steps between validation-error measurements
+    eval_every: int = 250
+    # steps between loss-history entries
+    log_every: int = 25
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must not be negative, got {self.seed}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
+        for name in ("checkpoint_every", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or infinite; training stopped and the last good checkpoint is kept."""
+
+
+@dataclass
+class Setup:
+    """A family's training, ready to fit.
+
+    kind:        what the run is called in logs and results ("gan", "baseline", "aae-semi", ...)
+    models:      the networks by name
+    training:    the engine's phases, step-pure batches and stateful objects
+    total_steps: steps of the whole run
+    record:      what must match for a checkpoint to be resumed (family, kind, model config,
+                 seed, steps, data id, shapes); stored as the checkpoint's "config"
+    extra:       stored beside it (class names, data fingerprint)
+    validation:  () -> held-out error for the history, or None
+    batch_size:  images per step, for the throughput figure
+    hint:        what to try when a loss diverges
+    """
+
+    kind: str
+    models: dict[str, nn.Module]
+    training: Training
+    total_steps: int
+    record: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+    validation: Callable[[], float] | None = None
+    batch_size: int = 1
+    hint: str = "Try lower learning rates."
+
+
+class Trainer:
+    """Saves and resumes a Setup's checkpoint in out_dir and runs its fit."""
+
+    def __init__(self, setup: Setup, run: RunConfig, out_dir: str | Path, device: torch.device) -> None:  # fmt: skip
+        self.setup, self.run, self.device = setup, run, device
+        self.path = Path(out_dir) / CHECKPOINT_NAME
+        self.history: list[dict[str, float]] = []
+        self.last_saved: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.setup.kind
+
+    @property
+    def total_steps(self) -> int:
+        return self.setup.total_steps
+
+    def save(self, step: int) -> None:
+        if self.last_saved == step:
+            return
+        extra = {"history": self.history, **self.setup.extra}
+        save_checkpoint(self.path, self.setup.training.stateful, step, self.setup.record, extra)
+        self.last_saved = step
+
+    def validation_error(self) -> float | None:
+        return self.setup.validation() if self.setup.validation is not None else None
+
+    def resume_step(self) -> int:
+        """The step to start from: that of the checkpoint in out_dir (restored), else 0."""
+        if not self.path.exists():
+            return 0
+        ckpt = load_checkpoint(self.path, map_location=self.device)
+        diffs = config_differences(ckpt["config"], self.setup.record)
+        if diffs:
+            raise CheckpointError(
+                f"{self.path} was written by a run with another config, so it cannot be resumed: "
+                + "; ".join(diffs)
+                + ". Use a new run directory (it is left untouched)."
+            )
+        restore(self.setup.training.stateful, ckpt)
+        self.history = list(ckpt.get("history", []))
+        self.last_saved = ckpt["step"]
+        return int(ckpt["step"])
+
+    def fit(self, start: int, callbacks: Sequence[Callback]) -> FitResult:
+        """The shared engine's fit from `start`; a NaN/inf loss becomes TrainingDivergedError
+        naming the last good checkpoint, which is kept."""
+        t = self.setup.training
+        try:
+            return fit(t.phases, t.next_batch, self.total_steps, start, callbacks,
+                       autocast_for(self.device, self.run.precision))  # fmt: skip
+        except NonFiniteLossError as e:
+            kept = (
+                f"the last good checkpoint is kept at {self.path} (step {self.last_saved})"
+                if self.last_saved is not None
+                else "no checkpoint had been written yet"
+            )
+            raise TrainingDivergedError(
+                f"{self.kind} training stopped: {e}; {kept}. {self.setup.hint}"
+            ) from e
+
+
+class TrainingCallbacks:
+    """Progress bar + progress hook, validation, loss history, checkpoints and time budget."""
+
+    def __init__(self, trainer: Trainer, start: int, progress: Progress | None) -> None:
+        from tqdm.auto import tqdm
+
+        self.t, self.total, self.progress = trainer, trainer.total_steps, progress
+        self.t0 = time.monotonic()
+        self.bar = tqdm(total=self.total, initial=start, desc=f"{trainer.kind} seed {trainer.run.seed}",
+                        file=sys.stderr, disable=None, dynamic_ncols=True)  # fmt: skip
+        self._last_hook = -1
+
+    def on_step(self, step: int, logs: dict[str, float]) -> bool:
+        t, run = self.t, self.t.run
+        self.bar.update(1)
+        if step % run.log_every == 0 or step == self.total:
+            t.history.append({"step": step, **logs})
+            self.bar.set_postfix(
+                {k: f"{v:.3f}" for k, v in logs.items() if k.endswith("loss")}, refresh=False
+            )
+        if step % run.eval_every == 0 or step == self.total:
+            val = t.validation_error()
+            if val is not None:
+                t.history.append({"step": step, "val_error": val})
+        if step % run.checkpoint_every == 0 or step == self.total:
+            t.save(step)
+        pct = int(100 * step / self.total)
+        if self.progress is not None and pct != self._last_hook:
+            self._last_hook = pct
+            self.progress(step, self.total, logs)
+        return run.max_minutes is not None and time.monotonic() - self.t0 > 60 * run.max_minutes
+
+    def on_end(self, step: int, ok: bool) -> None:
+        self.bar.close()
+        if ok:
+            self.t.save(step)
+
+
+def run_training(setup: Setup, run: RunConfig, out_dir: str | Path, device: torch.device,
+                 progress: Progress | None = None, callbacks: Sequence[Callback] = ()) -> tuple[Trainer, dict[str, Any]]:  # fmt: skip
+    """Train (or resume, or reuse a finished) run in out_dir. Returns the trainer and the
+    result every family reports: kind, checkpoint, steps, total_steps, resumed_from,
+    stopped_early, wall_s (training), images_per_s, val_error, device."""
+    prepare_device(device)
+    trainer = Trainer(setup, run, out_dir, device)
+    start = trainer.resume_step()
+    t0 = time.monotonic()
+    result = trainer.fit(start, [*callbacks, TrainingCallbacks(trainer, start, progress)])
+    wall = time.monotonic() - t0
+    vals = [h["val_error"] for h in trainer.history if "val_error" in h]
+    done = result.steps_done - start
+    return trainer, {
+        "kind": setup.kind, "checkpoint": str(trainer.path), "steps": result.steps_done,
+        "total_steps": setup.total_steps, "resumed_from": start or None, "stopped_early": result.stopped_early,
+        "wall_s": round(wall, 2), "images_per_s": round(done * setup.batch_size / wall, 1) if wall > 0 else None,
+        "val_error": vals[-1] if vals else None, "device": str(device),
+    }  # fmt: skip

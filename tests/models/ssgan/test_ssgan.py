@@ -1,0 +1,144 @@
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from ganflow.models.layers import GaussianNoise, MinibatchDiscrimination, VBNSequential
+from ganflow.models.ssgan.config import ARCH_DEFAULTS, ARCH_IMAGE_SIZE, SSGANConfig, resolve
+from ganflow.models.ssgan.nets import build_models
+from ganflow.models.ssgan.objective import build_baseline_training, build_training
+
+CHANNELS = {"mlp28": 1, "mlp8": 1, "conv28": 1, "conv32": 3, "conv8": 1}
+
+
+@pytest.mark.parametrize("arch", sorted(ARCH_IMAGE_SIZE))
+def test_shapes_of_every_architecture(arch):
+    size, c = ARCH_IMAGE_SIZE[arch], CHANNELS[arch]
+    cfg = resolve(SSGANConfig(arch=arch, minibatch_discrimination=True, vbn_reference_size=8), size)
+    m = build_models(cfg, c, num_classes=7, seed=0)
+    z = torch.rand(5, cfg.z_dim)
+    x = m["G"](z)
+    assert x.shape == (5, c, size, size)
+    assert x.min().item() >= 0.0 and x.max().item() <= 1.0
+    logits, feats = m["D"](x)
+    assert logits.shape == (5, 7) and feats.ndim == 2 and feats.shape[0] == 5
+
+
+def _has(module: nn.Module, kind: type) -> bool:
+    return any(isinstance(m, kind) for m in module.modules())
+
+
+def test_every_trick_switches_from_the_config():
+    on = resolve(
+        SSGANConfig(minibatch_discrimination=True, virtual_batch_norm=True, weight_norm=True),
+        8,
+    )
+    off = dataclasses.replace(
+        on,
+        minibatch_discrimination=False,
+        virtual_batch_norm=False,
+        weight_norm=False,
+        input_noise=0.0,
+        hidden_noise=0.0,
+    )
+    m_on, m_off = build_models(on, 1, 10, 0), build_models(off, 1, 10, 0)
+    assert _has(m_on["D"], MinibatchDiscrimination) and not _has(
+        m_off["D"], MinibatchDiscrimination
+    )
+    assert isinstance(m_on["G"], VBNSequential) and _has(
+        m_off["G"], nn.modules.batchnorm._BatchNorm
+    )
+    assert _has(m_on["D"], GaussianNoise) and not _has(m_off["D"], GaussianNoise)
+    wn = lambda m: any("parametrizations" in n for n, _ in m.named_parameters())  # noqa: E731
+    assert wn(m_on["D"]) and not wn(m_off["D"])
+
+
+def test_resolve_fills_arch_defaults_and_rejects_mismatches():
+    cfg = resolve(SSGANConfig(), 28)
+    assert cfg.arch == "mlp28" and cfg.input_noise == ARCH_DEFAULTS["mlp28"]["input_noise"]
+    assert resolve(SSGANConfig(), 8).arch == "mlp8"
+    assert resolve(SSGANConfig(input_noise=0.0), 28).input_noise == 0.0
+    with pytest.raises(ValueError, match="takes 28x28"):
+        resolve(SSGANConfig(arch="mlp28"), 32)
+    with pytest.raises(ValueError, match="no default architecture for 64x64"):
+        resolve(SSGANConfig(), 64)
+    with pytest.raises(ValueError, match=r"unknown SSGANConfig key\(s\) \[.learning_rate.\]"):
+        SSGANConfig.from_dict({"learning_rate": 1})
+
+
+def _tiny_training(**over):
+    torch.manual_seed(0)
+    cfg = resolve(SSGANConfig(batch_size=8, labelled_batch_size=6, vbn_reference_size=4, **over), 8)
+    models = build_models(cfg, 1, 3, seed=0)
+    data = {
+        "x_lab": torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8),
+        "y_lab": torch.tensor([0, 1, 2, 0, 1, 2]),
+        "x_unl": torch.randint(0, 256, (20, 1, 8, 8), dtype=torch.uint8),
+    }
+    return models, cfg, data
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {},
+        {"feature_matching": False, "minibatch_discrimination": True},
+        {"historical_averaging": 0.01, "label_smoothing": 0.1},
+    ],
+)
+def test_each_gan_phase_changes_only_its_own_player(over):
+    models, cfg, data = _tiny_training(**over)
+    training = build_training(models, cfg, data, total_steps=10, seed=0)
+    d_phase, g_phase = training.phases
+    batch = training.next_batch(0)
+    for phase, changed, fixed in ((d_phase, "D", "G"), (g_phase, "G", "D")):
+        before = {k: {n: p.clone() for n, p in m.state_dict().items()} for k, m in models.items()}
+        from ganflow.models.engine import run_phases
+
+        run_phases([phase], batch, 0)
+        after = {k: m.state_dict() for k, m in models.items()}
+        assert any(not torch.equal(before[changed][n], after[changed][n]) for n in after[changed])
+        assert all(
+            torch.equal(before[fixed][n], after[fixed][n])
+            for n in after[fixed]
+            if "running" not in n and "num_batches" not in n
+        )
+
+
+def test_baseline_trains_the_classifier_on_labelled_data_only():
+    models, cfg, data = _tiny_training(historical_averaging=0.5)
+    training = build_baseline_training(models, cfg, data, total_steps=5, seed=0)
+    assert [p.name for p in training.phases] == ["sup"]
+    assert "hist_d" not in training.stateful  # historical averaging is a GAN trick
+    assert set(training.next_batch(0)) == {"x_lab", "y_lab"}
+
+
+def test_after_each_step_the_averages_follow_the_weights():
+    """The K+1 GAN's after-step hooks: D's EMA moves to decay * ema + (1 - decay) * D after a
+    d step, and each player's historical average to the running mean of its weights."""
+    from ganflow.models.engine import run_phases
+
+    models, cfg, data = _tiny_training(historical_averaging=0.01, ema_decay=0.9)
+    training = build_training(models, cfg, data, total_steps=10, seed=0)
+    st = training.stateful
+    D, G = models["D"], models["G"]
+    shadow0 = {k: v.clone() for k, v in st["ema_d"].shadow.items()}
+    hist0 = {
+        name: {k: v.clone() for k, v in st[name].average.items()} for name in ("hist_d", "hist_g")
+    }
+    run_phases(training.phases, training.next_batch(0), 0)
+    for k, v in D.state_dict().items():
+        if v.dtype.is_floating_point:
+            assert torch.allclose(st["ema_d"].shadow[k], 0.9 * shadow0[k] + 0.1 * v)
+    moved = [
+        k
+        for k, v in D.state_dict().items()
+        if v.dtype.is_floating_point and not torch.equal(v, shadow0[k])
+    ]
+    assert moved and all(not torch.equal(st["ema_d"].shadow[k], shadow0[k]) for k in moved)
+    for name, module in (("hist_d", D), ("hist_g", G)):
+        assert st[name].count == 2
+        for k, q in module.named_parameters():  # the mean of the initial and the stepped weights
+            assert torch.allclose(st[name].average[k], (hist0[name][k] + q.detach()) / 2, atol=1e-6)
+        assert any(not torch.equal(st[name].average[k], hist0[name][k]) for k in hist0[name])

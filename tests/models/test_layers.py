@@ -1,0 +1,78 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from ganflow.models.layers import (
+    GaussianNoise,
+    MinibatchDiscrimination,
+    VBNSequential,
+    VirtualBatchNorm,
+)
+
+
+def test_minibatch_discrimination_hand_computed():
+    mbd = MinibatchDiscrimination(1, num_kernels=1, kernel_dim=1)
+    with torch.no_grad():
+        mbd.T.fill_(1.0)
+    f = torch.tensor([[0.0], [1.0], [3.0]])
+    out = mbd(f)
+    # L1 distances: |0-1| = 1, |0-3| = 3, |1-3| = 2; o_i = sum_{j != i} exp(-d_ij)
+    e = math.exp
+    expected_o = torch.tensor([[e(-1) + e(-3)], [e(-1) + e(-2)], [e(-3) + e(-2)]])
+    assert out.shape == (3, 2)
+    torch.testing.assert_close(out[:, :1], f)
+    torch.testing.assert_close(out[:, 1:], expected_o)
+
+
+def test_minibatch_discrimination_identical_samples_saturate():
+    mbd = MinibatchDiscrimination(4, num_kernels=3, kernel_dim=2)
+    f = torch.ones(5, 4)
+    o = mbd(f)[:, 4:]
+    torch.testing.assert_close(o, torch.full((5, 3), 4.0))  # 4 identical neighbours, exp(0) each
+    assert mbd.out_features == 7
+
+
+def test_virtual_batch_norm_hand_computed():
+    vbn = VirtualBatchNorm(1, eps=0.0)
+    ref = torch.tensor([[1.0], [3.0]])  # mean 2, mean of squares 5
+    ref_out, stats = vbn.normalise_reference(ref)
+    torch.testing.assert_close(ref_out, torch.tensor([[-1.0], [1.0]]))
+    # x = 5: w = 1/3, mean = 5/3 + 4/3 = 3, mean_sq = 25/3 + 10/3, var = 35/3 - 9 = 8/3
+    out = vbn(torch.tensor([[5.0]]), stats)
+    torch.testing.assert_close(out, torch.tensor([[2.0 / math.sqrt(8.0 / 3.0)]]))
+
+
+def test_vbn_output_of_an_example_does_not_depend_on_its_batch():
+    torch.manual_seed(0)
+    layers = [
+        nn.Linear(4, 6),
+        VirtualBatchNorm(6),
+        nn.ReLU(),
+        nn.Linear(6, 2 * 3 * 3),
+        nn.Unflatten(1, (2, 3, 3)),
+        VirtualBatchNorm(2),
+    ]
+    net = VBNSequential(layers, reference=torch.randn(16, 4))
+    x = torch.randn(8, 4)
+    full = net(x)
+    single = torch.cat([net(x[i : i + 1]) for i in range(8)])
+    torch.testing.assert_close(full, single)
+    assert "reference" in net.state_dict()
+
+
+def test_batch_norm_by_contrast_depends_on_the_batch():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6))
+    x = torch.randn(8, 4)
+    assert not torch.allclose(net(x)[:2], net(x[:2]))
+
+
+def test_gaussian_noise_only_in_training():
+    layer = GaussianNoise(0.5)
+    x = torch.zeros(20000)
+    layer.train()
+    assert layer(x).std().item() == pytest.approx(0.5, rel=0.05)
+    layer.eval()
+    assert torch.equal(layer(x), x)

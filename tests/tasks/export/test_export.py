@@ -1,0 +1,286 @@
+"""Export of versioned synthetic data sets: layout and manifest, versions, atomicity (a failure
+or a kill mid-export leaves no visible version), checksums, path traversal, the loaders, the
+generators that can feed an export, and the CLI."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganflow.flows.cli import main
+from ganflow.tasks.export import writer as ex
+from ganflow.tasks.export.reader import (
+    list_datasets,
+    load_dataset,
+    read_labels,
+    verify,
+    version_dir,
+)
+from ganflow.tasks.export.writer import ExportError, ExportOptions, export_dataset
+from ganflow.tasks.io import file_sha256
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def cgan_ckpt(tmp_path_factory):
+    """A (barely trained) projection-conditioned GAN on digits."""
+    from ganflow.flows.gan import make_config
+    from ganflow.tasks.data.streams import load_data
+    from ganflow.tasks.train.gan import train_gan
+    from ganflow.tasks.train.trainer import RunConfig
+
+    cfg = make_config("digits", {"arch": "mlp", "condition": "projection", "z_dim": 8, "width": 32, "depth": 2,
+                                 "batch_size": 32})  # fmt: skip
+    out = tmp_path_factory.mktemp("cgan")
+    return train_gan(load_data("digits"), cfg, RunConfig(seed=0), out, steps=20)["checkpoint"]
+
+
+def _export(ckpt, root, name="digits-syn", **kw):
+    return export_dataset(ckpt, name, ExportOptions(**{"per_class": 3, **kw}), root)
+
+
+def test_layout_manifest_and_loaders(cgan_ckpt, tmp_path):
+    r = _export(cgan_ckpt, tmp_path, arrays=True, batch_size=7)
+    path = Path(r["path"])
+    assert (r["version"], r["count"], path) == (1, 30, tmp_path / "digits-syn" / "v1")
+    assert r["per_class"] == {str(c): 3 for c in range(10)}
+    m = json.loads((path / "manifest.json").read_text())
+    for key in ("schema_version", "ganflow_version", "created", "source_run", "checkpoint_sha256", "config",
+                "data", "per_class", "metrics", "files"):  # fmt: skip
+        assert key in m
+    assert m["checkpoint_sha256"] == file_sha256(cgan_ckpt) and m["data"]["name"] == "digits"
+    assert m["config"]["condition"] == "projection" and m["generator"] == "gan"
+    pngs = sorted(p.relative_to(path).as_posix() for p in (path / "images").rglob("*.png"))
+    assert len(pngs) == 30 and set(pngs) | {"labels.csv", "arrays.npz"} == set(m["files"])
+    assert all(file_sha256(path / rel) == digest for rel, digest in m["files"].items())
+    rows = read_labels(path)
+    assert [lab for _, lab, _ in rows].count(4) == 3
+    # torchvision's ImageFolder reads the tree with the same labels (NN_ prefixes keep the order)
+    from torchvision.datasets import ImageFolder
+
+    folder = ImageFolder(str(path / "images"))
+    by_file = {Path(f).relative_to(path).as_posix(): lab for f, lab in folder.samples}
+    assert all(by_file[f] == lab for f, lab, _ in rows)
+    # the Dataset loader and arrays.npz hold the same pixels
+    ds = load_dataset("digits-syn", root=tmp_path)
+    img, label = ds[5]
+    assert img.shape == (1, 8, 8) and img.dtype == torch.uint8 and label == rows[5][1]
+    with np.load(path / "arrays.npz") as a:
+        assert np.array_equal(a["images"][5], img.numpy()) and a["labels"].tolist() == [
+            lab for _, lab, _ in rows
+        ]
+    assert verify(path)["ok"]
+
+
+def test_versions_never_overwrite_and_latest_moves(cgan_ckpt, tmp_path):
+    v1 = Path(_export(cgan_ckpt, tmp_path)["path"])
+    before = (v1 / "manifest.json").read_bytes()
+    v2 = Path(_export(cgan_ckpt, tmp_path, seed=1)["path"])
+    assert v2.name == "v2" and (v1 / "manifest.json").read_bytes() == before
+    assert (tmp_path / "digits-syn" / "latest").resolve() == v2.resolve()
+    assert (
+        version_dir("digits-syn", "latest", tmp_path) == v2
+        and version_dir("digits-syn", 1, tmp_path) == v1
+    )
+    rows = list_datasets(tmp_path)
+    assert [(r["version"], r["latest"]) for r in rows] == [("v1", False), ("v2", True)]
+    with pytest.raises(ExportError, match="no version 'v9'"):
+        version_dir("digits-syn", "v9", tmp_path)
+
+
+def test_failure_mid_export_publishes_nothing(cgan_ckpt, tmp_path, monkeypatch):
+    real_add, calls = ex._VersionWriter.add, []
+
+    def failing_add(self, *a):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_add(self, *a)
+
+    monkeypatch.setattr(ex._VersionWriter, "add", failing_add)
+    with pytest.raises(ExportError, match="disk .* is full; nothing was published"):
+        _export(cgan_ckpt, tmp_path, batch_size=5)
+    assert list((tmp_path / "digits-syn").iterdir()) == []  # no version, no leftovers
+    monkeypatch.setattr(ex._VersionWriter, "add", real_add)
+    assert _export(cgan_ckpt, tmp_path)["version"] == 1  # a rerun succeeds
+
+
+def test_a_killed_export_leaves_no_visible_version(cgan_ckpt, tmp_path):
+    code = ("import sys; from ganflow.tasks.export.writer import export_dataset, ExportOptions; "
+            f"export_dataset({str(cgan_ckpt)!r}, 'big', ExportOptions(per_class=100000, batch_size=50), {str(tmp_path)!r})")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 120
+        while (
+            not list((tmp_path / "big").glob(".tmp-*/images/*/*.png"))
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        assert proc.poll() is None, "the export ended before it could be killed"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert list_datasets(tmp_path) == [] and ex.versions(tmp_path, "big") == []
+    r = _export(cgan_ckpt, tmp_path, name="big")  # sweeps the dead export's directory
+    assert r["version"] == 1 and sorted(p.name for p in (tmp_path / "big").iterdir()) == [
+        "latest",
+        "v1",
+    ]
+
+
+def test_verify_names_changed_missing_and_extra_files_and_a_corrupt_manifest(cgan_ckpt, tmp_path):
+    path = Path(_export(cgan_ckpt, tmp_path)["path"])
+    files = sorted((path / "images").rglob("*.png"))
+    files[0].write_bytes(files[0].read_bytes() + b"x")
+    files[1].unlink()
+    (files[2].parent / "stray.png").write_bytes(b"")
+    problems = verify(path)["problems"]
+    rel = lambda p: p.relative_to(path).as_posix()  # noqa: E731
+    assert f"{rel(files[0])} has changed (SHA-256 differs from the manifest)" in problems
+    assert f"{rel(files[1])} is missing" in problems
+    assert f"{rel(files[2].parent / 'stray.png')} is not in the manifest" in problems
+    (path / "manifest.json").write_text("{not json")
+    res = verify(path)
+    assert not res["ok"] and "manifest.json is corrupt" in res["problems"][0]
+
+
+def test_names_and_label_files_cannot_leave_their_folder(cgan_ckpt, tmp_path):
+    for bad in ("../evil", "a/b", "..", ".hidden", "", "x" * 101, "a\\b"):
+        with pytest.raises(ExportError, match="not allowed"):
+            _export(cgan_ckpt, tmp_path, name=bad)
+    assert not (tmp_path.parent / "evil").exists()
+    path = Path(_export(cgan_ckpt, tmp_path)["path"])
+    lines = (path / "labels.csv").read_text().splitlines()
+    lines[1] = "../../../etc/passwd," + lines[1].split(",", 1)[1]
+    (path / "labels.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ExportError, match="points outside the data set folder"):
+        load_dataset(path)
+    assert any("points outside" in p for p in verify(path)["problems"])
+
+
+def test_classes_balance_and_unknown_class(cgan_ckpt, tmp_path):
+    r = _export(cgan_ckpt, tmp_path, classes=["3", "7"], per_class=4)
+    assert r["per_class"] == {"3": 4, "7": 4} and r["count"] == 8
+    with pytest.raises(ExportError, match="class 'cat' is not one the generator knows"):
+        _export(cgan_ckpt, tmp_path, classes=["cat"])
+    with pytest.raises(ExportError, match="balance must be one of"):
+        _export(cgan_ckpt, tmp_path, balance="skewed")
+
+
+def test_ssgan_export_labels_by_confident_predictions(tmp_path, digits_bundle):
+    from ganflow.models.ssgan.config import SSGANConfig
+    from ganflow.tasks.train.ssgan import train
+    from ganflow.tasks.train.trainer import RunConfig
+
+    ckpt = train(
+        digits_bundle["path"], SSGANConfig(), RunConfig(epochs=2, seed=0), tmp_path / "ss"
+    )["checkpoint"]
+    r = export_dataset(
+        ckpt, "ss", ExportOptions(per_class=2, balance="natural", min_confidence=0.3), tmp_path
+    )
+    assert r["count"] == 20
+    rows = read_labels(Path(r["path"]))
+    assert all(c is not None and c >= 0.3 for _, _, c in rows)
+    assert json.loads((Path(r["path"]) / "manifest.json").read_text())["generator"] == "ssgan"
+    with pytest.raises(ExportError, match="Lower --min-confidence"):
+        export_dataset(
+            ckpt, "ss", ExportOptions(per_class=2, min_confidence=1.0, max_draws=1), tmp_path
+        )
+    assert ex.versions(tmp_path, "ss") == [1]
+
+
+def test_semi_supervised_aae_exports_the_labels_it_decodes(tmp_path, digits_bundle):
+    from ganflow.models.aae.config import AAEConfig
+    from ganflow.tasks.train.aae import train_aae
+    from ganflow.tasks.train.trainer import RunConfig
+
+    cfg = AAEConfig(clusters=10, hidden=32, batch_size=16, labelled_batch_size=10)
+    ckpt = train_aae(
+        digits_bundle["path"], cfg, RunConfig(epochs=1, seed=0), tmp_path / "aae", semi=True
+    )["checkpoint"]
+    r = export_dataset(ckpt, "aae", ExportOptions(per_class=2, arrays=True), tmp_path)
+    assert (
+        r["count"] == 20
+        and json.loads((Path(r["path"]) / "manifest.json").read_text())["generator"] == "aae"
+    )
+    x, y = load_dataset(r["path"]).tensors()
+    assert x.shape == (20, 1, 8, 8) and sorted(y.tolist()) == sorted(list(range(10)) * 2)
+    unsup = train_aae(digits_bundle["path"], AAEConfig(clusters=4, hidden=32, batch_size=16),
+                      RunConfig(epochs=1, seed=0), tmp_path / "aae-u")["checkpoint"]  # fmt: skip
+    from ganflow.tasks.train.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="clusters are not classes"):
+        export_dataset(unsup, "aae", ExportOptions(per_class=2), tmp_path)
+
+
+def test_a_dangling_latest_link_and_foreign_folders_are_tolerated(cgan_ckpt, tmp_path):
+    _export(cgan_ckpt, tmp_path)
+    _export(cgan_ckpt, tmp_path)
+    import shutil
+
+    shutil.rmtree(tmp_path / "digits-syn" / "v2")  # a user deleted the newest version by hand
+    (tmp_path / "not a data set").mkdir()
+    (tmp_path / "a..b").mkdir()
+    assert version_dir("digits-syn", "latest", tmp_path).name == "v1"
+    assert [r["version"] for r in list_datasets(tmp_path)] == ["v1"]
+
+
+def test_an_unconditional_gan_cannot_feed_an_export(tmp_path):
+    from ganflow.flows.gan import make_config
+    from ganflow.tasks.data.streams import load_data
+    from ganflow.tasks.train.checkpoint import CheckpointError
+    from ganflow.tasks.train.gan import train_gan
+    from ganflow.tasks.train.trainer import RunConfig
+
+    cfg = make_config(
+        "digits", {"arch": "mlp", "z_dim": 8, "width": 16, "depth": 1, "batch_size": 16}
+    )
+    ckpt = train_gan(load_data("digits"), cfg, RunConfig(seed=0), tmp_path / "g", steps=2)[
+        "checkpoint"
+    ]
+    with pytest.raises(CheckpointError, match="unconditional run of a GAN"):
+        _export(ckpt, tmp_path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        _export(tmp_path / "nope.pt", tmp_path)
+
+
+def test_cli_export_and_datasets(cgan_ckpt, tmp_path, capsys):
+    args = ["export", "--checkpoint", str(cgan_ckpt), "--name", "cli-set", "--per-class", "2", "--root",
+            str(tmp_path), "--no-prefect", "--json"]  # fmt: skip
+    assert main([*args, "--no-metrics"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"path", "version", "count", "per_class"} <= set(out) and out["count"] == 20
+    assert main(["datasets", "list", "--root", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "cli-set"
+    assert main(["datasets", "show", "cli-set", "--root", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 20
+    assert main(["datasets", "verify", "cli-set", "--root", str(tmp_path)]) == 0
+    assert "OK: 21 files" in capsys.readouterr().out
+    next((Path(out["path"]) / "images").rglob("*.png")).write_bytes(b"tampered")
+    assert main(["datasets", "verify", "cli-set", "--root", str(tmp_path)]) == 1
+    assert "has changed" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(cgan_ckpt),
+                "--name",
+                "../x",
+                "--root",
+                str(tmp_path),
+                "--no-prefect",
+            ]
+        )
+        == 2
+    )
+    assert "not allowed" in capsys.readouterr().err

@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganflow.models.aae.config import AAEConfig
+
+
+def _cfg(**kw) -> AAEConfig:
+    kw.setdefault("neighbours", 5)
+    kw.setdefault("frontend", "pixels")
+    return AAEConfig(hidden=32, batch_size=16, labelled_batch_size=10, **kw)
+
+
+def test_aae_run_resumes_and_refuses_another_config(digits_bundle, tmp_path):
+    from ganflow.tasks.train.aae import train_aae
+    from ganflow.tasks.train.checkpoint import CheckpointError, load_run
+    from ganflow.tasks.train.trainer import RunConfig
+
+    cfg, run = _cfg(clusters=16), RunConfig(epochs=1, eval_every=5, checkpoint_every=5)
+    first = train_aae(digits_bundle["path"], cfg, run, tmp_path)
+    again = train_aae(digits_bundle["path"], cfg, run, tmp_path)  # finished: reused, not retrained
+    assert again["resumed_from"] == first["steps"] == again["steps"] == first["total_steps"]
+    loaded = load_run(first["checkpoint"], family="aae")
+    assert loaded.config == cfg and any("val_error" in h for h in loaded.history)
+    with pytest.raises(CheckpointError, match="another config"):
+        train_aae(digits_bundle["path"], _cfg(clusters=8), run, tmp_path)
+    with pytest.raises(CheckpointError, match="not a semi-supervised GAN checkpoint"):
+        load_run(first["checkpoint"], family="ssgan")
+
+
+def test_scattering_aae_fits_its_front_end_once_and_saves_it(digits_bundle, tmp_path, monkeypatch):
+    from ganflow.models.aae.nets import ScatteringFront
+    from ganflow.tasks.evaluate.clustering import score_clusters as score
+    from ganflow.tasks.train.aae import train_aae
+    from ganflow.tasks.train.checkpoint import load_run
+    from ganflow.tasks.train.trainer import RunConfig
+
+    cfg = _cfg(clusters=10, frontend="scattering", frontend_dims=20)
+    run = RunConfig(epochs=1, eval_every=5, checkpoint_every=5)
+    first = train_aae(digits_bundle["path"], cfg, run, tmp_path / "a")
+    cache = list(Path(digits_bundle["path"]).parent.glob("*.scattering-d20.pt"))
+    assert (
+        len(cache) == 1
+        and len(list(Path(digits_bundle["path"]).parent.glob("*neighbours-k5-scattering-d20.pt")))
+        == 1
+    )
+
+    assert (
+        len(
+            list(
+                Path(digits_bundle["path"]).parent.glob(
+                    "*.spectral-dm10-c10-s0-k5-scattering-d20.pt"
+                )
+            )
+        )
+        == 1
+    )
+
+    def no_fit(*a, **kw):
+        raise AssertionError("the front end was fitted again despite the cache")
+
+    monkeypatch.setattr(ScatteringFront, "fit", no_fit)
+    second = train_aae(digits_bundle["path"], cfg, run, tmp_path / "b")  # a fresh run, same data
+    loaded = load_run(
+        second["checkpoint"], family="aae"
+    )  # the fitted projection travels in the checkpoint
+    assert bool(loaded.modules["E"].front.fitted)
+    assert torch.equal(
+        loaded.modules["E"].front.proj,
+        load_run(first["checkpoint"], family="aae").modules["E"].front.proj,
+    )
+    scores = score(second["checkpoint"], digits_bundle["path"])
+    assert 0.0 <= scores["cluster_accuracy"] <= 1.0 and scores["hungarian_accuracy"] is not None

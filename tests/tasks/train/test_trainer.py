@@ -1,0 +1,162 @@
+import pytest
+import torch
+
+import ganflow.models.ssgan.objective as ssgan_module
+from ganflow.models.ssgan.config import SSGANConfig, resolve
+from ganflow.tasks.evaluate.classification import evaluate_classifier
+from ganflow.tasks.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_run,
+    save_checkpoint,
+)
+from ganflow.tasks.train.devices import select_device
+from ganflow.tasks.train.ssgan import train
+from ganflow.tasks.train.trainer import RunConfig, TrainingDivergedError
+
+# every stateful trick on, so that its buffers must survive the checkpoint
+CFG = SSGANConfig(
+    batch_size=32,
+    labelled_batch_size=20,
+    vbn_reference_size=16,
+    historical_averaging=1e-4,
+    ema_decay=0.9,
+    label_smoothing=0.1,
+)
+RUN = RunConfig(epochs=1, seed=3, checkpoint_every=5, eval_every=7, log_every=3)
+
+
+class Kill(Exception):
+    pass
+
+
+def _states(path):
+    return load_checkpoint(path)["state"]
+
+
+def _assert_same_state(a, b):
+    for name in ("D", "G", "opt_d", "opt_g", "hist_d", "hist_g", "ema_d"):
+        flat_a, flat_b = _flatten(a[name]), _flatten(b[name])
+        assert flat_a.keys() == flat_b.keys()
+        for k in flat_a:
+            assert (
+                torch.equal(flat_a[k], flat_b[k])
+                if torch.is_tensor(flat_a[k])
+                else flat_a[k] == flat_b[k]
+            ), (name, k)
+
+
+def _flatten(obj, prefix=""):
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    if isinstance(obj, list):
+        return _flatten(dict(enumerate(obj)), prefix)
+    return {prefix: obj}
+
+
+def test_killed_run_resumes_to_the_same_weights(digits_bundle, tmp_path):
+    unbroken = train(digits_bundle["path"], CFG, RUN, tmp_path / "unbroken")
+    assert unbroken["steps"] == unbroken["total_steps"] > 12
+
+    def kill_at_12(step, total, logs):
+        if step == 12:
+            raise Kill
+
+    with pytest.raises(Kill):
+        train(digits_bundle["path"], CFG, RUN, tmp_path / "killed", progress=kill_at_12)
+    assert (
+        load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["step"] == 10
+    )  # the last periodic one
+    resumed = train(digits_bundle["path"], CFG, RUN, tmp_path / "killed")
+    assert resumed["resumed_from"] == 10 and resumed["steps"] == unbroken["steps"]
+    _assert_same_state(
+        _states(tmp_path / "unbroken" / "checkpoint.pt"),
+        _states(tmp_path / "killed" / "checkpoint.pt"),
+    )
+
+
+def test_finished_run_is_reused_and_reloadable(digits_bundle, tmp_path):
+    first = train(digits_bundle["path"], CFG, RUN, tmp_path / "run")
+    again = train(digits_bundle["path"], CFG, RUN, tmp_path / "run")
+    assert again["resumed_from"] == first["steps"] and again["steps"] == first["steps"]
+    loaded = load_run(first["checkpoint"])
+    assert (
+        loaded.family.name == "ssgan"
+        and loaded.config == resolve(CFG, 8)
+        and len(loaded.class_names) == 10
+    )
+    assert loaded.modules["G"](torch.rand(2, CFG.z_dim)).shape == (2, 1, 8, 8)
+    metrics = evaluate_classifier(first["checkpoint"], digits_bundle["path"])
+    assert 0.0 <= metrics["test_error"] <= 1.0 and len(metrics["confusion"]) == 10
+
+
+def test_checkpoint_from_another_config_is_refused_and_kept(digits_bundle, tmp_path):
+    train(digits_bundle["path"], CFG, RUN, tmp_path / "run")
+    path = tmp_path / "run" / "checkpoint.pt"
+    before = path.read_bytes()
+    other = SSGANConfig(**{**CFG.__dict__, "label_smoothing": 0.2})
+    with pytest.raises(
+        CheckpointError,
+        match=r"another config.*label_smoothing: checkpoint has 0\.1, this run has 0\.2",
+    ):
+        train(digits_bundle["path"], other, RUN, tmp_path / "run")
+    assert path.read_bytes() == before
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(
+    digits_bundle, tmp_path, monkeypatch
+):
+    calls = {"n": 0}
+    real = ssgan_module.supervised_loss
+
+    def poisoned(logits, labels):
+        calls["n"] += 1
+        loss = real(logits, labels)
+        return loss * float("nan") if calls["n"] > 7 else loss
+
+    monkeypatch.setattr(ssgan_module, "supervised_loss", poisoned)
+    with pytest.raises(
+        TrainingDivergedError,
+        match=r"non-finite loss in phase 'd' at step 7.*last good checkpoint is kept at .*step 5",
+    ):
+        train(digits_bundle["path"], CFG, RUN, tmp_path / "run")
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt["step"] == 5
+    assert all(torch.isfinite(t).all() for t in ckpt["state"]["D"].values())
+
+
+def test_corrupt_or_foreign_checkpoints(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(bad)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+    torch.save({"format_version": 99}, tmp_path / "new.pt")
+    with pytest.raises(CheckpointError, match="format version 99"):
+        load_checkpoint(tmp_path / "new.pt")
+
+
+def test_atomic_save_leaves_no_temporary_file(tmp_path):
+    m = torch.nn.Linear(2, 2)
+    save_checkpoint(tmp_path / "c.pt", {"m": m}, 3, {"family": "ssgan", "a": 1})
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+    assert load_checkpoint(tmp_path / "c.pt")["step"] == 3
+
+
+def test_device_selection():
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type in ("cuda", "mps", "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            select_device("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_training_runs(digits_bundle, tmp_path):
+    result = train(digits_bundle["path"], CFG, RunConfig(epochs=1, device="cuda"), tmp_path / "gpu")
+    assert result["device"].startswith("cuda") and result["steps"] == result["total_steps"]
