@@ -158,7 +158,7 @@ def adam(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float] =
          weight_decay: float = 0.0) -> torch.optim.Adam:  # fmt: skip
     """torch.optim.Adam, fused (one kernel per step for all tensors) wherever every parameter
     allows it: floating point, on the CPU or a CUDA device. Same update rule; small networks,
-    whose step time is mostly per-tensor optimiser ops, train ~20 % faster on the CPU."""
+    whose step time is mostly per-tensor optimiser ops, train faster on the CPU."""
     params = list(params)
     fused = bool(params) and all(
         p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params

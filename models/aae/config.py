@@ -51,9 +51,9 @@ class AAEConfig(Config):
     balance_weight: float = 1.0  # weight of log K - H(mean y): keeps every cluster in use
     # clustering mode: the cluster head learns a spectral partition of the neighbour graph
     # ("init" phase, cross-entropy) beside the other phases, for head_init_epochs (None: the
-    # whole run; after an early stop the SCAN phase drifts back towards its own, worse
-    # partition: Fashion-MNIST seed 0, 1 epoch then 2 without, 75.7 % falls to 73.8 %);
-    # "none": the head starts from its random initialisation and has no such target
+    # whole run, since after an early stop the SCAN phase drifts back towards its own, worse
+    # partition: benchmarks/README.md); "none": the head starts from its random
+    # initialisation and has no such target
     head_init: str = "spectral"
     head_init_epochs: float | None = None
 

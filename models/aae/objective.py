@@ -16,19 +16,19 @@ One training step runs the paper's two phases per batch, as engine phases:
   nbr:   (ganflow's addition, on by default with a cluster head) the encoder gives an image and
          one of its k nearest neighbours the same cluster, while the batch's mean code stays
          spread over all clusters: the SCAN objective (Van Gansbeke et al. 2020, eq. 2).
-         Without it the paper's phases put Fashion-MNIST onto 3 of 16 clusters here (D_y
-         wins); neighbours=0 gives the paper's phases alone
+         Without it the paper's phases collapse onto a few clusters (D_y wins);
+         neighbours=0 gives the paper's phases alone
   init:  (clustering mode, head_init="spectral"; by default all along) the encoder's y head
          learns, by cross-entropy, a spectral partition of the same neighbour graph
-         (tasks.cluster.spectral_partition), much as DEC starts its clusters from k-means,
-         but kept as a target while the other phases run. SCAN training from a random head
-         settles in a local optimum that cuts more of the graph's edges than the spectral
-         partition does (Fashion-MNIST: 11 % against 8 %); the head carries the partition,
-         which exists for the training images only, to new images
+         (tasks.data.neighbours.spectral_partition), much as DEC starts its clusters from
+         k-means, but kept as a target while the other phases run. SCAN training from a
+         random head settles in a local optimum that cuts more of the graph's edges than the
+         spectral partition does; the head carries the partition, which exists for the
+         training images only, to new images
 The encoder sees the pixels, or (frontend="scattering") whitened log-scattering coefficients
 of them (models.scattering): a fixed front end, stable to small shifts and deformations, in
-which nearest neighbours share their class more often (Fashion-MNIST, 10 neighbours: 86 %
-against 80 % among the pixels' principal components). SCAN gets its clustering head from the
+which nearest neighbours share their class more often than among the pixels' principal
+components. SCAN gets its clustering head from the
 network its neighbours were mined with; the front end is that network here. Neighbours are
 then found among the front end's features, and the decoder still rebuilds the pixels.
 With clusters = 0 there is no y: z alone is the code (dimensionality reduction, section 7).

@@ -34,7 +34,7 @@ def unrolled_parameters(
         return {n: c.view_as(p) for n, c, p in zip(names, chunks, params, strict=True)}
 
     # all parameters as one vector, so that each unrolled update is a handful of tensor ops
-    # rather than a handful per parameter (k = 10 unrolls of the toy MLP: ~20 % faster)
+    # rather than a handful per parameter
     theta = flat(params).requires_grad_(True)
 
     def state(key: str) -> torch.Tensor:

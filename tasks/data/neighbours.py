@@ -61,12 +61,8 @@ def spectral_partition(neighbours: torch.Tensor, clusters: int, seed: int = 0, e
     neighbours: (N, k) as from nearest_neighbours.
 
     The eigenproblem sees the whole graph at once, where stochastic training of a cluster head
-    only ever sees pairs of neighbours: on the Fashion-MNIST scattering graph a spectral
-    partition cuts 8 % of the 10-neighbour edges against the 11 % of a SCAN-trained head's,
-    and matches the classes better. The diffusion weights make the result insensitive to the
-    number of eigenvectors: on that graph (20 neighbours, seed 0) k-means on 16, 24 or 32
-    plain eigenvectors (diffusion_steps=0) labels 75.5, 73.2 or 72.9 % of the training images
-    correctly (majority mapping), on diffusion coordinates (10 steps) 75.3, 77.5 and 76.9 %."""
+    only ever sees pairs of neighbours, and the diffusion weights make the result insensitive
+    to the number of eigenvectors (benchmarks/README.md has the measurements)."""
     import scipy.sparse as sp
     from scipy.sparse.linalg import lobpcg
     from sklearn.cluster import KMeans

@@ -186,3 +186,45 @@ def test_inception_path_with_a_user_torchscript_file(capsys, tmp_path, gan_runs)
     from ganflow.flows.outputs import evaluate_table
 
     assert "Inception FID" in evaluate_table(out) and "Inception IS" not in evaluate_table(out)
+
+
+@pytest.fixture(scope="module")
+def other_family_runs(digits_bundle, tmp_path_factory):
+    """A projection-conditioned GAN, an unconditional DCGAN-free MLP GAN and a semi-supervised
+    AAE, each trained a few steps on digits."""
+    from ganflow.flows.gan import make_config
+    from ganflow.models.aae.config import AAEConfig
+    from ganflow.tasks.data.streams import load_data
+    from ganflow.tasks.train.aae import train_aae
+    from ganflow.tasks.train.gan import train_gan
+    from ganflow.tasks.train.trainer import RunConfig
+
+    out = tmp_path_factory.mktemp("families")
+    run = RunConfig(epochs=1, eval_every=1000)
+    data = load_data("digits")
+    small = {"arch": "mlp", "width": 32, "batch_size": 32}
+    runs = {}
+    for name, over in (("cgan", {"condition": "projection"}), ("gan", {})):
+        runs[name] = train_gan(data, make_config("digits", {**small, **over}), run, out / name, steps=20)["checkpoint"]
+    aae = AAEConfig(clusters=10, hidden=32, batch_size=32, labelled_batch_size=20, neighbours=0, frontend="pixels")
+    runs["aae-semi"] = train_aae(digits_bundle["path"], aae, run, out / "aae", semi=True)["checkpoint"]
+    return runs
+
+
+@pytest.mark.parametrize("family", ["cgan", "gan", "aae-semi"])
+def test_every_image_family_is_evaluated_with_the_k_plus_1_protocol(
+    family, other_family_runs, cli_result, capsys, tmp_path
+):
+    """`ganflow evaluate --checkpoint` gives a conditional GAN, an unconditional GAN and a
+    semi-supervised AAE the same keys (floor and CAS included) as a K+1 GAN run."""
+    got = _evaluate_json(capsys, "--checkpoint", other_family_runs[family], "--no-prefect",
+                         "--run-dir", str(tmp_path / "run"))  # fmt: skip
+    assert set(got) == set(json.loads(json.dumps(cli_result, default=str)))
+    assert set(got["floor"]) == set(cli_result["floor"]) and set(got["protocol"]) == set(cli_result["protocol"])
+    for key in RESULT_KEYS:
+        assert isinstance(got[key], float), key
+    labels = got["protocol"]["samples"]["labels"]
+    if family == "gan":  # its samples carry no labels: CAS trains on the domain classifier's
+        assert labels == "argmax of the domain classifier"
+    else:
+        assert labels.startswith("the condition each image was drawn with")
