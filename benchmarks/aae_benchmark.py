@@ -42,8 +42,11 @@ def kmeans_scores(name: str, k: int, seed: int, pca: int | None) -> dict[str, fl
     km = KMeans(k, n_init=3, random_state=seed).fit(x_tr)
     c_tr, c_te = km.labels_, km.predict(x_te)
     mapping = majority_mapping(c_tr, raw.train_y, k, len(raw.class_names))
-    return {"accuracy": float((mapping[c_te] == raw.test_y).mean()), "nmi": nmi(c_te, raw.test_y),
-            "wall_s": time.monotonic() - t0}  # fmt: skip
+    return {
+        "accuracy": float((mapping[c_te] == raw.test_y).mean()),
+        "nmi": nmi(c_te, raw.test_y),
+        "wall_s": time.monotonic() - t0,
+    }
 
 
 def one_run(job: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
@@ -54,8 +57,11 @@ def one_run(job: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
     mode, seed, kw = job
     summ = run_cluster(ClusterParams(seeds=[seed], **kw))
     if mode == "cluster":
-        return {"accuracy": summ["cluster_accuracy"]["mean"], "nmi": summ["nmi"]["mean"],
-                "wall_s": summ["wall_s"][0]}  # fmt: skip
+        return {
+            "accuracy": summ["cluster_accuracy"]["mean"],
+            "nmi": summ["nmi"]["mean"],
+            "wall_s": summ["wall_s"][0],
+        }
     return {
         "test_error": summ["test_error"]["mean"],
         "baseline_test_error": summ["baseline_test_error"]["mean"],
@@ -108,8 +114,18 @@ def main() -> int:
         for s in args.seeds
     ]
     if args.labels_per_class:
-        jobs += [("semi", s, {**common, "labels_per_class": args.labels_per_class, "run_dir": str(out / f"semi-{s}")})
-                 for s in args.seeds]  # fmt: skip
+        jobs += [
+            (
+                "semi",
+                s,
+                {
+                    **common,
+                    "labels_per_class": args.labels_per_class,
+                    "run_dir": str(out / f"semi-{s}"),
+                },
+            )
+            for s in args.seeds
+        ]
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(one_run, jobs))
     rows: dict[str, list[dict[str, float]]] = {"cluster": [], "semi": []}
@@ -123,8 +139,16 @@ def main() -> int:
     margin = table["AAE"]["accuracy"]["mean"] - best_km
     total = time.monotonic() - started
     if args.json:
-        print(json.dumps({"clustering": table, "margin_over_best_kmeans": margin, "wall_s": total,
-                          "semi": semi}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "clustering": table,
+                    "margin_over_best_kmeans": margin,
+                    "wall_s": total,
+                    "semi": semi,
+                }
+            )
+        )
         return 0
 
     def pm(d: dict[str, float], f: float = 100.0) -> str:
@@ -140,8 +164,10 @@ def main() -> int:
         )
     print(f"AAE minus best k-means: {100 * margin:+.2f} points (target: at least +10)")
     if semi is not None:
-        print(f"semi-supervised, {args.labels_per_class} labels per class: AAE test error {pm(semi['test_error'])} %, "
-              f"supervised-only baseline {pm(semi['baseline_test_error'])} %")  # fmt: skip
+        print(
+            f"semi-supervised, {args.labels_per_class} labels per class: AAE test error {pm(semi['test_error'])} %, "
+            f"supervised-only baseline {pm(semi['baseline_test_error'])} %"
+        )
     print(f"total wall time {total / 60:.1f} min ({args.workers} processes, one thread each)")
     return 0
 

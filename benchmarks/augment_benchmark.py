@@ -21,8 +21,12 @@ from ganflow.flows.augment import GENERATORS, METRICS, AugmentParams, run_augmen
 from ganflow.flows.params import int_list as _seeds
 from ganflow.flows.params import setting as _setting
 
-ROWS = {"real_only_accuracy": "real only", "real_plus_synthetic_accuracy": "real + synthetic",
-        "cas_accuracy": "synthetic only (CAS)", "cas_real_accuracy": "as many real images (CAS baseline)"}  # fmt: skip
+ROWS = {
+    "real_only_accuracy": "real only",
+    "real_plus_synthetic_accuracy": "real + synthetic",
+    "cas_accuracy": "synthetic only (CAS)",
+    "cas_real_accuracy": "as many real images (CAS baseline)",
+}
 
 
 def main() -> None:
@@ -45,24 +49,39 @@ def main() -> None:
     a = ap.parse_args()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        s = run_augment(AugmentParams(
-            data=a.data, labels_per_class=a.labels_per_class, seeds=a.seeds, generator=a.generator, epochs=a.epochs,
-            model=dict(a.settings), per_class=a.per_class, min_confidence=a.min_confidence,
-            classifier_steps=a.classifier_steps, cas_steps=a.classifier_steps, device=a.device,
-            datasets_root=str(Path(tmp) / "datasets"), run_dir=str(Path(tmp) / "run"),
-        ))  # fmt: skip
+        s = run_augment(
+            AugmentParams(
+                data=a.data,
+                labels_per_class=a.labels_per_class,
+                seeds=a.seeds,
+                generator=a.generator,
+                epochs=a.epochs,
+                model=dict(a.settings),
+                per_class=a.per_class,
+                min_confidence=a.min_confidence,
+                classifier_steps=a.classifier_steps,
+                cas_steps=a.classifier_steps,
+                device=a.device,
+                datasets_root=str(Path(tmp) / "datasets"),
+                run_dir=str(Path(tmp) / "run"),
+            )
+        )
     wall = time.monotonic() - t0
     if a.json:
         print(json.dumps({k: v for k, v in s.items() if k != "params"} | {"wall_s": wall}))
         return
-    print(f"{a.data}, {a.labels_per_class} labels per class, {a.generator} generator, "
-          f"{a.per_class} synthetic per class, seeds {a.seeds}, {wall / 60:.1f} min")  # fmt: skip
+    print(
+        f"{a.data}, {a.labels_per_class} labels per class, {a.generator} generator, "
+        f"{a.per_class} synthetic per class, seeds {a.seeds}, {wall / 60:.1f} min"
+    )
     print(f"{'training data':<36} {'accuracy %':>16}  per seed")
     for m in METRICS:
         per = ", ".join(f"{100 * r[m]:.2f}" for r in s["per_seed"])
         print(f"{ROWS[m]:<36} {100 * s[m + '_mean']:>7.2f} ± {100 * s[m + '_std']:<5.2f}  {per}")
-    print(f"gain from synthetic data: {100 * s['gain_mean']:+.2f} points "
-          f"({'target met' if s['gain_mean'] > 0 else 'target NOT met'})")  # fmt: skip
+    print(
+        f"gain from synthetic data: {100 * s['gain_mean']:+.2f} points "
+        f"({'target met' if s['gain_mean'] > 0 else 'target NOT met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "lr_g": 1e-4,
         "beta1": 0.0,
         "beta2": 0.9,
-    },  # fmt: skip
+    },
 }
 
 
@@ -59,23 +59,41 @@ def main() -> int:
     root = Path(args.out or tempfile.mkdtemp(prefix="dcgan-bench-"))
     rows = []
     for name, over in CONFIGS.items():
-        p = GANParams(data=args.data, model={"arch": "dcgan", "width": args.width, **over}, seeds=[args.seed],
-                      epochs=args.epochs, max_minutes=args.minutes, num_samples=args.samples, device=args.device)  # fmt: skip
+        p = GANParams(
+            data=args.data,
+            model={"arch": "dcgan", "width": args.width, **over},
+            seeds=[args.seed],
+            epochs=args.epochs,
+            max_minutes=args.minutes,
+            num_samples=args.samples,
+            device=args.device,
+        )
         s = run_gan(p, run_dir=root / name.replace(" ", "_").replace("+", "and"))
         r = s["per_seed"][0]
-        rows.append({"config": name, "steps": r["steps"], "wall_s": r["wall_s"],
-                     **{k: r.get(k) for k in ("fid", "kid_mean", "precision", "recall")}, "samples_png": r["samples_png"]})  # fmt: skip
+        rows.append(
+            {
+                "config": name,
+                "steps": r["steps"],
+                "wall_s": r["wall_s"],
+                **{k: r.get(k) for k in ("fid", "kid_mean", "precision", "recall")},
+                "samples_png": r["samples_png"],
+            }
+        )
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{args.data}: DCGAN width {args.width}, {args.minutes} min per configuration, {args.samples} samples "
-          "vs the test set, domain-classifier features")  # fmt: skip
+    print(
+        f"{args.data}: DCGAN width {args.width}, {args.minutes} min per configuration, {args.samples} samples "
+        "vs the test set, domain-classifier features"
+    )
     print(
         f"{'configuration':<24} {'steps':>7} {'FID':>9} {'KID':>9} {'precision':>10} {'recall':>8}"
     )
     for r in rows:
-        print(f"{r['config']:<24} {r['steps']:>7} {r['fid']:>9.2f} {r['kid_mean']:>9.2f} {r['precision']:>10.3f} "
-              f"{r['recall']:>8.3f}")  # fmt: skip
+        print(
+            f"{r['config']:<24} {r['steps']:>7} {r['fid']:>9.2f} {r['kid_mean']:>9.2f} {r['precision']:>10.3f} "
+            f"{r['recall']:>8.3f}"
+        )
     print(f"samples: {root}")
     return 0
 

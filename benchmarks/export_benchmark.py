@@ -31,9 +31,15 @@ def make_checkpoint(out: Path) -> str:
     from ganflow.tasks.train.trainer import RunConfig
 
     g = torch.Generator().manual_seed(0)
-    data = GANData("random28", (1, 28, 28), 1000, {"id": "random28"}, [f"class{i}" for i in range(10)],
-                   torch.randint(0, 256, (1000, 1, 28, 28), generator=g, dtype=torch.uint8),
-                   torch.arange(1000) % 10)  # fmt: skip
+    data = GANData(
+        "random28",
+        (1, 28, 28),
+        1000,
+        {"id": "random28"},
+        [f"class{i}" for i in range(10)],
+        torch.randint(0, 256, (1000, 1, 28, 28), generator=g, dtype=torch.uint8),
+        torch.arange(1000) % 10,
+    )
     cfg = make_config("random28", {"arch": "dcgan", "condition": "projection", "width": 32})
     return train_gan(data, cfg, RunConfig(seed=0), out, steps=20)["checkpoint"]
 
@@ -48,7 +54,8 @@ def one_size(checkpoint: str, n: int, root: str, arrays: bool) -> dict:
     """Export n images; peak RSS sampled every 5 ms during the export, beside the RSS before."""
     import threading
 
-    from ganflow.tasks.export.writer import ExportOptions, export_dataset
+    from ganflow.tasks.export.layout import ExportOptions
+    from ganflow.tasks.export.writer import export_dataset
 
     before, peak, done = _rss_mib(), [0.0], threading.Event()
 
@@ -66,8 +73,13 @@ def one_size(checkpoint: str, n: int, root: str, arrays: bool) -> dict:
     wall = time.monotonic() - t0
     done.set()
     t.join()
-    return {"images": r["count"], "wall_s": wall, "images_per_s": r["count"] / wall,
-            "peak_rss_mib": max(peak[0], before), "rss_before_mib": before}  # fmt: skip
+    return {
+        "images": r["count"],
+        "wall_s": wall,
+        "images_per_s": r["count"] / wall,
+        "peak_rss_mib": max(peak[0], before),
+        "rss_before_mib": before,
+    }
 
 
 def main() -> None:

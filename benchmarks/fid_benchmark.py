@@ -75,9 +75,18 @@ def main() -> int:
     rel = abs(ours - ref) / abs(ref)
     speedup = t_ref / t_ours
     ok = rel <= 1e-6 and speedup >= 4.0
-    row = {"n": args.n, "dim": args.dim, "fid_ganflow": ours, "fid_scipy": ref, "rel_diff": rel,
-           "time_ganflow_s": t_ours, "time_scipy_s": t_ref, "speedup": speedup, "stats_time_s": t_stats,
-           "pass": ok}  # fmt: skip
+    row = {
+        "n": args.n,
+        "dim": args.dim,
+        "fid_ganflow": ours,
+        "fid_scipy": ref,
+        "rel_diff": rel,
+        "time_ganflow_s": t_ours,
+        "time_scipy_s": t_ref,
+        "speedup": speedup,
+        "stats_time_s": t_stats,
+        "pass": ok,
+    }
     if args.json:
         print(json.dumps(row))
         return 0 if ok else 1
@@ -85,8 +94,10 @@ def main() -> int:
     print(f"{'route':<34} {'FID':>18} {'time (s)':>10}")
     print(f"{'ganflow: eigh(S1), eigvalsh(...)':<34} {ours:>18.10f} {t_ours:>10.3f}")
     print(f"{'scipy.linalg.sqrtm(S1 S2)':<34} {ref:>18.10f} {t_ref:>10.3f}")
-    print(f"relative difference {rel:.2e} (target <= 1e-6); speed-up {speedup:.1f}x (target >= 4x): "
-          f"{'PASS' if ok else 'FAIL'}")  # fmt: skip
+    print(
+        f"relative difference {rel:.2e} (target <= 1e-6); speed-up {speedup:.1f}x (target >= 4x): "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
     return 0 if ok else 1
 
 

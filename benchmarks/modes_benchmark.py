@@ -49,15 +49,24 @@ CONFIGS: dict[str, tuple[dict[str, Any], float]] = {
     # R1 lazily, every 4th D step (Karras et al. 2020): cheaper, less sharp (README)
     "batch 512 + lazy R1": ({"batch_size": 512, "r1": 0.1, "r1_every": 4}, 2.0),
 }
-KEYS = {"plain": "plain (minimax)", "plain256": "plain (minimax), width 256", "ns": "non-saturating",
-        "ns256": "non-saturating, width 256", "wgan-gp": "WGAN-GP", "unrolled5": "unrolled k=5",
-        "unrolled10": "unrolled k=10", "pacgan2": "PacGAN2", "instance-noise": "instance noise",
-        "batch512": "non-saturating, batch 512", "batch512-r1": "batch 512 + R1",
-        "batch512-r1-lazy": "batch 512 + lazy R1"}  # fmt: skip
+KEYS = {
+    "plain": "plain (minimax)",
+    "plain256": "plain (minimax), width 256",
+    "ns": "non-saturating",
+    "ns256": "non-saturating, width 256",
+    "wgan-gp": "WGAN-GP",
+    "unrolled5": "unrolled k=5",
+    "unrolled10": "unrolled k=10",
+    "pacgan2": "PacGAN2",
+    "instance-noise": "instance noise",
+    "batch512": "non-saturating, batch 512",
+    "batch512-r1": "batch 512 + R1",
+    "batch512-r1-lazy": "batch 512 + lazy R1",
+}
 # the rows the issue asks for (its target: under 20 minutes on 2 cores; README has the measured
 # time), the plain GAN at width 256 (at the recipe's 128 it keeps all 8 ring modes: README);
 # --configs all adds the rest
-DEFAULT = ("plain256", "ns", "wgan-gp", "unrolled5", "unrolled10", "pacgan2", "batch512-r1")  # fmt: skip
+DEFAULT = ("plain256", "ns", "wgan-gp", "unrolled5", "unrolled10", "pacgan2", "batch512-r1")
 
 
 def _cost(name: str, steps: int) -> float:
@@ -85,16 +94,27 @@ def one_run(job: tuple[str, str, int, int, str]) -> dict[str, Any]:
         GANParams(data=data, model=over, seeds=[seed], steps=steps, device="cpu"), run_dir=run_dir
     )
     r = s["per_seed"][0]
-    return {"config": name, "data": data, "seed": seed, "modes": r["modes"], "hq": r["hq"], "steps": steps,
-            "wall_s": r["wall_s"], "heatmaps": r.get("heatmaps")}  # fmt: skip
+    return {
+        "config": name,
+        "data": data,
+        "seed": seed,
+        "modes": r["modes"],
+        "hq": r["hq"],
+        "steps": steps,
+        "wall_s": r["wall_s"],
+        "heatmaps": r.get("heatmaps"),
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--configs", default="default",
-                    help=f"default ({', '.join(DEFAULT)}), all, or comma-separated from: {', '.join(KEYS)}")  # fmt: skip
+    ap.add_argument(
+        "--configs",
+        default="default",
+        help=f"default ({', '.join(DEFAULT)}), all, or comma-separated from: {', '.join(KEYS)}",
+    )
     ap.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=6000, help="steps of a factor-1 configuration")
     ap.add_argument("--workers", type=int, default=2)
@@ -109,8 +129,12 @@ def main() -> int:
         ap.error(f"unknown configuration(s) {bad}; choose from {', '.join(KEYS)}")
     names = [KEYS[k] for k in keys]
     root = args.out or tempfile.mkdtemp(prefix="modes-bench-")
-    jobs = [(n, d, s, max(1, round(args.steps * CONFIGS[n][1])), root) for n in names for d in ("ring", "grid")
-            for s in args.seeds]  # fmt: skip
+    jobs = [
+        (n, d, s, max(1, round(args.steps * CONFIGS[n][1])), root)
+        for n in names
+        for d in ("ring", "grid")
+        for s in args.seeds
+    ]
     jobs.sort(key=lambda j: -_cost(j[0], j[3]))  # longest first, so the two workers end together
     t0 = time.monotonic()
     with ProcessPoolExecutor(args.workers) as pool:
@@ -134,19 +158,25 @@ def main() -> int:
         return 0
     from ganflow.tasks.data.toy import PUBLISHED
 
-    print(f"seeds {args.seeds}; 2,500 samples; HQ = within 3 std of the nearest mode; wall {wall / 60:.1f} min "
-          f"({args.workers} processes)")  # fmt: skip
+    print(
+        f"seeds {args.seeds}; 2,500 samples; HQ = within 3 std of the nearest mode; wall {wall / 60:.1f} min "
+        f"({args.workers} processes)"
+    )
     head = f"{'configuration':<30} {'ring modes':>12} {'ring HQ %':>12} {'grid modes':>12} {'grid HQ %':>12} {'steps':>6}"
     print(head)
     for r in rows:
-        print(f"{r['config']:<30} {r['ring_modes']:>6.1f} ± {r['ring_modes_std']:<3.1f} "
-              f"{100 * r['ring_hq']:>6.1f} ± {100 * r['ring_hq_std']:<3.1f} {r['grid_modes']:>6.1f} ± {r['grid_modes_std']:<3.1f} "
-              f"{100 * r['grid_hq']:>6.1f} ± {100 * r['grid_hq_std']:<3.1f} {r['grid_steps']:>6}")  # fmt: skip
+        print(
+            f"{r['config']:<30} {r['ring_modes']:>6.1f} ± {r['ring_modes_std']:<3.1f} "
+            f"{100 * r['ring_hq']:>6.1f} ± {100 * r['ring_hq_std']:<3.1f} {r['grid_modes']:>6.1f} ± {r['grid_modes_std']:<3.1f} "
+            f"{100 * r['grid_hq']:>6.1f} ± {100 * r['grid_hq_std']:<3.1f} {r['grid_steps']:>6}"
+        )
     print("published (their networks and budgets):")
     for name, p in PUBLISHED.items():
         cell = lambda v, pct=False: "-" if v is None else (f"{100 * v:.1f}" if pct else f"{v:.1f}")  # noqa: E731
-        print(f"{name:<30} {cell(p['ring_modes']):>12} {cell(p['ring_hq'], True):>12} {cell(p['grid_modes']):>12} "
-              f"{cell(p['grid_hq'], True):>12}")  # fmt: skip
+        print(
+            f"{name:<30} {cell(p['ring_modes']):>12} {cell(p['ring_hq'], True):>12} {cell(p['grid_modes']):>12} "
+            f"{cell(p['grid_hq'], True):>12}"
+        )
     best = max(rows, key=lambda r: (r["ring_modes"] == 8) + r["grid_modes"] / 25 + r["grid_hq"])
     ok = (
         best["ring_modes"] == 8

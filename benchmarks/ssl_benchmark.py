@@ -59,11 +59,13 @@ def run_one(info: dict, cfg: SSGANConfig, run: RunConfig, out: Path, kind: str) 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     mean, std = mean_std([r["test_error"] for r in rows])
     return {
-        "test_error_mean": mean, "test_error_std": std, "test_errors": [r["test_error"] for r in rows],
+        "test_error_mean": mean,
+        "test_error_std": std,
+        "test_errors": [r["test_error"] for r in rows],
         "wall_s_mean": sum(r["wall_s"] for r in rows) / len(rows),
         "images_per_s_mean": sum(r["images_per_s"] or 0 for r in rows) / len(rows),
         "steps": rows[0]["steps"],
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,14 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 
-def publish_report_and_seeds(report: str, key: str, description: str, per_seed: list[dict[str, Any]],
-                             table_key: str, table_description: str) -> None:  # fmt: skip
+def publish_report_and_seeds(
+    report: str,
+    key: str,
+    description: str,
+    per_seed: list[dict[str, Any]],
+    table_key: str,
+    table_description: str,
+) -> None:
     create_markdown_artifact(report, key=key, description=description)
     rows = [{k: v for k, v in r.items() if not isinstance(v, list | dict)} for r in per_seed]
     create_table_artifact(rows, key=table_key, description=table_description)

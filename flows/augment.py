@@ -1,5 +1,4 @@
-"""Flows `augment` (does synthetic data help a downstream classifier?) and `export` (a new
-version of a synthetic data set from a trained run).
+"""Flow `augment`: does synthetic data help a downstream classifier?
 
 augment, per label-split seed:
     prepare (N labels per class) -> train, or reuse from the cache, a generator
@@ -25,7 +24,6 @@ from typing import Any
 
 import torch
 from prefect import task
-from prefect.artifacts import create_table_artifact
 
 from ganflow.flows.artifacts import publish_report_and_seeds
 from ganflow.flows.gan import make_config
@@ -40,9 +38,10 @@ from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
 from ganflow.tasks.data.streams import load_data
 from ganflow.tasks.evaluate.cas import CAS_ACCURACY, REAL_ACCURACY, accuracy_of_trained
 from ganflow.tasks.evaluate.metrics import mean_std
+from ganflow.tasks.export.layout import BALANCES, ExportOptions, check_name
 from ganflow.tasks.export.reader import load_dataset
 from ganflow.tasks.export.scoring import export_scorer
-from ganflow.tasks.export.writer import BALANCES, ExportOptions, check_name, export_dataset
+from ganflow.tasks.export.writer import export_dataset
 from ganflow.tasks.io import DATA_DIR, new_run_dir, write_json, write_text
 from ganflow.tasks.report.augment import class_rows_png, markdown_report
 from ganflow.tasks.train.devices import select_device
@@ -71,13 +70,15 @@ class AugmentParams(Config):
     min_confidence: float = param(
         0.9, "ssgan: keep samples its classifier labels at least this confidently"
     )
-    balance: str = param("equal", "equal: per_class of every class | natural: as the labels fall",
-                         choices=BALANCES)  # fmt: skip
+    balance: str = param(
+        "equal", "equal: per_class of every class | natural: as the labels fall", choices=BALANCES
+    )
     classifier_steps: int = param(1500, "at least this many steps for every downstream classifier")
     real_fraction: float = param(0.5, "real + synthetic: the real images repeat to make this share")
     cas_steps: int = param(1500, "at least this many steps for the CAS classifiers")
-    dataset_name: str | None = param(None, "exported data set name (default: <data>-<generator>-augment)",
-                                     flag="--name")  # fmt: skip
+    dataset_name: str | None = param(
+        None, "exported data set name (default: <data>-<generator>-augment)", flag="--name"
+    )
     datasets_root: str | None = param(
         None, "where data sets are published (default: data/datasets)", flag="--root"
     )
@@ -132,7 +133,9 @@ def _cache_dir(p: AugmentParams, fingerprint: str, seed: int, epochs: int) -> Pa
     return root / f"{p.data}-{p.generator}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
-def train_generator(p_dict: dict[str, Any], bundle_path: str, fingerprint: str, seed: int) -> dict[str, Any]:  # fmt: skip
+def train_generator(
+    p_dict: dict[str, Any], bundle_path: str, fingerprint: str, seed: int
+) -> dict[str, Any]:
     """Train the generator of the run (or resume it, or reuse a finished one from the cache)."""
     p = AugmentParams.from_dict(p_dict)
     epochs = p.epochs or DEFAULT_EPOCHS.get(p.data, 50)
@@ -147,8 +150,15 @@ def train_generator(p_dict: dict[str, Any], bundle_path: str, fingerprint: str, 
     return train_gan(data, cfg, run, out)
 
 
-def downstream_accuracy(x: torch.Tensor, y: torch.Tensor, bundle_path: str, num_classes: int,
-                        min_steps: int, seed: int, device: str) -> dict[str, Any]:  # fmt: skip
+def downstream_accuracy(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    bundle_path: str,
+    num_classes: int,
+    min_steps: int,
+    seed: int,
+    device: str,
+) -> dict[str, Any]:
     """Accuracy on the real test set of the domain classifier (CAS's recipe) trained on (x, y)."""
     b = load_bundle(bundle_path)
     recipe = recipe_for(len(x), 5, min_steps, seed=seed)
@@ -156,8 +166,13 @@ def downstream_accuracy(x: torch.Tensor, y: torch.Tensor, bundle_path: str, num_
     return {"accuracy": acc, "train_count": len(x), "recipe": dataclasses.asdict(recipe)}
 
 
-def mix(x_real: torch.Tensor, y_real: torch.Tensor, x_syn: torch.Tensor, y_syn: torch.Tensor,
-        real_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def mix(
+    x_real: torch.Tensor,
+    y_real: torch.Tensor,
+    x_syn: torch.Tensor,
+    y_syn: torch.Tensor,
+    real_fraction: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Real and synthetic images in one training set, the (few) real ones repeated so that
     they make about `real_fraction` of it: 100 real images are not drowned by 5,000 fakes."""
     if not 0.0 <= real_fraction < 1.0:
@@ -181,8 +196,12 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
             DataSpec(p.data, p.labels_per_class, seed, source=source), run_dir / "data"
         )
         trained = steps.train_generator(p.to_dict(), info["path"], info["fingerprint"]["id"], seed)
-        opts = ExportOptions(per_class=p.per_class, seed=seed, balance=p.balance,
-                             min_confidence=p.min_confidence if p.generator == "ssgan" else 0.0)  # fmt: skip
+        opts = ExportOptions(
+            per_class=p.per_class,
+            seed=seed,
+            balance=p.balance,
+            min_confidence=p.min_confidence if p.generator == "ssgan" else 0.0,
+        )
         scorer = export_scorer(
             _device(p.device), seed, p.cas_steps, distribution=False, source=source
         )
@@ -197,13 +216,21 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
         real = steps.classify(x_lab, y_lab, *args)
         x_mix, y_mix = mix(x_lab, y_lab, x_syn, y_syn, p.real_fraction)
         both = steps.classify(x_mix, y_mix, *args)
-        rows.append({"seed": seed, "real_only_accuracy": real["accuracy"],
-                     "real_plus_synthetic_accuracy": both["accuracy"],
-                     CAS_ACCURACY: exported["metrics"][CAS_ACCURACY],
-                     "cas_real_accuracy": exported["metrics"][REAL_ACCURACY],
-                     "export_path": exported["path"], "export_version": exported["version"],
-                     "synthetic_count": exported["count"], "generator_checkpoint": trained["checkpoint"],
-                     "generator_wall_s": trained.get("wall_s"), "labelled": len(y_lab)})  # fmt: skip
+        rows.append(
+            {
+                "seed": seed,
+                "real_only_accuracy": real["accuracy"],
+                "real_plus_synthetic_accuracy": both["accuracy"],
+                CAS_ACCURACY: exported["metrics"][CAS_ACCURACY],
+                "cas_real_accuracy": exported["metrics"][REAL_ACCURACY],
+                "export_path": exported["path"],
+                "export_version": exported["version"],
+                "synthetic_count": exported["count"],
+                "generator_checkpoint": trained["checkpoint"],
+                "generator_wall_s": trained.get("wall_s"),
+                "labelled": len(y_lab),
+            }
+        )
     summary = _summarise(p, rows, run_dir, info["class_names"])
     pic = class_rows_png(
         rows[0]["export_path"], info["class_names"], run_dir / "exported_samples.png"
@@ -221,12 +248,23 @@ def _device(device: str) -> str:
     return str(select_device(device))
 
 
-def _summarise(p: AugmentParams, rows: list[dict], run_dir: Path, class_names: list[str]) -> dict[str, Any]:  # fmt: skip
-    out: dict[str, Any] = {"data": p.data, "generator": p.generator, "labels_per_class": p.labels_per_class,
-                           "seeds": list(p.seeds), "per_class": p.per_class, "dataset_name": p.name,
-                           "class_names": class_names, "run_dir": str(run_dir), "per_seed": rows,
-                           "export_path": rows[-1]["export_path"], "export_paths": [r["export_path"] for r in rows],
-                           "params": p.to_dict()}  # fmt: skip
+def _summarise(
+    p: AugmentParams, rows: list[dict], run_dir: Path, class_names: list[str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "data": p.data,
+        "generator": p.generator,
+        "labels_per_class": p.labels_per_class,
+        "seeds": list(p.seeds),
+        "per_class": p.per_class,
+        "dataset_name": p.name,
+        "class_names": class_names,
+        "run_dir": str(run_dir),
+        "per_seed": rows,
+        "export_path": rows[-1]["export_path"],
+        "export_paths": [r["export_path"] for r in rows],
+        "params": p.to_dict(),
+    }
     for m in METRICS:
         mean, std = mean_std([r[m] for r in rows])
         out[f"{m}_mean"], out[f"{m}_std"] = mean, std
@@ -236,63 +274,25 @@ def _summarise(p: AugmentParams, rows: list[dict], run_dir: Path, class_names: l
 
 
 def publish_augment(run_name: str, summary: dict[str, Any]) -> None:
-    publish_report_and_seeds(markdown_report(summary, embed=True), "augment-report", f"augmentation run {run_name}",
-                             summary["per_seed"], "augment-per-seed", "per-seed accuracies")  # fmt: skip
+    publish_report_and_seeds(
+        markdown_report(summary, embed=True),
+        "augment-report",
+        f"augmentation run {run_name}",
+        summary["per_seed"],
+        "augment-per-seed",
+        "per-seed accuracies",
+    )
 
 
 @params_flow(AugmentParams, name="augment", log_prints=True)
 def augment_flow(p: AugmentParams) -> dict[str, Any]:
     """Train (or reuse) a generator, export a new version of its synthetic data set, and
     measure whether it helps a classifier beside the real labelled images alone."""
-    steps = AugmentSteps(prepare_task, task(train_generator, name="train-generator"), task(export_dataset, name="export"),
-                         task(downstream_accuracy, name="downstream-classifier"), publish_augment)  # fmt: skip
+    steps = AugmentSteps(
+        prepare_task,
+        task(train_generator, name="train-generator"),
+        task(export_dataset, name="export"),
+        task(downstream_accuracy, name="downstream-classifier"),
+        publish_augment,
+    )
     return run_augment(p, steps)
-
-
-@dataclass
-class ExportParams(Config):
-    checkpoint: str = param(
-        "", "a trained run's checkpoint.pt (conditional GAN, K+1 GAN or semi-supervised AAE)"
-    )
-    name: str = param("", "data set name (letters, digits, '.', '_', '-')")
-    per_class: int = param(100, "images per class")
-    classes: list[str] | None = param(None, "only these classes (names or indices)")
-    balance: str = param(
-        "equal", "equal: per_class of every class | natural: as the labels fall", choices=BALANCES
-    )
-    min_confidence: float = param(0.0, "keep only samples labelled at least this confidently")
-    seed: int = param(0, "sampling seed")
-    arrays: bool = param(False, "also write arrays.npz (uint8 images and labels)")
-    metrics: bool = param(True, "score the version (CAS, distribution metrics) into its manifest")
-    root: str | None = param(
-        None, "where data sets are published (default: data/datasets)", flag="--root"
-    )
-    device: str = param("auto", "device for sampling and scoring: auto | cpu | cuda | cuda:N | mps")
-
-    def validate(self) -> None:
-        self.options().validate()
-        if not self.checkpoint:
-            raise ConfigError("name the trained run's checkpoint with --checkpoint")
-        check_name(self.name)
-
-    def options(self) -> ExportOptions:
-        return ExportOptions(per_class=self.per_class, classes=self.classes, balance=self.balance,
-                             min_confidence=self.min_confidence, seed=self.seed, arrays=self.arrays)  # fmt: skip
-
-
-def run_export(p: ExportParams, export: Callable[..., dict] = export_dataset) -> dict[str, Any]:
-    """The export flow's body: one new version, scored into its manifest unless switched off."""
-    p.validate()
-    device = str(select_device(p.device))
-    scorer = export_scorer(device, p.seed) if p.metrics else None
-    return export(p.checkpoint, p.name, p.options(), p.root, device, scorer)
-
-
-@params_flow(ExportParams, name="export", log_prints=True)
-def export_flow(p: ExportParams) -> dict[str, Any]:
-    """A new version of data set `name` from a trained run (conditional GAN, K+1 GAN or
-    semi-supervised AAE), with CAS and the distribution metrics in its manifest."""
-    result = run_export(p, task(export_dataset, name="export"))
-    create_table_artifact([{"class": k, "count": v} for k, v in result["per_class"].items()], key="export-counts",
-                          description=f"{p.name} v{result['version']}: {result['path']}")  # fmt: skip
-    return result

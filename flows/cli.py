@@ -79,8 +79,12 @@ def _gan_extras(grid: bool) -> tuple[Callable, Callable]:
             "class-conditional GAN: concat | projection | acgan (needs labels)",
         ),
     }
-    switches = {"--spectral-norm": "spectral_norm", "--self-attention": "self_attention",
-                "--minibatch-discrimination": "minibatch_discrimination", "--lr-decay": "lr_decay"}  # fmt: skip
+    switches = {
+        "--spectral-norm": "spectral_norm",
+        "--self-attention": "self_attention",
+        "--minibatch-discrimination": "minibatch_discrimination",
+        "--lr-decay": "lr_decay",
+    }
 
     def add(p: argparse.ArgumentParser) -> None:
         for flag, (name, typ, text) in flags.items():
@@ -119,32 +123,81 @@ def _arch_option(p: argparse.ArgumentParser) -> None:
 
 
 def commands() -> dict[str, Command]:
-    from ganflow.flows import augment, cluster, evaluate, gan, outputs, semi_supervised
+    from ganflow.flows import augment, cluster, evaluate, export, gan, outputs, semi_supervised
 
     gan_add, gan_extra = _gan_extras(grid=False)
     grid_add, grid_extra = _gan_extras(grid=True)
     table = [
-        Command("semi-supervised", "K+1-class semi-supervised GAN vs a supervised baseline",
-                semi_supervised.SemiSupervisedParams, semi_supervised.run_semi_supervised,
-                semi_supervised.semi_supervised, outputs.semi_supervised_table, outputs.semi_supervised_json,
-                _arch_option, lambda a: {"model": {**dict(getattr(a, "model", [])), **({"arch": a.arch} if a.arch else {})}}),
-        Command("cluster", "adversarial autoencoder: unsupervised clustering or semi-supervised",
-                cluster.ClusterParams, cluster.run_cluster, cluster.cluster, outputs.cluster_table,
-                outputs.cluster_json),
-        Command("evaluate", "FID/KID/IS/precision/recall/density/coverage/CAS of a generator or a folder",
-                evaluate.EvalParams, evaluate.run_evaluation, evaluate.evaluate, outputs.evaluate_table),
-        Command("train-gan", "GAN (unconditional, or class-conditional with --condition): any loss, any trick",
-                gan.GANParams, gan.run_gan, gan.train_gan_flow, outputs.gan_table, outputs.gan_json,
-                gan_add, gan_extra),
-        Command("gan-grid", "a grid of GAN configurations and their comparison table",
-                gan.GridParams, gan.run_grid, gan.gan_grid_flow, outputs.gan_table, outputs.gan_json,
-                grid_add, grid_extra),
-        Command("export", "export a new version of a labelled synthetic data set from a trained run",
-                augment.ExportParams, augment.run_export, augment.export_flow, outputs.export_table),
-        Command("augment", "generator -> export -> real-only vs real + synthetic classifier",
-                augment.AugmentParams, augment.run_augment, augment.augment_flow, outputs.augment_table,
-                outputs.augment_json),
-    ]  # fmt: skip
+        Command(
+            "semi-supervised",
+            "K+1-class semi-supervised GAN vs a supervised baseline",
+            semi_supervised.SemiSupervisedParams,
+            semi_supervised.run_semi_supervised,
+            semi_supervised.semi_supervised,
+            outputs.semi_supervised_table,
+            outputs.semi_supervised_json,
+            _arch_option,
+            lambda a: {
+                "model": {**dict(getattr(a, "model", [])), **({"arch": a.arch} if a.arch else {})}
+            },
+        ),
+        Command(
+            "cluster",
+            "adversarial autoencoder: unsupervised clustering or semi-supervised",
+            cluster.ClusterParams,
+            cluster.run_cluster,
+            cluster.cluster,
+            outputs.cluster_table,
+            outputs.cluster_json,
+        ),
+        Command(
+            "evaluate",
+            "FID/KID/IS/precision/recall/density/coverage/CAS of a generator or a folder",
+            evaluate.EvalParams,
+            evaluate.run_evaluation,
+            evaluate.evaluate,
+            outputs.evaluate_table,
+        ),
+        Command(
+            "train-gan",
+            "GAN (unconditional, or class-conditional with --condition): any loss, any trick",
+            gan.GANParams,
+            gan.run_gan,
+            gan.train_gan_flow,
+            outputs.gan_table,
+            outputs.gan_json,
+            gan_add,
+            gan_extra,
+        ),
+        Command(
+            "gan-grid",
+            "a grid of GAN configurations and their comparison table",
+            gan.GridParams,
+            gan.run_grid,
+            gan.gan_grid_flow,
+            outputs.gan_table,
+            outputs.gan_json,
+            grid_add,
+            grid_extra,
+        ),
+        Command(
+            "export",
+            "export a new version of a labelled synthetic data set from a trained run",
+            export.ExportParams,
+            export.run_export,
+            export.export_flow,
+            outputs.export_table,
+        ),
+        Command(
+            "augment",
+            "generator -> export -> real-only vs real + synthetic classifier",
+            augment.AugmentParams,
+            augment.run_augment,
+            augment.augment_flow,
+            outputs.augment_table,
+            outputs.augment_json,
+        ),
+    ]
     return {c.name: c for c in table}
 
 
@@ -192,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     from ganflow.models.engine import NonFiniteLossError
     from ganflow.tasks.data.sources import DataError
-    from ganflow.tasks.export.writer import ExportError
+    from ganflow.tasks.export.layout import ExportError
     from ganflow.tasks.train.checkpoint import CheckpointError
     from ganflow.tasks.train.trainer import TrainingDivergedError
 

@@ -137,12 +137,18 @@ def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str
             row["baseline"] = steps.evaluate(base["checkpoint"], info["path"])
         rows.append(row)
     summary: dict[str, Any] = {
-        "data": p.data, "clusters": rows[0]["metrics"]["protocol"]["clusters"], "seeds": list(p.seeds),
-        "epochs": p.run_config(0).epochs, "mode": "semi-supervised" if p.semi else "clustering",
-        "labels_per_class": p.labels_per_class, "run_dir": str(run_dir), "config": rows[0]["train"]["config"],
-        "params": p.to_dict(), "wall_s": [r["train"]["wall_s"] for r in rows],
+        "data": p.data,
+        "clusters": rows[0]["metrics"]["protocol"]["clusters"],
+        "seeds": list(p.seeds),
+        "epochs": p.run_config(0).epochs,
+        "mode": "semi-supervised" if p.semi else "clustering",
+        "labels_per_class": p.labels_per_class,
+        "run_dir": str(run_dir),
+        "config": rows[0]["train"]["config"],
+        "params": p.to_dict(),
+        "wall_s": [r["train"]["wall_s"] for r in rows],
         "checkpoints": [r["train"]["checkpoint"] for r in rows],
-    }  # fmt: skip
+    }
     for key in (CLUSTER_ACCURACY, NMI, HUNGARIAN_ACCURACY):
         vals = [r["metrics"].get(key) for r in rows]
         summary[key] = _pm(vals) if all(v is not None for v in vals) else None
@@ -154,8 +160,10 @@ def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str
         assignments,
         {k: str(v) for k, v in pictures.items()},
     )
-    summary["per_seed"] = [{"seed": r["seed"], **{k: v for k, v in r["metrics"].items() if k != "protocol"}}
-                           for r in rows]  # fmt: skip
+    summary["per_seed"] = [
+        {"seed": r["seed"], **{k: v for k, v in r["metrics"].items() if k != "protocol"}}
+        for r in rows
+    ]
     write_json(run_dir / "metrics.json", summary)
     summary["metrics"] = str(run_dir / "metrics.json")
     write_text(run_dir / "report.md", markdown_report(summary, embed=False))
@@ -166,19 +174,30 @@ def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str
 
 
 def publish_report(run_name: str, summary: dict[str, Any]) -> None:
-    create_markdown_artifact(markdown_report(summary, embed=True), key="cluster-report",
-                             description=f"adversarial autoencoder run {run_name}")  # fmt: skip
+    create_markdown_artifact(
+        markdown_report(summary, embed=True),
+        key="cluster-report",
+        description=f"adversarial autoencoder run {run_name}",
+    )
     rows = [{k: v for k, v in r.items() if not isinstance(v, list)} for r in summary["per_seed"]]
     create_table_artifact(rows, key="cluster-metrics", description="per-seed clustering metrics")
     if summary["assignments"] and Path(summary["assignments"]).is_file():
-        create_markdown_artifact(f"Cluster assignments (image id, cluster, confidence): `{summary['assignments']}`",
-                                 key="cluster-assignments")  # fmt: skip
+        create_markdown_artifact(
+            f"Cluster assignments (image id, cluster, confidence): `{summary['assignments']}`",
+            key="cluster-assignments",
+        )
 
 
 @params_flow(ClusterParams, name="cluster", log_prints=True)
 def cluster(p: ClusterParams) -> dict[str, Any]:
     """Unsupervised clustering with an adversarial autoencoder (Makhzani et al. 2015, section
     6), or with labels_per_class its semi-supervised mode (section 5) beside the baseline."""
-    steps = ClusterSteps(prepare_task, task(train_aae, name="train-aae"), task(score_clusters, name="score-clusters"),
-                         train_task, evaluate_task, publish_report)  # fmt: skip
+    steps = ClusterSteps(
+        prepare_task,
+        task(train_aae, name="train-aae"),
+        task(score_clusters, name="score-clusters"),
+        train_task,
+        evaluate_task,
+        publish_report,
+    )
     return run_cluster(p, steps)

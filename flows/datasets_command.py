@@ -20,8 +20,8 @@ def add_datasets_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_datasets_command(args: argparse.Namespace) -> tuple[Any, int]:
     """(result, exit code): verify exits 1 when a check fails."""
+    from ganflow.tasks.export.layout import ExportError
     from ganflow.tasks.export.reader import list_datasets, read_manifest, verify, version_dir
-    from ganflow.tasks.export.writer import ExportError
 
     if args.action == "list":
         return list_datasets(args.root), 0

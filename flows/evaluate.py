@@ -18,7 +18,9 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from ganflow.flows.params import params_flow
-from ganflow.tasks.evaluate.samples import EvalParams, data_name, draw_samples, extractor, score
+from ganflow.tasks.evaluate.protocol import EvalParams, data_name, extractor
+from ganflow.tasks.evaluate.samples import draw_samples
+from ganflow.tasks.evaluate.scores import score
 from ganflow.tasks.io import new_run_dir, write_json, write_text
 from ganflow.tasks.report.evaluation import RESULT_KEYS, markdown_report, pictures
 
@@ -46,8 +48,13 @@ def run_evaluation(p: EvalParams, steps: EvalSteps | None = None) -> dict[str, A
     if p.floor:
         result["floor"] = steps.score(p, samples["path"], "floor")
     pics = pictures(run_dir, samples["path"], p)
-    result.update(run_dir=str(run_dir), params=p.to_dict(), pictures={k: str(v) for k, v in pics.items()},
-                  report=str(run_dir / "report.md"), metrics=str(run_dir / "metrics.json"))  # fmt: skip
+    result.update(
+        run_dir=str(run_dir),
+        params=p.to_dict(),
+        pictures={k: str(v) for k, v in pics.items()},
+        report=str(run_dir / "report.md"),
+        metrics=str(run_dir / "metrics.json"),
+    )
     write_text(run_dir / "report.md", markdown_report(result, pics, embed=False))
     write_json(run_dir / "metrics.json", result)
     if steps.on_report is not None:
@@ -58,8 +65,11 @@ def run_evaluation(p: EvalParams, steps: EvalSteps | None = None) -> dict[str, A
 def publish_report(run_name: str, report: dict[str, Any]) -> None:
     """The report as a markdown artifact (pictures embedded) and the metrics as a table."""
     result = report["result"]
-    create_markdown_artifact(markdown_report(result, report["pictures"], embed=True), key="evaluate-report",
-                             description=f"evaluation {run_name}")  # fmt: skip
+    create_markdown_artifact(
+        markdown_report(result, report["pictures"], embed=True),
+        key="evaluate-report",
+        description=f"evaluation {run_name}",
+    )
     floor = result.get("floor") or {}
     rows = [{"metric": k, "samples": result.get(k), "floor": floor.get(k)} for k in RESULT_KEYS]
     create_table_artifact(
@@ -71,6 +81,10 @@ def publish_report(run_name: str, report: dict[str, Any]) -> None:
 def evaluate(p: EvalParams) -> dict[str, Any]:
     """Score a generator checkpoint or a folder of images against a data set's test set:
     FID/KID/IS/precision/recall/density/coverage/CAS, beside the real-vs-real floor."""
-    steps = EvalSteps(task(extractor, name="domain-extractor"), task(draw_samples, name="draw-samples"),
-                      task(score, name="score", task_run_name="score-{which}"), publish_report)  # fmt: skip
+    steps = EvalSteps(
+        task(extractor, name="domain-extractor"),
+        task(draw_samples, name="draw-samples"),
+        task(score, name="score", task_run_name="score-{which}"),
+        publish_report,
+    )
     return run_evaluation(p, steps)

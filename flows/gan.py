@@ -32,8 +32,17 @@ from ganflow.tasks.train.gan import score_gan, train_gan
 from ganflow.tasks.train.trainer import RunConfig
 
 # The 2-D recipe (benchmarks/README.md, "Mode-collapse benchmark": why these values)
-TOY_DEFAULTS: dict[str, Any] = {"arch": "mlp", "z_dim": 16, "width": 128, "depth": 3, "g_batchnorm": False,
-                                "batch_size": 128, "lr_g": 1e-3, "lr_d": 1e-3, "lr_decay": True}  # fmt: skip
+TOY_DEFAULTS: dict[str, Any] = {
+    "arch": "mlp",
+    "z_dim": 16,
+    "width": 128,
+    "depth": 3,
+    "g_batchnorm": False,
+    "batch_size": 128,
+    "lr_g": 1e-3,
+    "lr_d": 1e-3,
+    "lr_decay": True,
+}
 TOY_STEPS = 6000
 IMAGE_EPOCHS = 5
 
@@ -51,8 +60,9 @@ class GANParams(Config):
         "ring",
         f"ring | grid (2-D mixtures) | {' | '.join(SOURCES)}",
     )
-    model: dict[str, Any] = param({}, "any GANConfig field, e.g. --set width=128 --set penalty_weight=5",
-                                  flag="--set")  # fmt: skip
+    model: dict[str, Any] = param(
+        {}, "any GANConfig field, e.g. --set width=128 --set penalty_weight=5", flag="--set"
+    )
     seeds: list[int] = param([0], "seeds, comma-separated (e.g. 0,1,2)")
     steps: int | None = param(
         None, "engine steps (D updates); default 6000 for ring/grid, else by epochs"
@@ -145,15 +155,36 @@ def run_gan(
         )
         out_dir = run_dir / f"seed{seed}"
         t = steps.train(data, cfg, run, out_dir, n_steps)
-        s = steps.score(t["checkpoint"], out_dir, seed=seed, num_samples=p.num_samples, device=p.device,
-                        source=SourceOptions(root=p.data_root))  # fmt: skip
+        s = steps.score(
+            t["checkpoint"],
+            out_dir,
+            seed=seed,
+            num_samples=p.num_samples,
+            device=p.device,
+            source=SourceOptions(root=p.data_root),
+        )
         trained.append(t)
-        rows.append({"seed": seed, **{k: s.get(k) for k in SCORE_KEYS if s.get(k) is not None},
-                     "steps": t["steps"], "wall_s": t["wall_s"], "heatmaps": t.get("heatmaps"),
-                     "samples_png": s.get("samples_png")})  # fmt: skip
-    summary = {"data": p.data, "config": cfg.to_dict(), "seeds": list(p.seeds), "steps": trained[0]["total_steps"],
-               "scores": summarise(rows), "per_seed": rows, "run_dir": str(run_dir),
-               "checkpoints": [t["checkpoint"] for t in trained], "wall_s": [t["wall_s"] for t in trained]}  # fmt: skip
+        rows.append(
+            {
+                "seed": seed,
+                **{k: s.get(k) for k in SCORE_KEYS if s.get(k) is not None},
+                "steps": t["steps"],
+                "wall_s": t["wall_s"],
+                "heatmaps": t.get("heatmaps"),
+                "samples_png": s.get("samples_png"),
+            }
+        )
+    summary = {
+        "data": p.data,
+        "config": cfg.to_dict(),
+        "seeds": list(p.seeds),
+        "steps": trained[0]["total_steps"],
+        "scores": summarise(rows),
+        "per_seed": rows,
+        "run_dir": str(run_dir),
+        "checkpoints": [t["checkpoint"] for t in trained],
+        "wall_s": [t["wall_s"] for t in trained],
+    }
     if p.data in toy.TOY_DATA:
         summary["max_modes"] = len(toy.centres(p.data)[0])
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -179,11 +210,23 @@ def run_grid(p: GridParams, steps: GANSteps | None = None) -> dict[str, Any]:
             dataclasses.replace(steps or GANSteps(), on_report=None),
             run_dir / name.replace("/", "_"),
         )
-        rows.append({"config": name, **{k: v["mean"] for k, v in summ["scores"].items()},
-                     **{f"{k}_std": v["std"] for k, v in summ["scores"].items()},
-                     "wall_s": round(sum(summ["wall_s"]), 1), "report": summ["report"]})  # fmt: skip
-    summary = {"data": p.data, "grid": p.grid, "seeds": list(p.seeds), "rows": rows, "run_dir": str(run_dir),
-               "table": comparison_table(rows)}  # fmt: skip
+        rows.append(
+            {
+                "config": name,
+                **{k: v["mean"] for k, v in summ["scores"].items()},
+                **{f"{k}_std": v["std"] for k, v in summ["scores"].items()},
+                "wall_s": round(sum(summ["wall_s"]), 1),
+                "report": summ["report"],
+            }
+        )
+    summary = {
+        "data": p.data,
+        "grid": p.grid,
+        "seeds": list(p.seeds),
+        "rows": rows,
+        "run_dir": str(run_dir),
+        "table": comparison_table(rows),
+    }
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "grid.json", summary)
     write_text(
@@ -196,8 +239,14 @@ def run_grid(p: GridParams, steps: GANSteps | None = None) -> dict[str, Any]:
 
 
 def publish_run(run_name: str, summary: dict[str, Any]) -> None:
-    publish_report_and_seeds(markdown_report(summary, embed=True), "gan-report", f"GAN run {run_name}",
-                             summary["per_seed"], "gan-metrics", "per-seed GAN scores")  # fmt: skip
+    publish_report_and_seeds(
+        markdown_report(summary, embed=True),
+        "gan-report",
+        f"GAN run {run_name}",
+        summary["per_seed"],
+        "gan-metrics",
+        "per-seed GAN scores",
+    )
 
 
 def publish_grid(run_name: str, summary: dict[str, Any]) -> None:

@@ -39,11 +39,18 @@ def semi_supervised_json(summary: dict[str, Any]) -> dict[str, Any]:
         "images_per_s",
     )
     return {
-        "gan": {k: summary["gan"][k] for k in keep}, "baseline": {k: summary["baseline"][k] for k in keep},
-        "run_dir": summary["run_dir"], "report": summary["report"], "metrics": summary["metrics"],
-        "data": summary["data"], "labels_per_class": summary["labels_per_class"], "seeds": summary["seeds"],
-        "epochs": summary["epochs"], "fingerprints": summary["fingerprints"], "config": summary["config"],
-    }  # fmt: skip
+        "gan": {k: summary["gan"][k] for k in keep},
+        "baseline": {k: summary["baseline"][k] for k in keep},
+        "run_dir": summary["run_dir"],
+        "report": summary["report"],
+        "metrics": summary["metrics"],
+        "data": summary["data"],
+        "labels_per_class": summary["labels_per_class"],
+        "seeds": summary["seeds"],
+        "epochs": summary["epochs"],
+        "fingerprints": summary["fingerprints"],
+        "config": summary["config"],
+    }
 
 
 def cluster_json(summary: dict[str, Any]) -> dict[str, Any]:
@@ -54,23 +61,44 @@ def cluster_json(summary: dict[str, Any]) -> dict[str, Any]:
         "nmi": (summary["nmi"] or {}).get("mean"),
     }
     if summary["mode"] == "semi-supervised":
-        out.update(test_error_mean=summary["test_error"]["mean"], test_error_std=summary["test_error"]["std"],
-                   baseline_test_error_mean=summary["baseline_test_error"]["mean"],
-                   baseline_test_error_std=summary["baseline_test_error"]["std"])  # fmt: skip
-    keep = ("mode", "data", "clusters", "seeds", "epochs", "per_seed", "assignments", "pictures", "run_dir", "report",
-            "metrics", "config", "wall_s", "checkpoints")  # fmt: skip
+        out.update(
+            test_error_mean=summary["test_error"]["mean"],
+            test_error_std=summary["test_error"]["std"],
+            baseline_test_error_mean=summary["baseline_test_error"]["mean"],
+            baseline_test_error_std=summary["baseline_test_error"]["std"],
+        )
+    keep = (
+        "mode",
+        "data",
+        "clusters",
+        "seeds",
+        "epochs",
+        "per_seed",
+        "assignments",
+        "pictures",
+        "run_dir",
+        "report",
+        "metrics",
+        "config",
+        "wall_s",
+        "checkpoints",
+    )
     return {**out, **{k: summary[k] for k in keep}}
 
 
 def cluster_table(summary: dict[str, Any]) -> str:
-    lines = [f"{summary['data']}: {summary['mode']}, {summary['clusters']} clusters, seeds {summary['seeds']}, "
-             f"{summary['epochs']} epochs",
-             f"cluster accuracy %   {pm(summary['cluster_accuracy'])}",
-             f"Hungarian accuracy % {pm(summary['hungarian_accuracy'])}",
-             f"NMI                  {pm(summary['nmi'], pct=False)}"]  # fmt: skip
+    lines = [
+        f"{summary['data']}: {summary['mode']}, {summary['clusters']} clusters, seeds {summary['seeds']}, "
+        f"{summary['epochs']} epochs",
+        f"cluster accuracy %   {pm(summary['cluster_accuracy'])}",
+        f"Hungarian accuracy % {pm(summary['hungarian_accuracy'])}",
+        f"NMI                  {pm(summary['nmi'], pct=False)}",
+    ]
     if summary["mode"] == "semi-supervised":
-        lines += [f"AAE test error %     {pm(summary['test_error'])}",
-                  f"baseline test error % {pm(summary['baseline_test_error'])}"]  # fmt: skip
+        lines += [
+            f"AAE test error %     {pm(summary['test_error'])}",
+            f"baseline test error % {pm(summary['baseline_test_error'])}",
+        ]
     lines += [f"assignments: {summary['assignments']}", f"report: {summary['report']}"]
     return "\n".join(lines)
 
@@ -148,9 +176,12 @@ def datasets_table(action: str, result: Any) -> str:
     if action == "list":
         if not result:
             return "no exported data sets"
-        return "\n".join(f"{r['name']:<28} {r['version']:<5} {'latest' if r['latest'] else '':<7} "
-                         f"{r.get('count', '?'):>7} images  {r.get('generator', '?'):<6} {r.get('created', '')}"
-                         f"{'  ERROR: ' + r['error'] if 'error' in r else ''}" for r in result)  # fmt: skip
+        return "\n".join(
+            f"{r['name']:<28} {r['version']:<5} {'latest' if r['latest'] else '':<7} "
+            f"{r.get('count', '?'):>7} images  {r.get('generator', '?'):<6} {r.get('created', '')}"
+            f"{'  ERROR: ' + r['error'] if 'error' in r else ''}"
+            for r in result
+        )
     if action == "show":
         shown = {k: v for k, v in result.items() if k != "files"}
         return (
@@ -169,10 +200,13 @@ def augment_table(s: dict[str, Any]) -> str:
     def pm(m: str) -> str:
         return f"{100 * s[m + '_mean']:6.2f} ± {100 * s[m + '_std']:.2f}"
 
-    return "\n".join([
-        f"{s['data']}: {s['labels_per_class']} labels per class, {s['generator']} generator, seeds {s['seeds']}",
-        f"real only            {pm('real_only_accuracy')} % accuracy",
-        f"real + synthetic     {pm('real_plus_synthetic_accuracy')} %",
-        f"synthetic only (CAS) {pm('cas_accuracy')} %  (as many real: {pm('cas_real_accuracy')} %)",
-        f"export: {s['export_path']}", f"report: {s['report']}",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"{s['data']}: {s['labels_per_class']} labels per class, {s['generator']} generator, seeds {s['seeds']}",
+            f"real only            {pm('real_only_accuracy')} % accuracy",
+            f"real + synthetic     {pm('real_plus_synthetic_accuracy')} %",
+            f"synthetic only (CAS) {pm('cas_accuracy')} %  (as many real: {pm('cas_real_accuracy')} %)",
+            f"export: {s['export_path']}",
+            f"report: {s['report']}",
+        ]
+    )

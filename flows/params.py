@@ -53,7 +53,7 @@ def params_flow(cls: type[P], **flow_kwargs: Any) -> Callable[[Callable[[P], Any
                     annotation=hints[f.name],
                 )
                 for f in fields
-            ],  # fmt: skip
+            ],
             return_annotation=dict[str, Any],
         )
         fn.__annotations__ = {**{f.name: hints[f.name] for f in fields}, "return": dict[str, Any]}
@@ -119,8 +119,11 @@ def add_param_options(
         shown = (
             "" if default in (None, inspect.Parameter.empty, [], {}) else f" (default {default})"
         )
-        kw: dict[str, Any] = {"dest": f.name, "help": f.metadata.get("help", "") + shown,
-                              "default": argparse.SUPPRESS}  # fmt: skip
+        kw: dict[str, Any] = {
+            "dest": f.name,
+            "help": f.metadata.get("help", "") + shown,
+            "default": argparse.SUPPRESS,
+        }
         if "choices" in f.metadata:
             kw["choices"] = f.metadata["choices"]
         if base is bool:

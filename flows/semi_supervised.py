@@ -82,12 +82,21 @@ class SemiSupervisedParams(Config):
 
     def run_config(self, seed: int) -> RunConfig:
         epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS.get(self.data, 50)
-        return RunConfig(epochs=epochs, seed=seed, device=self.device, precision=self.precision,
-                         max_minutes=self.max_minutes)  # fmt: skip
+        return RunConfig(
+            epochs=epochs,
+            seed=seed,
+            device=self.device,
+            precision=self.precision,
+            max_minutes=self.max_minutes,
+        )
 
     def data_spec(self, seed: int) -> DataSpec:
-        opts = SourceOptions(root=self.data_root, download=self.download, image_size=self.image_size,
-                             channels=self.channels)  # fmt: skip
+        opts = SourceOptions(
+            root=self.data_root,
+            download=self.download,
+            image_size=self.image_size,
+            channels=self.channels,
+        )
         return DataSpec(self.data, self.labels_per_class, seed, self.val_fraction, opts)
 
 
@@ -104,12 +113,15 @@ def _summarise(results: list[dict[str, Any]], key: str) -> dict[str, Any]:
     mean, std = mean_std(errors)
     first = results[0][key]
     return {
-        "test_error_mean": mean, "test_error_std": std, "test_errors": errors,
-        "per_class_accuracy": first["metrics"][PER_CLASS_ACCURACY], "confusion": first["metrics"]["confusion"],
+        "test_error_mean": mean,
+        "test_error_std": std,
+        "test_errors": errors,
+        "per_class_accuracy": first["metrics"][PER_CLASS_ACCURACY],
+        "confusion": first["metrics"]["confusion"],
         "checkpoints": [r[key]["train"]["checkpoint"] for r in results],
         "wall_s": [r[key]["train"]["wall_s"] for r in results],
         "images_per_s": [r[key]["train"]["images_per_s"] for r in results],
-    }  # fmt: skip
+    }
 
 
 def run_semi_supervised(p: SemiSupervisedParams, steps: Steps | None = None) -> dict[str, Any]:
@@ -133,12 +145,18 @@ def run_semi_supervised(p: SemiSupervisedParams, steps: Steps | None = None) -> 
             }
         results.append(row)
     summary: dict[str, Any] = {
-        "data": p.data, "labels_per_class": p.labels_per_class, "seeds": list(p.seeds),
-        "epochs": p.run_config(0).epochs, "run_dir": str(run_dir),
-        "fingerprints": [r["data"]["fingerprint"]["id"] for r in results], "class_names": info["class_names"],
-        "counts": info["counts"], "config": results[0]["gan"]["train"]["config"], "params": p.to_dict(),
+        "data": p.data,
+        "labels_per_class": p.labels_per_class,
+        "seeds": list(p.seeds),
+        "epochs": p.run_config(0).epochs,
+        "run_dir": str(run_dir),
+        "fingerprints": [r["data"]["fingerprint"]["id"] for r in results],
+        "class_names": info["class_names"],
+        "counts": info["counts"],
+        "config": results[0]["gan"]["train"]["config"],
+        "params": p.to_dict(),
         **{kind: _summarise(results, kind) for kind in KINDS},
-    }  # fmt: skip
+    }
     pictures = make_pictures(run_dir, results, info["class_names"])
     summary["pictures"] = {k: str(v) for k, v in pictures.items()}
     summary.update(write_report(run_dir, summary, pictures))
@@ -150,11 +168,20 @@ def run_semi_supervised(p: SemiSupervisedParams, steps: Steps | None = None) -> 
 def publish_report(run_name: str, report: dict[str, Any]) -> None:
     """The report as a markdown artifact (pictures embedded) and the per-seed errors as a table."""
     summary = report["summary"]
-    create_markdown_artifact(markdown_report(summary, report["pictures"], embed=True), key="semi-supervised-report",
-                             description=f"semi-supervised run {run_name}")  # fmt: skip
-    rows = [{"seed": s, "gan_test_error": g, "baseline_test_error": b}
-            for s, g, b in zip(summary["seeds"], summary["gan"]["test_errors"],
-                               summary["baseline"]["test_errors"], strict=True)]  # fmt: skip
+    create_markdown_artifact(
+        markdown_report(summary, report["pictures"], embed=True),
+        key="semi-supervised-report",
+        description=f"semi-supervised run {run_name}",
+    )
+    rows = [
+        {"seed": s, "gan_test_error": g, "baseline_test_error": b}
+        for s, g, b in zip(
+            summary["seeds"],
+            summary["gan"]["test_errors"],
+            summary["baseline"]["test_errors"],
+            strict=True,
+        )
+    ]
     create_table_artifact(
         rows, key="semi-supervised-errors", description="test error per label-split seed"
     )

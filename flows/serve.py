@@ -20,7 +20,7 @@ from typing import Any
 # flow name -> "module:function"; imported only when served
 FLOWS = {
     "augment": "ganflow.flows.augment:augment_flow",
-    "export": "ganflow.flows.augment:export_flow",
+    "export": "ganflow.flows.export:export_flow",
     "semi-supervised": "ganflow.flows.semi_supervised:semi_supervised",
     "cluster": "ganflow.flows.cluster:cluster",
     "evaluate": "ganflow.flows.evaluate:evaluate",
@@ -62,10 +62,16 @@ def build_deployments(args: argparse.Namespace) -> list[Any]:
             )
         if getattr(f, "params_class", None) is not None:  # types and domains, checked now
             f.params_class.from_dict(params)
-        deployments.append(f.to_deployment(
-            name=args.name or f"{name}-scheduled", cron=args.cron, interval=args.interval,
-            parameters=params, description=f"ganflow {name} on a schedule", tags=["ganflow"],
-        ))  # fmt: skip
+        deployments.append(
+            f.to_deployment(
+                name=args.name or f"{name}-scheduled",
+                cron=args.cron,
+                interval=args.interval,
+                parameters=params,
+                description=f"ganflow {name} on a schedule",
+                tags=["ganflow"],
+            )
+        )
     return deployments
 
 
@@ -91,20 +97,38 @@ def add_serve_parser(sub: argparse._SubParsersAction, setting: Any) -> None:
     )
     sv.add_argument("--cron", default=None, help="cron schedule, e.g. '0 3 * * *' (daily at 03:00)")
     sv.add_argument("--interval", type=float, default=None, help="run every this many seconds")
-    sv.add_argument("--param", dest="params", type=setting, action="append", default=[], metavar="KEY=VALUE",
-                    help="flow parameter (JSON values), e.g. --param data=digits --param seeds=[0,1]")  # fmt: skip
+    sv.add_argument(
+        "--param",
+        dest="params",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="flow parameter (JSON values), e.g. --param data=digits --param seeds=[0,1]",
+    )
     sv.add_argument("--name", default=None, help="deployment name (default <flow>-scheduled)")
-    sv.add_argument("--limit", type=int, default=1,
-                    help="at most this many runs at once (default 1: a training flow uses the whole machine, "
-                         "and runs that pile up on a short interval would slow each other down; later ones wait)")  # fmt: skip
+    sv.add_argument(
+        "--limit",
+        type=int,
+        default=1,
+        help="at most this many runs at once (default 1: a training flow uses the whole machine, "
+        "and runs that pile up on a short interval would slow each other down; later ones wait)",
+    )
     sv.add_argument(
         "--dry-run", action="store_true", help="check the flows and parameters, print, exit"
     )
 
 
 def describe(args: argparse.Namespace) -> str:
-    return json.dumps({"flows": args.flows, "cron": args.cron, "interval": args.interval,
-                       "parameters": dict(args.params), "name": args.name})  # fmt: skip
+    return json.dumps(
+        {
+            "flows": args.flows,
+            "cron": args.cron,
+            "interval": args.interval,
+            "parameters": dict(args.params),
+            "name": args.name,
+        }
+    )
 
 
 def main(args: argparse.Namespace) -> int:

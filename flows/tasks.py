@@ -18,8 +18,13 @@ evaluate_task = task(evaluate_classifier, name="evaluate-classifier")
 
 
 @task(name="train", task_run_name="train-{kind}")
-def train_task(bundle_path: str | Path, cfg: SSGANConfig, run: RunConfig, out_dir: str | Path,
-               kind: str = "gan") -> dict[str, Any]:  # fmt: skip
+def train_task(
+    bundle_path: str | Path,
+    cfg: SSGANConfig,
+    run: RunConfig,
+    out_dir: str | Path,
+    kind: str = "gan",
+) -> dict[str, Any]:
     """The K+1 GAN's `train` with a Prefect progress artifact that follows the steps."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 

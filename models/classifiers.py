@@ -27,12 +27,21 @@ class LeNet(nn.Module):
         if size % 4:
             raise ValueError(f"LeNet needs an image size divisible by 4, got {size}")
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(channels, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
             nn.Flatten(),  # (N, 64 * size/4 * size/4)
-            nn.Linear(64 * (size // 4) ** 2, 256), nn.ReLU(), nn.Dropout(0.3),
-            nn.Linear(256, features), nn.ReLU(),
-        )  # fmt: skip
+            nn.Linear(64 * (size // 4) ** 2, 256),
+            nn.ReLU(),
+            nn.Dropout(0.3),
+            nn.Linear(256, features),
+            nn.ReLU(),
+        )
         self.head = nn.Linear(features, num_classes)
         self.num_features = features
 

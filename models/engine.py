@@ -154,8 +154,12 @@ def fit(
     return FitResult(steps_done=step, stopped_early=stopped, last_logs=logs)
 
 
-def adam(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-         weight_decay: float = 0.0) -> torch.optim.Adam:  # fmt: skip
+def adam(
+    params: Iterable[nn.Parameter],
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
+) -> torch.optim.Adam:
     """torch.optim.Adam, fused (one kernel per step for all tensors) wherever every parameter
     allows it: floating point, on the CPU or a CUDA device. Same update rule; small networks,
     whose step time is mostly per-tensor optimiser ops, train faster on the CPU."""

@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganflow.models.aae import objective as aae
+from ganflow.models.aae import sampling as aae
 from ganflow.models.aae.config import AAEConfig
 from ganflow.models.config import Config
-from ganflow.models.gan import objective as gan
+from ganflow.models.gan import sampling as gan
 from ganflow.models.gan.config import GANConfig
-from ganflow.models.ssgan import objective as ssgan
+from ganflow.models.ssgan import sampling as ssgan
 from ganflow.models.ssgan.config import SSGANConfig
 
 
@@ -129,7 +129,7 @@ FAMILIES: dict[str, Family] = {
             lambda run: CONDITION,
             lambda run: run.modules["E"] if run.kind == "aae-semi" else None,
         ),
-    )  # fmt: skip
+    )
 }
 
 

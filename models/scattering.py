@@ -68,8 +68,22 @@ class Scattering2D(nn.Module):
             (((w + 2**J) // 2**J + 1) * 2**J - w) // 2,
         )
         m, n = h + 2 * self.ph, w + 2 * self.pw
-        psi = torch.stack([torch.fft.fft2(_morlet(m, n, 0.8 * 2**j, (L // 2 - 1 - t) * math.pi / L, 0.75 * math.pi / 2**j,
-                                               4.0 / L)).real for j in range(J) for t in range(L)]).float()  # fmt: skip
+        psi = torch.stack(
+            [
+                torch.fft.fft2(
+                    _morlet(
+                        m,
+                        n,
+                        0.8 * 2**j,
+                        (L // 2 - 1 - t) * math.pi / L,
+                        0.75 * math.pi / 2**j,
+                        4.0 / L,
+                    )
+                ).real
+                for j in range(J)
+                for t in range(L)
+            ]
+        ).float()
         phi = torch.fft.fft2(_gabor(m, n, 0.8 * 2 ** (J - 1), 0.0, 0.0)).real.float()
         # filters at each resolution 2^-res the signal is computed at (res < J)
         for res in range(J):

@@ -95,8 +95,14 @@ def test_layers_point_one_way_and_only_flows_import_prefect():
         assert not wrong, f"{m} (layer {layer}) imports {wrong}"
         if layer != "flows":
             tree = ast.parse(modules[m].read_text())
-            prefect = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
-                       and any((getattr(n, "module", None) or a.name).startswith("prefect") for a in n.names)]  # fmt: skip
+            prefect = [
+                n
+                for n in ast.walk(tree)
+                if isinstance(n, (ast.Import, ast.ImportFrom))
+                and any(
+                    (getattr(n, "module", None) or a.name).startswith("prefect") for a in n.names
+                )
+            ]
             assert not prefect, f"{m} imports prefect: only flows/ may"
 
 
@@ -105,13 +111,17 @@ def test_every_package_folder_is_installed_as_ganflow():
     conf = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(conf["packages"])
     found = {_module_name(p) for layer in LAYERS for p in (REPO / layer).rglob("__init__.py")}
-    assert found == listed, f"packages missing from pyproject.toml: {sorted(found - listed)}; " \
-                            f"listed but absent: {sorted(listed - found)}"  # fmt: skip
+    assert found == listed, (
+        f"packages missing from pyproject.toml: {sorted(found - listed)}; "
+        f"listed but absent: {sorted(listed - found)}"
+    )
     assert conf["package-dir"] == {f"ganflow.{layer}": layer for layer in LAYERS}
 
 
-@pytest.mark.parametrize(("code", "ok"), [("import ganflow.models.engine", True), ("import models", False),
-                                         ("import tasks", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("code", "ok"),
+    [("import ganflow.models.engine", True), ("import models", False), ("import tasks", False)],
+)
 def test_the_distribution_is_ganflow_and_nothing_bare(tmp_path, code, ok):
     """Run from outside the repository, as a user's script would."""
     proc = subprocess.run(

@@ -104,8 +104,14 @@ class AAEConfig(Config):
         for name in ("lr_recon", "lr_reg", "lr_disc", "prior_std"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("input_noise", "y_instance_noise", "y_logit_bound", "supervised_weight",
-                     "consistency_weight", "balance_weight"):  # fmt: skip
+        for name in (
+            "input_noise",
+            "y_instance_noise",
+            "y_logit_bound",
+            "supervised_weight",
+            "consistency_weight",
+            "balance_weight",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 0.0 <= self.beta1 < 1.0:

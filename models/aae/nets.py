@@ -28,8 +28,14 @@ def _categorical_discriminator(cfg: AAEConfig) -> nn.Module:
     if not cfg.y_minibatch_discrimination:
         return _mlp(cfg.clusters, cfg.hidden, 1)
     mbd = MinibatchDiscrimination(cfg.hidden, 50, 5)
-    return nn.Sequential(nn.Linear(cfg.clusters, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(),
-                         mbd, nn.Linear(mbd.out_features, 1))  # fmt: skip
+    return nn.Sequential(
+        nn.Linear(cfg.clusters, cfg.hidden),
+        nn.ReLU(),
+        nn.Linear(cfg.hidden, cfg.hidden),
+        nn.ReLU(),
+        mbd,
+        nn.Linear(mbd.out_features, 1),
+    )
 
 
 class Encoder(nn.Module):
@@ -162,8 +168,11 @@ def build_models(
         torch.manual_seed(seed)
         cond = num_labels + 1 if cfg.label_conditioned else 0
         encoder = FrontEndEncoder if cfg.frontend == "scattering" else Encoder
-        models = {"E": encoder(image_shape, cfg), "Dec": Decoder(image_shape, cfg),
-                  "D_z": _mlp(cfg.z_dim + cond, cfg.hidden, 1)}  # fmt: skip
+        models = {
+            "E": encoder(image_shape, cfg),
+            "Dec": Decoder(image_shape, cfg),
+            "D_z": _mlp(cfg.z_dim + cond, cfg.hidden, 1),
+        }
         if cfg.clusters:
             models["D_y"] = _categorical_discriminator(cfg)
     return models

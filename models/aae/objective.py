@@ -44,51 +44,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganflow.models.aae.config import AAEConfig
-from ganflow.models.aae.nets import build_models
+from ganflow.models.aae.priors import sample_categorical, sample_prior, y_probs
 from ganflow.models.engine import Batch, IndexStream, Phase, Training, adam
-from ganflow.models.images import to_uint8
-
-
-def mixture_means(components: int = 10, radius: float = 4.0) -> torch.Tensor:
-    """Centres of the 2-D mixture prior: `components` points on a circle. (components, 2)"""
-    angle = 2 * math.pi * torch.arange(components) / components
-    return radius * torch.stack([angle.cos(), angle.sin()], dim=1)
-
-
-def sample_prior(n: int, cfg: AAEConfig, labels: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> torch.Tensor:  # fmt: skip
-    """z ~ p(z): N(0, std^2 I), or the mixture (component = label where given, else uniform;
-    each component elongated along its tangent as in the paper's Fig. 4). (n, d)"""
-    eps = torch.randn(n, cfg.z_dim, generator=generator)
-    if cfg.prior == "gaussian":
-        return (cfg.prior_std * eps).to(device)
-    comp = labels.cpu() if labels is not None else torch.randint(0, 10, (n,), generator=generator)
-    angle = 2 * math.pi * comp.float() / 10
-    radial, tangent = (
-        torch.stack([angle.cos(), angle.sin()], 1),
-        torch.stack([-angle.sin(), angle.cos()], 1),
-    )
-    z = mixture_means()[comp] + cfg.prior_std * (
-        0.5 * eps[:, :1] * tangent + 0.1 * eps[:, 1:] * radial
-    )
-    return z.to(device)
-
-
-def sample_categorical(n: int, k: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu",
-                       bound: float = 0.0) -> torch.Tensor:  # fmt: skip
-    """Samples of Cat(K) with equal weights: one-hot, or with bound B > 0 the softmax of
-    logits +B (the drawn class) and -B (the others), the most confident code the bounded
-    encoder can emit. (n, K)"""
-    onehot = F.one_hot(torch.randint(0, k, (n,), generator=generator), k).float()
-    return (onehot if bound <= 0 else torch.softmax(bound * (2 * onehot - 1), dim=1)).to(device)
-
-
-def y_probs(logits: torch.Tensor, bound: float) -> torch.Tensor:
-    """The encoder's categorical code. A bound keeps the softmax out of saturation: with hard
-    one-hot targets, the encoder saturates early on a few clusters and their gradients
-    vanish (the collapse public ports report); bounded on both sides, D_y can tell codes apart
-    only by which cluster they pick, which is what spreads images over the clusters."""
-    return (bound * torch.tanh(logits / bound) if bound > 0 else logits).softmax(1)
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -103,27 +60,39 @@ def _check_data(cfg: AAEConfig, data: dict[str, torch.Tensor], semi: bool, use_i
         for key, rows in need.items():
             if key not in data or tuple(data[key].shape) != (rows, cfg.frontend_dims):
                 got = tuple(data[key].shape) if key in data else None
-                raise ValueError(f"the {cfg.frontend} front end needs data[{key!r}] of shape ({rows}, "
-                                 f"{cfg.frontend_dims}); got {got}")  # fmt: skip
+                raise ValueError(
+                    f"the {cfg.frontend} front end needs data[{key!r}] of shape ({rows}, "
+                    f"{cfg.frontend_dims}); got {got}"
+                )
     if cfg.uses_neighbours:
         nbrs = data.get("neighbours")
         if nbrs is None or nbrs.shape[0] != n or nbrs.shape[1] < cfg.neighbours:
-            raise ValueError(f"neighbour consistency needs data['neighbours'] of shape ({n}, >= "
-                             f"{cfg.neighbours}); got {None if nbrs is None else tuple(nbrs.shape)}")  # fmt: skip
+            raise ValueError(
+                f"neighbour consistency needs data['neighbours'] of shape ({n}, >= "
+                f"{cfg.neighbours}); got {None if nbrs is None else tuple(nbrs.shape)}"
+            )
     if use_init:
         y = data.get("init_labels")
-        if y is None or tuple(y.shape) != (n,) or y.dtype != torch.long \
-                or int(y.min()) < 0 or int(y.max()) >= cfg.clusters:  # fmt: skip
-            raise ValueError(f"head_init={cfg.head_init!r} needs data['init_labels']: ({n},) long in "
-                             f"[0, {cfg.clusters}); got {None if y is None else (tuple(y.shape), y.dtype)}")  # fmt: skip
+        if (
+            y is None
+            or tuple(y.shape) != (n,)
+            or y.dtype != torch.long
+            or int(y.min()) < 0
+            or int(y.max()) >= cfg.clusters
+        ):
+            raise ValueError(
+                f"head_init={cfg.head_init!r} needs data['init_labels']: ({n},) long in "
+                f"[0, {cfg.clusters}); got {None if y is None else (tuple(y.shape), y.dtype)}"
+            )
 
 
 class AAEBatches:
     """Batch t as a pure function of (seed, t): images, input noise, prior samples, a random
     neighbour of each image, a labelled batch. A resumed run draws the same ones."""
 
-    def __init__(self, cfg: AAEConfig, data: dict[str, torch.Tensor], seed: int, semi: bool,
-                 use_init: bool) -> None:  # fmt: skip
+    def __init__(
+        self, cfg: AAEConfig, data: dict[str, torch.Tensor], seed: int, semi: bool, use_init: bool
+    ) -> None:
         self.cfg, self.data, self.seed, self.semi, self.use_init = cfg, data, seed, semi, use_init
         self.device = data["x"].device
         self.feats = cfg.frontend != "pixels"
@@ -146,8 +115,11 @@ class AAEBatches:
         g = torch.Generator().manual_seed((self.seed * 5 + 3) * 1_000_003 + step)
         idx = self.stream(step).to(device)
         x = data["x"][idx].float() / 255.0
-        batch = {"x": x, "noise": self._noise(x.shape, g, cfg.input_noise),
-                 "prior_z": sample_prior(len(x), cfg, generator=g, device=device)}  # fmt: skip
+        batch = {
+            "x": x,
+            "noise": self._noise(x.shape, g, cfg.input_noise),
+            "prior_z": sample_prior(len(x), cfg, generator=g, device=device),
+        }
         if self.feats:
             batch["f"] = data["f"][idx]
             batch["noise_f"] = self._noise(batch["f"].shape, g, cfg.input_noise)
@@ -283,8 +255,13 @@ class AAEObjective:
         return loss, {"consistency": consistency.detach(), "imbalance": imbalance.detach()}
 
 
-def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str, torch.Tensor], seed: int,
-                   num_labels: int = 0) -> Training:  # fmt: skip
+def build_training(
+    models: dict[str, nn.Module],
+    cfg: AAEConfig,
+    data: dict[str, torch.Tensor],
+    seed: int,
+    num_labels: int = 0,
+) -> Training:
     """data: x (U, C, H, W) uint8 on the training device; for the semi-supervised mode also
     x_lab (L, ...) uint8 and y_lab (L,); with neighbour consistency, neighbours (U, >= k) long
     (see tasks.data.neighbours.neighbour_table); with a head initialisation (clustering mode),
@@ -308,8 +285,11 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
     opt_ae = adam(nn.ModuleList([E, Dec]).parameters(), cfg.lr_recon)
     opt_d = adam(nn.ModuleList(discs).parameters(), cfg.lr_disc, (cfg.beta1, 0.999))
     opt_g = adam(E.parameters(), cfg.lr_reg, (cfg.beta1, 0.999))
-    phases = [Phase("recon", [E, Dec], opt_ae, obj.recon), Phase("disc", discs, opt_d, obj.disc),
-              Phase("gen", [E], opt_g, obj.gen)]  # fmt: skip
+    phases = [
+        Phase("recon", [E, Dec], opt_ae, obj.recon),
+        Phase("disc", discs, opt_d, obj.disc),
+        Phase("gen", [E], opt_g, obj.gen),
+    ]
     stateful: dict[str, Any] = {**models, "opt_ae": opt_ae, "opt_d": opt_d, "opt_g": opt_g}
 
     def encoder_phase(name: str, loss: Any, until: int | None = None) -> Phase:
@@ -319,35 +299,14 @@ def build_training(models: dict[str, nn.Module], cfg: AAEConfig, data: dict[str,
         return Phase(name, [E], opt, loss, until=until)
 
     if use_init:
-        until = None if cfg.head_init_epochs is None else \
-            max(1, round(cfg.head_init_epochs * len(data["x"]) / cfg.batch_size))  # fmt: skip
+        until = (
+            None
+            if cfg.head_init_epochs is None
+            else max(1, round(cfg.head_init_epochs * len(data["x"]) / cfg.batch_size))
+        )
         phases.insert(0, encoder_phase("init", obj.init, until))
     if semi and cfg.clusters:
         phases.append(encoder_phase("sup", obj.sup))
     if cfg.uses_neighbours:
         phases.append(encoder_phase("nbr", obj.nbr))
     return Training(phases, AAEBatches(cfg, data, seed, semi, use_init), stateful)
-
-
-# --- a trained run (the registry's hooks; `run` is a models.registry.Run) ---------------
-
-
-def modules_for(cfg: AAEConfig, record: dict[str, Any]) -> dict[str, nn.Module]:
-    return build_models(tuple(record["image_shape"]), cfg, record["num_classes"], record["seed"])
-
-
-def why_not_sampled(run: Any) -> str | None:
-    if run.kind != "aae-semi":
-        return ("an unsupervised AAE: its clusters are not classes; use a semi-supervised one "
-                "(ganflow cluster --labels-per-class N)")  # fmt: skip
-    return None
-
-
-@torch.no_grad()
-def sample(run: Any, n: int, labels: torch.Tensor, g: torch.Generator) -> tuple:
-    """The decoder of (one-hot y, z ~ p(z)) (section 5): the label of each image is y."""
-    cfg, device = run.config, run.device
-    z = sample_prior(n, cfg, labels, generator=g, device=device)
-    y = F.one_hot(labels, cfg.clusters).float().to(device)
-    x = torch.sigmoid(run.modules["Dec"](y, z))
-    return to_uint8(x, 0.0), labels.cpu(), None

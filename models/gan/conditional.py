@@ -41,8 +41,9 @@ class ConditionalDiscriminator(nn.Module):
     base: the unconditional D (for `concat`, built with embed_dim extra input channels or
     features); n_features: F, the width of base's feature vector."""
 
-    def __init__(self, base: nn.Module, condition: str, num_classes: int, embed_dim: int,
-                 n_features: int) -> None:  # fmt: skip
+    def __init__(
+        self, base: nn.Module, condition: str, num_classes: int, embed_dim: int, n_features: int
+    ) -> None:
         super().__init__()
         if condition not in CONDITIONS[1:]:
             raise ValueError(f"condition must be one of {CONDITIONS[1:]}, got {condition!r}")

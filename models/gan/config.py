@@ -101,12 +101,28 @@ class GANConfig(Config):
 
     def summary(self) -> str:
         """The loss and every stabilising trick switched on, e.g. 'hinge, spectral_norm, pack=2'."""
-        tricks = ("spectral_norm", "self_attention", "minibatch_discrimination", "pack", "unrolled_steps",
-                  "instance_noise", "label_flip", "label_smoothing", "replay", "n_critic", "lr_decay", "g_ema", "r1",
-                  "r1_every")  # fmt: skip
+        tricks = (
+            "spectral_norm",
+            "self_attention",
+            "minibatch_discrimination",
+            "pack",
+            "unrolled_steps",
+            "instance_noise",
+            "label_flip",
+            "label_smoothing",
+            "replay",
+            "n_critic",
+            "lr_decay",
+            "g_ema",
+            "r1",
+            "r1_every",
+        )
         base = GANConfig()
-        on = [k if isinstance(getattr(self, k), bool) else f"{k}={getattr(self, k)}" for k in tricks
-              if getattr(self, k) != getattr(base, k) and getattr(self, k)]  # fmt: skip
+        on = [
+            k if isinstance(getattr(self, k), bool) else f"{k}={getattr(self, k)}"
+            for k in tricks
+            if getattr(self, k) != getattr(base, k) and getattr(self, k)
+        ]
         if self.conditional:
             on.insert(0, f"conditional ({self.condition})")
         if self.d_optimizer != "adam":

@@ -121,8 +121,11 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         widths = _stages(size, cfg.width)
         first = 7 if size == 28 else 4
-        layers: list[nn.Module] = [nn.ConvTranspose2d(cfg.z_dim, widths[0], first, 1, 0, bias=False),
-                                   nn.BatchNorm2d(widths[0]), nn.ReLU()]  # fmt: skip
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(cfg.z_dim, widths[0], first, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
+        ]
         for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False)):
             layers += [
                 nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),

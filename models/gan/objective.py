@@ -21,19 +21,11 @@ from torch.func import functional_call
 
 from ganflow.models import losses
 from ganflow.models.engine import Batch, Phase, Training, adam
-from ganflow.models.gan.conditional import ConditionalGenerator
 from ganflow.models.gan.config import GANConfig
-from ganflow.models.gan.nets import build_models, network_shape
 from ganflow.models.gan.unrolled import unrolled_parameters
-from ganflow.models.images import to_uint8
 from ganflow.models.regularizers import ImagePool, ema_into, instance_noise_std
 
 RealBatch = Callable[[int], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
-
-
-def sampler(models: dict[str, nn.Module]) -> nn.Module:
-    """The generator to draw samples from: G's weight average when there is one, else G."""
-    return models.get("G_ema", models["G"])
 
 
 def _seeded(seed: int, step: int, salt: int, device: torch.device) -> torch.Generator:
@@ -44,7 +36,9 @@ class GANBatches:
     """Batch t: the real batch, z, and (conditional) the fakes' labels, uniform over the
     classes; every draw is seeded by (seed, t), so batch t is the same in a resumed run."""
 
-    def __init__(self, cfg: GANConfig, real: RealBatch, seed: int, num_classes: int, device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self, cfg: GANConfig, real: RealBatch, seed: int, num_classes: int, device: torch.device
+    ) -> None:
         self.cfg, self.real, self.seed, self.num_classes, self.device = (
             cfg,
             real,
@@ -73,8 +67,16 @@ class GANObjective:
     """One method per phase: d (the critic's loss of the zoo, with its penalties) and g (the
     generator's, optionally through k unrolled D updates)."""
 
-    def __init__(self, G: nn.Module, D: nn.Module, cfg: GANConfig, seed: int, total_steps: int,
-                 opt_d: torch.optim.Optimizer, pool: ImagePool | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        cfg: GANConfig,
+        seed: int,
+        total_steps: int,
+        opt_d: torch.optim.Optimizer,
+        pool: ImagePool | None,
+    ) -> None:
         self.G, self.D, self.cfg, self.seed, self.opt_d, self.pool = G, D, cfg, seed, opt_d, pool
         self.device = next(G.parameters()).device
         self.spec = losses.LOSSES[cfg.loss]
@@ -101,7 +103,9 @@ class GANObjective:
             return None
         return torch.nn.functional.cross_entropy(out[2], y)
 
-    def d_aux_loss(self, d_real: tuple, d_fake: tuple, y: torch.Tensor, y_fake: torch.Tensor) -> torch.Tensor | None:  # fmt: skip
+    def d_aux_loss(
+        self, d_real: tuple, d_fake: tuple, y: torch.Tensor, y_fake: torch.Tensor
+    ) -> torch.Tensor | None:
         """acgan, D's side: the class of real and of fake samples (L_C = L_C,real + L_C,fake)."""
         aux = self.aux_loss(d_real, y)
         return None if aux is None else aux + self.aux_loss(d_fake, y_fake)
@@ -139,8 +143,11 @@ class GANObjective:
             loss = loss + cfg.aux_weight * aux
         if spec.penalty is not None:
             g = self.rng(step, 5)
-            points = (losses.wgan_gp_points(x_real, x_fake, g) if spec.penalty == "gp"
-                      else losses.dragan_points(x_real, g))  # fmt: skip
+            points = (
+                losses.wgan_gp_points(x_real, x_fake, g)
+                if spec.penalty == "gp"
+                else losses.dragan_points(x_real, g)
+            )
             # conditional: the interpolates are judged under the real batch's labels
             penalty = losses.gradient_norm_penalty(lambda q: self.disc(q, y)[0], points)
             terms["penalty"] = penalty
@@ -203,13 +210,16 @@ def _optimizers(
     scheds: list[torch.optim.lr_scheduler.LRScheduler | None] = [None, None]
     if cfg.lr_decay:
         n_d, n_g = total_steps, math.ceil(total_steps / cfg.n_critic)
-        scheds = [torch.optim.lr_scheduler.LambdaLR(opt, lambda i, n=n: max(0.0, 1.0 - i / n))
-                  for opt, n in ((opt_d, n_d), (opt_g, n_g))]  # fmt: skip
+        scheds = [
+            torch.optim.lr_scheduler.LambdaLR(opt, lambda i, n=n: max(0.0, 1.0 - i / n))
+            for opt, n in ((opt_d, n_d), (opt_g, n_g))
+        ]
     return opt_g, opt_d, scheds
 
 
-def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch, total_steps: int,
-                   seed: int) -> Training:  # fmt: skip
+def build_training(
+    models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch, total_steps: int, seed: int
+) -> Training:
     """Phases 'd' and 'g'. `real(step)` gives the real batch of a step on the models' device:
     x, or (x, labels y) for a conditional GAN. z, the fakes' labels, label flips, instance
     noise and penalty points are drawn from generators seeded by (seed, step)."""
@@ -221,9 +231,16 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
     obj = GANObjective(G, D, cfg, seed, total_steps, opt_d, pool)
     g_after = (lambda: ema_into(models["G_ema"].state_dict(), G, cfg.g_ema)) if cfg.g_ema else None
     phases = [
-        Phase("d", [D], opt_d, obj.d, scheduler=scheds[0], after_step=obj.clip_d if obj.spec.clip else None),
+        Phase(
+            "d",
+            [D],
+            opt_d,
+            obj.d,
+            scheduler=scheds[0],
+            after_step=obj.clip_d if obj.spec.clip else None,
+        ),
         Phase("g", [G], opt_g, obj.g, every=cfg.n_critic, scheduler=scheds[1], after_step=g_after),
-    ]  # fmt: skip
+    ]
     stateful: dict[str, Any] = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
     if cfg.lr_decay:
         stateful.update(sched_d=scheds[0], sched_g=scheds[1])
@@ -232,56 +249,3 @@ def build_training(models: dict[str, nn.Module], cfg: GANConfig, real: RealBatch
     if cfg.g_ema:
         stateful["G_ema"] = models["G_ema"]
     return Training(phases, GANBatches(cfg, real, seed, num_classes, obj.device), stateful)
-
-
-def generate(G: nn.Module, n: int, z_dim: int, seed: int, batch_size: int = 1000,
-             labels: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
-    """n samples of G in eval mode from seeded noise, on the CPU: (n, ...). A conditional G
-    needs `labels` (n,), the class of each sample."""
-    device = next(G.parameters()).device
-    if isinstance(G, ConditionalGenerator) and (labels is None or len(labels) != n):
-        raise ValueError("a conditional generator needs one label per sample")
-    g = torch.Generator(device=device).manual_seed(seed)
-    was = G.training
-    G.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, n, batch_size):
-            z = torch.randn(min(batch_size, n - i), z_dim, generator=g, device=device)
-            if labels is None:
-                out.append(G(z).float().cpu())
-            else:
-                out.append(G(z, labels[i : i + len(z)].to(device)).float().cpu())
-    G.train(was)
-    return torch.cat(out)
-
-
-# --- a trained run (the registry's hooks; `run` is a models.registry.Run) ---------------
-
-
-def modules_for(cfg: GANConfig, record: dict[str, Any]) -> dict[str, nn.Module]:
-    shape = network_shape(cfg, tuple(record["shape"]))
-    return build_models(cfg, shape, record["seed"], record.get("num_classes", 0))
-
-
-def why_not_sampled(run: Any) -> str | None:
-    if len(run.record["shape"]) != 3:
-        return f"trained on {run.record.get('data_name', 'toy')} points: it makes 2-D points, not images"
-    return None
-
-
-@torch.no_grad()
-def sample(run: Any, n: int, labels: torch.Tensor | None, g: torch.Generator) -> tuple:
-    """Images of G's weight average (or G); a conditional G makes the labels it is given,
-    and an acgan D gives its auxiliary classifier's probability of them as the confidence."""
-    cfg, device, shape = run.config, run.device, tuple(run.record["shape"])
-    z = torch.randn(n, cfg.z_dim, generator=g).to(device)
-    if not cfg.conditional:
-        return to_uint8(sampler(run.modules)(z).view(n, *shape), -1.0), None, None
-    y = labels.to(device)
-    x = sampler(run.modules)(z, y).view(n, *shape)
-    conf = None
-    if cfg.condition == "acgan":
-        out = run.modules["D"](x.flatten(1) if cfg.arch == "mlp" else x, y)
-        conf = out[2].softmax(1).gather(1, y[:, None])[:, 0].cpu()
-    return to_uint8(x, -1.0), labels.cpu(), conf

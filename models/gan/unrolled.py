@@ -39,8 +39,14 @@ def unrolled_parameters(
 
     def state(key: str) -> torch.Tensor:
         """Adam's per-parameter state `key` as one vector (0 before D's first step)."""
-        return flat([torch.as_tensor(opt_d.state.get(p, {}).get(key, 0.0), dtype=p.dtype,
-                                     device=p.device).expand(p.shape) for p in params])  # fmt: skip
+        return flat(
+            [
+                torch.as_tensor(
+                    opt_d.state.get(p, {}).get(key, 0.0), dtype=p.dtype, device=p.device
+                ).expand(p.shape)
+                for p in params
+            ]
+        )
 
     m, v, t = (state(key) for key in ("exp_avg", "exp_avg_sq", "step")) if adam else (None,) * 3
     for _ in range(k):

@@ -44,8 +44,14 @@ class SSGANConfig(Config):
             raise ConfigError(
                 f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}"
             )
-        for name in ("z_dim", "batch_size", "labelled_batch_size", "mbd_kernels", "mbd_kernel_dim",
-                     "vbn_reference_size"):  # fmt: skip
+        for name in (
+            "z_dim",
+            "batch_size",
+            "labelled_batch_size",
+            "mbd_kernels",
+            "mbd_kernel_dim",
+            "vbn_reference_size",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("lr_d", "lr_g", "input_noise", "hidden_noise"):

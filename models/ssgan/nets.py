@@ -123,31 +123,55 @@ def _generator_layers(
     if arch.startswith("mlp"):
         size = ARCH_IMAGE_SIZE[arch]
         return [
-            nn.Linear(z_dim, 500), norm(500, False), nn.Softplus(),
-            nn.Linear(500, 500), norm(500, False), nn.Softplus(),
-            maybe_weight_norm(nn.Linear(500, channels * size * size), True), nn.Sigmoid(),
+            nn.Linear(z_dim, 500),
+            norm(500, False),
+            nn.Softplus(),
+            nn.Linear(500, 500),
+            norm(500, False),
+            nn.Softplus(),
+            maybe_weight_norm(nn.Linear(500, channels * size * size), True),
+            nn.Sigmoid(),
             Reshape(channels, size, size),
-        ]  # fmt: skip
+        ]
     if arch == "conv8":
         return [
-            nn.Linear(z_dim, 128 * 2 * 2), Reshape(128, 2, 2), norm(128, True), nn.ReLU(),
-            nn.ConvTranspose2d(128, 64, 4, 2, 1), norm(64, True), nn.ReLU(),  # 4x4
-            maybe_weight_norm(nn.ConvTranspose2d(64, channels, 4, 2, 1), True), nn.Sigmoid(),  # 8x8
-        ]  # fmt: skip
+            nn.Linear(z_dim, 128 * 2 * 2),
+            Reshape(128, 2, 2),
+            norm(128, True),
+            nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1),
+            norm(64, True),
+            nn.ReLU(),  # 4x4
+            maybe_weight_norm(nn.ConvTranspose2d(64, channels, 4, 2, 1), True),
+            nn.Sigmoid(),  # 8x8
+        ]
     if arch == "conv28":
         return [
-            nn.Linear(z_dim, 128 * 7 * 7), Reshape(128, 7, 7), norm(128, True), nn.ReLU(),
-            nn.ConvTranspose2d(128, 64, 4, 2, 1), norm(64, True), nn.ReLU(),  # 14x14
-            maybe_weight_norm(nn.ConvTranspose2d(64, channels, 4, 2, 1), True), nn.Sigmoid(),  # 28x28
-        ]  # fmt: skip
+            nn.Linear(z_dim, 128 * 7 * 7),
+            Reshape(128, 7, 7),
+            norm(128, True),
+            nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1),
+            norm(64, True),
+            nn.ReLU(),  # 14x14
+            maybe_weight_norm(nn.ConvTranspose2d(64, channels, 4, 2, 1), True),
+            nn.Sigmoid(),  # 28x28
+        ]
     if arch == "conv32":  # the paper's CIFAR-10 generator
         return [
-            nn.Linear(z_dim, 512 * 4 * 4), Reshape(512, 4, 4), norm(512, True), nn.ReLU(),
-            nn.ConvTranspose2d(512, 256, 5, 2, 2, output_padding=1), norm(256, True), nn.ReLU(),  # 8x8
-            nn.ConvTranspose2d(256, 128, 5, 2, 2, output_padding=1), norm(128, True), nn.ReLU(),  # 16x16
+            nn.Linear(z_dim, 512 * 4 * 4),
+            Reshape(512, 4, 4),
+            norm(512, True),
+            nn.ReLU(),
+            nn.ConvTranspose2d(512, 256, 5, 2, 2, output_padding=1),
+            norm(256, True),
+            nn.ReLU(),  # 8x8
+            nn.ConvTranspose2d(256, 128, 5, 2, 2, output_padding=1),
+            norm(128, True),
+            nn.ReLU(),  # 16x16
             maybe_weight_norm(nn.ConvTranspose2d(128, channels, 5, 2, 2, output_padding=1), True),
             nn.Sigmoid(),  # 32x32
-        ]  # fmt: skip
+        ]
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
 
 

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from ganflow.models.engine import Batch, IndexStream, Phase, Training, adam
-from ganflow.models.images import to_uint8
 from ganflow.models.losses import (
     feature_matching_loss,
     generator_nonsaturating_loss,
@@ -26,7 +25,7 @@ from ganflow.models.losses import (
 )
 from ganflow.models.regularizers import EMA, HistoricalAveraging
 from ganflow.models.ssgan.config import SSGANConfig
-from ganflow.models.ssgan.nets import build_models, sample_z
+from ganflow.models.ssgan.nets import sample_z
 
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
@@ -86,8 +85,14 @@ class SSGANObjective:
     D returns (K logits, last hidden features); the fake class's logit is fixed at 0
     (losses.py), so D(x) is at once the classifier and the real/fake critic."""
 
-    def __init__(self, D: nn.Module, G: nn.Module | None, cfg: SSGANConfig,
-                 hist_d: HistoricalAveraging | None = None, hist_g: HistoricalAveraging | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        D: nn.Module,
+        G: nn.Module | None,
+        cfg: SSGANConfig,
+        hist_d: HistoricalAveraging | None = None,
+        hist_g: HistoricalAveraging | None = None,
+    ) -> None:
         self.D, self.G, self.cfg, self.hist_d, self.hist_g = D, G, cfg, hist_d, hist_g
         self.device = next(D.parameters()).device
         self.real_target = 1.0 - cfg.label_smoothing  # one-sided smoothing (section 3.4)
@@ -106,8 +111,11 @@ class SSGANObjective:
         l_sup = supervised_loss(logits_lab, batch["y_lab"])
         l_unsup = unsupervised_loss(logits_unl, logits_fake, self.real_target)
         loss = l_sup + self.cfg.unsupervised_weight * l_unsup
-        terms = {"sup": l_sup.detach(), "unsup": l_unsup.detach(),
-                 "acc_lab": _accuracy(logits_lab, batch["y_lab"])}  # fmt: skip
+        terms = {
+            "sup": l_sup.detach(),
+            "unsup": l_unsup.detach(),
+            "acc_lab": _accuracy(logits_lab, batch["y_lab"]),
+        }
         return _with_penalty(loss, terms, self.hist_d)
 
     def g(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -132,8 +140,16 @@ class _Player:
     """One player's optimiser, schedule and (optional) historical average, registered in
     `stateful` under opt_<name>, sched_<name>, hist_<name>."""
 
-    def __init__(self, name: str, module: nn.Module, lr: float, cfg: SSGANConfig, total_steps: int,
-                 stateful: dict[str, Any], averaged: bool) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        module: nn.Module,
+        lr: float,
+        cfg: SSGANConfig,
+        total_steps: int,
+        stateful: dict[str, Any],
+        averaged: bool,
+    ) -> None:
         self.opt = adam(module.parameters(), lr, (cfg.beta1, 0.999))
         self.sched = _linear_decay(self.opt, total_steps, cfg.lr_decay_start)
         on = averaged and cfg.historical_averaging > 0
@@ -165,8 +181,13 @@ def _classifier_ema(D: nn.Module, cfg: SSGANConfig, stateful: dict[str, Any]) ->
     return stateful["ema_d"]
 
 
-def build_training(models: dict[str, nn.Module], cfg: SSGANConfig, data: dict[str, torch.Tensor],
-                   total_steps: int, seed: int) -> Training:  # fmt: skip
+def build_training(
+    models: dict[str, nn.Module],
+    cfg: SSGANConfig,
+    data: dict[str, torch.Tensor],
+    total_steps: int,
+    seed: int,
+) -> Training:
     """The K+1 GAN's two phases (d, g) over labelled + unlabelled data."""
     D, G = models["D"], models["G"]
     stateful: dict[str, Any] = {"D": D, "G": G}
@@ -181,8 +202,13 @@ def build_training(models: dict[str, nn.Module], cfg: SSGANConfig, data: dict[st
     return Training(phases, make_batches(data, cfg, seed, unlabelled=True), stateful, ema)
 
 
-def build_baseline_training(models: dict[str, nn.Module], cfg: SSGANConfig, data: dict[str, torch.Tensor],
-                            total_steps: int, seed: int) -> Training:  # fmt: skip
+def build_baseline_training(
+    models: dict[str, nn.Module],
+    cfg: SSGANConfig,
+    data: dict[str, torch.Tensor],
+    total_steps: int,
+    seed: int,
+) -> Training:
     """The same discriminator trained on the labelled subset alone, for the same number of
     steps: the supervised-only baseline every report sets beside the GAN. Historical
     averaging is a GAN trick and stays out of it."""
@@ -193,38 +219,3 @@ def build_baseline_training(models: dict[str, nn.Module], cfg: SSGANConfig, data
     obj = SSGANObjective(D, None, cfg)
     phases = [Phase("sup", [D], pd.opt, obj.sup, scheduler=pd.sched, after_step=pd.after(ema, D))]
     return Training(phases, make_batches(data, cfg, seed, unlabelled=False), stateful, ema)
-
-
-# --- a trained run (the registry's hooks; `run` is a models.registry.Run) ---------------
-
-
-def modules_for(cfg: SSGANConfig, record: dict[str, Any]) -> dict[str, nn.Module]:
-    """The networks of a run with this record (a checkpoint's config entry)."""
-    return build_models(cfg, record["image_shape"][0], record["num_classes"], record["seed"])
-
-
-def load_for_eval(modules: dict[str, nn.Module], state: dict[str, Any]) -> None:
-    """D's weights (its EMA's where the run kept one: that is what it is scored with) and
-    G's; a baseline run has no G, and loses the module."""
-    modules["D"].load_state_dict(state["D"])
-    if "ema_d" in state:
-        modules["D"].load_state_dict(state["ema_d"]["shadow"])
-    if "G" in state:
-        modules["G"].load_state_dict(state["G"])
-    else:
-        del modules["G"]
-
-
-def why_not_sampled(run: Any) -> str | None:
-    return None if "G" in run.modules else "a supervised baseline: it has no generator"
-
-
-@torch.no_grad()
-def sample(run: Any, n: int, labels: torch.Tensor | None, g: torch.Generator) -> tuple:
-    """G is unconditional: the label of each image is the run's own classifier's prediction
-    and the confidence its softmax probability over the K real classes (section 5)."""
-    G, D, device = run.modules["G"], run.modules["D"], run.device
-    z = sample_z(n, run.config.z_dim, "cpu", g).to(device)
-    x = G(z).float().clamp(0, 1)  # (n, C, H, W) in [0, 1]
-    conf, y = D(x)[0].softmax(1).max(1)
-    return to_uint8(x, 0.0), y.cpu(), conf.cpu()

@@ -153,12 +153,16 @@ def build_bundle(raw: RawData, spec: DataSpec) -> DataBundle:
     keep[val] = False
     new_index = np.cumsum(keep) - 1  # position of each kept image in the pool
     return DataBundle(
-        x_train=torch.from_numpy(raw.train_x[keep]), y_train=torch.from_numpy(raw.train_y[keep]),
+        x_train=torch.from_numpy(raw.train_x[keep]),
+        y_train=torch.from_numpy(raw.train_y[keep]),
         labelled=torch.from_numpy(new_index[labelled]),
-        x_val=torch.from_numpy(raw.train_x[val]), y_val=torch.from_numpy(raw.train_y[val]),
-        x_test=torch.from_numpy(np.ascontiguousarray(raw.test_x)), y_test=torch.from_numpy(raw.test_y),
-        class_names=list(raw.class_names), fingerprint=fingerprint(raw, spec, labelled, val),
-    )  # fmt: skip
+        x_val=torch.from_numpy(raw.train_x[val]),
+        y_val=torch.from_numpy(raw.train_y[val]),
+        x_test=torch.from_numpy(np.ascontiguousarray(raw.test_x)),
+        y_test=torch.from_numpy(raw.test_y),
+        class_names=list(raw.class_names),
+        fingerprint=fingerprint(raw, spec, labelled, val),
+    )
 
 
 def save_bundle(bundle: DataBundle, path: Path) -> None:

@@ -51,8 +51,13 @@ def neighbour_table(
     return nearest_neighbours(flat @ v, k, block)
 
 
-def spectral_partition(neighbours: torch.Tensor, clusters: int, seed: int = 0, eigenvectors: int | None = None,
-                       diffusion_steps: int = 10) -> torch.Tensor:  # fmt: skip
+def spectral_partition(
+    neighbours: torch.Tensor,
+    clusters: int,
+    seed: int = 0,
+    eigenvectors: int | None = None,
+    diffusion_steps: int = 10,
+) -> torch.Tensor:
     """(N,) a partition of the images into `clusters` parts by spectral clustering of their
     symmetric k-nearest-neighbour graph: the top eigenvectors of D^-1/2 W D^-1/2 (default
     2 x clusters of them), each scaled by its eigenvalue to the power diffusion_steps (the
@@ -117,11 +122,17 @@ def cached_value(cache: Path, valid, compute):
     return value
 
 
-def cached_neighbour_table(x: torch.Tensor, k: int, dims: int, cache: Path,
-                           features: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+def cached_neighbour_table(
+    x: torch.Tensor, k: int, dims: int, cache: Path, features: torch.Tensor | None = None
+) -> torch.Tensor:
     """neighbour_table (or, given features, the nearest neighbours among them), cached."""
-    return cached_value(cache, lambda t: t.dtype == torch.long and t.shape == (len(x), k),
-                   lambda: neighbour_table(x, k, dims) if features is None else nearest_neighbours(features, k))  # fmt: skip
+    return cached_value(
+        cache,
+        lambda t: t.dtype == torch.long and t.shape == (len(x), k),
+        lambda: (
+            neighbour_table(x, k, dims) if features is None else nearest_neighbours(features, k)
+        ),
+    )
 
 
 def fit_frontend(front: nn.Module, x: torch.Tensor, cache: Path) -> torch.Tensor:
@@ -131,13 +142,27 @@ def fit_frontend(front: nn.Module, x: torch.Tensor, cache: Path) -> torch.Tensor
     def compute() -> dict[str, torch.Tensor]:
         from tqdm.auto import tqdm
 
-        with tqdm(total=len(x), desc="scattering front end", unit="img", file=sys.stderr,
-                  disable=None, dynamic_ncols=True) as bar:  # fmt: skip
+        with tqdm(
+            total=len(x),
+            desc="scattering front end",
+            unit="img",
+            file=sys.stderr,
+            disable=None,
+            dynamic_ncols=True,
+        ) as bar:
             f = front.fit(x, progress=lambda done, total: bar.update(done - bar.n))
         return {"mean": front.mean.cpu(), "proj": front.proj.cpu(), "f": f.cpu()}
 
-    fit = cached_value(cache, lambda v: isinstance(v, dict) and v.get("f") is not None and v["f"].shape == (len(x), front.dims)
-                  and v["proj"].shape == front.proj.shape, compute)  # fmt: skip
+    fit = cached_value(
+        cache,
+        lambda v: (
+            isinstance(v, dict)
+            and v.get("f") is not None
+            and v["f"].shape == (len(x), front.dims)
+            and v["proj"].shape == front.proj.shape
+        ),
+        compute,
+    )
     front.mean.copy_(fit["mean"])
     front.proj.copy_(fit["proj"])
     front.fitted.fill_(True)

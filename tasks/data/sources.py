@@ -86,8 +86,11 @@ def _find_idx(dirs: list[Path]) -> dict[str, Path] | None:
 
 def _load_idx_source(name: str, tv_name: str, classes: list[str], opts: SourceOptions) -> RawData:
     default = DATA_DIR / name
-    dirs = [Path(opts.root), Path(opts.root) / tv_name / "raw"] if opts.root else [
-        Path("/usr/share/datasets") / name, default, default / tv_name / "raw"]  # fmt: skip
+    dirs = (
+        [Path(opts.root), Path(opts.root) / tv_name / "raw"]
+        if opts.root
+        else [Path("/usr/share/datasets") / name, default, default / tv_name / "raw"]
+    )
     files = _find_idx(dirs)
     if files is None and opts.download:
         import torchvision.datasets as tvd
@@ -108,9 +111,12 @@ def _load_idx_source(name: str, tv_name: str, classes: list[str], opts: SourceOp
         if n_x != n_y:
             raise DataError(f"{name}: {split} images ({n_x}) and labels ({n_y}) differ in number")
     return RawData(
-        arrays["train_x"][:, None].copy(), arrays["train_y"].astype(np.int64),
-        arrays["test_x"][:, None].copy(), arrays["test_y"].astype(np.int64), classes,
-    )  # fmt: skip
+        arrays["train_x"][:, None].copy(),
+        arrays["train_y"].astype(np.int64),
+        arrays["test_x"][:, None].copy(),
+        arrays["test_y"].astype(np.int64),
+        classes,
+    )
 
 
 def load_fashion_mnist(opts: SourceOptions) -> RawData:

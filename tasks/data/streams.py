@@ -31,8 +31,9 @@ class GANData:
     images: torch.Tensor | None = None  # (N, C, S, S) uint8
     labels: torch.Tensor | None = None  # (N,) int64 class of each image
 
-    def real(self, batch_size: int, seed: int, device: torch.device, flat: bool,
-             labelled: bool = False) -> RealBatch:  # fmt: skip
+    def real(
+        self, batch_size: int, seed: int, device: torch.device, flat: bool, labelled: bool = False
+    ) -> RealBatch:
         """step -> real batch in [-1, 1]; (batch, labels) when `labelled` (conditional GANs)."""
         if self.images is None:
 
@@ -56,14 +57,23 @@ class GANData:
         return batch
 
 
-def load_data(name: str, source: SourceOptions | None = None, cache_dir: str | Path | None = None,
-              labels_per_class: int | None = None, seed: int = 0) -> GANData:  # fmt: skip
+def load_data(
+    name: str,
+    source: SourceOptions | None = None,
+    cache_dir: str | Path | None = None,
+    labels_per_class: int | None = None,
+    seed: int = 0,
+) -> GANData:
     """A toy stream, or a data set's training images with their labels: all of them
     (labels_per_class None), or only the labelled subset of a split drawn with `seed`."""
     if name in toy.TOY_DATA:
         return GANData(name, (2,), None, {"id": f"toy-{name}"})
-    spec = DataSpec(name=name, labels_per_class=labels_per_class or 1, seed=seed,
-                    source=source or SourceOptions())  # fmt: skip
+    spec = DataSpec(
+        name=name,
+        labels_per_class=labels_per_class or 1,
+        seed=seed,
+        source=source or SourceOptions(),
+    )
     b = load_bundle(prepare(spec, cache_dir)["path"])
     x, y = b.x_train, b.y_train
     if labels_per_class is not None:

@@ -90,5 +90,9 @@ def mode_scores(points: torch.Tensor, name: str) -> dict[str, Any]:
     nearest_d, nearest = dist.min(1)
     hq = nearest_d < 3 * std
     per_mode = torch.bincount(nearest[hq], minlength=len(c))
-    return {MODES: int((per_mode > 0).sum()), HQ: float(hq.sum()) / max(1, len(points)),
-            "per_mode": per_mode.tolist(), "max_modes": len(c)}  # fmt: skip
+    return {
+        MODES: int((per_mode > 0).sum()),
+        HQ: float(hq.sum()) / max(1, len(points)),
+        "per_mode": per_mode.tolist(),
+        "max_modes": len(c),
+    }

@@ -39,9 +39,15 @@ def matched_subset(y_pool: np.ndarray, counts: np.ndarray, seed: int) -> np.ndar
     return np.sort(np.concatenate(picked))
 
 
-def accuracy_of_trained(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,
-                        y_test: torch.Tensor, num_classes: int, recipe: ClassifierTraining,
-                        device: str) -> float:  # fmt: skip
+def accuracy_of_trained(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    num_classes: int,
+    recipe: ClassifierTraining,
+    device: str,
+) -> float:
     shape = tuple(x_train.shape[1:])
     model = build_classifier(classifier_arch(shape), shape, num_classes, recipe.seed)  # type: ignore[arg-type]
     train_classifier(model, x_train, y_train, recipe, device)
@@ -50,10 +56,18 @@ def accuracy_of_trained(x_train: torch.Tensor, y_train: torch.Tensor, x_test: to
 
 
 def classification_accuracy_score(
-    x_syn: torch.Tensor, y_syn: torch.Tensor, x_real: torch.Tensor, y_real: torch.Tensor,
-    x_test: torch.Tensor, y_test: torch.Tensor, num_classes: int, seed: int = 0, device: str = "cpu",
-    min_steps: int = 1500, real_baseline: bool = True,
-) -> dict[str, Any]:  # fmt: skip
+    x_syn: torch.Tensor,
+    y_syn: torch.Tensor,
+    x_real: torch.Tensor,
+    y_real: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    num_classes: int,
+    seed: int = 0,
+    device: str = "cpu",
+    min_steps: int = 1500,
+    real_baseline: bool = True,
+) -> dict[str, Any]:
     """{cas_accuracy, real_accuracy, protocol}. x_real/y_real: the real training pool the
     matched real subset is drawn from (real_baseline=False: x_syn is itself real, and
     real_accuracy is cas_accuracy)."""
@@ -70,8 +84,11 @@ def classification_accuracy_score(
     else:  # the "synthetic" images are real ones (the floor): they are their own baseline
         real, idx = cas, np.arange(len(x_syn))
     protocol = {
-        "classifier": classifier_arch(tuple(x_syn.shape[1:])), "training": asdict(recipe),  # type: ignore[arg-type]
-        "synthetic_count": len(x_syn), "synthetic_per_class": counts.tolist(), "real_count": len(idx),
+        "classifier": classifier_arch(tuple(x_syn.shape[1:])),
+        "training": asdict(recipe),  # type: ignore[arg-type]
+        "synthetic_count": len(x_syn),
+        "synthetic_per_class": counts.tolist(),
+        "real_count": len(idx),
         "test_count": len(y_test),
-    }  # fmt: skip
+    }
     return {CAS_ACCURACY: cas, REAL_ACCURACY: real, "protocol": protocol}

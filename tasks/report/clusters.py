@@ -31,8 +31,16 @@ def _decode(Dec: nn.Module, y: torch.Tensor | None, z: torch.Tensor) -> torch.Te
 
 
 @torch.no_grad()
-def cluster_png(Dec: nn.Module, k: int, z_dim: int, x: torch.Tensor, clusters: np.ndarray,
-                confidence: np.ndarray, path: Path, members: int = 10) -> Path:  # fmt: skip
+def cluster_png(
+    Dec: nn.Module,
+    k: int,
+    z_dim: int,
+    x: torch.Tensor,
+    clusters: np.ndarray,
+    confidence: np.ndarray,
+    path: Path,
+    members: int = 10,
+) -> Path:
     """One row per cluster: its head (decoded from y = one-hot, z = 0), then the test images
     it holds with the highest confidence (blank where it holds fewer)."""
     device = next(Dec.parameters()).device
@@ -104,8 +112,15 @@ def outputs(run_dir: Path, checkpoint: str, bundle_path: str) -> tuple[str, dict
         ]
         both = {k: np.concatenate([tr[k], te[k]]) for k in ("cluster", "confidence")}
         assignments = str(write_assignments(run_dir / "assignments.csv", ids, both))
-        pics["clusters"] = cluster_png(dec, cfg.clusters, cfg.z_dim, b.x_test, te["cluster"],
-                                                  te["confidence"], run_dir / "clusters.png")  # fmt: skip
+        pics["clusters"] = cluster_png(
+            dec,
+            cfg.clusters,
+            cfg.z_dim,
+            b.x_test,
+            te["cluster"],
+            te["confidence"],
+            run_dir / "clusters.png",
+        )
         pics["style"] = style_png(
             dec, cfg.clusters, torch.from_numpy(te["z"][:10]), run_dir / "style.png"
         )
@@ -125,14 +140,20 @@ def fmt_mean_std(s: dict[str, Any] | None, pct: bool = True) -> str:
 
 
 def markdown_report(summary: dict[str, Any], embed: bool = True) -> str:
-    lines = [f"# Adversarial autoencoder ({summary['mode']}): {summary['data']}, {summary['clusters']} clusters", "",
-             "| metric | mean ± std over seeds |", "|---|---|",
-             f"| cluster accuracy % (train-majority mapping, test set) | {fmt_mean_std(summary[CLUSTER_ACCURACY])} |",
-             f"| Hungarian accuracy % | {fmt_mean_std(summary[HUNGARIAN_ACCURACY])} |",
-             f"| NMI | {fmt_mean_std(summary[NMI], pct=False)} |"]  # fmt: skip
+    lines = [
+        f"# Adversarial autoencoder ({summary['mode']}): {summary['data']}, {summary['clusters']} clusters",
+        "",
+        "| metric | mean ± std over seeds |",
+        "|---|---|",
+        f"| cluster accuracy % (train-majority mapping, test set) | {fmt_mean_std(summary[CLUSTER_ACCURACY])} |",
+        f"| Hungarian accuracy % | {fmt_mean_std(summary[HUNGARIAN_ACCURACY])} |",
+        f"| NMI | {fmt_mean_std(summary[NMI], pct=False)} |",
+    ]
     if summary["mode"] == "semi-supervised":
-        lines += [f"| AAE test error % | {fmt_mean_std(summary['test_error'])} |",
-                  f"| supervised-only baseline test error % | {fmt_mean_std(summary['baseline_test_error'])} |"]  # fmt: skip
+        lines += [
+            f"| AAE test error % | {fmt_mean_std(summary['test_error'])} |",
+            f"| supervised-only baseline test error % | {fmt_mean_std(summary['baseline_test_error'])} |",
+        ]
     lines += [
         "",
         f"Seeds {summary['seeds']}, {summary['epochs']} epochs; assignments: `{summary['assignments']}`.",

@@ -11,7 +11,7 @@ import torch
 
 from ganflow.tasks.evaluate import metrics as M
 from ganflow.tasks.evaluate.cas import CAS_ACCURACY, REAL_ACCURACY
-from ganflow.tasks.evaluate.samples import EvalParams, load_reference
+from ganflow.tasks.evaluate.protocol import EvalParams, load_reference
 from ganflow.tasks.report.figures import image_grid, png_data_uri, save_png
 
 RESULT_KEYS = (*M.SAMPLE_METRICS, CAS_ACCURACY, REAL_ACCURACY)
@@ -24,10 +24,18 @@ def _fmt(v: Any) -> str:
 
 
 LABELS = {
-    M.FID: "FID ↓", M.KID_MEAN: "KID ↓ (mean)", M.KID_STD: "KID (std)", M.IS_MEAN: "IS ↑ (mean)",
-    M.IS_STD: "IS (std)", M.PRECISION: "precision ↑", M.RECALL: "recall ↑", M.DENSITY: "density ↑",
-    M.COVERAGE: "coverage ↑", CAS_ACCURACY: "CAS accuracy ↑", REAL_ACCURACY: "real-data accuracy (same count)",
-}  # fmt: skip
+    M.FID: "FID ↓",
+    M.KID_MEAN: "KID ↓ (mean)",
+    M.KID_STD: "KID (std)",
+    M.IS_MEAN: "IS ↑ (mean)",
+    M.IS_STD: "IS (std)",
+    M.PRECISION: "precision ↑",
+    M.RECALL: "recall ↑",
+    M.DENSITY: "density ↑",
+    M.COVERAGE: "coverage ↑",
+    CAS_ACCURACY: "CAS accuracy ↑",
+    REAL_ACCURACY: "real-data accuracy (same count)",
+}
 
 
 def markdown_report(result: dict[str, Any], pictures: dict[str, Path], embed: bool = True) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ganflow.models.registry import Run
+from ganflow.tasks.io import write_with
 
 
 def image_grid(images: torch.Tensor, scale: int = 0, nrow: int = 0) -> np.ndarray:
@@ -39,19 +40,23 @@ def sample_grid(run: Run, n: int = 100, seed: int = 0, scale: int = 0) -> np.nda
 
 
 def save_png(array: np.ndarray, path: Path) -> Path:
+    """An (H, W, C) uint8 array as a PNG, written atomically."""
     from PIL import Image
 
     img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
-    img.save(path)
-    return path
+    return write_with(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
 def figure_png(fig: Any, path: Path) -> Path:
-    fig.savefig(path, dpi=90, bbox_inches="tight")
+    """A matplotlib figure as a PNG, written atomically; the figure is closed."""
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
-    return path
+    try:
+        return write_with(
+            path, lambda tmp: fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
+        )
+    finally:
+        plt.close(fig)
 
 
 def confusion_png(

@@ -26,9 +26,14 @@ def fmt_score(s: dict[str, float] | None, key: str) -> str:
 
 def markdown_report(summary: dict[str, Any], embed: bool = True) -> str:
     sc = summary["scores"]
-    lines = [f"# GAN on {summary['data']}: {GANConfig.from_dict(summary['config']).summary()}", "",
-             f"Seeds {summary['seeds']}, {summary['steps']} steps each.", "",
-             "| metric | mean ± std over seeds |", "|---|---|"]  # fmt: skip
+    lines = [
+        f"# GAN on {summary['data']}: {GANConfig.from_dict(summary['config']).summary()}",
+        "",
+        f"Seeds {summary['seeds']}, {summary['steps']} steps each.",
+        "",
+        "| metric | mean ± std over seeds |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {fmt_score(v, k)} |" for k, v in sc.items()]
     first = summary["per_seed"][0]
     pic = first.get("heatmaps") or first.get("samples_png")

@@ -81,8 +81,12 @@ def make_pictures(
     gan = load_run(first["gan"]["train"]["checkpoint"])
     pics = {"samples": save_png(sample_grid(gan), run_dir / "samples.png")}
     for kind in ("gan", "baseline"):
-        pics[f"confusion_{kind}"] = confusion_png(first[kind]["metrics"]["confusion"], class_names,
-                                                  run_dir / f"confusion_{kind}.png", f"{kind}, seed {first['seed']}")  # fmt: skip
+        pics[f"confusion_{kind}"] = confusion_png(
+            first[kind]["metrics"]["confusion"],
+            class_names,
+            run_dir / f"confusion_{kind}.png",
+            f"{kind}, seed {first['seed']}",
+        )
     histories = {
         "gan": gan.history,
         "baseline": load_run(first["baseline"]["train"]["checkpoint"]).history,

@@ -29,8 +29,15 @@ from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.trainer import RunConfig, Setup, run_training
 
 
-def _training_data(bundle: DataBundle, cfg: AAEConfig, models: dict, seed: int, semi: bool,
-                   bundle_path: Path, device: torch.device) -> dict[str, torch.Tensor]:  # fmt: skip
+def _training_data(
+    bundle: DataBundle,
+    cfg: AAEConfig,
+    models: dict,
+    seed: int,
+    semi: bool,
+    bundle_path: Path,
+    device: torch.device,
+) -> dict[str, torch.Tensor]:
     """The tensors build_training needs: images, [front-end features], [neighbours],
     [the spectral partition], [the labelled split], each computed once and cached."""
     data = {"x": bundle.x_train.to(device)}
@@ -52,14 +59,23 @@ def _training_data(bundle: DataBundle, cfg: AAEConfig, models: dict, seed: int, 
         if cfg.uses_head_init and not semi:
             n, k = len(bundle.x_train), cfg.clusters
             data["init_labels"] = cached_value(
-                cache.with_name(cache.name.replace(".neighbours-", f".spectral-dm10-c{k}-s{seed}-")),
+                cache.with_name(
+                    cache.name.replace(".neighbours-", f".spectral-dm10-c{k}-s{seed}-")
+                ),
                 lambda t: t.dtype == torch.long and t.shape == (n,) and int(t.max()) < k,
-                lambda: announced(f"spectral partition of the {cfg.neighbours}-neighbour graph of {n} images",
-                                   spectral_partition, data["neighbours"], k, seed),
-            )  # fmt: skip
+                lambda: announced(
+                    f"spectral partition of the {cfg.neighbours}-neighbour graph of {n} images",
+                    spectral_partition,
+                    data["neighbours"],
+                    k,
+                    seed,
+                ),
+            )
     if semi:
-        data.update(x_lab=bundle.x_train[bundle.labelled].to(device),
-                    y_lab=bundle.y_train[bundle.labelled].to(device))  # fmt: skip
+        data.update(
+            x_lab=bundle.x_train[bundle.labelled].to(device),
+            y_lab=bundle.y_train[bundle.labelled].to(device),
+        )
         if features is not None:
             data["f_lab"] = data["f"][bundle.labelled.to(device)]
     return data
@@ -69,8 +85,14 @@ class _ValidationError:
     """Semi-supervised: error of the y head. Clustering: 1 - majority accuracy on the
     validation images (mapping fitted on them). NaN without a categorical head."""
 
-    def __init__(self, bundle: DataBundle, cfg: AAEConfig, E: torch.nn.Module, semi: bool,
-                 device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bundle: DataBundle,
+        cfg: AAEConfig,
+        E: torch.nn.Module,
+        semi: bool,
+        device: torch.device,
+    ) -> None:
         self.bundle, self.cfg, self.E, self.semi, self.device = bundle, cfg, E, semi, device
 
     def __call__(self) -> float:
@@ -86,8 +108,14 @@ class _ValidationError:
         return float((mapping[c] != y).mean())
 
 
-def setup(bundle: DataBundle, cfg: AAEConfig, run: RunConfig, semi: bool, bundle_path: Path,
-          device: torch.device) -> Setup:  # fmt: skip
+def setup(
+    bundle: DataBundle,
+    cfg: AAEConfig,
+    run: RunConfig,
+    semi: bool,
+    bundle_path: Path,
+    device: torch.device,
+) -> Setup:
     cfg = cfg.resolved(bundle.image_shape)  # the checkpoint keeps the settled front end
     kind = "aae-semi" if semi else "aae"
     models = {
@@ -97,16 +125,32 @@ def setup(bundle: DataBundle, cfg: AAEConfig, run: RunConfig, semi: bool, bundle
     data = _training_data(bundle, cfg, models, run.seed, semi, bundle_path, device)
     training = build_training(models, cfg, data, run.seed, bundle.num_classes)
     total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
-    record = {"family": "aae", "kind": kind, "model": cfg.to_dict(), "seed": run.seed, "total_steps": total,
-              "data": bundle.fingerprint["id"], "image_shape": list(bundle.image_shape),
-              "num_classes": bundle.num_classes}  # fmt: skip
-    return Setup(kind, models, training, total, record,
-                 extra={"class_names": bundle.class_names, "fingerprint": bundle.fingerprint},
-                 validation=_ValidationError(bundle, cfg, models["E"], semi, device), batch_size=cfg.batch_size,
-                 hint="Try lower learning rates (--set lr_reg=..., lr_disc=...).")  # fmt: skip
+    record = {
+        "family": "aae",
+        "kind": kind,
+        "model": cfg.to_dict(),
+        "seed": run.seed,
+        "total_steps": total,
+        "data": bundle.fingerprint["id"],
+        "image_shape": list(bundle.image_shape),
+        "num_classes": bundle.num_classes,
+    }
+    return Setup(
+        kind,
+        models,
+        training,
+        total,
+        record,
+        extra={"class_names": bundle.class_names, "fingerprint": bundle.fingerprint},
+        validation=_ValidationError(bundle, cfg, models["E"], semi, device),
+        batch_size=cfg.batch_size,
+        hint="Try lower learning rates (--set lr_reg=..., lr_disc=...).",
+    )
 
 
-def train_aae(bundle_path: str | Path, cfg: AAEConfig, run: RunConfig, out_dir: str | Path, semi: bool = False) -> dict[str, Any]:  # fmt: skip
+def train_aae(
+    bundle_path: str | Path, cfg: AAEConfig, run: RunConfig, out_dir: str | Path, semi: bool = False
+) -> dict[str, Any]:
     """Train (or resume, or reuse a finished) AAE in out_dir; returns a small dict whose
     wall_s includes the front end's fit and the neighbour search (setup_s) and whose
     images_per_s counts training alone."""
@@ -114,5 +158,9 @@ def train_aae(bundle_path: str | Path, cfg: AAEConfig, run: RunConfig, out_dir: 
     s = setup(load_bundle(bundle_path), cfg, run, semi, Path(bundle_path), device)
     setup_s = time.monotonic() - t_setup
     _, out = run_training(s, run, out_dir, device)
-    return {**out, "wall_s": round(setup_s + out["wall_s"], 2), "setup_s": round(setup_s, 2),
-            "config": s.record["model"]}  # fmt: skip
+    return {
+        **out,
+        "wall_s": round(setup_s + out["wall_s"], 2),
+        "setup_s": round(setup_s, 2),
+        "config": s.record["model"],
+    }

@@ -106,8 +106,16 @@ def load_run(
         ) from e
     for m in modules.values():
         m.to(device).eval()
-    return Run(fam, cfg, modules, record, int(ckpt["step"]), list(ckpt.get("history", [])),
-               list(ckpt.get("class_names") or []), dict(ckpt.get("fingerprint") or {}))  # fmt: skip
+    return Run(
+        fam,
+        cfg,
+        modules,
+        record,
+        int(ckpt["step"]),
+        list(ckpt.get("history", [])),
+        list(ckpt.get("class_names") or []),
+        dict(ckpt.get("fingerprint") or {}),
+    )
 
 
 def config_differences(

@@ -12,16 +12,17 @@ import torch
 from ganflow.models.engine import steps_for
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.gan.nets import build_models, network_shape
-from ganflow.models.gan.objective import build_training, generate, sampler
+from ganflow.models.gan.objective import build_training
+from ganflow.models.gan.sampling import generate, sampler
 from ganflow.tasks.data import toy
 from ganflow.tasks.data.sources import SourceOptions
 from ganflow.tasks.data.streams import GANData
-from ganflow.tasks.evaluate.samples import score_checkpoint
+from ganflow.tasks.evaluate.scores import score_checkpoint
 from ganflow.tasks.io import write_json
 from ganflow.tasks.report.toy import heatmaps_png
 from ganflow.tasks.train.checkpoint import load_run
 from ganflow.tasks.train.devices import select_device
-from ganflow.tasks.train.trainer import Progress, RunConfig, Setup, run_training
+from ganflow.tasks.train.trainer import ProgressHook, RunConfig, Setup, run_training
 
 
 def setup(
@@ -40,13 +41,27 @@ def setup(
     real = data.real(cfg.batch_size, run.seed, device, flat, cfg.conditional)
     training = build_training(models, cfg, real, steps, run.seed)
     kind = f"gan-{cfg.loss}"
-    record = {"family": "gan", "kind": kind, "model": cfg.to_dict(), "seed": run.seed, "total_steps": steps,
-              "data": data.fingerprint["id"], "data_name": data.name, "shape": list(data.shape),
-              "num_classes": num_classes}  # fmt: skip
-    return Setup(kind, models, training, steps, record,
-                 extra={"class_names": data.class_names, "fingerprint": data.fingerprint},
-                 batch_size=cfg.batch_size,
-                 hint="Try lower learning rates (--set lr_d=..., lr_g=...), or another loss.")  # fmt: skip
+    record = {
+        "family": "gan",
+        "kind": kind,
+        "model": cfg.to_dict(),
+        "seed": run.seed,
+        "total_steps": steps,
+        "data": data.fingerprint["id"],
+        "data_name": data.name,
+        "shape": list(data.shape),
+        "num_classes": num_classes,
+    }
+    return Setup(
+        kind,
+        models,
+        training,
+        steps,
+        record,
+        extra={"class_names": data.class_names, "fingerprint": data.fingerprint},
+        batch_size=cfg.batch_size,
+        hint="Try lower learning rates (--set lr_d=..., lr_g=...), or another loss.",
+    )
 
 
 class _Snapshots:
@@ -69,8 +84,15 @@ class _Snapshots:
         pass
 
 
-def train_gan(data: GANData, cfg: GANConfig, run: RunConfig, out_dir: str | Path, steps: int | None = None,
-              snapshots: int = 6, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+def train_gan(
+    data: GANData,
+    cfg: GANConfig,
+    run: RunConfig,
+    out_dir: str | Path,
+    steps: int | None = None,
+    snapshots: int = 6,
+    progress: ProgressHook | None = None,
+) -> dict[str, Any]:
     """Train (or resume, or reuse a finished) GAN in out_dir; returns a small dict with the
     checkpoint path, steps and throughput (and heat-map frames for toy data)."""
     out_dir, device = Path(out_dir), select_device(run.device)
@@ -86,8 +108,14 @@ def train_gan(data: GANData, cfg: GANConfig, run: RunConfig, out_dir: str | Path
     return out
 
 
-def score_gan(checkpoint: str | Path, out_dir: str | Path, seed: int = 0, num_samples: int = 10_000,
-              device: str = "auto", source: SourceOptions | None = None) -> dict[str, Any]:  # fmt: skip
+def score_gan(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    seed: int = 0,
+    num_samples: int = 10_000,
+    device: str = "auto",
+    source: SourceOptions | None = None,
+) -> dict[str, Any]:
     """Toy data: VEEGAN's modes and high-quality fraction on 2,500 samples. Images: the
     evaluation protocol (FID, KID, IS, precision/recall, density/coverage in the domain
     classifier's features, beside the real-vs-real floor) and a sample grid. Writes
@@ -102,9 +130,15 @@ def score_gan(checkpoint: str | Path, out_dir: str | Path, seed: int = 0, num_sa
         pts = toy.SCALE[name] * generate(
             sampler(run.modules), toy.EVAL_SAMPLES, run.config.z_dim, seed
         )
-        res = {**toy.mode_scores(pts, name), "protocol": {
-            "data": name, "samples": toy.EVAL_SAMPLES, "seed": seed,
-            "hq": "within 3 std of the nearest mode centre; a mode counts when it is nearest to one hq sample"}}  # fmt: skip
+        res = {
+            **toy.mode_scores(pts, name),
+            "protocol": {
+                "data": name,
+                "samples": toy.EVAL_SAMPLES,
+                "seed": seed,
+                "hq": "within 3 std of the nearest mode centre; a mode counts when it is nearest to one hq sample",
+            },
+        }
     res.update(step=run.step, config=run.config.to_dict())
     write_json(out_dir / "metrics.json", res)
     return res

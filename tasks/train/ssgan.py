@@ -16,7 +16,7 @@ from ganflow.models.ssgan.objective import build_baseline_training, build_traini
 from ganflow.tasks.data.bundle import DataBundle, load_bundle
 from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.train.devices import select_device
-from ganflow.tasks.train.trainer import Progress, RunConfig, Setup, run_training
+from ganflow.tasks.train.trainer import ProgressHook, RunConfig, Setup, run_training
 
 KINDS = ("gan", "baseline")
 
@@ -25,8 +25,15 @@ class _EvalClassifier:
     """The network the validation error is measured with: D, or a copy holding D's EMA,
     built once and without touching the training RNG stream (weight init draws)."""
 
-    def __init__(self, bundle: DataBundle, cfg: SSGANConfig, seed: int, D: nn.Module,
-                 training: Training, device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bundle: DataBundle,
+        cfg: SSGANConfig,
+        seed: int,
+        D: nn.Module,
+        training: Training,
+        device: torch.device,
+    ) -> None:
         self.bundle, self.cfg, self.seed, self.D, self.training = bundle, cfg, seed, D, training
         self.device, self.copy = device, None
 
@@ -64,23 +71,45 @@ def setup(
     models = {
         k: m.to(device) for k, m in build_models(cfg, c, bundle.num_classes, run.seed).items()
     }
-    data = {"x_lab": bundle.x_train[bundle.labelled].to(device), "y_lab": bundle.y_train[bundle.labelled].to(device),
-            "x_unl": bundle.x_train.to(device)}  # fmt: skip
+    data = {
+        "x_lab": bundle.x_train[bundle.labelled].to(device),
+        "y_lab": bundle.y_train[bundle.labelled].to(device),
+        "x_unl": bundle.x_train.to(device),
+    }
     total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
     build = build_training if kind == "gan" else build_baseline_training
     training = build(models, cfg, data, total, run.seed)
-    record = {"family": "ssgan", "kind": kind, "model": cfg.to_dict(), "seed": run.seed, "total_steps": total,
-              "data": bundle.fingerprint["id"], "image_shape": list(bundle.image_shape),
-              "num_classes": bundle.num_classes}  # fmt: skip
-    return Setup(kind, models, training, total, record,
-                 extra={"class_names": bundle.class_names, "fingerprint": bundle.fingerprint},
-                 validation=_EvalClassifier(bundle, cfg, run.seed, models["D"], training, device),
-                 batch_size=cfg.batch_size if kind == "gan" else cfg.labelled_batch_size,
-                 hint="Try a lower learning rate (--set lr_d=..., lr_g=...) or precision fp32.")  # fmt: skip
+    record = {
+        "family": "ssgan",
+        "kind": kind,
+        "model": cfg.to_dict(),
+        "seed": run.seed,
+        "total_steps": total,
+        "data": bundle.fingerprint["id"],
+        "image_shape": list(bundle.image_shape),
+        "num_classes": bundle.num_classes,
+    }
+    return Setup(
+        kind,
+        models,
+        training,
+        total,
+        record,
+        extra={"class_names": bundle.class_names, "fingerprint": bundle.fingerprint},
+        validation=_EvalClassifier(bundle, cfg, run.seed, models["D"], training, device),
+        batch_size=cfg.batch_size if kind == "gan" else cfg.labelled_batch_size,
+        hint="Try a lower learning rate (--set lr_d=..., lr_g=...) or precision fp32.",
+    )
 
 
-def train(bundle_path: str | Path, cfg: SSGANConfig, run: RunConfig, out_dir: str | Path, kind: str = "gan",
-          progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+def train(
+    bundle_path: str | Path,
+    cfg: SSGANConfig,
+    run: RunConfig,
+    out_dir: str | Path,
+    kind: str = "gan",
+    progress: ProgressHook | None = None,
+) -> dict[str, Any]:
     """Train (or resume, or reuse a finished) `kind` model in out_dir; returns a small dict:
     checkpoint path, steps, wall time, throughput, final validation error, resolved config."""
     device = select_device(run.device)

@@ -5,7 +5,6 @@ the trainer knows nothing else about it."""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from torch import nn
 
 from ganflow.models.config import Config, ConfigError
 from ganflow.models.engine import Callback, FitResult, NonFiniteLossError, Training, fit
+from ganflow.tasks.progress import Progress
 from ganflow.tasks.train.checkpoint import (
     CheckpointError,
     config_differences,
@@ -27,7 +27,8 @@ from ganflow.tasks.train.checkpoint import (
 from ganflow.tasks.train.devices import PRECISIONS, autocast_for, prepare_device
 
 CHECKPOINT_NAME = "checkpoint.pt"
-Progress = Callable[[int, int, dict], None]
+# (step, total, logs) -> None: e.g. a Prefect progress artifact's update
+ProgressHook = Callable[[int, int, dict], None]
 
 
 @dataclass
@@ -98,7 +99,9 @@ class Setup:
 class Trainer:
     """Saves and resumes a Setup's checkpoint in out_dir and runs its fit."""
 
-    def __init__(self, setup: Setup, run: RunConfig, out_dir: str | Path, device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self, setup: Setup, run: RunConfig, out_dir: str | Path, device: torch.device
+    ) -> None:
         self.setup, self.run, self.device = setup, run, device
         self.path = Path(out_dir) / CHECKPOINT_NAME
         self.history: list[dict[str, float]] = []
@@ -144,8 +147,14 @@ class Trainer:
         naming the last good checkpoint, which is kept."""
         t = self.setup.training
         try:
-            return fit(t.phases, t.next_batch, self.total_steps, start, callbacks,
-                       autocast_for(self.device, self.run.precision))  # fmt: skip
+            return fit(
+                t.phases,
+                t.next_batch,
+                self.total_steps,
+                start,
+                callbacks,
+                autocast_for(self.device, self.run.precision),
+            )
         except NonFiniteLossError as e:
             kept = (
                 f"the last good checkpoint is kept at {self.path} (step {self.last_saved})"
@@ -160,23 +169,20 @@ class Trainer:
 class TrainingCallbacks:
     """Progress bar + progress hook, validation, loss history, checkpoints and time budget."""
 
-    def __init__(self, trainer: Trainer, start: int, progress: Progress | None) -> None:
-        from tqdm.auto import tqdm
-
+    def __init__(self, trainer: Trainer, start: int, progress: ProgressHook | None) -> None:
         self.t, self.total, self.progress = trainer, trainer.total_steps, progress
         self.t0 = time.monotonic()
-        self.bar = tqdm(total=self.total, initial=start, desc=f"{trainer.kind} seed {trainer.run.seed}",
-                        file=sys.stderr, disable=None, dynamic_ncols=True)  # fmt: skip
+        self.bar = Progress(
+            f"{trainer.kind} seed {trainer.run.seed}", self.total, "step", initial=start
+        )
         self._last_hook = -1
 
     def on_step(self, step: int, logs: dict[str, float]) -> bool:
         t, run = self.t, self.t.run
-        self.bar.update(1)
+        losses = {k: v for k, v in logs.items() if k.endswith("loss")}
+        self.bar.update(1, **losses) if step % run.log_every == 0 else self.bar.update(1)
         if step % run.log_every == 0 or step == self.total:
             t.history.append({"step": step, **logs})
-            self.bar.set_postfix(
-                {k: f"{v:.3f}" for k, v in logs.items() if k.endswith("loss")}, refresh=False
-            )
         if step % run.eval_every == 0 or step == self.total:
             val = t.validation_error()
             if val is not None:
@@ -190,13 +196,19 @@ class TrainingCallbacks:
         return run.max_minutes is not None and time.monotonic() - self.t0 > 60 * run.max_minutes
 
     def on_end(self, step: int, ok: bool) -> None:
-        self.bar.close()
+        self.bar.close(done=ok)
         if ok:
             self.t.save(step)
 
 
-def run_training(setup: Setup, run: RunConfig, out_dir: str | Path, device: torch.device,
-                 progress: Progress | None = None, callbacks: Sequence[Callback] = ()) -> tuple[Trainer, dict[str, Any]]:  # fmt: skip
+def run_training(
+    setup: Setup,
+    run: RunConfig,
+    out_dir: str | Path,
+    device: torch.device,
+    progress: ProgressHook | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> tuple[Trainer, dict[str, Any]]:
     """Train (or resume, or reuse a finished) run in out_dir. Returns the trainer and the
     result every family reports: kind, checkpoint, steps, total_steps, resumed_from,
     stopped_early, wall_s (training), images_per_s, val_error, device."""
@@ -209,8 +221,14 @@ def run_training(setup: Setup, run: RunConfig, out_dir: str | Path, device: torc
     vals = [h["val_error"] for h in trainer.history if "val_error" in h]
     done = result.steps_done - start
     return trainer, {
-        "kind": setup.kind, "checkpoint": str(trainer.path), "steps": result.steps_done,
-        "total_steps": setup.total_steps, "resumed_from": start or None, "stopped_early": result.stopped_early,
-        "wall_s": round(wall, 2), "images_per_s": round(done * setup.batch_size / wall, 1) if wall > 0 else None,
-        "val_error": vals[-1] if vals else None, "device": str(device),
-    }  # fmt: skip
+        "kind": setup.kind,
+        "checkpoint": str(trainer.path),
+        "steps": result.steps_done,
+        "total_steps": setup.total_steps,
+        "resumed_from": start or None,
+        "stopped_early": result.stopped_early,
+        "wall_s": round(wall, 2),
+        "images_per_s": round(done * setup.batch_size / wall, 1) if wall > 0 else None,
+        "val_error": vals[-1] if vals else None,
+        "device": str(device),
+    }

@@ -10,8 +10,17 @@ import torch
 from ganflow.flows.augment import AugmentParams, mix, run_augment
 from ganflow.flows.cli import main
 
-TINY = dict(data="digits", labels_per_class=3, epochs=2, per_class=4, min_confidence=0.0, balance="natural", classifier_steps=20,
-            cas_steps=20, device="cpu")  # fmt: skip
+TINY = dict(
+    data="digits",
+    labels_per_class=3,
+    epochs=2,
+    per_class=4,
+    min_confidence=0.0,
+    balance="natural",
+    classifier_steps=20,
+    cas_steps=20,
+    device="cpu",
+)
 
 
 def test_mix_repeats_the_real_images_to_the_asked_share():
@@ -25,8 +34,13 @@ def test_mix_repeats_the_real_images_to_the_asked_share():
 
 
 def test_pipeline_reuses_the_cached_generator_and_exports_a_new_version(tmp_path):
-    p = AugmentParams(**TINY, seeds=[0], datasets_root=str(tmp_path / "ds"), cache_dir=str(tmp_path / "cache"),
-                      run_dir=str(tmp_path / "run"))  # fmt: skip
+    p = AugmentParams(
+        **TINY,
+        seeds=[0],
+        datasets_root=str(tmp_path / "ds"),
+        cache_dir=str(tmp_path / "cache"),
+        run_dir=str(tmp_path / "run"),
+    )
     s = run_augment(p)
     for key in (
         "real_only_accuracy_mean",
@@ -35,7 +49,11 @@ def test_pipeline_reuses_the_cached_generator_and_exports_a_new_version(tmp_path
         "export_path",
     ):
         assert key in s
-    assert 0 <= s["real_only_accuracy_mean"] <= 1 and Path(s["export_path"]).name == "v1"
+    assert s["real_only_accuracy_mean"] == pytest.approx(s["per_seed"][0]["real_only_accuracy"])
+    assert s["gain_mean"] == pytest.approx(
+        s["real_plus_synthetic_accuracy_mean"] - s["real_only_accuracy_mean"]
+    )
+    assert Path(s["export_path"]).name == "v1"
     row = s["per_seed"][0]
     assert row["synthetic_count"] == 40 and row["labelled"] == 30
     report = Path(s["report"]).read_text()
@@ -54,17 +72,49 @@ def test_pipeline_reuses_the_cached_generator_and_exports_a_new_version(tmp_path
 def test_flow_and_cli(tmp_path, capsys, prefect_harness):
     from ganflow.flows.augment import augment_flow
 
-    s = augment_flow(**TINY, generator="cgan", model={"arch": "mlp", "width": 32, "depth": 1, "batch_size": 16},
-                     datasets_root=str(tmp_path / "ds"), cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    s = augment_flow(
+        **TINY,
+        generator="cgan",
+        model={"arch": "mlp", "width": 32, "depth": 1, "batch_size": 16},
+        datasets_root=str(tmp_path / "ds"),
+        cache_dir=str(tmp_path / "cache"),
+    )
     assert s["generator"] == "cgan" and Path(s["export_path"]).is_dir()
-    from ganflow.flows.augment import export_flow
+    from ganflow.flows.export import export_flow
 
-    r = export_flow(checkpoint=s["per_seed"][0]["generator_checkpoint"], name="from-flow", per_class=2,
-                    metrics=False, root=str(tmp_path / "ds"))  # fmt: skip
+    r = export_flow(
+        checkpoint=s["per_seed"][0]["generator_checkpoint"],
+        name="from-flow",
+        per_class=2,
+        metrics=False,
+        root=str(tmp_path / "ds"),
+    )
     assert r["count"] == 20 and r["version"] == 1
-    args = ["augment", "--data", "digits", "--labels-per-class", "3", "--epochs", "2", "--per-class", "4",
-            "--min-confidence", "0", "--balance", "natural", "--classifier-steps", "20", "--root", str(tmp_path / "ds2"),
-            "--run-dir", str(tmp_path / "run"), "--no-prefect", "--json", "--device", "cpu"]  # fmt: skip
+    args = [
+        "augment",
+        "--data",
+        "digits",
+        "--labels-per-class",
+        "3",
+        "--epochs",
+        "2",
+        "--per-class",
+        "4",
+        "--min-confidence",
+        "0",
+        "--balance",
+        "natural",
+        "--classifier-steps",
+        "20",
+        "--root",
+        str(tmp_path / "ds2"),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--no-prefect",
+        "--json",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     for key in (

@@ -29,8 +29,10 @@ def gan_runs(digits_bundle, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("gan-runs")
     run = RunConfig(epochs=1, eval_every=1000)
-    return {kind: train(digits_bundle["path"], SSGANConfig(), run, out / kind, kind)["checkpoint"]
-            for kind in ("gan", "baseline")}  # fmt: skip
+    return {
+        kind: train(digits_bundle["path"], SSGANConfig(), run, out / kind, kind)["checkpoint"]
+        for kind in ("gan", "baseline")
+    }
 
 
 def _evaluate_json(capsys, *args) -> dict:
@@ -42,10 +44,18 @@ def _evaluate_json(capsys, *args) -> dict:
 def cli_result(gan_runs, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("ev") / "run"
     from ganflow.flows.evaluate import run_evaluation
-    from ganflow.tasks.evaluate.samples import EvalParams
+    from ganflow.tasks.evaluate.protocol import EvalParams
 
-    return run_evaluation(EvalParams(checkpoint=gan_runs["gan"], num_samples=120, cas_steps=60, extractor_steps=300,
-                                     inception="off", run_dir=str(run_dir)))  # fmt: skip
+    return run_evaluation(
+        EvalParams(
+            checkpoint=gan_runs["gan"],
+            num_samples=120,
+            cas_steps=60,
+            extractor_steps=300,
+            inception="off",
+            run_dir=str(run_dir),
+        )
+    )
 
 
 def test_checkpoint_evaluation_reports_every_metric_with_its_protocol(cli_result):
@@ -85,8 +95,17 @@ def test_cli_json_on_a_sample_folder_with_class_folders(capsys, tmp_path):
         d = tmp_path / "samples" / str(int(raw.test_y[i]))
         d.mkdir(parents=True, exist_ok=True)
         Image.fromarray(raw.test_x[i, 0]).save(d / f"{i}.png")
-    out = _evaluate_json(capsys, "--samples", str(tmp_path / "samples"), "--data", "digits", "--no-prefect",
-                         "--no-floor", "--run-dir", str(tmp_path / "run"))  # fmt: skip
+    out = _evaluate_json(
+        capsys,
+        "--samples",
+        str(tmp_path / "samples"),
+        "--data",
+        "digits",
+        "--no-prefect",
+        "--no-floor",
+        "--run-dir",
+        str(tmp_path / "run"),
+    )
     assert {*RESULT_KEYS, "protocol"} <= set(out) and "floor" not in out
     assert out["protocol"]["samples"]["labels"] == "class folders" and out["cas_accuracy"] > 0.5
     # real test images scored against the test set they come from: close to the data
@@ -102,8 +121,19 @@ def test_flat_sample_folder_has_no_cas(capsys, tmp_path):
         Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(
             tmp_path / "flat" / f"{i}.png"
         )
-    out = _evaluate_json(capsys, "--samples", str(tmp_path / "flat"), "--data", "digits", "--no-prefect",
-                         "--no-floor", "--num-samples", "20", "--run-dir", str(tmp_path / "run"))  # fmt: skip
+    out = _evaluate_json(
+        capsys,
+        "--samples",
+        str(tmp_path / "flat"),
+        "--data",
+        "digits",
+        "--no-prefect",
+        "--no-floor",
+        "--num-samples",
+        "20",
+        "--run-dir",
+        str(tmp_path / "run"),
+    )
     assert out["cas_accuracy"] is None and "no labels" in out["protocol"]["cas"]["skipped"]
     assert out["protocol"]["fake_count"] == 20
 
@@ -149,8 +179,15 @@ def test_flow_publishes_report_and_table_artifacts(prefect_harness, gan_runs, tm
 
     from ganflow.flows.evaluate import evaluate
 
-    result = evaluate(checkpoint=gan_runs["gan"], num_samples=120, cas_steps=60, extractor_steps=300,
-                      inception="off", floor=False, run_dir=str(tmp_path / "run"))  # fmt: skip
+    result = evaluate(
+        checkpoint=gan_runs["gan"],
+        num_samples=120,
+        cas_steps=60,
+        extractor_steps=300,
+        inception="off",
+        floor=False,
+        run_dir=str(tmp_path / "run"),
+    )
     assert isinstance(result["fid"], float) and "floor" not in result
 
     async def artifacts():
@@ -177,8 +214,20 @@ def test_inception_path_with_a_user_torchscript_file(capsys, tmp_path, gan_runs)
 
     path = tmp_path / "pool.pt"
     torch.jit.script(Pool()).save(str(path))
-    out = _evaluate_json(capsys, "--checkpoint", gan_runs["gan"], "--no-prefect", "--no-floor", "--no-cas",
-                         "--run-dir", str(tmp_path / "run"), "--inception", "on", "--inception-weights", str(path))  # fmt: skip
+    out = _evaluate_json(
+        capsys,
+        "--checkpoint",
+        gan_runs["gan"],
+        "--no-prefect",
+        "--no-floor",
+        "--no-cas",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--inception",
+        "on",
+        "--inception-weights",
+        str(path),
+    )
     inc = out["protocol"]["inception"]
     assert inc["used"] is True and inc["how"] == str(path)
     assert inc["protocol"]["extractor"]["resize"].startswith("bilinear to 299x299")
@@ -205,9 +254,20 @@ def other_family_runs(digits_bundle, tmp_path_factory):
     small = {"arch": "mlp", "width": 32, "batch_size": 32}
     runs = {}
     for name, over in (("cgan", {"condition": "projection"}), ("gan", {})):
-        runs[name] = train_gan(data, make_config("digits", {**small, **over}), run, out / name, steps=20)["checkpoint"]
-    aae = AAEConfig(clusters=10, hidden=32, batch_size=32, labelled_batch_size=20, neighbours=0, frontend="pixels")
-    runs["aae-semi"] = train_aae(digits_bundle["path"], aae, run, out / "aae", semi=True)["checkpoint"]
+        runs[name] = train_gan(
+            data, make_config("digits", {**small, **over}), run, out / name, steps=20
+        )["checkpoint"]
+    aae = AAEConfig(
+        clusters=10,
+        hidden=32,
+        batch_size=32,
+        labelled_batch_size=20,
+        neighbours=0,
+        frontend="pixels",
+    )
+    runs["aae-semi"] = train_aae(digits_bundle["path"], aae, run, out / "aae", semi=True)[
+        "checkpoint"
+    ]
     return runs
 
 
@@ -217,10 +277,18 @@ def test_every_image_family_is_evaluated_with_the_k_plus_1_protocol(
 ):
     """`ganflow evaluate --checkpoint` gives a conditional GAN, an unconditional GAN and a
     semi-supervised AAE the same keys (floor and CAS included) as a K+1 GAN run."""
-    got = _evaluate_json(capsys, "--checkpoint", other_family_runs[family], "--no-prefect",
-                         "--run-dir", str(tmp_path / "run"))  # fmt: skip
+    got = _evaluate_json(
+        capsys,
+        "--checkpoint",
+        other_family_runs[family],
+        "--no-prefect",
+        "--run-dir",
+        str(tmp_path / "run"),
+    )
     assert set(got) == set(json.loads(json.dumps(cli_result, default=str)))
-    assert set(got["floor"]) == set(cli_result["floor"]) and set(got["protocol"]) == set(cli_result["protocol"])
+    assert set(got["floor"]) == set(cli_result["floor"]) and set(got["protocol"]) == set(
+        cli_result["protocol"]
+    )
     for key in RESULT_KEYS:
         assert isinstance(got[key], float), key
     labels = got["protocol"]["samples"]["labels"]

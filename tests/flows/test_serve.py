@@ -46,9 +46,15 @@ def prefect_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("server")
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(tmp / "home"), "PREFECT_API_URL": api,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
-           "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_LOGGING_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp / "home"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 (closed below)
     cmd = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
@@ -76,9 +82,20 @@ def prefect_server(tmp_path_factory):
 def test_served_augment_flow_runs_on_its_schedule_and_exports(prefect_server):
     env, api, tmp = prefect_server["env"], prefect_server["api"], prefect_server["tmp"]
     root = tmp / "datasets"
-    params = {"data": "digits", "labels_per_class": 3, "epochs": 2, "per_class": 3, "min_confidence": 0.0, "balance": "natural",
-              "classifier_steps": 10, "cas_steps": 10, "device": "cpu", "dataset_name": "scheduled",
-              "datasets_root": str(root), "cache_dir": str(tmp / "cache")}  # fmt: skip
+    params = {
+        "data": "digits",
+        "labels_per_class": 3,
+        "epochs": 2,
+        "per_class": 3,
+        "min_confidence": 0.0,
+        "balance": "natural",
+        "classifier_steps": 10,
+        "cas_steps": 10,
+        "device": "cpu",
+        "dataset_name": "scheduled",
+        "datasets_root": str(root),
+        "cache_dir": str(tmp / "cache"),
+    }
     # --limit 1 (the default, said here on purpose): on a loaded CI machine, runs started every
     # 10 s would pile up and starve each other; with the limit, later ones wait their turn
     cmd = [

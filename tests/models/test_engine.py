@@ -116,6 +116,7 @@ def test_adam_is_fused_on_cpu_and_steps_like_plain_adam():
     opt_b = torch.optim.Adam(b.parameters(), lr=1e-2, betas=(0.5, 0.9), fused=False)
     assert opt_a.defaults["fused"] and not opt_b.defaults["fused"]
     x = torch.randn(8, 5)
+    w0 = a.weight.detach().clone()
     for _ in range(3):
         for m, opt in ((a, opt_a), (b, opt_b)):
             opt.zero_grad()
@@ -123,7 +124,7 @@ def test_adam_is_fused_on_cpu_and_steps_like_plain_adam():
             opt.step()
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.allclose(p, q, atol=1e-6)
-    assert not torch.equal(a.weight, torch.zeros_like(a.weight))
+    assert not torch.allclose(a.weight, w0, atol=1e-4)  # the steps were taken
 
 
 def test_adam_falls_back_to_unfused_for_non_float_parameters():

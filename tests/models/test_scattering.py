@@ -26,8 +26,11 @@ def _naive(x: torch.Tensor, s: Scattering2D) -> torch.Tensor:
     coeffs = [low(pad)] + [low(u) for u in u1]
     scale_of = [j for j in range(s.J) for _ in range(s.L)]
     for i, j1 in enumerate(scale_of):
-        coeffs += [low(torch.fft.ifft2(torch.fft.fft2(u1[i]) * psi[k]).abs())
-                   for k, j2 in enumerate(scale_of) if j2 > j1]  # fmt: skip
+        coeffs += [
+            low(torch.fft.ifft2(torch.fft.fft2(u1[i]) * psi[k]).abs())
+            for k, j2 in enumerate(scale_of)
+            if j2 > j1
+        ]
     return torch.stack(coeffs, dim=2).flatten(1, 2)
 
 

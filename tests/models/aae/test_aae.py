@@ -6,12 +6,8 @@ import torch
 
 from ganflow.models.aae.config import AAEConfig
 from ganflow.models.aae.nets import FrontEndEncoder, build_models
-from ganflow.models.aae.objective import (
-    build_training,
-    mixture_means,
-    sample_categorical,
-    sample_prior,
-)
+from ganflow.models.aae.objective import build_training
+from ganflow.models.aae.priors import mixture_means, sample_categorical, sample_prior
 from ganflow.models.engine import run_phases
 from ganflow.tasks.data.neighbours import neighbour_table
 
@@ -103,8 +99,12 @@ def test_neighbour_phase_makes_neighbours_share_a_cluster_and_needs_the_table():
     first = [run_phases(nbr, tr.next_batch(s), s)["nbr/consistency"] for s in range(3)]
     last = [run_phases(nbr, tr.next_batch(s), s)["nbr/consistency"] for s in range(3, 150)][-3:]
     assert max(last) < 0.5 * min(first)
-    assert "nbr" not in [p.name for p in build_training(
-        models, _cfg(clusters=4, neighbours=0), {"x": data["x"]}, seed=0).phases]  # fmt: skip
+    assert "nbr" not in [
+        p.name
+        for p in build_training(
+            models, _cfg(clusters=4, neighbours=0), {"x": data["x"]}, seed=0
+        ).phases
+    ]
 
 
 def test_init_phase_teaches_the_head_its_partition_then_stops():

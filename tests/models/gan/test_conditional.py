@@ -7,7 +7,8 @@ import torch
 from ganflow.models.gan.conditional import ConditionalDiscriminator
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.gan.nets import build_models
-from ganflow.models.gan.objective import build_training, generate
+from ganflow.models.gan.objective import build_training
+from ganflow.models.gan.sampling import generate
 
 K = 4
 

@@ -102,8 +102,13 @@ def test_domain_extractor_trains_once_then_loads_from_cache(digits_raw, tmp_path
 
 
 def test_corrupt_cache_is_retrained(digits_raw, tmp_path):
-    small = RawData(digits_raw.train_x[:300], digits_raw.train_y[:300], digits_raw.test_x[:60], digits_raw.test_y[:60],
-                    digits_raw.class_names)  # fmt: skip
+    small = RawData(
+        digits_raw.train_x[:300],
+        digits_raw.train_y[:300],
+        digits_raw.test_x[:60],
+        digits_raw.test_y[:60],
+        digits_raw.class_names,
+    )
     ext = E.domain_extractor(small, "digits", cache_dir=tmp_path, min_steps=20)
     path = ext.info["cache"]
     Path(path).write_bytes(b"not a checkpoint")
@@ -115,8 +120,13 @@ def test_corrupt_cache_is_retrained(digits_raw, tmp_path):
 
 
 def test_features_and_probs_do_not_depend_on_batch_size(digits_raw, tmp_path):
-    small = RawData(digits_raw.train_x[:300], digits_raw.train_y[:300], digits_raw.test_x[:60], digits_raw.test_y[:60],
-                    digits_raw.class_names)  # fmt: skip
+    small = RawData(
+        digits_raw.train_x[:300],
+        digits_raw.train_y[:300],
+        digits_raw.test_x[:60],
+        digits_raw.test_y[:60],
+        digits_raw.class_names,
+    )
     ext = E.domain_extractor(small, "digits", cache_dir=tmp_path, min_steps=20)
     x = torch.from_numpy(digits_raw.test_x[:64])
     np.testing.assert_allclose(

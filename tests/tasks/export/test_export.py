@@ -17,6 +17,7 @@ import torch
 
 from ganflow.flows.cli import main
 from ganflow.tasks.export import writer as ex
+from ganflow.tasks.export.layout import ExportError, ExportOptions
 from ganflow.tasks.export.reader import (
     list_datasets,
     load_dataset,
@@ -24,7 +25,7 @@ from ganflow.tasks.export.reader import (
     verify,
     version_dir,
 )
-from ganflow.tasks.export.writer import ExportError, ExportOptions, export_dataset
+from ganflow.tasks.export.writer import export_dataset
 from ganflow.tasks.io import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,8 +39,17 @@ def cgan_ckpt(tmp_path_factory):
     from ganflow.tasks.train.gan import train_gan
     from ganflow.tasks.train.trainer import RunConfig
 
-    cfg = make_config("digits", {"arch": "mlp", "condition": "projection", "z_dim": 8, "width": 32, "depth": 2,
-                                 "batch_size": 32})  # fmt: skip
+    cfg = make_config(
+        "digits",
+        {
+            "arch": "mlp",
+            "condition": "projection",
+            "z_dim": 8,
+            "width": 32,
+            "depth": 2,
+            "batch_size": 32,
+        },
+    )
     out = tmp_path_factory.mktemp("cgan")
     return train_gan(load_data("digits"), cfg, RunConfig(seed=0), out, steps=20)["checkpoint"]
 
@@ -54,8 +64,18 @@ def test_layout_manifest_and_loaders(cgan_ckpt, tmp_path):
     assert (r["version"], r["count"], path) == (1, 30, tmp_path / "digits-syn" / "v1")
     assert r["per_class"] == {str(c): 3 for c in range(10)}
     m = json.loads((path / "manifest.json").read_text())
-    for key in ("schema_version", "ganflow_version", "created", "source_run", "checkpoint_sha256", "config",
-                "data", "per_class", "metrics", "files"):  # fmt: skip
+    for key in (
+        "schema_version",
+        "ganflow_version",
+        "created",
+        "source_run",
+        "checkpoint_sha256",
+        "config",
+        "data",
+        "per_class",
+        "metrics",
+        "files",
+    ):
         assert key in m
     assert m["checkpoint_sha256"] == file_sha256(cgan_ckpt) and m["data"]["name"] == "digits"
     assert m["config"]["condition"] == "projection" and m["generator"] == "gan"
@@ -98,7 +118,7 @@ def test_versions_never_overwrite_and_latest_moves(cgan_ckpt, tmp_path):
 
 
 def test_failure_mid_export_publishes_nothing(cgan_ckpt, tmp_path, monkeypatch):
-    real_add, calls = ex._VersionWriter.add, []
+    real_add, calls = ex.VersionWriter.add, []
 
     def failing_add(self, *a):
         calls.append(1)
@@ -106,17 +126,19 @@ def test_failure_mid_export_publishes_nothing(cgan_ckpt, tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_add(self, *a)
 
-    monkeypatch.setattr(ex._VersionWriter, "add", failing_add)
+    monkeypatch.setattr(ex.VersionWriter, "add", failing_add)
     with pytest.raises(ExportError, match="disk .* is full; nothing was published"):
         _export(cgan_ckpt, tmp_path, batch_size=5)
     assert list((tmp_path / "digits-syn").iterdir()) == []  # no version, no leftovers
-    monkeypatch.setattr(ex._VersionWriter, "add", real_add)
+    monkeypatch.setattr(ex.VersionWriter, "add", real_add)
     assert _export(cgan_ckpt, tmp_path)["version"] == 1  # a rerun succeeds
 
 
 def test_a_killed_export_leaves_no_visible_version(cgan_ckpt, tmp_path):
-    code = ("import sys; from ganflow.tasks.export.writer import export_dataset, ExportOptions; "
-            f"export_dataset({str(cgan_ckpt)!r}, 'big', ExportOptions(per_class=100000, batch_size=50), {str(tmp_path)!r})")  # fmt: skip
+    code = (
+        "import sys; from ganflow.tasks.export.writer import export_dataset, ExportOptions; "
+        f"export_dataset({str(cgan_ckpt)!r}, 'big', ExportOptions(per_class=100000, batch_size=50), {str(tmp_path)!r})"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
     try:
         deadline = time.monotonic() + 120
@@ -214,8 +236,12 @@ def test_semi_supervised_aae_exports_the_labels_it_decodes(tmp_path, digits_bund
     )
     x, y = load_dataset(r["path"]).tensors()
     assert x.shape == (20, 1, 8, 8) and sorted(y.tolist()) == sorted(list(range(10)) * 2)
-    unsup = train_aae(digits_bundle["path"], AAEConfig(clusters=4, hidden=32, batch_size=16),
-                      RunConfig(epochs=1, seed=0), tmp_path / "aae-u")["checkpoint"]  # fmt: skip
+    unsup = train_aae(
+        digits_bundle["path"],
+        AAEConfig(clusters=4, hidden=32, batch_size=16),
+        RunConfig(epochs=1, seed=0),
+        tmp_path / "aae-u",
+    )["checkpoint"]
     from ganflow.tasks.train.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="clusters are not classes"):
@@ -254,8 +280,19 @@ def test_an_unconditional_gan_cannot_feed_an_export(tmp_path):
 
 
 def test_cli_export_and_datasets(cgan_ckpt, tmp_path, capsys):
-    args = ["export", "--checkpoint", str(cgan_ckpt), "--name", "cli-set", "--per-class", "2", "--root",
-            str(tmp_path), "--no-prefect", "--json"]  # fmt: skip
+    args = [
+        "export",
+        "--checkpoint",
+        str(cgan_ckpt),
+        "--name",
+        "cli-set",
+        "--per-class",
+        "2",
+        "--root",
+        str(tmp_path),
+        "--no-prefect",
+        "--json",
+    ]
     assert main([*args, "--no-metrics"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {"path", "version", "count", "per_class"} <= set(out) and out["count"] == 20

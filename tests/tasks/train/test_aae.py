@@ -71,4 +71,5 @@ def test_scattering_aae_fits_its_front_end_once_and_saves_it(digits_bundle, tmp_
         load_run(first["checkpoint"], family="aae").modules["E"].front.proj,
     )
     scores = score(second["checkpoint"], digits_bundle["path"])
-    assert 0.0 <= scores["cluster_accuracy"] <= 1.0 and scores["hungarian_accuracy"] is not None
+    assert scores["hungarian_accuracy"] is not None and len(scores["mapping"]) == 10
+    assert sum(scores["cluster_sizes"]) == scores["protocol"]["test_count"] == 359

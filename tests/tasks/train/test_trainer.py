@@ -90,7 +90,14 @@ def test_finished_run_is_reused_and_reloadable(digits_bundle, tmp_path):
     )
     assert loaded.modules["G"](torch.rand(2, CFG.z_dim)).shape == (2, 1, 8, 8)
     metrics = evaluate_classifier(first["checkpoint"], digits_bundle["path"])
-    assert 0.0 <= metrics["test_error"] <= 1.0 and len(metrics["confusion"]) == 10
+    # the run's own classifier (D), predicted independently on the official test set
+    from ganflow.tasks.data.bundle import load_bundle
+    from ganflow.tasks.evaluate.classification import predict
+
+    b = load_bundle(digits_bundle["path"])
+    pred = predict(loaded.modules["D"], b.x_test).argmax(1)
+    assert metrics["test_error"] == pytest.approx(float((pred != b.y_test).float().mean()))
+    assert len(metrics["confusion"]) == 10
 
 
 def test_checkpoint_from_another_config_is_refused_and_kept(digits_bundle, tmp_path):

@@ -1,0 +1,76 @@
+"""Flow `export`: a new version of a labelled synthetic data set from a trained run of any
+family that makes labelled images, scored into its manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+
+from ganflow.flows.params import params_flow
+from ganflow.models.config import Config, ConfigError, param
+from ganflow.tasks.export.layout import BALANCES, ExportOptions, check_name
+from ganflow.tasks.export.scoring import export_scorer
+from ganflow.tasks.export.writer import export_dataset
+from ganflow.tasks.train.devices import select_device
+
+
+@dataclass
+class ExportParams(Config):
+    checkpoint: str = param(
+        "", "a trained run's checkpoint.pt (conditional GAN, K+1 GAN or semi-supervised AAE)"
+    )
+    name: str = param("", "data set name (letters, digits, '.', '_', '-')")
+    per_class: int = param(100, "images per class")
+    classes: list[str] | None = param(None, "only these classes (names or indices)")
+    balance: str = param(
+        "equal", "equal: per_class of every class | natural: as the labels fall", choices=BALANCES
+    )
+    min_confidence: float = param(0.0, "keep only samples labelled at least this confidently")
+    seed: int = param(0, "sampling seed")
+    arrays: bool = param(False, "also write arrays.npz (uint8 images and labels)")
+    metrics: bool = param(True, "score the version (CAS, distribution metrics) into its manifest")
+    root: str | None = param(
+        None, "where data sets are published (default: data/datasets)", flag="--root"
+    )
+    device: str = param("auto", "device for sampling and scoring: auto | cpu | cuda | cuda:N | mps")
+
+    def validate(self) -> None:
+        self.options().validate()
+        if not self.checkpoint:
+            raise ConfigError("name the trained run's checkpoint with --checkpoint")
+        check_name(self.name)
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(
+            per_class=self.per_class,
+            classes=self.classes,
+            balance=self.balance,
+            min_confidence=self.min_confidence,
+            seed=self.seed,
+            arrays=self.arrays,
+        )
+
+
+def run_export(p: ExportParams, export: Callable[..., dict] = export_dataset) -> dict[str, Any]:
+    """The export flow's body: one new version, scored into its manifest unless switched off."""
+    p.validate()
+    device = str(select_device(p.device))
+    scorer = export_scorer(device, p.seed) if p.metrics else None
+    return export(p.checkpoint, p.name, p.options(), p.root, device, scorer)
+
+
+@params_flow(ExportParams, name="export", log_prints=True)
+def export_flow(p: ExportParams) -> dict[str, Any]:
+    """A new version of data set `name` from a trained run (conditional GAN, K+1 GAN or
+    semi-supervised AAE), with CAS and the distribution metrics in its manifest."""
+    result = run_export(p, task(export_dataset, name="export"))
+    create_table_artifact(
+        [{"class": k, "count": v} for k, v in result["per_class"].items()],
+        key="export-counts",
+        description=f"{p.name} v{result['version']}: {result['path']}",
+    )
+    return result

@@ -1,0 +1,181 @@
+"""The metrics of stored samples (or of the real-vs-real floor: a held-out part of the real
+training set, never seen by the extractor's classifier, with the same sample count: the
+values a perfect generator would get) against a data set's real test set, each result with
+its protocol.
+
+    score(p, samples, which) -> {fid, kid_mean, ..., protocol} for "samples" or "floor"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganflow.tasks.data.sources import SourceOptions
+from ganflow.tasks.evaluate import metrics as M
+from ganflow.tasks.evaluate.cas import classification_accuracy_score
+from ganflow.tasks.evaluate.extractors import (
+    Extractor,
+    cached_holdout,
+    domain_extractor,
+    inception_extractor,
+)
+from ganflow.tasks.evaluate.protocol import EvalParams, data_name, device_of, load_reference
+from ganflow.tasks.evaluate.samples import draw_samples
+
+
+def distribution_metrics(
+    ext: Extractor, x_real: torch.Tensor, x_fake: torch.Tensor, p: EvalParams
+) -> dict[str, Any]:
+    """FID, KID, IS (when the extractor has a classifier head), precision/recall, density/coverage."""
+    fr, ff = ext.features(x_real), ext.features(x_fake)
+    out: dict[str, Any] = {M.FID: M.fid_from_features(fr, ff)}
+    out[M.KID_MEAN], out[M.KID_STD] = M.kernel_inception_distance(
+        fr, ff, p.kid_subsets, p.kid_subset_size, p.seed
+    )
+    if ext.head is not None:
+        out[M.IS_MEAN], out[M.IS_STD] = M.inception_score(ext.probs(x_fake), 10, p.seed)
+    else:
+        out[M.IS_MEAN] = out[M.IS_STD] = None
+    out.update(M.precision_recall(fr, ff, k=3))
+    out.update(M.density_coverage(fr, ff, k=5))
+    return out
+
+
+def _protocol(ext: Extractor, p: EvalParams, n_real: int, n_fake: int) -> dict[str, Any]:
+    return {
+        "extractor": ext.info,
+        "real": {"split": "test", "count": n_real},
+        "fake_count": n_fake,
+        "kid": {
+            "subsets": p.kid_subsets,
+            "subset_size": min(p.kid_subset_size, n_real, n_fake),
+            "degree": 3,
+            "coef": 1.0,
+            "gamma": "1/d",
+            "seed": p.seed,
+        },
+        "is": {"splits": 10, "seed": p.seed, "probabilities": f"softmax of {ext.name}"}
+        if ext.head is not None
+        else {"skipped": f"{ext.name} has no classifier head"},
+        "precision_recall_k": 3,
+        "density_coverage_k": 5,
+        "precision": "float64",
+    }
+
+
+def _inception(p: EvalParams, device: str) -> tuple[Extractor | None, str]:
+    if p.inception == "off":
+        return None, "switched off (--inception off)"
+    if p.inception == "auto" and not device.startswith("cuda"):
+        return (
+            None,
+            "auto: Inception runs only on a GPU (a few images/s on a CPU); use --inception on to force it",
+        )
+    return inception_extractor(p.inception_weights, device, p.download)
+
+
+def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> dict[str, Any]:
+    """Metrics of the stored samples (which="samples") or of the held-out real images
+    (which="floor") against the real test set, with their protocol."""
+    raw, device = load_reference(p), device_of(p)
+    name = data_name(p)
+    ext = domain_extractor(raw, name, device, min_steps=p.extractor_steps)
+    stored = torch.load(samples_path, map_location="cpu", weights_only=True)
+    x_test, y_test = torch.from_numpy(raw.test_x), torch.from_numpy(raw.test_y)
+    hold = cached_holdout(ext)
+    if which == "samples":
+        x_fake, y_fake, info = stored["x"], stored["y"], dict(stored["info"])
+        if y_fake is None and info.get("source") == "checkpoint":
+            y_fake = torch.from_numpy(ext.probs(x_fake).argmax(1))
+    elif which == "floor":
+        n = min(len(stored["x"]), len(hold))
+        pick = np.sort(np.random.default_rng(p.seed).choice(hold, n, replace=False))
+        x_fake, y_fake = torch.from_numpy(raw.train_x[pick]), torch.from_numpy(raw.train_y[pick])
+        info = {
+            "source": "real training images held out from the extractor",
+            "count": n,
+            "seed": p.seed,
+            "labels": "true labels",
+        }
+    else:
+        raise ValueError(f"which must be samples or floor, got {which!r}")
+    out = distribution_metrics(ext, x_test, x_fake, p)
+    protocol = _protocol(ext, p, len(x_test), len(x_fake))
+    protocol.update(data=name, samples=info, image_shape=list(raw.test_x.shape[1:]))
+    out["cas_accuracy"] = out["real_accuracy"] = None
+    if p.cas and y_fake is not None:
+        keep = np.setdiff1d(np.arange(len(raw.train_y)), hold)
+        cas = classification_accuracy_score(
+            x_fake,
+            y_fake,
+            torch.from_numpy(raw.train_x[keep]),
+            torch.from_numpy(raw.train_y[keep]),
+            x_test,
+            y_test,
+            len(raw.class_names),
+            p.seed,
+            device,
+            p.cas_steps,
+            which == "samples",
+        )
+        protocol["cas"] = cas.pop("protocol")
+        out.update(cas)
+    else:
+        protocol["cas"] = {
+            "skipped": "switched off" if not p.cas else "the samples carry no labels"
+        }
+    inc, how = _inception(p, device)
+    protocol["inception"] = {"used": inc is not None, "how": how}
+    if inc is not None:
+        res = distribution_metrics(inc, x_test, x_fake, p)
+        out["inception"] = res
+        protocol["inception"]["protocol"] = _protocol(inc, p, len(x_test), len(x_fake))
+    out["protocol"] = protocol
+    return out
+
+
+def score_checkpoint(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    data: str,
+    seed: int = 0,
+    num_samples: int = 10_000,
+    device: str = "auto",
+    source: SourceOptions | None = None,
+) -> dict[str, Any]:
+    """A trained run's samples under the evaluation protocol (as `ganflow evaluate`, without
+    CAS): the distribution metrics against the test set, the real-vs-real floor beside them
+    under "floor", and a grid of samples (a conditional run's: a column per class)."""
+    from ganflow.tasks.report.figures import image_grid, save_png
+
+    src = source or SourceOptions()
+    p = EvalParams(
+        checkpoint=str(checkpoint),
+        data=data,
+        data_root=src.root,
+        download=src.download,
+        image_size=src.image_size,
+        channels=src.channels,
+        seed=seed,
+        cas=False,
+        device=device,
+        inception="off",
+    )
+    p.num_samples = min(num_samples, len(load_reference(p).test_y))
+    drawn = draw_samples(p, out_dir)
+    res = score(p, drawn["path"], "samples")
+    res["floor"] = score(p, drawn["path"], "floor")
+    stored = torch.load(drawn["path"], map_location="cpu", weights_only=True)
+    x, y = stored["x"], stored["y"]
+    if y is not None and drawn["info"]["labels"].startswith("the condition"):
+        k = int(y.max()) + 1  # labels cycle through the classes: one column per class
+        rows = torch.arange(min(len(x) // k, 8) * k).reshape(-1, k).T.flatten()
+        grid = image_grid(x[rows], nrow=len(rows) // k)
+    else:
+        grid = image_grid(x[:64])
+    res["samples_png"] = str(save_png(grid, Path(out_dir) / "samples.png"))
+    return res
