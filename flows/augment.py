@@ -30,7 +30,7 @@ from ganflow.flows.gan import make_config
 from ganflow.flows.params import params_flow
 from ganflow.flows.semi_supervised import DEFAULT_EPOCHS
 from ganflow.flows.tasks import prepare_task
-from ganflow.models.classifiers import recipe_for
+from ganflow.models.classifiers import ClassifierTraining
 from ganflow.models.config import Config, ConfigError, param
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import DataSpec, load_bundle, prepare
@@ -73,9 +73,11 @@ class AugmentParams(Config):
     balance: str = param(
         "equal", "equal: per_class of every class | natural: as the labels fall", choices=BALANCES
     )
-    classifier_steps: int = param(1500, "at least this many steps for every downstream classifier")
+    classifier_steps: int = param(
+        200, "at least this many steps for every downstream classifier (stopped early)"
+    )
     real_fraction: float = param(0.5, "real + synthetic: the real images repeat to make this share")
-    cas_steps: int = param(1500, "at least this many steps for the CAS classifiers")
+    cas_steps: int = param(200, "at least this many steps for the CAS classifiers (stopped early)")
     dataset_name: str | None = param(
         None, "exported data set name (default: <data>-<generator>-augment)", flag="--name"
     )
@@ -161,7 +163,7 @@ def downstream_accuracy(
 ) -> dict[str, Any]:
     """Accuracy on the real test set of the domain classifier (CAS's recipe) trained on (x, y)."""
     b = load_bundle(bundle_path)
-    recipe = recipe_for(len(x), 5, min_steps, seed=seed)
+    recipe = ClassifierTraining(min_steps=min_steps, seed=seed, max_seconds=60.0)
     acc = accuracy_of_trained(x, y, b.x_test, b.y_test, num_classes, recipe, _device(device))
     return {"accuracy": acc, "train_count": len(x), "recipe": dataclasses.asdict(recipe)}
 

@@ -222,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--json", action="store_true", help="print the result as one JSON object on stdout"
         )
+        p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_datasets_parser(sub)
     add_serve_parser(sub, setting)
     return parser
@@ -249,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     from ganflow.tasks.train.checkpoint import CheckpointError
     from ganflow.tasks.train.trainer import TrainingDivergedError
 
+    if getattr(args, "quiet", False):
+        from ganflow.tasks.progress import set_quiet
+
+        set_quiet(True)
     try:
         if args.command == "serve":
             from ganflow.flows.serve import main as serve_main

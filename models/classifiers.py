@@ -9,8 +9,10 @@ MNIST-like data, where ImageNet features say little).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -120,24 +122,102 @@ def build_classifier(
 
 @dataclass
 class ClassifierTraining:
-    epochs: int = 10  # passes over the training images
+    # at most this many passes over the training images (small sets: at least min_steps)
+    epochs: int = 30
+    # but at least this many steps, so that a set of a few dozen images still trains
+    min_steps: int = 200
     batch_size: int = 128
-    lr: float = 1e-3  # Adam, cosine-decayed to 0
+    # Adam, cosine-decayed to 0 over the whole budget
+    lr: float = 1e-3
     weight_decay: float = 5e-4
-    flip: bool = False  # random horizontal flips (natural images only; never digits)
-    seed: int = 0  # initialisation and batch order
+    # random horizontal flips (natural images only; never digits)
+    flip: bool = False
+    # initialisation, batch order and the validation split
+    seed: int = 0
+    # early stopping: this stratified share of the images is held out (none under 20 images);
+    # the accuracy on it is measured every epoch (at least every 25 steps), and training
+    # stops after `patience` measurements without a better one, keeping the best weights
+    val_fraction: float = 0.1
+    patience: int = 3
+    # and stops (keeping the best weights) once this much wall time is spent; None: no cap
+    max_seconds: float | None = None
 
 
 def classifier_steps(n: int, cfg: ClassifierTraining) -> int:
-    return steps_for(cfg.epochs, n, cfg.batch_size)
+    """The step budget for n training images (early stopping may end it sooner)."""
+    return max(steps_for(cfg.epochs, n, cfg.batch_size), cfg.min_steps)
 
 
-def recipe_for(n_train: int, min_epochs: int, min_steps: int, **kw) -> ClassifierTraining:
-    """A fixed recipe of at least `min_epochs` epochs and about `min_steps` steps: small sets
-    get more epochs, so every classifier sees a comparable amount of training."""
-    batch = kw.get("batch_size", ClassifierTraining.batch_size)
-    steps_per_epoch = steps_for(1, n_train, batch)
-    return ClassifierTraining(epochs=max(min_epochs, -(-min_steps // steps_per_epoch)), **kw)
+def validation_split(
+    y: torch.Tensor, fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices): a stratified, seeded share of each class (at
+    least one image of every class with two or more); no validation set under 20 images."""
+    if len(y) < 20 or fraction <= 0:
+        return torch.arange(len(y)), torch.empty(0, dtype=torch.long)
+    g = torch.Generator().manual_seed(seed * 7_919 + 17)
+    val = []
+    for c in torch.unique(y):
+        idx = torch.nonzero(y == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        val.append(idx[: max(1, round(fraction * len(idx)))] if len(idx) > 1 else idx[:0])
+    val_idx = torch.sort(torch.cat(val)).values
+    keep = torch.ones(len(y), dtype=torch.bool)
+    keep[val_idx] = False
+    return torch.nonzero(keep).flatten(), val_idx
+
+
+class EarlyStopping:
+    """An engine callback: the validation accuracy every `every` steps; stops after
+    `patience` measurements without a better one, or past `max_seconds`, and leaves the
+    model with its best weights."""
+
+    def __init__(self, model: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor, every: int,
+                 patience: int, max_seconds: float | None, total: int) -> None:  # fmt: skip
+        self.model, self.x_val, self.y_val, self.every, self.total = (
+            model,
+            x_val,
+            y_val,
+            every,
+            total,
+        )
+        self.patience, self.max_seconds, self.t0 = patience, max_seconds, time.monotonic()
+        self.best, self.best_step, self.best_state, self.bad = -1.0, 0, None, 0
+        self.stopped, self.measured = "budget", 0
+
+    @torch.no_grad()
+    def accuracy(self) -> float:
+        was = self.model.training
+        self.model.eval()
+        correct = 0
+        for i in range(0, len(self.x_val), 500):
+            logits, _ = self.model(self.x_val[i : i + 500].float() / 255.0)
+            correct += int((logits.argmax(1) == self.y_val[i : i + 500]).sum())
+        self.model.train(was)
+        return correct / len(self.x_val)
+
+    def on_step(self, step: int, logs: dict[str, float]) -> bool:
+        late = self.max_seconds is not None and time.monotonic() - self.t0 > self.max_seconds
+        if len(self.x_val) and (step % self.every == 0 or step == self.total or late):
+            acc, self.measured = self.accuracy(), self.measured + 1
+            if acc > self.best:
+                self.best, self.best_step, self.bad = acc, step, 0
+                self.best_state = {
+                    k: v.detach().clone() for k, v in self.model.state_dict().items()
+                }
+            else:
+                self.bad += 1
+            if self.patience and self.bad >= self.patience:
+                self.stopped = "patience"
+                return True
+        if late:
+            self.stopped = "time"
+            return True
+        return False
+
+    def on_end(self, step: int, ok: bool) -> None:
+        if ok and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
 
 
 def _augment(x: torch.Tensor, step: int, seed: int) -> torch.Tensor:
@@ -154,19 +234,30 @@ def train_classifier(
     cfg: ClassifierTraining,
     device: torch.device | str = "cpu",
     callbacks: Sequence[Callback] = (),
-) -> nn.Module:
-    """Train `model` on uint8 images x (N, C, H, W) with labels y (N,) by cross-entropy, with
-    the shared engine (one phase). Deterministic for a seed on one device. Returns the model in
-    eval mode on `device`."""
+) -> dict[str, Any]:
+    """Train `model` in place on uint8 images x (N, C, H, W) with labels y (N,) by
+    cross-entropy, with the shared engine (one phase), for a budget that follows the data:
+    cfg.epochs passes (at least cfg.min_steps steps), stopped early on a held-out validation
+    split or a time cap (the best weights kept). Deterministic for a seed on one device unless
+    the time cap ends it. Leaves the model in eval mode on `device`; returns what was done:
+    steps, epochs, validation accuracy, seconds, why it stopped."""
     if len(x) == 0:
         raise ValueError("cannot train a classifier on an empty set")
+    t0 = time.monotonic()
     torch.manual_seed(cfg.seed)
-    model = model.to(device).train()
+    model.to(device).train()
+    tr, va = validation_split(y.cpu(), cfg.val_fraction, cfg.seed)
     x, y = x.to(device), y.to(device)
+    x_val, y_val = x[va.to(device)], y[va.to(device)]
+    x, y = x[tr.to(device)], y[tr.to(device)]
     stream = IndexStream(len(x), cfg.batch_size, cfg.seed)
     total = classifier_steps(len(x), cfg)
     opt = adam(model.parameters(), cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
+    per_epoch = steps_for(1, len(x), cfg.batch_size)
+    stop = EarlyStopping(
+        model, x_val, y_val, max(per_epoch, 25), cfg.patience, cfg.max_seconds, total
+    )
 
     def next_batch(step: int) -> dict[str, torch.Tensor]:
         i = stream(step).to(device)
@@ -177,5 +268,10 @@ def train_classifier(
         logits, _ = model(batch["x"])
         return F.cross_entropy(logits, batch["y"]), {}
 
-    fit([Phase("cls", [model], opt, loss, scheduler=sched)], next_batch, total, callbacks=callbacks)
-    return model.eval()
+    res = fit([Phase("cls", [model], opt, loss, scheduler=sched)], next_batch, total,
+              callbacks=[stop, *callbacks])  # fmt: skip
+    model.eval()
+    return {"steps": res.steps_done, "budget_steps": total, "epochs": round(res.steps_done / per_epoch, 2),
+            "best_step": stop.best_step if len(x_val) else res.steps_done, "stopped": stop.stopped,
+            "val_count": len(x_val), "val_accuracy": stop.best if len(x_val) else None,
+            "train_count": len(x), "seconds": round(time.monotonic() - t0, 1)}  # fmt: skip

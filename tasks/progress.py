@@ -132,3 +132,20 @@ def announced(what: str, fn: Any, *args: Any) -> Any:
     if not quiet():
         print(f"{what}: done in {_duration(time.monotonic() - t0)}", file=sys.stderr, flush=True)
     return out
+
+
+class StepProgress:
+    """An engine callback (models.engine.Callback) that reports its fit's steps."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what, self.total, self.p = what, total, None
+
+    def on_step(self, step: int, logs: dict[str, float]) -> bool:
+        if self.p is None:
+            self.p = Progress(self.what, self.total, "step", initial=step - 1)
+        self.p.update(1)
+        return False
+
+    def on_end(self, step: int, ok: bool) -> None:
+        if self.p is not None:
+            self.p.close(done=ok)

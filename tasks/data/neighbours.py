@@ -5,8 +5,6 @@ the graph (the adversarial autoencoder's clustering phases use them; any family 
 from __future__ import annotations
 
 import pickle
-import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import torch
 from torch import nn
 
 from ganflow.tasks.io import save_torch
+from ganflow.tasks.progress import Progress
 
 
 @torch.no_grad()
@@ -98,15 +97,6 @@ def spectral_partition(
     return torch.from_numpy(labels).long()
 
 
-def announced(what: str, fn, *args):
-    """fn(*args), with a line on stderr before and after (for steps of a minute or so)."""
-    print(f"{what} ...", file=sys.stderr, flush=True)
-    t0 = time.monotonic()
-    out = fn(*args)
-    print(f"{what}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-    return out
-
-
 def cached_value(cache: Path, valid, compute):
     """compute(), kept in `cache` (beside the data bundle it came from) so that a resumed or
     finished run does not redo it; a missing, unreadable or stale (valid() false) file is
@@ -140,16 +130,7 @@ def fit_frontend(front: nn.Module, x: torch.Tensor, cache: Path) -> torch.Tensor
     cache) and return their features (N, dims)."""
 
     def compute() -> dict[str, torch.Tensor]:
-        from tqdm.auto import tqdm
-
-        with tqdm(
-            total=len(x),
-            desc="scattering front end",
-            unit="img",
-            file=sys.stderr,
-            disable=None,
-            dynamic_ncols=True,
-        ) as bar:
+        with Progress("scattering front end", len(x), "img") as bar:
             f = front.fit(x, progress=lambda done, total: bar.update(done - bar.n))
         return {"mean": front.mean.cpu(), "proj": front.proj.cpu(), "f": f.cpu()}
 

@@ -40,9 +40,15 @@ class EvalParams(Config):
     )
     floor: bool = param(True, "also score real vs real (the floor)")
     cas: bool = param(True, "train-on-synthetic-test-on-real")
-    cas_steps: int = param(1500, "at least this many steps (and 5 epochs) for each CAS classifier")
+    cas_steps: int = param(
+        200, "at least this many steps for each CAS classifier (up to 30 epochs, stopped early)"
+    )
+    cas_seconds: float = param(60.0, "wall-time cap of each CAS classifier's training")
     extractor_steps: int = param(
-        3000, "at least this many steps (and 10 epochs) for the domain classifier"
+        200, "at least this many steps for the domain classifier (up to 30 epochs, stopped early)"
+    )
+    extractor_seconds: float = param(
+        120.0, "wall-time cap of the domain classifier's first training (then cached)"
     )
     inception: str = param(
         "auto",
@@ -64,6 +70,8 @@ class EvalParams(Config):
             raise ConfigError(
                 f"at least 10 samples are needed to score a generator, got {self.num_samples}"
             )
+        if not (self.cas_seconds > 0 and self.extractor_seconds > 0):
+            raise ConfigError("cas_seconds and extractor_seconds must be positive")
         for name in ("cas_steps", "extractor_steps", "kid_subsets", "kid_subset_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -99,7 +107,12 @@ def extractor(p: EvalParams) -> dict[str, Any]:
     """Train or load the domain classifier; returns its protocol info (with the cache path)."""
     raw = load_reference(p)
     return domain_extractor(
-        raw, data_name(p), device_of(p), progress=True, min_steps=p.extractor_steps
+        raw,
+        data_name(p),
+        device_of(p),
+        progress=True,
+        min_steps=p.extractor_steps,
+        max_seconds=p.extractor_seconds,
     ).info
 
 

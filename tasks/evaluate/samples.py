@@ -19,6 +19,7 @@ from ganflow.tasks.evaluate.protocol import (
     sample_count,
 )
 from ganflow.tasks.io import save_torch
+from ganflow.tasks.progress import Progress
 from ganflow.tasks.train.checkpoint import load_run
 
 
@@ -49,12 +50,15 @@ def _generate(
     g = torch.Generator().manual_seed(p.seed)
     k, conditional = max(1, len(run.class_names)), fam.conditional(run)
     xs, ys = [], []
+    bar = Progress(f"sampling {fam.name} {run.kind}", n, "img")
     for i in range(0, n, 500):
         m = min(500, n - i)
         labels = torch.arange(i, i + m) % k if conditional else None
         x, y, _ = fam.sample(run, m, labels, g)
         xs.append(x)
         ys.append(y)
+        bar.update(len(x))
+    bar.close()
     x = torch.cat(xs)
     info = {
         "source": "checkpoint",

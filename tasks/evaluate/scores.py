@@ -83,7 +83,9 @@ def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> di
     (which="floor") against the real test set, with their protocol."""
     raw, device = load_reference(p), device_of(p)
     name = data_name(p)
-    ext = domain_extractor(raw, name, device, min_steps=p.extractor_steps)
+    ext = domain_extractor(
+        raw, name, device, min_steps=p.extractor_steps, max_seconds=p.extractor_seconds
+    )
     stored = torch.load(samples_path, map_location="cpu", weights_only=True)
     x_test, y_test = torch.from_numpy(raw.test_x), torch.from_numpy(raw.test_y)
     hold = cached_holdout(ext)
@@ -121,6 +123,7 @@ def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> di
             device,
             p.cas_steps,
             which == "samples",
+            p.cas_seconds,
         )
         protocol["cas"] = cas.pop("protocol")
         out.update(cas)

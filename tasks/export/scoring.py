@@ -20,7 +20,7 @@ Scorer = Callable[[torch.Tensor, torch.Tensor, GeneratorSource], dict[str, Any]]
 def export_scorer(
     device: str = "cpu",
     seed: int = 0,
-    cas_min_steps: int = 1500,
+    cas_min_steps: int = 200,
     distribution: bool = True,
     source: SourceOptions | None = None,
 ) -> Scorer:

@@ -45,6 +45,7 @@ from ganflow.tasks.export.layout import (
 )
 from ganflow.tasks.export.version import VersionWriter
 from ganflow.tasks.io import file_sha256
+from ganflow.tasks.progress import Progress
 
 
 def _sweep_stale(set_dir: Path) -> None:
@@ -79,6 +80,7 @@ def _fill(
     natural = opts.balance == "natural"
     g = torch.Generator().manual_seed(opts.seed)
     drawn, budget = 0, opts.max_draws * total_wanted
+    bar = Progress(f"export {w.tmp.parent.name}", total_wanted, "img")
     while w.total < total_wanted and drawn < budget:
         remaining = quota - torch.tensor(w.counts)
         # a conditional source makes exactly what is still missing; another draws whole batches
@@ -105,8 +107,10 @@ def _fill(
         if idx:
             sel = torch.tensor(idx)
             w.add(x[sel], y[sel], conf[sel] if conf is not None else None)
+        bar.update(w.total - bar.n)
         if progress is not None:
             progress(w.total, total_wanted)
+    bar.close(done=w.total >= total_wanted)
     if w.total < total_wanted:
         short = [
             f"{src.class_names[c]}: {w.counts[c]}/{opts.per_class}"

@@ -17,7 +17,6 @@ from ganflow.models.aae.objective import build_training
 from ganflow.models.engine import steps_for
 from ganflow.tasks.data.bundle import DataBundle, load_bundle
 from ganflow.tasks.data.neighbours import (
-    announced,
     cached_neighbour_table,
     cached_value,
     fit_frontend,
@@ -25,8 +24,9 @@ from ganflow.tasks.data.neighbours import (
     spectral_partition,
 )
 from ganflow.tasks.evaluate.clustering import encode, majority_mapping
+from ganflow.tasks.progress import announced
 from ganflow.tasks.train.devices import select_device
-from ganflow.tasks.train.trainer import RunConfig, Setup, run_training
+from ganflow.tasks.train.trainer import RunConfig, Setup, bundle_run, run_training
 
 
 def _training_data(
@@ -125,23 +125,14 @@ def setup(
     data = _training_data(bundle, cfg, models, run.seed, semi, bundle_path, device)
     training = build_training(models, cfg, data, run.seed, bundle.num_classes)
     total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
-    record = {
-        "family": "aae",
-        "kind": kind,
-        "model": cfg.to_dict(),
-        "seed": run.seed,
-        "total_steps": total,
-        "data": bundle.fingerprint["id"],
-        "image_shape": list(bundle.image_shape),
-        "num_classes": bundle.num_classes,
-    }
+    record, extra = bundle_run("aae", kind, cfg, run, total, bundle)
     return Setup(
         kind,
         models,
         training,
         total,
         record,
-        extra={"class_names": bundle.class_names, "fingerprint": bundle.fingerprint},
+        extra=extra,
         validation=_ValidationError(bundle, cfg, models["E"], semi, device),
         batch_size=cfg.batch_size,
         hint="Try lower learning rates (--set lr_reg=..., lr_disc=...).",

@@ -16,7 +16,7 @@ from ganflow.models.ssgan.objective import build_baseline_training, build_traini
 from ganflow.tasks.data.bundle import DataBundle, load_bundle
 from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.train.devices import select_device
-from ganflow.tasks.train.trainer import ProgressHook, RunConfig, Setup, run_training
+from ganflow.tasks.train.trainer import ProgressHook, RunConfig, Setup, bundle_run, run_training
 
 KINDS = ("gan", "baseline")
 
@@ -79,23 +79,14 @@ def setup(
     total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
     build = build_training if kind == "gan" else build_baseline_training
     training = build(models, cfg, data, total, run.seed)
-    record = {
-        "family": "ssgan",
-        "kind": kind,
-        "model": cfg.to_dict(),
-        "seed": run.seed,
-        "total_steps": total,
-        "data": bundle.fingerprint["id"],
-        "image_shape": list(bundle.image_shape),
-        "num_classes": bundle.num_classes,
-    }
+    record, extra = bundle_run("ssgan", kind, cfg, run, total, bundle)
     return Setup(
         kind,
         models,
         training,
         total,
         record,
-        extra={"class_names": bundle.class_names, "fingerprint": bundle.fingerprint},
+        extra=extra,
         validation=_EvalClassifier(bundle, cfg, run.seed, models["D"], training, device),
         batch_size=cfg.batch_size if kind == "gan" else cfg.labelled_batch_size,
         hint="Try a lower learning rate (--set lr_d=..., lr_g=...) or precision fp32.",

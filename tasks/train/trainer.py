@@ -96,6 +96,17 @@ class Setup:
     hint: str = "Try lower learning rates."
 
 
+def bundle_run(family: str, kind: str, model: Config, run: RunConfig, total_steps: int,
+               bundle: Any) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """(record, extra) of a run on a data bundle: what must match for its checkpoint to be
+    resumed (family, kind, model config, seed, steps, data id, image shape, classes), and the
+    class names and data fingerprint stored beside it."""
+    record = {"family": family, "kind": kind, "model": model.to_dict(), "seed": run.seed,
+              "total_steps": total_steps, "data": bundle.fingerprint["id"],
+              "image_shape": list(bundle.image_shape), "num_classes": bundle.num_classes}  # fmt: skip
+    return record, {"class_names": bundle.class_names, "fingerprint": bundle.fingerprint}
+
+
 class Trainer:
     """Saves and resumes a Setup's checkpoint in out_dir and runs its fit."""
 

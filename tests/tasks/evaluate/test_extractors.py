@@ -47,8 +47,9 @@ def _two_blobs(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
 def test_train_classifier_learns_and_is_deterministic():
     x, y = _two_blobs()
     cfg = ClassifierTraining(epochs=20, batch_size=16, seed=3)
-    a = train_classifier(build_classifier("lenet", (1, 8, 8), 2, seed=3), x, y, cfg)
-    b = train_classifier(build_classifier("lenet", (1, 8, 8), 2, seed=3), x, y, cfg)
+    a, b = (build_classifier("lenet", (1, 8, 8), 2, seed=3) for _ in range(2))
+    train_classifier(a, x, y, cfg)
+    train_classifier(b, x, y, cfg)
     assert (a(x.float() / 255)[0].argmax(1) == y).all()
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
@@ -58,13 +59,11 @@ def test_train_classifier_learns_and_is_deterministic():
 
 def test_small_resnet_trains_one_step_with_flips():
     x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
-    net = train_classifier(
-        SmallResNet(3, 2, width=8),
-        x,
-        torch.arange(8) % 2,
-        ClassifierTraining(epochs=1, batch_size=8, flip=True),
-    )
-    assert not net.training
+    net = SmallResNet(3, 2, width=8)
+    before = [p.detach().clone() for p in net.parameters()]
+    done = train_classifier(net, x, torch.arange(8) % 2, ClassifierTraining(epochs=1, min_steps=1, batch_size=8, flip=True))
+    assert done["steps"] == 1 and not net.training
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
 
 
 def test_reference_holdout_is_stratified_seeded_and_sized():
