@@ -16,8 +16,8 @@ import time
 from types import TracebackType
 from typing import IO, Any
 
-# seconds between two log lines when stderr is not a terminal
-LOG_EVERY_S = 5.0
+# seconds between two log lines when stderr is not a terminal (GANFLOW_PROGRESS_EVERY_S)
+LOG_EVERY_S = float(os.environ.get("GANFLOW_PROGRESS_EVERY_S", 5.0))
 
 
 def quiet() -> bool:
@@ -42,10 +42,11 @@ class Progress:
     """with Progress("train gan seed 0", total=1300, unit="step") as p: p.update(1, loss=...)"""
 
     def __init__(self, what: str, total: int | None, unit: str = "it", initial: int = 0,
-                 stream: IO[str] | None = None, every_s: float = LOG_EVERY_S) -> None:  # fmt: skip
+                 stream: IO[str] | None = None, every_s: float | None = None) -> None:  # fmt: skip
         self.what, self.total, self.unit, self.n = what, total, unit, initial
         self.stream = stream or sys.stderr
-        self.every_s, self.t0, self.initial = every_s, time.monotonic(), initial
+        self.every_s = LOG_EVERY_S if every_s is None else every_s
+        self.t0, self.initial = time.monotonic(), initial
         self.last_line = self.t0
         self.postfix: dict[str, Any] = {}
         self.off = quiet()

@@ -61,7 +61,12 @@ def test_small_resnet_trains_one_step_with_flips():
     x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
     net = SmallResNet(3, 2, width=8)
     before = [p.detach().clone() for p in net.parameters()]
-    done = train_classifier(net, x, torch.arange(8) % 2, ClassifierTraining(epochs=1, min_steps=1, batch_size=8, flip=True))
+    done = train_classifier(
+        net,
+        x,
+        torch.arange(8) % 2,
+        ClassifierTraining(epochs=1, min_steps=1, batch_size=8, flip=True),
+    )
     assert done["steps"] == 1 and not net.training
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
 
