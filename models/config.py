@@ -116,6 +116,19 @@ class Config:
     def validate(self) -> None:
         """Domain checks of a family (ranges, choices); raise ConfigError. None here."""
 
+    def require(self, test: str, *names: str) -> None:
+        """Range checks for validate(): test is "positive", "at least 1", "not negative" or
+        "in [0, 1)"; a field that is None (a default still to be resolved) passes."""
+        checks = {"positive": (lambda v: v > 0, "must be positive"),
+                  "at least 1": (lambda v: v >= 1, "must be at least 1"),
+                  "not negative": (lambda v: v >= 0, "must not be negative"),
+                  "in [0, 1)": (lambda v: 0 <= v < 1, "must be in [0, 1)")}  # fmt: skip
+        ok, says = checks[test]
+        for name in names:
+            value = getattr(self, name)
+            if value is not None and not ok(value):
+                raise ConfigError(f"{name} {says}, got {value}")
+
 
 def parse_setting(text: str) -> tuple[str, Any]:
     """'KEY=VALUE' -> (key, value): VALUE is read as JSON (true, 3, 1e-3, null, [1, 2]) and

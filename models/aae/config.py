@@ -98,23 +98,10 @@ class AAEConfig(Config):
             raise ConfigError(f"z_dim must be at least 1, got {self.z_dim}")
         if self.prior not in PRIORS:
             raise ConfigError(f"prior must be one of {PRIORS}, got {self.prior!r}")
-        for name in ("hidden", "batch_size", "labelled_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr_recon", "lr_reg", "lr_disc", "prior_std"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in (
-            "input_noise",
-            "y_instance_noise",
-            "y_logit_bound",
-            "supervised_weight",
-            "consistency_weight",
-            "balance_weight",
-        ):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
-        if not 0.0 <= self.beta1 < 1.0:
-            raise ConfigError(f"beta1 must be in [0, 1), got {self.beta1}")
+        self.require("at least 1", "hidden", "batch_size", "labelled_batch_size")
+        self.require("positive", "lr_recon", "lr_reg", "lr_disc", "prior_std")
+        self.require("not negative", "input_noise", "y_instance_noise", "y_logit_bound", "supervised_weight",
+                     "consistency_weight", "balance_weight")  # fmt: skip
+        self.require("in [0, 1)", "beta1")
         if self.prior == "mixture" and self.z_dim != 2:
             raise ConfigError("the mixture-of-Gaussians prior is defined in 2-D: set z_dim=2")

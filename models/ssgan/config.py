@@ -44,26 +44,15 @@ class SSGANConfig(Config):
             raise ConfigError(
                 f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}"
             )
-        for name in (
-            "z_dim",
-            "batch_size",
-            "labelled_batch_size",
-            "mbd_kernels",
-            "mbd_kernel_dim",
-            "vbn_reference_size",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr_d", "lr_g", "input_noise", "hidden_noise"):
-            if getattr(self, name) is not None and getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("input_dropout", "dropout", "label_smoothing", "ema_decay", "beta1"):
-            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        self.require("at least 1", "z_dim", "batch_size", "labelled_batch_size", "mbd_kernels",
+                     "mbd_kernel_dim", "vbn_reference_size")  # fmt: skip
+        self.require("not negative", "lr_d", "lr_g", "input_noise", "hidden_noise", "historical_averaging",
+                     "unsupervised_weight")  # fmt: skip
+        self.require(
+            "in [0, 1)", "input_dropout", "dropout", "label_smoothing", "ema_decay", "beta1"
+        )
         if not 0.0 <= self.lr_decay_start <= 1.0:
             raise ConfigError(f"lr_decay_start must be in [0, 1], got {self.lr_decay_start}")
-        if self.historical_averaging < 0 or self.unsupervised_weight < 0:
-            raise ConfigError("historical_averaging and unsupervised_weight must not be negative")
 
 
 # Defaults that differ by architecture: the MLP and CIFAR values are the released code's.

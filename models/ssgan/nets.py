@@ -133,29 +133,18 @@ def _generator_layers(
             nn.Sigmoid(),
             Reshape(channels, size, size),
         ]
-    if arch == "conv8":
+    if arch in ("conv8", "conv28"):  # s/4 x s/4 -> s/2 x s/2 -> s x s
+        s = ARCH_IMAGE_SIZE[arch] // 4
         return [
-            nn.Linear(z_dim, 128 * 2 * 2),
-            Reshape(128, 2, 2),
+            nn.Linear(z_dim, 128 * s * s),
+            Reshape(128, s, s),
             norm(128, True),
             nn.ReLU(),
             nn.ConvTranspose2d(128, 64, 4, 2, 1),
             norm(64, True),
-            nn.ReLU(),  # 4x4
-            maybe_weight_norm(nn.ConvTranspose2d(64, channels, 4, 2, 1), True),
-            nn.Sigmoid(),  # 8x8
-        ]
-    if arch == "conv28":
-        return [
-            nn.Linear(z_dim, 128 * 7 * 7),
-            Reshape(128, 7, 7),
-            norm(128, True),
             nn.ReLU(),
-            nn.ConvTranspose2d(128, 64, 4, 2, 1),
-            norm(64, True),
-            nn.ReLU(),  # 14x14
             maybe_weight_norm(nn.ConvTranspose2d(64, channels, 4, 2, 1), True),
-            nn.Sigmoid(),  # 28x28
+            nn.Sigmoid(),
         ]
     if arch == "conv32":  # the paper's CIFAR-10 generator
         return [

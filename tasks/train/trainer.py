@@ -52,17 +52,11 @@ class RunConfig(Config):
     log_every: int = 25
 
     def validate(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must not be negative, got {self.seed}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
-        for name in ("checkpoint_every", "eval_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        self.require("at least 1", "epochs", "checkpoint_every", "eval_every", "log_every")
+        self.require("not negative", "seed")
+        self.require("positive", "max_minutes")
 
 
 class TrainingDivergedError(RuntimeError):

@@ -84,6 +84,13 @@ def digits_raw():
     return load_digits(SourceOptions())
 
 
+@pytest.fixture(scope="module")
+def small(digits_raw):
+    """300 training and 60 test images of digits."""
+    return RawData(digits_raw.train_x[:300], digits_raw.train_y[:300], digits_raw.test_x[:60],
+                   digits_raw.test_y[:60], digits_raw.class_names)  # fmt: skip
+
+
 def test_domain_extractor_trains_once_then_loads_from_cache(digits_raw, tmp_path, monkeypatch):
     ext = E.domain_extractor(digits_raw, "digits", cache_dir=tmp_path, min_steps=300)
     info = ext.info
@@ -105,14 +112,7 @@ def test_domain_extractor_trains_once_then_loads_from_cache(digits_raw, tmp_path
         E.domain_extractor(digits_raw, "digits", cache_dir=tmp_path, min_steps=600)
 
 
-def test_corrupt_cache_is_retrained(digits_raw, tmp_path):
-    small = RawData(
-        digits_raw.train_x[:300],
-        digits_raw.train_y[:300],
-        digits_raw.test_x[:60],
-        digits_raw.test_y[:60],
-        digits_raw.class_names,
-    )
+def test_corrupt_cache_is_retrained(small, tmp_path):
     ext = E.domain_extractor(small, "digits", cache_dir=tmp_path, min_steps=20)
     path = ext.info["cache"]
     Path(path).write_bytes(b"not a checkpoint")
@@ -123,14 +123,7 @@ def test_corrupt_cache_is_retrained(digits_raw, tmp_path):
     )
 
 
-def test_features_and_probs_do_not_depend_on_batch_size(digits_raw, tmp_path):
-    small = RawData(
-        digits_raw.train_x[:300],
-        digits_raw.train_y[:300],
-        digits_raw.test_x[:60],
-        digits_raw.test_y[:60],
-        digits_raw.class_names,
-    )
+def test_features_and_probs_do_not_depend_on_batch_size(digits_raw, small, tmp_path):
     ext = E.domain_extractor(small, "digits", cache_dir=tmp_path, min_steps=20)
     x = torch.from_numpy(digits_raw.test_x[:64])
     np.testing.assert_allclose(
