@@ -18,6 +18,7 @@ logs go to stderr). A user's mistake exits 2 with one line naming it.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -122,6 +123,7 @@ def _arch_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+@functools.cache
 def commands() -> dict[str, Command]:
     from ganflow.flows import augment, cluster, evaluate, export, gan, outputs, semi_supervised
 

@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -68,7 +69,7 @@ def params_flow(cls: type[P], **flow_kwargs: Any) -> Callable[[Callable[[P], Any
 def _base_type(tp: Any) -> Any:
     """int for `int | None`, list for `list[int]`, ... (the type argparse converts to)."""
     args = [a for a in typing.get_args(tp) if a is not type(None)]
-    if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType) and len(args) == 1:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
         return _base_type(args[0])
     return typing.get_origin(tp) or tp
 
@@ -144,12 +145,9 @@ def add_param_options(
 
 def params_from_args(cls: type[P], args: argparse.Namespace, **extra: Any) -> P:
     """The params of the options given (the rest take their defaults), checked."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    given = {k: v for k, v in vars(args).items() if k in names}
-    for k, v in list(given.items()):
-        if (
-            cls.field_types()[k] in (dict[str, Any], dict)
-            or _base_type(cls.field_types()[k]) is dict
-        ):
+    hints = cls.field_types()
+    given = {k: v for k, v in vars(args).items() if k in hints}
+    for k, v in given.items():  # repeated KEY=VALUE options arrive as (key, value) pairs
+        if _base_type(hints[k]) is dict:
             given[k] = dict(v)
     return cls.from_dict({**given, **extra})

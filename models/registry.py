@@ -84,6 +84,14 @@ class Family:
     def conditional(self, run: Run) -> bool:
         return self.labels(run) == CONDITION
 
+    def cannot_sample(self, run: Run) -> str | None:
+        """Why this run cannot give images ("a ..." phrase), or None when it can."""
+        return (
+            self.why_not_sampled(run)
+            if self.sample is not None
+            else f"{self.title}, which makes no images"
+        )
+
 
 def load_states(modules: dict[str, nn.Module], state: dict[str, Any]) -> None:
     """Each module's weights from the checkpoint entry of the same name."""
@@ -131,10 +139,3 @@ FAMILIES: dict[str, Family] = {
         ),
     )
 }
-
-
-def family(name: str) -> Family:
-    """The Family of that name; a clear error naming the known ones."""
-    if name not in FAMILIES:
-        raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
-    return FAMILIES[name]

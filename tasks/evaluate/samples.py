@@ -35,11 +35,7 @@ def _generate(
         raise ValueError(f"labels must be run or domain, got {p.labels!r}")
     run = load_run(p.checkpoint, device)
     fam = run.family
-    why = (
-        fam.why_not_sampled(run)
-        if fam.sample is not None
-        else f"{fam.title}, which makes no images"
-    )
+    why = fam.cannot_sample(run)
     if why is not None:
         raise DataError(f"{p.checkpoint} cannot be scored: it is {why}")
     if tuple(run.image_shape) != tuple(raw.train_x.shape[1:]):

@@ -42,11 +42,7 @@ def open_generator(checkpoint: str | Path, device: str = "cpu") -> GeneratorSour
     path = Path(checkpoint)
     run = load_run(path, device)
     fam = run.family
-    why = (
-        fam.why_not_sampled(run)
-        if fam.sample is not None
-        else f"{fam.title}, which makes no images"
-    )
+    why = fam.cannot_sample(run)
     if why is None and fam.labels(run) is None:
         why = (
             f"an unconditional run of {fam.title}: its samples have no labels to export; "

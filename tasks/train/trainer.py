@@ -184,8 +184,10 @@ class TrainingCallbacks:
 
     def on_step(self, step: int, logs: dict[str, float]) -> bool:
         t, run = self.t, self.t.run
-        losses = {k: v for k, v in logs.items() if k.endswith("loss")}
-        self.bar.update(1, **losses) if step % run.log_every == 0 else self.bar.update(1)
+        if step % run.log_every == 0:  # the losses beside the progress, as often as the history
+            self.bar.update(1, **{k: v for k, v in logs.items() if k.endswith("loss")})
+        else:
+            self.bar.update(1)
         if step % run.log_every == 0 or step == self.total:
             t.history.append({"step": step, **logs})
         if step % run.eval_every == 0 or step == self.total:
