@@ -133,14 +133,15 @@ class VBNSequential(nn.Module):
         self.register_buffer("reference", reference)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h_ref, h = self.reference.to(x.dtype), x
+        r = len(self.reference)
+        both = torch.cat([self.reference.to(x.dtype), x])  # one pass for the two batches
         for layer in self.layers:
             if isinstance(layer, VirtualBatchNorm):
-                h_ref, stats = layer.normalise_reference(h_ref)
-                h = layer(h, stats)
+                h_ref, stats = layer.normalise_reference(both[:r])
+                both = torch.cat([h_ref, layer(both[r:], stats)])
             else:
-                h_ref, h = layer(h_ref), layer(h)
-        return h
+                both = layer(both)
+        return both[r:]
 
 
 class Reshape(nn.Module):

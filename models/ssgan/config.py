@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 from ganflow.models.config import Config, ConfigError
 
-ARCH_BY_SIZE = {8: "mlp8", 28: "mlp28", 32: "conv32"}
-ARCH_IMAGE_SIZE = {"mlp28": 28, "mlp8": 8, "conv28": 28, "conv32": 32, "conv8": 8}
+ARCH_BY_SIZE = {8: "mlp8s", 28: "mlp28", 32: "conv32"}
+ARCH_IMAGE_SIZE = {"mlp28": 28, "mlp8": 8, "mlp8s": 8, "conv28": 28, "conv32": 32, "conv8": 8}
 ARCHS = tuple(ARCH_IMAGE_SIZE)
 
 
 @dataclass
 class SSGANConfig(Config):
-    arch: str = "auto"  # mlp28 | mlp8 | conv28 | conv32 | conv8; auto picks by image size
+    arch: str = "auto"  # mlp28 | mlp8 | mlp8s | conv28 | conv32 | conv8; auto picks by size
     z_dim: int = 100  # generator noise size, z ~ U(0, 1)
     feature_matching: bool = True  # G: ||E f(x) - E f(G(z))||^2 (sec. 3.1); else non-saturating
     minibatch_discrimination: bool = False  # minibatch features before D's output (sec. 3.2)
@@ -71,6 +71,7 @@ ARCH_DEFAULTS: dict[str, dict[str, float]] = {
     ),
 }
 ARCH_DEFAULTS["mlp8"] = ARCH_DEFAULTS["mlp28"]  # the same model on 8x8 inputs
+ARCH_DEFAULTS["mlp8s"] = ARCH_DEFAULTS["mlp28"]  # and its narrower version
 
 
 def resolve(cfg: SSGANConfig, image_size: int) -> SSGANConfig:

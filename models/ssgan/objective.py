@@ -101,13 +101,20 @@ class SSGANObjective:
         """A batch G(z), z ~ U(0, 1). (N, C, H, W)"""
         return self.G(sample_z(self.cfg.batch_size, self.cfg.z_dim, self.device))
 
+    def _d_logits(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """D's logits of each batch. Without minibatch discrimination D treats every image
+        on its own (no batch statistics), so the batches go through as one: the same
+        function, in fewer and larger matrix products."""
+        if self.cfg.minibatch_discrimination:
+            return tuple(self.D(x)[0] for x in xs)
+        logits, _ = self.D(torch.cat(xs))
+        return logits.split([len(x) for x in xs])
+
     def d(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L_D = L_supervised + w L_unsupervised (section 5, eq. 4-5)."""
-        logits_lab, _ = self.D(batch["x_lab"])  # (L, K)
-        logits_unl, _ = self.D(batch["x_unl"])  # (N, K)
         with torch.no_grad():
             fake = self.fake()  # (N, C, H, W)
-        logits_fake, _ = self.D(fake)
+        logits_lab, logits_unl, logits_fake = self._d_logits(batch["x_lab"], batch["x_unl"], fake)
         l_sup = supervised_loss(logits_lab, batch["y_lab"])
         l_unsup = unsupervised_loss(logits_unl, logits_fake, self.real_target)
         loss = l_sup + self.cfg.unsupervised_weight * l_unsup

@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import normalized_mutual_info_score
 from torch import nn
 
 from ganflow.models.registry import Run
@@ -57,12 +55,16 @@ def hungarian_accuracy(clusters: np.ndarray, labels: np.ndarray) -> float:
     """One-to-one matching; with more clusters than classes the unmatched clusters count as
     wrong."""
     c = contingency(clusters, labels)
+    from scipy.optimize import linear_sum_assignment  # imported when used: a second saved
+
     rows, cols = linear_sum_assignment(-c)
     return float(c[rows, cols].sum() / c.sum())
 
 
 def nmi(clusters: np.ndarray, labels: np.ndarray) -> float:
     """Normalised mutual information, arithmetic-mean normalisation (scikit-learn's)."""
+    from sklearn.metrics import normalized_mutual_info_score
+
     return float(normalized_mutual_info_score(np.asarray(labels), np.asarray(clusters)))
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.special import xlogy
 
 FID = "fid"
 KID_MEAN = "kid_mean"
@@ -155,6 +154,8 @@ def inception_score(
     if np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, atol=1e-4):
         raise ValueError("inception_score takes probabilities (rows >= 0 summing to 1), not logits")
     p = p[np.random.default_rng(seed).permutation(len(p))]
+    from scipy.special import xlogy  # scipy's import costs a second: only when used
+
     scores = []
     for part in np.array_split(p, splits):
         py = part.mean(axis=0, keepdims=True)

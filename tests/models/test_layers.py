@@ -62,6 +62,27 @@ def test_vbn_output_of_an_example_does_not_depend_on_its_batch():
     assert "reference" in net.state_dict()
 
 
+def test_vbn_one_pass_equals_the_reference_carried_beside_the_input():
+    torch.manual_seed(0)
+    layers = [
+        nn.Linear(4, 6),
+        VirtualBatchNorm(6),
+        nn.Softplus(),
+        nn.Linear(6, 3),
+        VirtualBatchNorm(3),
+    ]
+    ref, x = torch.randn(16, 4), torch.randn(8, 4)
+    net = VBNSequential(layers, reference=ref)
+    h_ref, h = ref, x  # the definition: the reference goes through the stack on its own
+    for layer in layers:
+        if isinstance(layer, VirtualBatchNorm):
+            h_ref, stats = layer.normalise_reference(h_ref)
+            h = layer(h, stats)
+        else:
+            h_ref, h = layer(h_ref), layer(h)
+    torch.testing.assert_close(net(x), h)
+
+
 def test_batch_norm_by_contrast_depends_on_the_batch():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6))

@@ -9,7 +9,7 @@ from ganflow.models.ssgan.config import ARCH_DEFAULTS, ARCH_IMAGE_SIZE, SSGANCon
 from ganflow.models.ssgan.nets import build_models
 from ganflow.models.ssgan.objective import build_baseline_training, build_training
 
-CHANNELS = {"mlp28": 1, "mlp8": 1, "conv28": 1, "conv32": 3, "conv8": 1}
+CHANNELS = {"mlp28": 1, "mlp8": 1, "mlp8s": 1, "conv28": 1, "conv32": 3, "conv8": 1}
 
 
 @pytest.mark.parametrize("arch", sorted(ARCH_IMAGE_SIZE))
@@ -56,7 +56,7 @@ def test_every_trick_switches_from_the_config():
 def test_resolve_fills_arch_defaults_and_rejects_mismatches():
     cfg = resolve(SSGANConfig(), 28)
     assert cfg.arch == "mlp28" and cfg.input_noise == ARCH_DEFAULTS["mlp28"]["input_noise"]
-    assert resolve(SSGANConfig(), 8).arch == "mlp8"
+    assert resolve(SSGANConfig(), 8).arch == "mlp8s"
     assert resolve(SSGANConfig(input_noise=0.0), 28).input_noise == 0.0
     with pytest.raises(ValueError, match="takes 28x28"):
         resolve(SSGANConfig(arch="mlp28"), 32)
@@ -141,3 +141,15 @@ def test_after_each_step_the_averages_follow_the_weights():
         for k, q in module.named_parameters():  # the mean of the initial and the stepped weights
             assert torch.allclose(st[name].average[k], (hist0[name][k] + q.detach()) / 2, atol=1e-6)
         assert any(not torch.equal(st[name].average[k], hist0[name][k]) for k in hist0[name])
+
+
+@pytest.mark.parametrize("mbd", [False, True])
+def test_d_phase_scores_its_batches_as_d_scores_each_alone(mbd):
+    from ganflow.models.ssgan.objective import SSGANObjective
+
+    cfg = resolve(SSGANConfig(minibatch_discrimination=mbd), 8)
+    D = build_models(cfg, 1, 10, 0)["D"].eval()  # eval: no noise, so the passes compare
+    obj = SSGANObjective(D, None, cfg)
+    a, b, c = torch.rand(5, 1, 8, 8), torch.rand(7, 1, 8, 8), torch.rand(3, 1, 8, 8)
+    for got, x in zip(obj._d_logits(a, b, c), (a, b, c), strict=True):
+        torch.testing.assert_close(got, D(x)[0])
