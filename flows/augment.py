@@ -164,7 +164,8 @@ def downstream_accuracy(
     """Accuracy on the real test set of the domain classifier (CAS's recipe) trained on (x, y)."""
     b = load_bundle(bundle_path)
     recipe = ClassifierTraining(min_steps=min_steps, seed=seed, max_seconds=60.0)
-    acc = accuracy_of_trained(x, y, b.x_test, b.y_test, num_classes, recipe, _device(device))
+    acc = accuracy_of_trained(x, y, b.x_test, b.y_test, num_classes, recipe, _device(device),
+                              what="downstream classifier")  # fmt: skip
     return {"accuracy": acc, "train_count": len(x), "recipe": dataclasses.asdict(recipe)}
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganflow.models.classifiers import channels_last
+
 TEST_ERROR = "test_error"
 ACCURACY = "accuracy"
 PER_CLASS_ACCURACY = "per_class_accuracy"
@@ -29,7 +31,7 @@ def predict(
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size].to(device)
         xb = xb.float() / 255.0 if xb.dtype == torch.uint8 else xb.float()
-        logits = model(xb)
+        logits = model(channels_last(xb))
         logits = logits[0] if isinstance(logits, tuple) else logits
         out.append(logits.float().cpu())
     return torch.cat(out) if out else torch.empty(0)

@@ -12,6 +12,8 @@ improved precision/recall, Kynkaanniemi et al. 2019; density/coverage, Naeem et 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 
@@ -108,9 +110,12 @@ def polynomial_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, coef: float =
     """Unbiased MMD^2 with the kernel k(a, b) = (a.b / d + coef)^degree (the diagonals of the
     within-set kernel matrices are left out)."""
     d = x.shape[1]
-    kxx = (x @ x.T / d + coef) ** degree
-    kyy = (y @ y.T / d + coef) ** degree
-    kxy = (x @ y.T / d + coef) ** degree
+
+    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        g = a @ b.T / d + coef
+        return g * g * g if degree == 3 else g**degree  # numpy's power has no fast path for 3
+
+    kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
     m, n = len(x), len(y)
     return float(
         (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
@@ -182,56 +187,86 @@ def _t(a: np.ndarray) -> torch.Tensor:
 
 def nn_radii(x: np.ndarray | torch.Tensor, k: int) -> np.ndarray:
     """(N,) distance from each point to its k-th nearest neighbour in x, itself excluded."""
+    return knn_radii(x, (k,))[k]
+
+
+_RADII: dict[tuple[str, tuple[int, ...]], dict[int, np.ndarray]] = {}
+
+
+def knn_radii(x: np.ndarray | torch.Tensor, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """{k: (N,) distance from each point to its k-th nearest neighbour, itself excluded},
+    for every k in one pass over the distances. The last few results are kept by content
+    hash: the real set's radii serve the samples and the floor alike."""
     xt = _t(x)
-    if len(xt) <= k:
-        raise ValueError(f"k={k} nearest neighbours need more than {k} points, got {len(xt)}")
-    out = np.empty(len(xt))
+    key = (hashlib.sha1(xt.numpy().tobytes()).hexdigest(), tuple(ks))
+    if key in _RADII:
+        return _RADII[key]
+    top = max(ks)
+    if len(xt) <= top:
+        raise ValueError(f"k={top} nearest neighbours need more than {top} points, got {len(xt)}")
+    out = {k: np.empty(len(xt)) for k in ks}
     for i, j in _blocks(len(xt), len(xt)):
         d = torch.cdist(xt[i:j], xt)  # (B, N)
-        out[i:j] = d.kthvalue(k + 1, dim=1).values.numpy()  # the 1st is the point itself
+        near = d.topk(top + 1, dim=1, largest=False).values  # the 1st is the point itself
+        for k in ks:
+            out[k][i:j] = near[:, k].numpy()
+    if len(_RADII) >= 4:
+        _RADII.pop(next(iter(_RADII)))
+    _RADII[key] = out
     return out
 
 
-def _ball_counts(query: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    """(Q,) number of balls B(centre_i, radius_i) that contain each query point."""
-    q, c, r = _t(query), _t(centres), torch.from_numpy(radii)
-    out = np.empty(len(q), dtype=np.int64)
-    for i, j in _blocks(len(q), len(c)):
-        out[i:j] = (torch.cdist(q[i:j], c) <= r[None, :]).sum(dim=1).numpy()
-    return out
+def _real_radii(real: np.ndarray, k: int) -> np.ndarray:
+    """The real set's k-NN radii, computed with those of the suite's other metric (k 3 for
+    precision/recall, 5 for density/coverage) in one pass, and kept for the next call."""
+    return knn_radii(real, tuple(sorted({k} | {j for j in (3, 5) if j < len(real)})))[k]
 
 
-def _nearest(query: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(Q,) distance from each query to its nearest point."""
-    q, p = _t(query), _t(points)
-    out = np.empty(len(q))
-    for i, j in _blocks(len(q), len(p)):
-        out[i:j] = torch.cdist(q[i:j], p).min(dim=1).values.numpy()
-    return out
+def manifold_metrics(
+    real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k_pr: int = 3, k_dc: int = 5
+) -> dict[str, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019, k-NN balls of k_pr) and
+    density and coverage (Naeem et al. 2020, k_dc), from one pass over the fake-to-real
+    distances, in float64:
+      precision  share of fakes inside at least one real ball
+      recall     share of reals inside at least one fake ball
+      density    mean number of real balls holding each fake, over k_dc (1 in expectation
+                 for identical distributions)
+      coverage   share of real balls holding at least one fake"""
+    r, f = _t(real), _t(fake)
+    r_pr, r_dc = (torch.from_numpy(_real_radii(_f64(real), k)) for k in (k_pr, k_dc))
+    f_pr = torch.from_numpy(knn_radii(f.numpy(), (k_pr,))[k_pr])
+    in_real, ball_sum = 0, 0
+    recalled = torch.zeros(len(r), dtype=torch.bool)
+    nearest = torch.full((len(r),), float("inf"), dtype=torch.float64)
+    for i, j in _blocks(len(f), len(r)):
+        d = torch.cdist(f[i:j], r)  # (B, N_real)
+        in_real += int((d <= r_pr[None, :]).any(dim=1).sum())
+        ball_sum += int((d <= r_dc[None, :]).sum())
+        recalled |= (d <= f_pr[i:j, None]).any(dim=0)
+        nearest = torch.minimum(nearest, d.min(dim=0).values)
+    return {
+        PRECISION: in_real / len(f),
+        RECALL: float(recalled.double().mean()),
+        DENSITY: ball_sum / (k_dc * len(f)),
+        COVERAGE: float((nearest <= r_dc).double().mean()),
+    }
 
 
 def precision_recall(
     real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = 3
 ) -> dict[str, float]:
-    """Improved precision (share of fakes inside the real k-NN manifold) and recall (share of
-    reals inside the fake k-NN manifold), Kynkaanniemi et al. 2019."""
-    real, fake = _f64(real), _f64(fake)
-    precision = float((_ball_counts(fake, real, nn_radii(real, k)) > 0).mean())
-    recall = float((_ball_counts(real, fake, nn_radii(fake, k)) > 0).mean())
-    return {PRECISION: precision, RECALL: recall}
+    """Improved precision and recall with k-NN balls of k (see manifold_metrics)."""
+    m = manifold_metrics(real, fake, k, k)
+    return {PRECISION: m[PRECISION], RECALL: m[RECALL]}
 
 
 def density_coverage(
     real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = 5
 ) -> dict[str, float]:
-    """Density: mean number of real k-NN balls holding each fake, over k (1 in expectation for
-    identical distributions). Coverage: share of real balls holding at least one fake
-    (Naeem et al. 2020)."""
-    real, fake = _f64(real), _f64(fake)
-    radii = nn_radii(real, k)
-    density = float(_ball_counts(fake, real, radii).sum() / (k * len(fake)))
-    coverage = float((_nearest(real, fake) <= radii).mean())
-    return {DENSITY: density, COVERAGE: coverage}
+    """Density and coverage with k-NN balls of k (see manifold_metrics)."""
+    m = manifold_metrics(real, fake, k, k)
+    return {DENSITY: m[DENSITY], COVERAGE: m[COVERAGE]}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -43,12 +43,14 @@ class EvalParams(Config):
     cas_steps: int = param(
         200, "at least this many steps for each CAS classifier (up to 30 epochs, stopped early)"
     )
-    cas_seconds: float = param(60.0, "wall-time cap of each CAS classifier's training")
+    cas_seconds: float = param(
+        30.0, "wall-time budget of each CAS classifier's training (its schedule fits it)"
+    )
     extractor_steps: int = param(
         200, "at least this many steps for the domain classifier (up to 30 epochs, stopped early)"
     )
     extractor_seconds: float = param(
-        120.0, "wall-time cap of the domain classifier's first training (then cached)"
+        90.0, "wall-time budget of the domain classifier's first training (then cached)"
     )
     inception: str = param(
         "auto",

@@ -11,12 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ganflow.tasks.data.sources import SourceOptions
 from ganflow.tasks.evaluate import metrics as M
-from ganflow.tasks.evaluate.cas import classification_accuracy_score
+from ganflow.tasks.evaluate.cas import classification_accuracy_score, stratified_subset
 from ganflow.tasks.evaluate.extractors import (
     Extractor,
     cached_holdout,
@@ -40,8 +39,7 @@ def distribution_metrics(
         out[M.IS_MEAN], out[M.IS_STD] = M.inception_score(ext.probs(x_fake), 10, p.seed)
     else:
         out[M.IS_MEAN] = out[M.IS_STD] = None
-    out.update(M.precision_recall(fr, ff, k=3))
-    out.update(M.density_coverage(fr, ff, k=5))
+    out.update(M.manifold_metrics(fr, ff, k_pr=3, k_dc=5))
     return out
 
 
@@ -93,13 +91,12 @@ def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> di
         x_fake, y_fake, info = stored["x"], stored["y"], dict(stored["info"])
         if y_fake is None and info.get("source") == "checkpoint":
             y_fake = torch.from_numpy(ext.probs(x_fake).argmax(1))
-    elif which == "floor":
-        n = min(len(stored["x"]), len(hold))
-        pick = np.sort(np.random.default_rng(p.seed).choice(hold, n, replace=False))
+    elif which == "floor":  # the real images CAS's real baseline is trained on, too
+        pick = hold[stratified_subset(raw.train_y[hold], len(stored["x"]), p.seed)]
         x_fake, y_fake = torch.from_numpy(raw.train_x[pick]), torch.from_numpy(raw.train_y[pick])
         info = {
-            "source": "real training images held out from the extractor",
-            "count": n,
+            "source": "real training images held out from the extractor, with the real class mix",
+            "count": len(pick),
             "seed": p.seed,
             "labels": "true labels",
         }
@@ -110,12 +107,11 @@ def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> di
     protocol.update(data=name, samples=info, image_shape=list(raw.test_x.shape[1:]))
     out["cas_accuracy"] = out["real_accuracy"] = None
     if p.cas and y_fake is not None:
-        keep = np.setdiff1d(np.arange(len(raw.train_y)), hold)
         cas = classification_accuracy_score(
             x_fake,
             y_fake,
-            torch.from_numpy(raw.train_x[keep]),
-            torch.from_numpy(raw.train_y[keep]),
+            torch.from_numpy(raw.train_x[hold]),
+            torch.from_numpy(raw.train_y[hold]),
             x_test,
             y_test,
             len(raw.class_names),

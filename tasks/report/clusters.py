@@ -54,17 +54,7 @@ def cluster_png(
         idx = idx[np.argsort(-confidence[idx])][:members]
         imgs = [x[i].float() / 255.0 for i in idx] + [blank] * (members - len(idx))
         rows += [heads[c], *imgs]
-    return save_png(_grid(torch.stack(rows), members + 1), path)
-
-
-def _grid(imgs: torch.Tensor, ncol: int) -> np.ndarray:
-    from torchvision.utils import make_grid
-
-    scale = max(1, 32 // imgs.shape[-1])
-    if scale > 1:
-        imgs = F.interpolate(imgs, scale_factor=scale, mode="nearest")
-    grid = make_grid(imgs, nrow=ncol, padding=2, pad_value=1.0)
-    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return save_png(image_grid(torch.stack(rows), nrow=members + 1), path)
 
 
 @torch.no_grad()
@@ -74,7 +64,7 @@ def style_png(Dec: nn.Module, k: int, styles: torch.Tensor, path: Path) -> Path:
     n = len(styles)
     y = F.one_hot(torch.arange(k).repeat(n), k).float().to(device)
     z = styles.to(device).repeat_interleave(k, dim=0)
-    return save_png(_grid(_decode(Dec, y, z), k), path)
+    return save_png(image_grid(_decode(Dec, y, z), nrow=k), path)
 
 
 def scatter_png(z: np.ndarray, labels: np.ndarray, class_names: list[str], path: Path) -> Path:

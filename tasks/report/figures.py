@@ -18,16 +18,32 @@ def image_grid(images: torch.Tensor, scale: int = 0, nrow: int = 0) -> np.ndarra
     """An (H, W, C) uint8 grid of images (N, C, H, W), uint8 or float in [0, 1], `nrow` images
     a row (0: square). Small images are upscaled (nearest) so that an 8x8 digit is still
     visible in a report."""
-    from torchvision.utils import make_grid
-
     imgs = images.float() / 255.0 if images.dtype == torch.uint8 else images.float().clamp(0, 1)
     if scale == 0:
         scale = max(1, 32 // imgs.shape[-1])
     if scale > 1:
         imgs = torch.nn.functional.interpolate(imgs, scale_factor=scale, mode="nearest")
     nrow = nrow or int(np.ceil(np.sqrt(len(imgs))))
-    grid = make_grid(imgs, nrow=nrow, padding=2, pad_value=1.0)
+    grid = _tile(imgs, nrow, padding=2, pad_value=1.0)
     return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def _tile(imgs: torch.Tensor, nrow: int, padding: int, pad_value: float) -> torch.Tensor:
+    """(3, H, W): the images in rows of `nrow`, `padding` pixels of pad_value around each
+    (torchvision's make_grid layout, grey repeated to RGB, without importing torchvision)."""
+    n, c, h, w = imgs.shape
+    if c == 1:
+        imgs = imgs.expand(-1, 3, -1, -1)
+    cols = max(1, min(nrow, n))
+    rows = -(-n // cols)
+    hp, wp = h + padding, w + padding
+    grid = torch.full((imgs.shape[1], rows * hp + padding, cols * wp + padding), pad_value)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        grid[
+            :, r * hp + padding : r * hp + padding + h, q * wp + padding : q * wp + padding + w
+        ] = imgs[i]
+    return grid
 
 
 def sample_grid(run: Run, n: int = 100, seed: int = 0, scale: int = 0) -> np.ndarray:

@@ -10,7 +10,7 @@ from ganflow.tasks.evaluate.cas import (
     CAS_ACCURACY,
     REAL_ACCURACY,
     classification_accuracy_score,
-    matched_subset,
+    stratified_subset,
 )
 
 
@@ -21,10 +21,32 @@ def digits():
     return t
 
 
-def test_matched_subset_copies_class_counts():
-    y = np.repeat(np.arange(3), 10)
-    idx = matched_subset(y, np.array([2, 0, 12]), seed=0)
-    assert np.array_equal(np.bincount(y[idx], minlength=3), [2, 0, 10])  # class 2 has only 10
+def test_stratified_subset_keeps_the_class_mix():
+    y = np.repeat(np.arange(3), [10, 20, 30])
+    idx = stratified_subset(y, 30, seed=0)
+    assert np.array_equal(np.bincount(y[idx], minlength=3), [5, 10, 15])
+    assert len(np.unique(idx)) == 30 and np.array_equal(idx, np.sort(idx))
+    assert len(stratified_subset(y, 31, seed=0)) == 31  # the remainder handed out
+    assert np.array_equal(stratified_subset(y, 100, seed=0), np.arange(60))
+    assert not np.array_equal(idx, stratified_subset(y, 30, seed=1))
+
+
+def test_a_scored_set_is_read_from_the_cache_and_a_changed_one_is_trained(digits, tmp_path):
+    from ganflow.models.classifiers import ClassifierTraining
+    from ganflow.tasks.evaluate.cas import accuracy_of_trained
+
+    x, y = digits["train_x"][:300], digits["train_y"][:300]
+    recipe = ClassifierTraining(epochs=2, min_steps=20)
+    args = (digits["test_x"], digits["test_y"], 10, recipe, "cpu")
+    first, again, changed = {}, {}, {}
+    a = accuracy_of_trained(x, y, *args, first, tmp_path)
+    b = accuracy_of_trained(x, y, *args, again, tmp_path)
+    y2 = y.clone()
+    y2[:5] = (y2[:5] + 1) % 10
+    accuracy_of_trained(x, y2, *args, changed, tmp_path)
+    assert first["cached"] is False and again["cached"] and a == b
+    assert again["steps"] == first["steps"]
+    assert changed["cached"] is False and len(list(tmp_path.glob("*.json"))) == 2
 
 
 def test_cas_of_real_images_matches_real_accuracy_and_shuffled_labels_fail(digits):

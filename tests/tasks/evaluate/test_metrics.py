@@ -179,4 +179,24 @@ def test_blocked_distances_do_not_change_results(monkeypatch):
     x, y = rng.normal(size=(120, 6)), rng.normal(0.3, 1.0, size=(90, 6))
     whole = {**M.precision_recall(x, y), **M.density_coverage(x, y)}
     monkeypatch.setattr(M, "BLOCK_NUMBERS", 7)  # one row per block
+    M._RADII.clear()  # the radii are remembered by content: compute them again, blocked
     assert {**M.precision_recall(x, y), **M.density_coverage(x, y)} == whole
+
+
+def test_one_pass_manifold_metrics_match_their_definitions_with_two_ks():
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(60, 4)), rng.normal(0.5, 1.2, size=(45, 4))
+
+    def radii(a, k):  # distance to the k-th neighbour, itself excluded
+        d = np.linalg.norm(a[:, None] - a[None], axis=2)
+        return np.sort(d, axis=1)[:, k]
+
+    d = np.linalg.norm(fake[:, None] - real[None], axis=2)  # (fake, real)
+    want = {
+        M.PRECISION: (d <= radii(real, 3)[None]).any(1).mean(),
+        M.RECALL: (d <= radii(fake, 3)[:, None]).any(0).mean(),
+        M.DENSITY: (d <= radii(real, 5)[None]).sum() / (5 * len(fake)),
+        M.COVERAGE: (d.min(0) <= radii(real, 5)).mean(),
+    }
+    got = M.manifold_metrics(real, fake, k_pr=3, k_dc=5)
+    assert got == pytest.approx(want, abs=1e-12)
