@@ -4,6 +4,7 @@ samples are scored."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,10 +100,16 @@ def data_name(p: EvalParams) -> str:
 
 
 def load_reference(p: EvalParams) -> RawData:
-    opts = SourceOptions(
-        root=p.data_root, download=p.download, image_size=p.image_size, channels=p.channels
-    )
-    return load_source(data_name(p), opts)
+    """The reference data set, read once per process for the same data and options."""
+    return _load_reference(data_name(p), p.data_root, p.download, p.image_size, p.channels)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_reference(
+    name: str, root: str | None, download: bool, image_size: int, channels: int
+) -> RawData:
+    opts = SourceOptions(root=root, download=download, image_size=image_size, channels=channels)
+    return load_source(name, opts)
 
 
 def extractor(p: EvalParams) -> dict[str, Any]:

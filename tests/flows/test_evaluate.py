@@ -1,5 +1,6 @@
 """`ganflow evaluate` and the `evaluate` flow on a tiny digits GAN, a sample folder, and bad input."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -71,6 +72,20 @@ def test_checkpoint_evaluation_reports_every_metric_with_its_protocol(cli_result
     # one epoch of GAN training is far from the data: worse than real vs real
     assert cli_result["fid"] > cli_result["floor"]["fid"]
     assert cli_result["floor"]["precision"] > 0.5 and cli_result["floor"]["recall"] > 0.5
+
+
+def test_the_floor_and_the_real_baseline_are_reused_from_the_cache(cli_result, tmp_path):
+    from ganflow.tasks.evaluate.protocol import EvalParams
+    from ganflow.tasks.evaluate.scores import score
+
+    p = EvalParams(**{**cli_result["params"], "run_dir": str(tmp_path)})
+    samples = Path(cli_result["run_dir"]) / "samples.pt"
+    again = score(p, samples, "floor")
+    assert again["protocol"]["cache"]["hit"] is True and again["fid"] == cli_result["floor"]["fid"]
+    other = score(dataclasses.replace(p, kid_subsets=7), samples, "floor")
+    assert other["protocol"]["cache"]["hit"] is False
+    # the samples' real baseline is the floor's CAS: the same images, trained once
+    assert cli_result["real_accuracy"] == cli_result["floor"]["cas_accuracy"]
 
 
 def test_evaluation_writes_metrics_report_and_pictures(cli_result):
