@@ -195,7 +195,7 @@ class EarlyStopping:
         self.stopped, self.measured = "budget", 0
         # the learning-rate schedule's length, shortened once the step rate shows that the
         # budget does not fit in max_seconds (so the decay still ends at 0)
-        self.horizon, self.probe = total, min(25, total)
+        self.horizon, self.budget, self.probes = total, total, (25, 100)
 
     @torch.no_grad()
     def accuracy(self) -> float:
@@ -209,18 +209,18 @@ class EarlyStopping:
         return correct / len(self.x_val)
 
     def _fit_to_time(self, step: int) -> None:
-        """After `probe` steps: the steps that fit in the time left at the rate so far (with a
-        tenth spare for the validation passes), if fewer than the budget."""
+        """At each probe step: the steps that fit in the time left at the rate so far (a tenth
+        spare for the validation passes), when fewer than the budget; the second probe
+        corrects the first, whose rate includes the slower first steps."""
         spent = time.monotonic() - self.t0
         if self.max_seconds is None or spent <= 0:
             return
         fits = step + int(0.9 * (self.max_seconds - spent) * step / spent)
-        if fits < self.total:
-            self.total = self.horizon = max(fits, step + 1)
-            self.stopped = "time"
+        self.total = self.horizon = max(min(fits, self.budget), step + 1)
+        self.stopped = "time" if self.total < self.budget else "budget"
 
     def on_step(self, step: int, logs: dict[str, float]) -> bool:
-        if step == self.probe:
+        if step in self.probes and step < self.budget:
             self._fit_to_time(step)
         late = self.max_seconds is not None and time.monotonic() - self.t0 > self.max_seconds
         late = late or (self.stopped == "time" and step >= self.total)

@@ -38,7 +38,7 @@ REAL_ACCURACY = "real_accuracy"
 
 
 def cas_recipe(
-    seed: int = 0, min_steps: int = 200, max_seconds: float | None = 30.0
+    seed: int = 0, min_steps: int = 200, max_seconds: float | None = 20.0
 ) -> ClassifierTraining:
     """The CAS classifier's recipe: up to 30 epochs (at least `min_steps` steps), stopped
     early on a held-out tenth of its training images, or fitted to `max_seconds` (the
@@ -123,7 +123,7 @@ def classification_accuracy_score(
     device: str = "cpu",
     min_steps: int = 200,
     real_baseline: bool = True,
-    max_seconds: float | None = 30.0,
+    max_seconds: float | None = 20.0,
 ) -> dict[str, Any]:
     """{cas_accuracy, real_accuracy, protocol}. x_real/y_real: the real training pool the
     baseline's images are drawn from (real_baseline=False: x_syn is itself real, and

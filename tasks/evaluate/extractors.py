@@ -133,7 +133,7 @@ def holdout_size(raw: RawData) -> int:
 
 
 def domain_training(
-    name: str, min_steps: int = 200, max_seconds: float | None = 90.0
+    name: str, min_steps: int = 200, max_seconds: float | None = 80.0
 ) -> ClassifierTraining:
     """The domain classifier's recipe: a budget that follows the data (up to 30 epochs, at
     least `min_steps` steps), stopped early on a held-out tenth of its images or after
@@ -154,7 +154,7 @@ def domain_extractor(
     cache_dir: str | Path | None = None,
     progress: bool = False,
     min_steps: int = 200,
-    max_seconds: float | None = 90.0,
+    max_seconds: float | None = 80.0,
 ) -> Extractor:
     """The cached domain classifier of this data as an Extractor, trained on first use (at
     most `max_seconds`: about two minutes on 2 CPU cores for Fashion-MNIST, seconds for

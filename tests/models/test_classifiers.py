@@ -53,3 +53,29 @@ def test_a_time_cap_stops_training_at_once():
     cfg = ClassifierTraining(epochs=50, min_steps=0, batch_size=20, max_seconds=0.0)
     done = train_classifier(build_classifier("lenet", (1, 8, 8), 2), x, y, cfg)
     assert done["stopped"] == "time" and done["steps"] == 1
+
+
+def test_a_time_cap_shortens_the_schedule_so_the_learning_rate_still_decays_to_zero(monkeypatch):
+    import ganflow.models.classifiers as C
+
+    clock = iter(range(0, 10**6))  # one "second" per call to the clock: a known step rate
+    monkeypatch.setattr(C.time, "monotonic", lambda: float(next(clock)))
+    lrs = []
+    real_fit = C.fit
+
+    def spy(phases, *a, **k):  # records the learning rate after each step
+        class Rec:
+            def on_step(self, step, logs):
+                lrs.append(phases[0].optimizer.param_groups[0]["lr"])
+
+            def on_end(self, step, ok):
+                pass
+
+        return real_fit(phases, *a, callbacks=[*k.pop("callbacks"), Rec()], **k)
+
+    monkeypatch.setattr(C, "fit", spy)
+    x, y = _blobs()
+    cfg = ClassifierTraining(epochs=500, min_steps=0, batch_size=20, patience=0, max_seconds=400.0)
+    done = train_classifier(build_classifier("lenet", (1, 8, 8), 2), x, y, cfg)
+    assert done["stopped"] == "time" and 100 < done["steps"] < done["budget_steps"] // 10
+    assert lrs[-1] < 1e-3 * cfg.lr and lrs[len(lrs) // 2] > 0.3 * cfg.lr
