@@ -241,7 +241,22 @@ def run_command(c: Command, args: argparse.Namespace) -> dict[str, Any]:
     return c.flow(**p.to_dict())
 
 
+# the commands that run a flow (the names in commands()): they prestart Prefect's server
+FLOW_COMMANDS = {
+    "semi-supervised",
+    "cluster",
+    "evaluate",
+    "train-gan",
+    "gan-grid",
+    "export",
+    "augment",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    from ganflow.flows.api_server import prestart
+
+    server = prestart(sys.argv[1:] if argv is None else list(argv), FLOW_COMMANDS)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0) or a bad option (2, already said on stderr)
@@ -266,6 +281,15 @@ def main(argv: list[str] | None = None) -> int:
 
             return datasets_main(args)
         c = commands()[args.command]
+        if server is not None and not args.no_prefect:
+            try:
+                server.ready()
+            except RuntimeError as e:
+                print(
+                    f"ganflow: error: {e}; run with --no-prefect, or set PREFECT_API_URL",
+                    file=sys.stderr,
+                )
+                return 1
         result = run_command(c, args)
     except (
         DataError,

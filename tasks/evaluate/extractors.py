@@ -38,7 +38,7 @@ from ganflow.models.classifiers import (
 from ganflow.tasks.data.bundle import content_hash
 from ganflow.tasks.data.sources import DATA_DIR, RawData
 from ganflow.tasks.evaluate.classification import predict
-from ganflow.tasks.io import save_torch
+from ganflow.tasks.io import atomic_write, save_torch
 from ganflow.tasks.progress import StepProgress, quiet
 
 EXTRACTOR_VERSION = (
@@ -85,8 +85,20 @@ class Extractor:
         _FEATURES[key] = out
         return out
 
-    def features(self, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-        return self._run(x, batch_size)[0]
+    def features(self, x: torch.Tensor, batch_size: int = 256, keep: bool = False) -> np.ndarray:
+        """(N, F) float64 features; keep=True (the reference set) also keeps them on disk,
+        under the hash of the network's weights and the images, for the next process."""
+        if not keep:
+            return self._run(x, batch_size)[0]
+        key = hashlib.sha1(f"{self.name}{_weights_digest(self.module)}{_digest(x)}".encode())
+        path = DATA_DIR / "cache" / "features" / f"{key.hexdigest()}.npy"
+        try:
+            return np.load(path)
+        except (OSError, ValueError):  # absent or unreadable: compute it
+            feats = self._run(x, batch_size)[0]
+            with atomic_write(path) as f:
+                np.save(f, feats)
+            return feats
 
     def probs(self, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
         if self.head is None:

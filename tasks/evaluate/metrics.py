@@ -13,9 +13,12 @@ improved precision/recall, Kynkaanniemi et al. 2019; density/coverage, Naeem et 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from ganflow.tasks.io import write_with
 
 FID = "fid"
 KID_MEAN = "kid_mean"
@@ -193,14 +196,25 @@ def nn_radii(x: np.ndarray | torch.Tensor, k: int) -> np.ndarray:
 _RADII: dict[tuple[str, tuple[int, ...]], dict[int, np.ndarray]] = {}
 
 
-def knn_radii(x: np.ndarray | torch.Tensor, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
+def knn_radii(
+    x: np.ndarray | torch.Tensor, ks: tuple[int, ...], cache_dir: Path | None = None
+) -> dict[int, np.ndarray]:
     """{k: (N,) distance from each point to its k-th nearest neighbour, itself excluded},
     for every k in one pass over the distances. The last few results are kept by content
-    hash: the real set's radii serve the samples and the floor alike."""
+    hash (and in cache_dir when given): the real set's radii serve the samples and the
+    floor alike."""
     xt = _t(x)
     key = (hashlib.sha1(xt.numpy().tobytes()).hexdigest(), tuple(ks))
     if key in _RADII:
         return _RADII[key]
+    path = Path(cache_dir) / f"{key[0]}-{'-'.join(map(str, ks))}.npz" if cache_dir else None
+    if path is not None and path.exists():
+        try:
+            with np.load(path) as z:
+                _RADII[key] = {k: z[f"k{k}"] for k in ks}
+            return _RADII[key]
+        except (OSError, ValueError, KeyError):  # unreadable: compute it again
+            pass
     top = max(ks)
     if len(xt) <= top:
         raise ValueError(f"k={top} nearest neighbours need more than {top} points, got {len(xt)}")
@@ -213,17 +227,24 @@ def knn_radii(x: np.ndarray | torch.Tensor, ks: tuple[int, ...]) -> dict[int, np
     if len(_RADII) >= 4:
         _RADII.pop(next(iter(_RADII)))
     _RADII[key] = out
+    if path is not None:
+        write_with(path, lambda tmp: np.savez(tmp, **{f"k{k}": v for k, v in out.items()}))
     return out
 
 
-def _real_radii(real: np.ndarray, k: int) -> np.ndarray:
+def _real_radii(real: np.ndarray, k: int, cache_dir: Path | None = None) -> np.ndarray:
     """The real set's k-NN radii, computed with those of the suite's other metric (k 3 for
     precision/recall, 5 for density/coverage) in one pass, and kept for the next call."""
-    return knn_radii(real, tuple(sorted({k} | {j for j in (3, 5) if j < len(real)})))[k]
+    ks = tuple(sorted({k} | {j for j in (3, 5) if j < len(real)}))
+    return knn_radii(real, ks, cache_dir)[k]
 
 
 def manifold_metrics(
-    real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k_pr: int = 3, k_dc: int = 5
+    real: np.ndarray | torch.Tensor,
+    fake: np.ndarray | torch.Tensor,
+    k_pr: int = 3,
+    k_dc: int = 5,
+    cache_dir: Path | None = None,
 ) -> dict[str, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019, k-NN balls of k_pr) and
     density and coverage (Naeem et al. 2020, k_dc), from one pass over the fake-to-real
@@ -232,9 +253,10 @@ def manifold_metrics(
       recall     share of reals inside at least one fake ball
       density    mean number of real balls holding each fake, over k_dc (1 in expectation
                  for identical distributions)
-      coverage   share of real balls holding at least one fake"""
+      coverage   share of real balls holding at least one fake
+    cache_dir: where the real set's radii are kept by content hash (None: in memory only)."""
     r, f = _t(real), _t(fake)
-    r_pr, r_dc = (torch.from_numpy(_real_radii(_f64(real), k)) for k in (k_pr, k_dc))
+    r_pr, r_dc = (torch.from_numpy(_real_radii(_f64(real), k, cache_dir)) for k in (k_pr, k_dc))
     f_pr = torch.from_numpy(knn_radii(f.numpy(), (k_pr,))[k_pr])
     in_real, ball_sum = 0, 0
     recalled = torch.zeros(len(r), dtype=torch.bool)

@@ -33,7 +33,7 @@ def distribution_metrics(
     ext: Extractor, x_real: torch.Tensor, x_fake: torch.Tensor, p: EvalParams
 ) -> dict[str, Any]:
     """FID, KID, IS (when the extractor has a classifier head), precision/recall, density/coverage."""
-    fr, ff = ext.features(x_real), ext.features(x_fake)
+    fr, ff = ext.features(x_real, keep=True), ext.features(x_fake)
     out: dict[str, Any] = {M.FID: M.fid_from_features(fr, ff)}
     out[M.KID_MEAN], out[M.KID_STD] = M.kernel_inception_distance(
         fr, ff, p.kid_subsets, p.kid_subset_size, p.seed
@@ -42,7 +42,7 @@ def distribution_metrics(
         out[M.IS_MEAN], out[M.IS_STD] = M.inception_score(ext.probs(x_fake), 10, p.seed)
     else:
         out[M.IS_MEAN] = out[M.IS_STD] = None
-    out.update(M.manifold_metrics(fr, ff, k_pr=3, k_dc=5))
+    out.update(M.manifold_metrics(fr, ff, k_pr=3, k_dc=5, cache_dir=DATA_DIR / "cache" / "radii"))
     return out
 
 

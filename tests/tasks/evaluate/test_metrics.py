@@ -200,3 +200,13 @@ def test_one_pass_manifold_metrics_match_their_definitions_with_two_ks():
     }
     got = M.manifold_metrics(real, fake, k_pr=3, k_dc=5)
     assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_radii_kept_on_disk_are_read_back_by_the_next_process(tmp_path, monkeypatch):
+    x = np.random.default_rng(4).normal(size=(50, 3))
+    first = M.knn_radii(x, (3, 5), tmp_path)
+    M._RADII.clear()  # a new process: nothing in memory
+    monkeypatch.setattr(M.torch, "cdist", lambda *a: pytest.fail("recomputed"))
+    again = M.knn_radii(x, (3, 5), tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    assert all(np.array_equal(first[k], again[k]) for k in (3, 5))
