@@ -29,6 +29,7 @@ from ganflow.models.classifiers import (
     train_classifier,
 )
 from ganflow.tasks.evaluate.classification import predict
+from ganflow.tasks.evaluate.extractors import stratified_subset
 from ganflow.tasks.io import DATA_DIR, write_json
 from ganflow.tasks.progress import StepProgress, quiet
 
@@ -44,21 +45,6 @@ def cas_recipe(
     early on a held-out tenth of its training images, or fitted to `max_seconds` (the
     learning rate then decays over the steps that fit)."""
     return ClassifierTraining(min_steps=min_steps, seed=seed, max_seconds=max_seconds)
-
-
-def stratified_subset(y_pool: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Sorted indices of n images of y_pool with its class mix (seeded); all when n >= the pool."""
-    if n >= len(y_pool):
-        return np.arange(len(y_pool))
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(y_pool, return_counts=True)
-    share = np.floor(counts / len(y_pool) * n).astype(int)
-    share[: n - share.sum()] += 1  # hand out the rounding remainder
-    picked = [
-        rng.permutation(np.flatnonzero(y_pool == c))[:k]
-        for c, k in zip(classes, share, strict=True)
-    ]
-    return np.sort(np.concatenate(picked))
 
 
 def _cache_key(arrays: tuple[torch.Tensor, ...], arch: str, recipe: ClassifierTraining) -> str:

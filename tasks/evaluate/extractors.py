@@ -41,9 +41,8 @@ from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.io import atomic_write, save_torch
 from ganflow.tasks.progress import StepProgress, quiet
 
-EXTRACTOR_VERSION = (
-    4  # 2: seeded initialisation; 3: early stopping, a time cap; 4: schedule fitted to it
-)
+# 2: seeded initialisation; 3: early stopping, a time cap; 4: the schedule fitted to the cap
+EXTRACTOR_VERSION = 4
 FID_INCEPTION_RANGE = (-1.0, 0.9921875)  # TF Inception input: (x * 255 - 128) / 128
 
 
@@ -126,17 +125,24 @@ def _digest(x: torch.Tensor) -> str:
 # --- domain classifier -------------------------------------------------------------------
 
 
-def reference_holdout(y: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
-    """Sorted indices of a stratified, seeded part of the training set that the domain
-    classifier never sees: the 'real' side of the real-vs-real floor."""
+def stratified_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of n items of y with its class mix (seeded); all when n >= len(y)."""
+    if n >= len(y):
+        return np.arange(len(y))
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(y, return_counts=True)
-    share = np.floor(counts / len(y) * size).astype(int)
-    share[: size - share.sum()] += 1  # hand out the rounding remainder
+    share = np.floor(counts / len(y) * n).astype(int)
+    share[: n - share.sum()] += 1  # hand out the rounding remainder
     picked = [
         rng.permutation(np.flatnonzero(y == c))[:s] for c, s in zip(classes, share, strict=True)
     ]
     return np.sort(np.concatenate(picked))
+
+
+def reference_holdout(y: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a stratified, seeded part of the training set that the domain
+    classifier never sees: the 'real' side of the real-vs-real floor."""
+    return stratified_subset(y, size, seed)
 
 
 def holdout_size(raw: RawData) -> int:

@@ -17,12 +17,13 @@ import torch
 
 from ganflow.tasks.data.sources import SourceOptions
 from ganflow.tasks.evaluate import metrics as M
-from ganflow.tasks.evaluate.cas import classification_accuracy_score, stratified_subset
+from ganflow.tasks.evaluate.cas import classification_accuracy_score
 from ganflow.tasks.evaluate.extractors import (
     Extractor,
     cached_holdout,
     domain_extractor,
     inception_extractor,
+    stratified_subset,
 )
 from ganflow.tasks.evaluate.protocol import EvalParams, data_name, device_of, load_reference
 from ganflow.tasks.evaluate.samples import draw_samples

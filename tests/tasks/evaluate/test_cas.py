@@ -10,8 +10,8 @@ from ganflow.tasks.evaluate.cas import (
     CAS_ACCURACY,
     REAL_ACCURACY,
     classification_accuracy_score,
-    stratified_subset,
 )
+from ganflow.tasks.evaluate.extractors import stratified_subset
 
 
 @pytest.fixture(scope="module")
