@@ -193,9 +193,9 @@ class EarlyStopping:
         self.patience, self.max_seconds, self.t0 = patience, max_seconds, time.monotonic()
         self.best, self.best_step, self.best_state, self.bad = -1.0, 0, None, 0
         self.stopped, self.measured = "budget", 0
-        # the learning-rate schedule's length, shortened once the step rate shows that the
-        # budget does not fit in max_seconds (so the decay still ends at 0)
-        self.horizon, self.budget, self.probes = total, total, (25, 100)
+        # `total` is also the learning-rate schedule's length: shortened from the budget once
+        # the step rate shows that it does not fit in max_seconds (so the decay ends at 0)
+        self.budget, self.probes = total, (25, 100)
 
     @torch.no_grad()
     def accuracy(self) -> float:
@@ -216,7 +216,7 @@ class EarlyStopping:
         if self.max_seconds is None or spent <= 0:
             return
         fits = step + int(0.9 * (self.max_seconds - spent) * step / spent)
-        self.total = self.horizon = max(min(fits, self.budget), step + 1)
+        self.total = max(min(fits, self.budget), step + 1)
         self.stopped = "time" if self.total < self.budget else "budget"
 
     def on_step(self, step: int, logs: dict[str, float]) -> bool:
@@ -285,7 +285,7 @@ def train_classifier(
     )
     # cosine decay to 0 over the budget, or over the steps that fit in the time cap
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, stop.horizon) / stop.horizon))
+        opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, stop.total) / stop.total))
     )
 
     def next_batch(step: int) -> dict[str, torch.Tensor]:

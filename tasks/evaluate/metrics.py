@@ -232,13 +232,6 @@ def knn_radii(
     return out
 
 
-def _real_radii(real: np.ndarray, k: int, cache_dir: Path | None = None) -> np.ndarray:
-    """The real set's k-NN radii, computed with those of the suite's other metric (k 3 for
-    precision/recall, 5 for density/coverage) in one pass, and kept for the next call."""
-    ks = tuple(sorted({k} | {j for j in (3, 5) if j < len(real)}))
-    return knn_radii(real, ks, cache_dir)[k]
-
-
 def manifold_metrics(
     real: np.ndarray | torch.Tensor,
     fake: np.ndarray | torch.Tensor,
@@ -256,7 +249,8 @@ def manifold_metrics(
       coverage   share of real balls holding at least one fake
     cache_dir: where the real set's radii are kept by content hash (None: in memory only)."""
     r, f = _t(real), _t(fake)
-    r_pr, r_dc = (torch.from_numpy(_real_radii(_f64(real), k, cache_dir)) for k in (k_pr, k_dc))
+    real_radii = knn_radii(r.numpy(), tuple(sorted({k_pr, k_dc})), cache_dir)  # one pass for both
+    r_pr, r_dc = torch.from_numpy(real_radii[k_pr]), torch.from_numpy(real_radii[k_dc])
     f_pr = torch.from_numpy(knn_radii(f.numpy(), (k_pr,))[k_pr])
     in_real, ball_sum = 0, 0
     recalled = torch.zeros(len(r), dtype=torch.bool)
