@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 # Default root of data sets, caches and runs: $GANFLOW_DATA, else data/ in the repository.
 DATA_DIR = Path(os.environ.get("GANFLOW_DATA", Path(__file__).resolve().parent.parent / "data"))
 
@@ -87,6 +89,23 @@ def new_run_dir(flow: str, root: str | Path | None = None) -> Path:
     started in the same second do not collide. Not created here."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path(root or DATA_DIR / "runs") / f"{flow}-{stamp}-{secrets.token_hex(3)}"
+
+
+def digest(*parts: Any) -> str:
+    """sha256 hex of the parts, in order: strings, bytes, and arrays or tensors (each by its
+    shape, dtype and bytes): the content key of every cache."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, str):
+            part = part.encode()
+        if not isinstance(part, bytes):
+            a = np.ascontiguousarray(
+                part.detach().cpu().numpy() if hasattr(part, "detach") else part
+            )
+            h.update(f"{a.shape}{a.dtype}".encode())
+            part = a.tobytes()
+        h.update(part)
+    return h.hexdigest()
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

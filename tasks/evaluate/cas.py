@@ -11,7 +11,6 @@ data set and sample count, and scoring the same images again trains nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from dataclasses import asdict
@@ -30,7 +29,7 @@ from ganflow.models.classifiers import (
 )
 from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.evaluate.extractors import stratified_subset
-from ganflow.tasks.io import DATA_DIR, write_json
+from ganflow.tasks.io import DATA_DIR, digest, write_json
 from ganflow.tasks.progress import StepProgress, quiet
 
 CAS_VERSION = 2  # 1: a real baseline with the samples' class counts; 2: the real class mix
@@ -48,12 +47,7 @@ def cas_recipe(
 
 
 def _cache_key(arrays: tuple[torch.Tensor, ...], arch: str, recipe: ClassifierTraining) -> str:
-    h = hashlib.sha256(f"cas-v{CAS_VERSION}-{arch}".encode())
-    h.update(json.dumps(asdict(recipe), sort_keys=True).encode())
-    for a in arrays:
-        h.update(str(tuple(a.shape)).encode())
-        h.update(np.ascontiguousarray(a.cpu().numpy()).tobytes())
-    return h.hexdigest()
+    return digest(f"cas-v{CAS_VERSION}-{arch}", json.dumps(asdict(recipe), sort_keys=True), *arrays)
 
 
 def accuracy_of_trained(

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import importlib.util
 import sys
 from collections.abc import Callable
@@ -38,7 +38,7 @@ from ganflow.models.classifiers import (
 from ganflow.tasks.data.bundle import content_hash
 from ganflow.tasks.data.sources import DATA_DIR, RawData
 from ganflow.tasks.evaluate.classification import predict
-from ganflow.tasks.io import atomic_write, save_torch
+from ganflow.tasks.io import atomic_write, digest, save_torch
 from ganflow.tasks.progress import StepProgress, quiet
 
 # 2: seeded initialisation; 3: early stopping, a time cap; 4: the schedule fitted to the cap
@@ -58,11 +58,16 @@ class Extractor:
     info: dict[str, Any] = field(default_factory=dict)  # goes into every result's protocol
     device: str = "cpu"
 
+    @functools.cached_property
+    def weights_digest(self) -> str:
+        """The content key of the network's weights (they do not change once built)."""
+        return digest(*self.module.state_dict().values())
+
     @torch.no_grad()
     def _run(self, x: torch.Tensor, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(features, probabilities or None) in one pass; the last few results are kept by
         the images' content hash, so the test set is run once for the samples and the floor."""
-        key = (self.name, _weights_digest(self.module), _digest(x))
+        key = (self.name, self.weights_digest, digest(x))
         if key in _FEATURES:
             return _FEATURES[key]
         self.module.eval()
@@ -89,8 +94,8 @@ class Extractor:
         under the hash of the network's weights and the images, for the next process."""
         if not keep:
             return self._run(x, batch_size)[0]
-        key = hashlib.sha1(f"{self.name}{_weights_digest(self.module)}{_digest(x)}".encode())
-        path = DATA_DIR / "cache" / "features" / f"{key.hexdigest()}.npy"
+        key = digest(self.name, self.weights_digest, x)
+        path = DATA_DIR / "cache" / "features" / f"{key}.npy"
         try:
             return np.load(path)
         except (OSError, ValueError):  # absent or unreadable: compute it
@@ -107,19 +112,6 @@ class Extractor:
 
 
 _FEATURES: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray | None]] = {}
-
-
-def _weights_digest(module: nn.Module) -> str:
-    h = hashlib.sha1()
-    for v in module.state_dict().values():
-        h.update(np.ascontiguousarray(v.detach().cpu().numpy()).tobytes())
-    return h.hexdigest()
-
-
-def _digest(x: torch.Tensor) -> str:
-    h = hashlib.sha1(f"{tuple(x.shape)}{x.dtype}".encode())
-    h.update(np.ascontiguousarray(x.detach().cpu().numpy()).tobytes())
-    return h.hexdigest()
 
 
 # --- domain classifier -------------------------------------------------------------------

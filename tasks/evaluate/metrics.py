@@ -12,13 +12,12 @@ improved precision/recall, Kynkaanniemi et al. 2019; density/coverage, Naeem et 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ganflow.tasks.io import write_with
+from ganflow.tasks.io import digest, write_with
 
 FID = "fid"
 KID_MEAN = "kid_mean"
@@ -204,7 +203,7 @@ def knn_radii(
     hash (and in cache_dir when given): the real set's radii serve the samples and the
     floor alike."""
     xt = _t(x)
-    key = (hashlib.sha1(xt.numpy().tobytes()).hexdigest(), tuple(ks))
+    key = (digest(xt), tuple(ks))
     if key in _RADII:
         return _RADII[key]
     path = Path(cache_dir) / f"{key[0]}-{'-'.join(map(str, ks))}.npz" if cache_dir else None

@@ -8,7 +8,6 @@ its protocol.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from ganflow.tasks.evaluate.extractors import (
 )
 from ganflow.tasks.evaluate.protocol import EvalParams, data_name, device_of, load_reference
 from ganflow.tasks.evaluate.samples import draw_samples
-from ganflow.tasks.io import DATA_DIR, write_json
+from ganflow.tasks.io import DATA_DIR, digest, write_json
 
 
 def distribution_metrics(
@@ -165,7 +164,7 @@ def _floor_cache(p: EvalParams, ext: Extractor, n: int) -> tuple[str, Path]:
         **{k: getattr(p, k) for k in ("seed", "kid_subsets", "kid_subset_size", "cas", "cas_steps",
                                       "cas_seconds", "inception", "inception_weights")},
     }  # fmt: skip
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+    key = digest(json.dumps(settings, sort_keys=True, default=str))
     return key, DATA_DIR / "cache" / "floor" / f"{key[:32]}.json"
 
 
