@@ -152,6 +152,11 @@ class ClassifierTraining:
     max_seconds: float | None = None
 
 
+def training_summary(done: dict[str, Any]) -> str:
+    """How a train_classifier run went, for the log: '2.3 epochs in 78.1 s (stopped: time)'."""
+    return f"{done['epochs']} epochs in {done['seconds']} s (stopped: {done['stopped']})"
+
+
 def classifier_steps(n: int, cfg: ClassifierTraining) -> int:
     """The step budget for n training images (early stopping may end it sooner)."""
     return max(steps_for(cfg.epochs, n, cfg.batch_size), cfg.min_steps)

@@ -108,6 +108,16 @@ def digest(*parts: Any) -> str:
     return h.hexdigest()
 
 
+def read_keyed_json(path: str | Path, key: str) -> dict[str, Any] | None:
+    """A cache entry written as {"key": key, ...}; None when it is absent, unreadable or
+    written under another key (a cache file holds nothing that cannot be remade)."""
+    try:
+        entry = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) and entry.get("key") == key else None
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

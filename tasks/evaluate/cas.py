@@ -26,10 +26,11 @@ from ganflow.models.classifiers import (
     classifier_arch,
     classifier_steps,
     train_classifier,
+    training_summary,
 )
 from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.evaluate.extractors import stratified_subset
-from ganflow.tasks.io import DATA_DIR, digest, write_json
+from ganflow.tasks.io import DATA_DIR, digest, read_keyed_json, write_json
 from ganflow.tasks.progress import StepProgress, quiet
 
 CAS_VERSION = 2  # 1: a real baseline with the samples' class counts; 2: the real class mix
@@ -69,14 +70,11 @@ def accuracy_of_trained(
     arch = classifier_arch(shape)  # type: ignore[arg-type]
     key = _cache_key((x_train, y_train, x_test, y_test), arch, recipe)
     path = Path(cache_dir or DATA_DIR / "cache" / "cas") / f"{key[:32]}.json"
-    try:
-        hit = json.loads(path.read_text())
-        if hit.get("key") == key:
-            if report is not None:
-                report.update(hit["trained"], cached=str(path))
-            return float(hit["accuracy"])
-    except (OSError, ValueError, KeyError):  # absent or unreadable: train it
-        pass
+    hit = read_keyed_json(path, key)
+    if hit is not None:
+        if report is not None:
+            report.update(hit["trained"], cached=str(path))
+        return float(hit["accuracy"])
     model = build_classifier(arch, shape, num_classes, recipe.seed)  # type: ignore[arg-type]
     bar = StepProgress(f"{what} ({len(x_train)} images)", classifier_steps(len(x_train), recipe))
     done = train_classifier(model, x_train, y_train, recipe, device, [bar])
@@ -84,8 +82,8 @@ def accuracy_of_trained(
     acc = float((pred == y_test).double().mean())
     write_json(path, {"key": key, "accuracy": acc, "trained": done})
     if not quiet():
-        print(f"{what}: {done['epochs']} epochs in {done['seconds']} s (stopped: {done['stopped']}), "
-              f"test accuracy {100 * acc:.2f} %", file=sys.stderr, flush=True)  # fmt: skip
+        print(f"{what}: {training_summary(done)}, test accuracy {100 * acc:.2f} %",
+              file=sys.stderr, flush=True)  # fmt: skip
     if report is not None:
         report.update(done, cached=False)
     return acc

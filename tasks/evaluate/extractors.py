@@ -34,6 +34,7 @@ from ganflow.models.classifiers import (
     classifier_arch,
     classifier_steps,
     train_classifier,
+    training_summary,
 )
 from ganflow.tasks.data.bundle import content_hash
 from ganflow.tasks.data.sources import DATA_DIR, RawData
@@ -212,9 +213,8 @@ def domain_extractor(
         }
         save_torch(path, state)
         if progress and not quiet():
-            print(f"{arch} domain classifier for {name}: {trained['epochs']} epochs in {trained['seconds']} s "
-                  f"(stopped: {trained['stopped']}), test accuracy {100 * info['test_accuracy']:.2f} %; cached at {path}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(f"{arch} domain classifier for {name}: {training_summary(trained)}, test accuracy "
+                  f"{100 * info['test_accuracy']:.2f} %; cached at {path}", file=sys.stderr, flush=True)  # fmt: skip
     model.load_state_dict(state["model"])
     info = dict(state["info"], cache=str(path))
     return Extractor(

@@ -26,7 +26,7 @@ from ganflow.tasks.evaluate.extractors import (
 )
 from ganflow.tasks.evaluate.protocol import EvalParams, data_name, device_of, load_reference
 from ganflow.tasks.evaluate.samples import draw_samples
-from ganflow.tasks.io import DATA_DIR, digest, write_json
+from ganflow.tasks.io import DATA_DIR, digest, read_keyed_json, write_json
 
 
 def distribution_metrics(
@@ -96,13 +96,10 @@ def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> di
             y_fake = torch.from_numpy(ext.probs(x_fake).argmax(1))
     elif which == "floor":  # the real images CAS's real baseline is trained on, too
         key, path = _floor_cache(p, ext, len(stored["x"]))
-        try:
-            hit = json.loads(path.read_text())
-            if hit.get("key") == key:
-                hit["result"]["protocol"]["cache"] = {"path": str(path), "hit": True}
-                return hit["result"]
-        except (OSError, ValueError):  # absent or unreadable: compute it
-            pass
+        hit = read_keyed_json(path, key)
+        if hit is not None:
+            hit["result"]["protocol"]["cache"] = {"path": str(path), "hit": True}
+            return hit["result"]
         pick = hold[stratified_subset(raw.train_y[hold], len(stored["x"]), p.seed)]
         x_fake, y_fake = torch.from_numpy(raw.train_x[pick]), torch.from_numpy(raw.train_y[pick])
         info = {
