@@ -68,10 +68,27 @@ class NonFiniteLossError(RuntimeError):
         super().__init__(f"non-finite loss in phase '{phase}' at step {step} ({shown})")
 
 
-def _set_trainable(all_modules: Iterable[nn.Module], trained: Sequence[nn.Module]) -> None:
-    trained_ids = {id(m) for m in trained}
-    for m in all_modules:
-        m.requires_grad_(id(m) in trained_ids)
+class Trainable:
+    """The parameters of every module the phases train, listed once, in the phases' order:
+    freezing the players a phase does not train then sets one flag per parameter instead of
+    walking each module tree on every phase of every step. Where modules nest, a later one's
+    setting wins, as module by module."""
+
+    def __init__(self, phases: Sequence[Phase]) -> None:
+        modules = {id(m): m for ph in phases for m in ph.modules}
+        self.params = {key: list(m.parameters()) for key, m in modules.items()}
+
+    def only(self, trained: Sequence[nn.Module]) -> None:
+        ids = {id(m) for m in trained}
+        for key, params in self.params.items():
+            flag = key in ids
+            for p in params:
+                p.requires_grad_(flag)
+
+    def all(self) -> None:
+        for params in self.params.values():
+            for p in params:
+                p.requires_grad_(True)
 
 
 def run_phases(
@@ -79,18 +96,20 @@ def run_phases(
     batch: Batch,
     step: int,
     autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+    trainable: Trainable | None = None,
 ) -> dict[str, float]:
     """Run every phase due at `step` once, in order; return the logged terms as floats.
+    `trainable`: the phases' parameters, listed once by the caller that loops (fit).
 
     Raises NonFiniteLossError before the optimiser step if a loss is NaN or infinite, so
     the parameters are never touched by a bad step.
     """
-    all_modules = {id(m): m for ph in phases for m in ph.modules}.values()
+    trainable = trainable if trainable is not None else Trainable(phases)
     logs: dict[str, float] = {}
     for ph in phases:
         if not ph.due(step):
             continue
-        _set_trainable(all_modules, ph.modules)
+        trainable.only(ph.modules)
         ph.optimizer.zero_grad(set_to_none=True)
         with autocast() if autocast is not None else contextlib.nullcontext():
             loss, terms = ph.loss(batch, step)
@@ -108,7 +127,7 @@ def run_phases(
             ph.after_step()
         logs[f"{ph.name}/loss"] = loss_value
         logs.update({f"{ph.name}/{k}": v for k, v in values.items()})
-    _set_trainable(all_modules, list(all_modules))
+    trainable.all()
     return logs
 
 
@@ -139,9 +158,10 @@ def fit(
     """Run steps start_step .. total_steps - 1. `next_batch(step)` must be a pure function of
     the step (and seeded state) so that a resumed run sees the same batches."""
     step, logs, stopped, ok = start_step, {}, False, False
+    trainable = Trainable(phases)
     try:
         while step < total_steps:
-            logs = run_phases(phases, next_batch(step), step, autocast)
+            logs = run_phases(phases, next_batch(step), step, autocast, trainable)
             step += 1
             stops = [cb.on_step(step, logs) for cb in callbacks]
             if any(stops):

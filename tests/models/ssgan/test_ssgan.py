@@ -153,3 +153,32 @@ def test_d_phase_scores_its_batches_as_d_scores_each_alone(mbd):
     a, b, c = torch.rand(5, 1, 8, 8), torch.rand(7, 1, 8, 8), torch.rand(3, 1, 8, 8)
     for got, x in zip(obj._d_logits(a, b, c), (a, b, c), strict=True):
         torch.testing.assert_close(got, D(x)[0])
+
+
+@pytest.mark.parametrize("mbd", [False, True])
+def test_g_phase_is_feature_matching_of_separate_passes(mbd):
+    """However the g phase batches its passes, the loss and every gradient (G's, and D's,
+    which must come from the fake batch alone) are those of D scoring each batch alone."""
+    from ganflow.models.losses import feature_matching_loss
+    from ganflow.models.ssgan.objective import SSGANObjective
+
+    cfg = resolve(SSGANConfig(minibatch_discrimination=mbd, batch_size=16), 8)
+    models = build_models(cfg, 1, 10, 0)
+    D, G = models["D"].eval(), models["G"]  # eval: no noise, so the passes compare
+    x = torch.rand(16, 1, 8, 8)
+
+    def loss_and_grads(loss_fn):
+        D.zero_grad(), G.zero_grad()
+        torch.manual_seed(1)
+        loss = loss_fn()
+        loss.backward()
+        return loss.detach(), [p.grad for m in (D, G) for p in m.parameters()]  # D's head: None
+
+    obj = SSGANObjective(D, G, cfg)
+    got = loss_and_grads(lambda: obj.g({"x_unl2": x}, 0)[0])
+    want = loss_and_grads(lambda: feature_matching_loss(D(x)[1], D(obj.fake())[1]))
+    torch.testing.assert_close(got[0], want[0])
+    for a, b in zip(got[1], want[1], strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b)
