@@ -311,6 +311,7 @@ def entry() -> typing.NoReturn:
     threads are joined and the exit handlers (Prefect's log and event flushing, the
     temporary server's stop) run in their usual order, and then the process ends."""
     import atexit
+    import contextlib
     import threading
 
     code = main()
@@ -319,10 +320,8 @@ def entry() -> typing.NoReturn:
             t.join()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`) or stream
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`| head`) or a closed stream
-            pass
     os._exit(code)
 
 
