@@ -126,20 +126,14 @@ class SSGANObjective:
         return _with_penalty(loss, terms, self.hist_d)
 
     def g(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Feature matching ||E f(x) - E f(G(z))||^2 (section 3.1), or non-saturating.
-        Without minibatch discrimination the fake and the real batch go through D as one
-        (as in `d`); the loss takes the real features as a target, not a path for gradients."""
-        fake = self.fake()
-        if not self.cfg.feature_matching:
-            loss = generator_nonsaturating_loss(self.D(fake)[0])
-        elif self.cfg.minibatch_discrimination:
-            _, f_fake = self.D(fake)
+        """Feature matching ||E f(x) - E f(G(z))||^2 (section 3.1), or non-saturating."""
+        logits_fake, f_fake = self.D(self.fake())
+        if self.cfg.feature_matching:
             with torch.no_grad():
                 _, f_real = self.D(batch["x_unl2"])
             loss = feature_matching_loss(f_real, f_fake)
         else:
-            _, f = self.D(torch.cat([fake, batch["x_unl2"]]))
-            loss = feature_matching_loss(f[len(fake) :], f[: len(fake)])
+            loss = generator_nonsaturating_loss(logits_fake)
         return _with_penalty(loss, {"adv": loss.detach()}, self.hist_g)
 
     def sup(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
