@@ -125,7 +125,16 @@ def _arch_option(p: argparse.ArgumentParser) -> None:
 
 @functools.cache
 def commands() -> dict[str, Command]:
-    from ganflow.flows import augment, cluster, evaluate, export, gan, outputs, semi_supervised
+    from ganflow.flows import (
+        augment,
+        cluster,
+        evaluate,
+        export,
+        gan,
+        outputs,
+        semi_supervised,
+        translate,
+    )
 
     gan_add, gan_extra = _gan_extras(grid=False)
     grid_add, grid_extra = _gan_extras(grid=True)
@@ -199,8 +208,45 @@ def commands() -> dict[str, Command]:
             outputs.augment_table,
             outputs.augment_json,
         ),
+        Command(
+            "translate",
+            "image-to-image translation: pix2pix (paired) or CycleGAN (unpaired), scored beside "
+            "its baselines; `ganflow translate apply` runs a trained one over a folder",
+            translate.TranslateParams,
+            translate.run_translate,
+            translate.translate_flow,
+            translate.table,
+        ),
     ]
     return {c.name: c for c in table}
+
+
+def add_apply_parser(sub: argparse._SubParsersAction) -> None:
+    """`ganflow translate apply` (parsed as the `translate-apply` command)."""
+    from ganflow.tasks.export.translated import DIRECTIONS
+
+    ap = sub.add_parser(
+        "translate-apply", help="translate a folder of images with a trained translator"
+    )
+    ap.prog = "ganflow translate apply"
+    ap.add_argument("--checkpoint", required=True, help="RUN/<model>/checkpoint.pt")
+    ap.add_argument("--input", required=True, help="folder of images (subfolders kept)")
+    ap.add_argument("--output", required=True, help="new (or empty) folder for the PNGs")
+    ap.add_argument(
+        "--direction", default="a2b", choices=DIRECTIONS, help="CycleGAN: a2b or b2a"
+    )
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--quiet", action="store_true")
+
+
+def run_apply(args: argparse.Namespace) -> dict[str, Any]:
+    from ganflow.tasks.export.translated import translate_folder
+    from ganflow.tasks.train.devices import select_device
+
+    return translate_folder(
+        args.checkpoint, args.input, args.output, args.direction, str(select_device(args.device))
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_datasets_parser(sub)
     add_serve_parser(sub, setting)
+    add_apply_parser(sub)
     return parser
 
 
@@ -250,13 +297,17 @@ FLOW_COMMANDS = {
     "gan-grid",
     "export",
     "augment",
+    "translate",
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     from ganflow.flows.api_server import prestart
 
-    server = prestart(sys.argv[1:] if argv is None else list(argv), FLOW_COMMANDS)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["translate", "apply"]:
+        argv = ["translate-apply", *argv[2:]]
+    server = prestart(argv, FLOW_COMMANDS)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0) or a bad option (2, already said on stderr)
@@ -276,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
             from ganflow.flows.serve import main as serve_main
 
             return serve_main(args)
+        if args.command == "translate-apply":
+            applied = run_apply(args)
+            print(json.dumps(applied) if args.json else
+                  f"translated {applied['count']} images ({applied['direction']}) into {applied['output']}")  # fmt: skip
+            return 0
         if args.command == "datasets":
             from ganflow.flows.datasets_command import main as datasets_main
 

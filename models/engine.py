@@ -190,6 +190,18 @@ def adam(
     return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused)
 
 
+def linear_decay(
+    opt: torch.optim.Optimizer, total_steps: int, start: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning rate constant until start * total_steps, then linearly down to 0 at
+    total_steps (the K+1 GAN's released code; CycleGAN's 100 + 100 epochs is start 0.5)."""
+    begin = int(start * total_steps)
+    span = max(1, total_steps - begin)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, max(0.0, (total_steps - s) / span))
+    )
+
+
 def steps_for(epochs: int, n: int, batch_size: int) -> int:
     """Steps of `epochs` passes over n items in batches of batch_size (at least 1)."""
     return max(1, epochs * math.ceil(n / batch_size))

@@ -19,8 +19,12 @@ from torch import nn
 from ganflow.models.aae import sampling as aae
 from ganflow.models.aae.config import AAEConfig
 from ganflow.models.config import Config
+from ganflow.models.cyclegan import nets as cyclegan
+from ganflow.models.cyclegan.config import CycleGANConfig
 from ganflow.models.gan import sampling as gan
 from ganflow.models.gan.config import GANConfig
+from ganflow.models.pix2pix import nets as pix2pix
+from ganflow.models.pix2pix.config import Pix2PixConfig
 from ganflow.models.ssgan import sampling as ssgan
 from ganflow.models.ssgan.config import SSGANConfig
 
@@ -54,6 +58,7 @@ class Run:
 
 
 CONDITION, PREDICTED = "condition", "predicted"
+_TRANSLATES = "an image-to-image translator, which draws no images of its own: use `ganflow translate apply`"
 
 # (run, n, labels (n,) or None, generator) -> (uint8 images (n, C, H, W), labels (n,) or None,
 # confidence (n,) or None), all on the CPU
@@ -86,11 +91,9 @@ class Family:
 
     def cannot_sample(self, run: Run) -> str | None:
         """Why this run cannot give images ("a ..." phrase), or None when it can."""
-        return (
-            self.why_not_sampled(run)
-            if self.sample is not None
-            else f"{self.title}, which makes no images"
-        )
+        if self.sample is not None:
+            return self.why_not_sampled(run)
+        return self.why_not_sampled(run) or f"{self.title}, which makes no images"
 
 
 def load_states(modules: dict[str, nn.Module], state: dict[str, Any]) -> None:
@@ -136,6 +139,22 @@ FAMILIES: dict[str, Family] = {
             aae.why_not_sampled,
             lambda run: CONDITION,
             lambda run: run.modules["E"] if run.kind == "aae-semi" else None,
+        ),
+        Family(
+            "pix2pix",
+            "a pix2pix translator",
+            Pix2PixConfig,
+            pix2pix.modules_for,
+            load_states,
+            why_not_sampled=lambda run: f"{_TRANSLATES} (pix2pix)",
+        ),
+        Family(
+            "cyclegan",
+            "a CycleGAN translator",
+            CycleGANConfig,
+            cyclegan.modules_for,
+            load_states,
+            why_not_sampled=lambda run: f"{_TRANSLATES} (CycleGAN)",
         ),
     )
 }

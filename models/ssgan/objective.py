@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganflow.models.engine import Batch, IndexStream, Phase, Training, adam
+from ganflow.models.engine import Batch, IndexStream, Phase, Training, adam, linear_decay
 from ganflow.models.losses import (
     feature_matching_loss,
     generator_nonsaturating_loss,
@@ -52,17 +52,6 @@ def make_batches(
         return batch
 
     return next_batch
-
-
-def _linear_decay(
-    opt: torch.optim.Optimizer, total_steps: int, start: float
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """lr * 1 until start * total, then linearly to 0 at total (the released code's schedule)."""
-    begin = int(start * total_steps)
-    span = max(1, total_steps - begin)
-    return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, max(0.0, (total_steps - s) / span))
-    )
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -158,7 +147,7 @@ class _Player:
         averaged: bool,
     ) -> None:
         self.opt = adam(module.parameters(), lr, (cfg.beta1, 0.999))
-        self.sched = _linear_decay(self.opt, total_steps, cfg.lr_decay_start)
+        self.sched = linear_decay(self.opt, total_steps, cfg.lr_decay_start)
         on = averaged and cfg.historical_averaging > 0
         self.hist = HistoricalAveraging(module, cfg.historical_averaging) if on else None
         stateful.update({f"opt_{name}": self.opt, f"sched_{name}": self.sched})

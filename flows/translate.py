@@ -1,0 +1,228 @@
+"""Flow `translate`: prepare the two domains -> train pix2pix and its L1-only U-Net (paired),
+or CycleGAN (unpaired) -> score each beside the identity mapping on the test images ->
+report (input / output / target grids). `ganflow translate apply` runs a trained translator
+over a folder.
+
+`run_translate(p, steps)` is the flow's body: the Prefect flow passes the @task adapters,
+`--no-prefect`, benchmarks and tests the plain functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+
+from ganflow.flows.params import param, params_flow
+from ganflow.models.config import Config, ConfigError
+from ganflow.tasks.data.raw import SourceOptions
+from ganflow.tasks.data.translation import BUILT_IN, TASKS, prepare_translation, read_translation
+from ganflow.tasks.io import new_run_dir, write_json, write_text
+from ganflow.tasks.report.figures import image_grid, save_png
+from ganflow.tasks.train.devices import select_device
+from ganflow.tasks.train.trainer import RunConfig
+from ganflow.tasks.train.translation import model_config, train
+
+MODELS = ("pix2pix", "cyclegan")
+# the networks' sizes on the built-in 28x28 tasks (CPU-sized; the paper's are for 256x256)
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "edges2fashion": {"ngf": 64, "ndf": 64, "batch_size": 16},
+    "fashion2fashion-m": {"ngf": 32, "ndf": 32, "batch_size": 8},
+}
+
+
+@dataclass
+class TranslateParams(Config):
+    model: str = param("pix2pix", "pix2pix (paired) | cyclegan (unpaired)", choices=MODELS)
+    data: str = param("edges2fashion", f"task: {' | '.join(TASKS)}")
+    data_root: str | None = param(None, "folder task: the data set (built-in: the Fashion-MNIST files)")
+    image_size: int = param(256, "folder task: the side the networks see (a multiple of 4)")
+    load_size: int | None = param(
+        None, "folder task: load at this side and randomly crop to image_size (pix2pix: 286)"
+    )
+    flip: bool = param(False, "random horizontal flips of the training images")
+    channels: int = param(3, "folder task: 1 = greyscale, 3 = RGB", choices=(1, 3))
+    epochs: int = param(1, "passes over the larger domain's training images")
+    seed: int = param(0, "training seed")
+    device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
+    max_minutes: float | None = param(None, "wall-time budget per trained model")
+    test_images: int = param(10_000, "at most this many test images are scored")
+    settings: dict[str, Any] = param(
+        {}, "model setting, e.g. --set lambda_l1=50 --set ngf=32", flag="--set"
+    )
+    run_dir: str | None = param(None, "run directory (default: a new data/runs/translate-...)")
+
+    def validate(self) -> None:
+        if self.data not in TASKS:
+            raise ConfigError(f"unknown task {self.data!r}; choose one of: {', '.join(TASKS)}")
+        if self.data == "edges2fashion" and self.model == "cyclegan":
+            pass  # CycleGAN may ignore the pairing of a paired task
+        if self.data == "fashion2fashion-m" and self.model == "pix2pix":
+            raise ConfigError("fashion2fashion-m is unpaired: pix2pix needs pairs (--model cyclegan)")
+        if self.data == "folder" and not self.data_root:
+            raise ConfigError("the folder task needs --data-root DIR")
+        self.require("at least 1", "epochs", "test_images")
+        self.require("not negative", "seed")
+        self.require("positive", "max_minutes")
+        if self.load_size is not None and self.load_size < self.image_size:
+            raise ConfigError(f"load_size {self.load_size} is below image_size {self.image_size}")
+        for kind in self.kinds():
+            model_config(kind, self.model_settings(), self.side())  # checked before any work
+
+    def kinds(self) -> list[str]:
+        return ["pix2pix", "l1-unet"] if self.model == "pix2pix" else ["cyclegan"]
+
+    def side(self) -> int:
+        return 28 if self.data in BUILT_IN else self.image_size
+
+    def model_settings(self) -> dict[str, Any]:
+        return {**TASK_DEFAULTS.get(self.data, {}), **self.settings}
+
+    def source(self) -> SourceOptions:
+        size = self.image_size if self.load_size is None else self.load_size
+        return SourceOptions(root=self.data_root, image_size=size, channels=self.channels)
+
+
+def train_kind(
+    data_path: str, kind: str, settings: dict[str, Any], run: RunConfig, out_dir: str,
+    crop: int | None, flip: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """One model of the flow on the prepared data file."""
+    data = read_translation(data_path)
+    cfg = model_config(kind, settings, crop or data.image_size)
+    return train(data, kind, cfg, run, out_dir, select_device(run.device), None, crop, flip)
+
+
+def score_kinds(
+    data_path: str, checkpoints: dict[str, str], device: str, max_test: int
+) -> dict[str, Any]:
+    from ganflow.tasks.evaluate.translation import score_translation
+
+    return score_translation(read_translation(data_path), checkpoints, str(select_device(device)), max_test)
+
+
+@dataclass
+class TranslateSteps:
+    prepare: Callable[..., dict] = prepare_translation
+    train: Callable[..., dict] = train_kind
+    score: Callable[..., dict] = score_kinds
+    on_report: Callable[[str, dict], None] | None = None
+
+
+def pictures(examples: dict[str, torch.Tensor], path: Path) -> Path:
+    """One row of 8 per entry (input, each model's output, target), all in colour."""
+    rows = [v if v.shape[1] == 3 else v.expand(-1, 3, -1, -1) for v in examples.values()]
+    return save_png(image_grid(torch.cat(rows), nrow=len(rows[0])), path)
+
+
+def run_translate(p: TranslateParams, steps: TranslateSteps | None = None) -> dict[str, Any]:
+    """The flow's body; returns the summary (also in run_dir/metrics.json)."""
+    steps = steps or TranslateSteps()
+    p.validate()
+    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir(f"translate-{p.model}-{p.data}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = steps.prepare(p.data, p.model == "pix2pix", p.source())
+    crop = p.image_size if p.load_size is not None else None
+    run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes)
+    trained = {
+        kind: steps.train(info["path"], kind, p.model_settings(), run, str(run_dir / kind), crop, p.flip)
+        for kind in p.kinds()
+    }
+    scores = steps.score(info["path"], {k: t["checkpoint"] for k, t in trained.items()}, p.device, p.test_images)
+    main = trained[p.kinds()[0]]
+    summary: dict[str, Any] = {
+        "model": p.model,
+        "task": p.data,
+        **scores["model"],
+        "baselines": scores["baselines"],
+        "run_dir": str(run_dir),
+        "checkpoints": {k: t["checkpoint"] for k, t in trained.items()},
+        "config": main["config"],
+        "steps": main["steps"],
+        "wall_s": {k: t["wall_s"] for k, t in trained.items()},
+        "images_per_s": {k: t["images_per_s"] for k, t in trained.items()},
+        "device": main["device"],
+        "protocol": scores["protocol"],
+        "data": info["fingerprint"],
+        "params": p.to_dict(),
+    }
+    summary["pictures"] = str(pictures(scores["examples"], run_dir / "translations.png"))
+    write_json(run_dir / "metrics.json", summary)
+    summary["report"] = str(write_text(run_dir / "report.md", markdown_report(summary, list(scores["examples"]))))
+    if steps.on_report is not None:
+        steps.on_report(run_dir.name, summary)
+    return summary
+
+
+def score_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    rows = [(summary["model"], summary)]
+    rows += [(name, s) for name, s in summary["baselines"].items()]
+    return rows
+
+
+def score_keys(summary: dict[str, Any]) -> list[str]:
+    from ganflow.tasks.evaluate import translation as t
+
+    if summary["model"] == "pix2pix":
+        return [t.L1, t.PSNR, t.SSIM, t.FID, t.KID]
+    return [t.CONTENT, t.CONTENT_REAL_B, t.CONTENT_SOURCE, t.FID, t.KID, t.CYCLE_L1]
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def table(summary: dict[str, Any]) -> str:
+    keys = score_keys(summary)
+    lines = [f"{summary['task']}: {summary['model']}, {summary['steps']} steps",
+             f"{'model':<10}" + "".join(f"{k:>26}" for k in keys)]  # fmt: skip
+    for name, s in score_rows(summary):
+        lines.append(f"{name:<10}" + "".join(f"{_fmt(s.get(k)):>26}" for k in keys))
+    lines.append(f"report: {summary['report']}")
+    return "\n".join(lines)
+
+
+def markdown_report(summary: dict[str, Any], rows: list[str]) -> str:
+    keys = score_keys(summary)
+    out = [f"# {summary['model']} on {summary['task']}", "",
+           "| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]  # fmt: skip
+    for name, s in score_rows(summary):
+        out.append(f"| {name} | " + " | ".join(_fmt(s.get(k)) for k in keys) + " |")
+    out += ["", f"Rows of the picture, top to bottom: {', '.join(rows)}.", "",
+            "![translations](translations.png)", "",
+            f"Features: {summary['protocol'].get('features')}; test images: {summary['protocol']['test_images']}; "
+            f"training: {summary['steps']} steps, {summary['wall_s']} s."]  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def publish(run_name: str, summary: dict[str, Any]) -> None:
+    from ganflow.tasks.report.figures import png_data_uri
+
+    text = markdown_report(summary, []).replace(
+        "translations.png", png_data_uri(Path(summary["pictures"]))
+    )
+    create_markdown_artifact(text, key="translate-report", description=f"translate run {run_name}")
+
+
+@params_flow(TranslateParams, name="translate", log_prints=True)
+def translate_flow(p: TranslateParams) -> dict[str, Any]:
+    """Train an image-to-image translator (pix2pix or CycleGAN) and score it beside the
+    identity mapping (and, for pix2pix, the L1-only U-Net)."""
+    return run_translate(
+        p,
+        TranslateSteps(
+            task(prepare_translation, name="prepare-translation"),
+            task(train_kind, name="train", task_run_name="train-{kind}"),
+            task(score_kinds, name="score-translation"),
+            publish,
+        ),
+    )
+
+
+def as_json(summary: dict[str, Any]) -> dict[str, Any]:
+    return summary

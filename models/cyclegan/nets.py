@@ -1,0 +1,99 @@
+"""CycleGAN's networks (Zhu et al. 2017, section 4 and appendix 7.2): two ResNet generators
+G: A -> B and F: B -> A (Johnson et al. 2016), and a PatchGAN discriminator per domain
+(models/patchgan.py) with instance norm.
+
+Generator, for a side divisible by 4:
+    c7s1-ngf (reflection pad 3) -> d(2 ngf) -> d(4 ngf)      # 7x7 conv, two stride-2 3x3 convs
+    -> R(4 ngf) x blocks                                      # 3x3 conv residual blocks
+    -> u(2 ngf) -> u(ngf) -> c7s1-C, tanh                     # stride-1/2 transposed convs
+each conv followed by instance norm and ReLU, except the last.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganflow.models.cyclegan.config import CycleGANConfig
+from ganflow.models.patchgan import PatchDiscriminator
+from ganflow.models.pix2pix.nets import init_weights
+
+
+def _conv(cin: int, cout: int, k: int, stride: int = 1) -> list[nn.Module]:
+    pad = [nn.ReflectionPad2d(k // 2)] if stride == 1 else []
+    return [
+        *pad,
+        nn.Conv2d(cin, cout, k, stride, 0 if stride == 1 else 1),
+        nn.InstanceNorm2d(cout),
+        nn.ReLU(True),
+    ]
+
+
+class ResidualBlock(nn.Module):
+    """x + (reflect-pad, 3x3 conv, IN, ReLU, reflect-pad, 3x3 conv, IN)(x)."""
+
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            *_conv(ch, ch, 3),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(ch, ch, 3),
+            nn.InstanceNorm2d(ch),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """(N, in_channels, S, S) in [-1, 1] -> (N, out_channels, S, S) in [-1, 1]."""
+
+    def __init__(self, in_channels: int, out_channels: int, ngf: int, blocks: int) -> None:
+        super().__init__()
+        up = [
+            m
+            for cin, cout in ((4 * ngf, 2 * ngf), (2 * ngf, ngf))
+            for m in (
+                nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1),
+                nn.InstanceNorm2d(cout),
+                nn.ReLU(True),
+            )
+        ]
+        self.net = nn.Sequential(
+            *_conv(in_channels, ngf, 7),
+            *_conv(ngf, 2 * ngf, 3, stride=2),
+            *_conv(2 * ngf, 4 * ngf, 3, stride=2),
+            *[ResidualBlock(4 * ngf) for _ in range(blocks)],
+            *up,
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(ngf, out_channels, 7),
+            nn.Tanh(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build_models(
+    cfg: CycleGANConfig, channels_a: int, channels_b: int, seed: int
+) -> dict[str, nn.Module]:
+    """G_ab, G_ba and the discriminators D_a (judges domain A) and D_b; N(0, 0.02) weights
+    drawn from `seed` alone."""
+    blocks, layers = int(cfg.blocks or 6), int(cfg.patch_layers or 1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        models: dict[str, nn.Module] = {
+            "G_ab": ResnetGenerator(channels_a, channels_b, cfg.ngf, blocks),
+            "G_ba": ResnetGenerator(channels_b, channels_a, cfg.ngf, blocks),
+            "D_a": PatchDiscriminator(channels_a, cfg.ndf, layers, "instance"),
+            "D_b": PatchDiscriminator(channels_b, cfg.ndf, layers, "instance"),
+        }
+        for m in models.values():
+            m.apply(init_weights)
+    return models
+
+
+def modules_for(cfg: CycleGANConfig, record: dict) -> dict[str, nn.Module]:
+    """The networks of a checkpoint's run record (the registry's build hook)."""
+    ca, cb = record["channels"]
+    return build_models(cfg, ca, cb, record["seed"])
