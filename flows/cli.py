@@ -232,9 +232,7 @@ def add_apply_parser(sub: argparse._SubParsersAction) -> None:
     ap.add_argument("--checkpoint", required=True, help="RUN/<model>/checkpoint.pt")
     ap.add_argument("--input", required=True, help="folder of images (subfolders kept)")
     ap.add_argument("--output", required=True, help="new (or empty) folder for the PNGs")
-    ap.add_argument(
-        "--direction", default="a2b", choices=DIRECTIONS, help="CycleGAN: a2b or b2a"
-    )
+    ap.add_argument("--direction", default="a2b", choices=DIRECTIONS, help="CycleGAN: a2b or b2a")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--quiet", action="store_true")

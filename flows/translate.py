@@ -40,7 +40,9 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 class TranslateParams(Config):
     model: str = param("pix2pix", "pix2pix (paired) | cyclegan (unpaired)", choices=MODELS)
     data: str = param("edges2fashion", f"task: {' | '.join(TASKS)}")
-    data_root: str | None = param(None, "folder task: the data set (built-in: the Fashion-MNIST files)")
+    data_root: str | None = param(
+        None, "folder task: the data set (built-in: the Fashion-MNIST files)"
+    )
     image_size: int = param(256, "folder task: the side the networks see (a multiple of 4)")
     load_size: int | None = param(
         None, "folder task: load at this side and randomly crop to image_size (pix2pix: 286)"
@@ -63,7 +65,9 @@ class TranslateParams(Config):
         if self.data == "edges2fashion" and self.model == "cyclegan":
             pass  # CycleGAN may ignore the pairing of a paired task
         if self.data == "fashion2fashion-m" and self.model == "pix2pix":
-            raise ConfigError("fashion2fashion-m is unpaired: pix2pix needs pairs (--model cyclegan)")
+            raise ConfigError(
+                "fashion2fashion-m is unpaired: pix2pix needs pairs (--model cyclegan)"
+            )
         if self.data == "folder" and not self.data_root:
             raise ConfigError("the folder task needs --data-root DIR")
         self.require("at least 1", "epochs", "test_images")
@@ -103,7 +107,9 @@ def score_kinds(
 ) -> dict[str, Any]:
     from ganflow.tasks.evaluate.translation import score_translation
 
-    return score_translation(read_translation(data_path), checkpoints, str(select_device(device)), max_test)
+    return score_translation(
+        read_translation(data_path), checkpoints, str(select_device(device)), max_test
+    )
 
 
 @dataclass
@@ -116,7 +122,11 @@ class TranslateSteps:
 
 def pictures(examples: dict[str, torch.Tensor], path: Path) -> Path:
     """One row of 8 per entry (input, each model's output, target), all in colour."""
-    rows = [v if v.shape[1] == 3 else v.expand(-1, 3, -1, -1) for v in examples.values()]
+    order = ["input", *(k for k in examples if k not in ("input", "target")), "target"]
+    rows = [
+        examples[k] if examples[k].shape[1] == 3 else examples[k].expand(-1, 3, -1, -1)
+        for k in order
+    ]
     return save_png(image_grid(torch.cat(rows), nrow=len(rows[0])), path)
 
 
@@ -130,10 +140,14 @@ def run_translate(p: TranslateParams, steps: TranslateSteps | None = None) -> di
     crop = p.image_size if p.load_size is not None else None
     run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes)
     trained = {
-        kind: steps.train(info["path"], kind, p.model_settings(), run, str(run_dir / kind), crop, p.flip)
+        kind: steps.train(
+            info["path"], kind, p.model_settings(), run, str(run_dir / kind), crop, p.flip
+        )
         for kind in p.kinds()
     }
-    scores = steps.score(info["path"], {k: t["checkpoint"] for k, t in trained.items()}, p.device, p.test_images)
+    scores = steps.score(
+        info["path"], {k: t["checkpoint"] for k, t in trained.items()}, p.device, p.test_images
+    )
     main = trained[p.kinds()[0]]
     summary: dict[str, Any] = {
         "model": p.model,
@@ -153,7 +167,8 @@ def run_translate(p: TranslateParams, steps: TranslateSteps | None = None) -> di
     }
     summary["pictures"] = str(pictures(scores["examples"], run_dir / "translations.png"))
     write_json(run_dir / "metrics.json", summary)
-    summary["report"] = str(write_text(run_dir / "report.md", markdown_report(summary, list(scores["examples"]))))
+    rows = ["input", *(k for k in scores["examples"] if k not in ("input", "target")), "target"]
+    summary["report"] = str(write_text(run_dir / "report.md", markdown_report(summary, rows)))
     if steps.on_report is not None:
         steps.on_report(run_dir.name, summary)
     return summary

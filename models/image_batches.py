@@ -8,6 +8,8 @@ Images are stored as uint8 (N, C, L, L) at the load size L; batch t is a pure fu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torchvision.transforms.v2.functional as TF
 
@@ -56,7 +58,7 @@ class Jitter:
 
 def paired_batches(
     a: torch.Tensor, b: torch.Tensor, batch_size: int, seed: int, jitter: Jitter
-) -> callable:
+) -> Callable[[int], Batch]:
     """step -> {'a', 'b'}: aligned pairs in [-1, 1], (N, C, S, S) each."""
     stream = IndexStream(len(a), batch_size, seed * 7 + 1)
 
@@ -70,7 +72,7 @@ def paired_batches(
 
 def unpaired_batches(
     a: torch.Tensor, b: torch.Tensor, batch_size: int, seed: int, jitter: Jitter
-) -> callable:
+) -> Callable[[int], Batch]:
     """step -> {'a', 'b'}: independent draws from each domain in [-1, 1]."""
     sa = IndexStream(len(a), batch_size, seed * 7 + 2)
     sb = IndexStream(len(b), batch_size, seed * 7 + 3)

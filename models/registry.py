@@ -58,7 +58,9 @@ class Run:
 
 
 CONDITION, PREDICTED = "condition", "predicted"
-_TRANSLATES = "an image-to-image translator, which draws no images of its own: use `ganflow translate apply`"
+_TRANSLATES = (
+    "an image-to-image translator, which draws no images of its own: use `ganflow translate apply`"
+)
 
 # (run, n, labels (n,) or None, generator) -> (uint8 images (n, C, H, W), labels (n,) or None,
 # confidence (n,) or None), all on the CPU

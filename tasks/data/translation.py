@@ -332,9 +332,7 @@ def prepare_translation(
             "channels": list(data.channels), "paired": data.paired, "counts": fp["sizes"]}  # fmt: skip
 
 
-def load_translation(
-    name: str, paired: bool, opts: SourceOptions | None = None
-) -> TranslationData:
+def load_translation(name: str, paired: bool, opts: SourceOptions | None = None) -> TranslationData:
     """A built-in task, or a user's folder (opts.root) in the paired or unpaired layout."""
     from ganflow.tasks.data.sources import load_fashion_mnist
 

@@ -128,7 +128,11 @@ def unpaired_scores(
         return res
     res.update(distribution_scores(ext, out, real_b))
     if labels_a is not None and labels_b is not None:
-        src = source if source.shape[1] == real_b.shape[1] else source.expand(-1, real_b.shape[1], -1, -1)
+        src = (
+            source
+            if source.shape[1] == real_b.shape[1]
+            else source.expand(-1, real_b.shape[1], -1, -1)
+        )
         res[CONTENT] = accuracy(ext, out, labels_a)
         res[CONTENT_REAL_B] = accuracy(ext, real_b, labels_b)
         res[CONTENT_SOURCE] = accuracy(ext, src, labels_a)
@@ -137,7 +141,10 @@ def unpaired_scores(
 
 def protocol(ext: Extractor | None, n: int) -> dict[str, Any]:
     if ext is None:
-        return {"test_images": n, "features": "none: the target domain has no labels to train a domain classifier"}
+        return {
+            "test_images": n,
+            "features": "none: the target domain has no labels to train a domain classifier",
+        }
     return {"test_images": n, "features": ext.name, "extractor": {k: v for k, v in ext.info.items()
             if k in ("test_accuracy", "trained", "version", "cache")}}  # fmt: skip
 
@@ -154,7 +161,11 @@ def _as_channels(x: torch.Tensor, c: int) -> torch.Tensor:
     """The identity mapping's output in the target's channels (grey <-> colour)."""
     if x.shape[1] == c:
         return x
-    return x.expand(-1, c, -1, -1).contiguous() if x.shape[1] == 1 else x.float().mean(1, keepdim=True).round().to(x.dtype)
+    return (
+        x.expand(-1, c, -1, -1).contiguous()
+        if x.shape[1] == 1
+        else x.float().mean(1, keepdim=True).round().to(x.dtype)
+    )
 
 
 def score_translation(
@@ -185,7 +196,9 @@ def score_translation(
     if data.paired:
         out["baselines"]["identity"] = paired_scores(identity, b, ext)
     else:
-        out["baselines"]["identity"] = unpaired_scores(identity, None, a, b, labels_a, labels_b, ext)
+        out["baselines"]["identity"] = unpaired_scores(
+            identity, None, a, b, labels_a, labels_b, ext
+        )
     for kind, run in runs.items():
         if kind == "cyclegan":
             fake_b = translate_images(run.modules["G_ab"], a)

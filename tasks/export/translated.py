@@ -25,7 +25,9 @@ def _generator(run: Any, direction: str) -> tuple[torch.nn.Module, int, int]:
     """(generator, input channels, output channels) of the run in `direction`."""
     ca, cb = run.record["channels"]
     if run.family.name == "cyclegan":
-        return (run.modules["G_ab"], ca, cb) if direction == "a2b" else (run.modules["G_ba"], cb, ca)
+        return (
+            (run.modules["G_ab"], ca, cb) if direction == "a2b" else (run.modules["G_ba"], cb, ca)
+        )
     if direction != "a2b":
         raise DataError("pix2pix translates one way only (a2b); b2a needs a CycleGAN run")
     return run.modules["G"], ca, cb
@@ -47,12 +49,18 @@ def translate_folder(
         raise DataError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     run = load_run(checkpoint, device)
     if run.family.name not in ("pix2pix", "cyclegan"):
-        raise CheckpointError(f"{checkpoint} is {run.family.title}, not an image-to-image translator")
+        raise CheckpointError(
+            f"{checkpoint} is {run.family.title}, not an image-to-image translator"
+        )
     G, cin, _ = _generator(run, direction)
     src, dst = Path(input_dir), Path(output_dir)
     if not src.is_dir():
         raise DataError(f"input folder {src} does not exist")
-    files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    files = sorted(
+        p
+        for p in src.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
     if not files:
         raise DataError(f"input folder {src} holds no images")
     if dst.exists() and any(dst.iterdir()):

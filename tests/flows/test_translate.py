@@ -1,0 +1,92 @@
+"""Smoke tests of the `translate` flow (Prefect) and `ganflow translate [apply]` on tiny
+folders: the JSON keys of both models and their baselines, the report, resume, and a
+folder translated both ways without overwriting anything."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganflow.flows.cli import main
+
+TINY = {"ngf": 4, "ndf": 4, "batch_size": 4}
+
+
+def _folder(root: Path, names: list[str], n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for name in names:
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (10, 10), dtype=np.uint8)).save(
+                root / name / f"{i}.png"
+            )
+
+
+@pytest.fixture(scope="module")
+def paired_summary(prefect_harness, tmp_path_factory):
+    from ganflow.flows.translate import translate_flow
+
+    root = tmp_path_factory.mktemp("paired")
+    _folder(root, ["A", "B"], 12, 0)
+    return translate_flow(model="pix2pix", data="folder", data_root=str(root), image_size=8,
+                          channels=1, epochs=2, settings=TINY, run_dir=str(root / "run"))  # fmt: skip
+
+
+def test_pix2pix_flow_reports_the_model_and_both_baselines(paired_summary):
+    s = paired_summary
+    keys = {"l1", "psnr", "ssim", "fid"}
+    assert {"model", "task", "run_dir"} <= s.keys() and keys <= s.keys()
+    assert s["model"] == "pix2pix" and s["task"] == "folder"
+    assert set(s["baselines"]) == {"identity", "l1_unet"}
+    assert all(keys <= b.keys() for b in s["baselines"].values())
+    assert s["fid"] is None and "no labels" in s["protocol"]["features"]  # an unlabelled folder
+    assert s["steps"] == 2 * 3 and set(s["checkpoints"]) == {"pix2pix", "l1-unet"}
+    assert Path(s["pictures"]).read_bytes()[:4] == b"\x89PNG"
+    assert "| identity |" in Path(s["report"]).read_text()
+
+
+def test_cyclegan_cli_resumes_and_applies_both_ways(tmp_path, capsys):
+    _folder(tmp_path / "data", ["trainA", "trainB"], 8, 1)
+    _folder(tmp_path / "input", ["class0", "class1"], 2, 2)
+    args = ["translate", "--model", "cyclegan", "--data", "folder", "--data-root", str(tmp_path / "data"),
+            "--image-size", "8", "--channels", "1", "--epochs", "1", "--run-dir", str(tmp_path / "run"),
+            "--no-prefect", "--json", "--quiet", *[f"--set={k}={v}" for k, v in TINY.items()]]  # fmt: skip
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    for key in (
+        "content_accuracy",
+        "content_accuracy_real_b",
+        "content_accuracy_source",
+        "cycle_l1",
+        "fid",
+    ):
+        assert key in first and key in first["baselines"]["identity"]
+    assert first["baselines"]["identity"]["cycle_l1"] == 0.0 and first["cycle_l1"] > 0
+    assert main(args) == 0  # the same run directory: the finished run is reused
+    assert json.loads(capsys.readouterr().out)["steps"] == first["steps"]
+    ckpt = first["checkpoints"]["cyclegan"]
+    for direction in ("a2b", "b2a"):
+        out = tmp_path / f"out-{direction}"
+        apply = ["translate", "apply", "--checkpoint", ckpt, "--input", str(tmp_path / "input"),
+                 "--output", str(out), "--direction", direction, "--json", "--quiet"]  # fmt: skip
+        assert main(apply) == 0
+        assert json.loads(capsys.readouterr().out)["count"] == 4
+        assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+            "class0/0.png", "class0/1.png", "class1/0.png", "class1/1.png"]  # fmt: skip
+        before = (out / "class0" / "0.png").read_bytes()
+        assert main(apply) == 2  # never overwritten
+        assert "not empty" in capsys.readouterr().err
+        assert (out / "class0" / "0.png").read_bytes() == before
+
+
+def test_bad_translate_input_is_one_line(tmp_path, capsys):
+    assert main(["translate", "--data", "fashion2fashion-m", "--no-prefect"]) == 2
+    assert "pix2pix needs pairs" in capsys.readouterr().err
+    assert main(["translate", "--data", "folder", "--data-root", str(tmp_path), "--image-size", "30",
+                 "--no-prefect"]) == 2  # fmt: skip
+    assert "multiple of 4" in capsys.readouterr().err
+    assert main(["translate", "apply", "--checkpoint", str(tmp_path / "x.pt"), "--input", str(tmp_path),
+                 "--output", str(tmp_path / "o")]) == 2  # fmt: skip
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,111 @@
+"""Paired and unpaired translation folders in the reference data sets' layouts, each bad
+input as a clear error, the built-in tasks' construction, and the jittered batches."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganflow.models.image_batches import Jitter, paired_batches
+from ganflow.tasks.data.raw import DataError, RawData
+from ganflow.tasks.data.translation import (
+    blend_over_texture,
+    edge_map,
+    fashion2fashion_m,
+    load_paired_folder,
+    load_unpaired_folder,
+    read_translation,
+    save_translation,
+)
+
+
+def _img(path, size=(12, 12), value=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(path)
+
+
+def test_paired_a_b_folders_match_by_name(tmp_path):
+    for i in range(10):
+        _img(tmp_path / "A" / f"{i}.png", value=10 * i)
+        _img(tmp_path / "B" / f"{i}.jpg", value=10 * i + 5)
+    d = load_paired_folder(tmp_path, 8, 1)
+    assert d.paired and d.train_a.shape == (9, 1, 8, 8) and d.test_a.shape == (1, 1, 8, 8)
+    # the same items on both sides: B is A + 5 everywhere (up to JPEG rounding)
+    assert np.abs(d.train_b.astype(int) - d.train_a.astype(int) - 5).max() <= 2
+
+
+def test_side_by_side_images_split_into_halves(tmp_path):
+    im = np.zeros((8, 16, 3), np.uint8)
+    im[:, 8:] = 200  # B, the right half
+    for split in ("train", "test"):
+        (tmp_path / split).mkdir()
+        for i in range(3):
+            Image.fromarray(im).save(tmp_path / split / f"{i}.png")
+    d = load_paired_folder(tmp_path, 8, 3)
+    assert d.train_a.shape == (3, 3, 8, 8) and d.test_b.shape == (3, 3, 8, 8)
+    assert d.train_a.max() == 0 and d.train_b.min() == 200
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda r: (_img(r / "A" / "1.png"), _img(r / "B" / "2.png")), "do not match"),
+        (lambda r: _img(r / "A" / "1.png"), "has A/ but no B/"),
+        (
+            lambda r: (_img(r / "A" / "1.png", (12, 12)), _img(r / "B" / "1.png", (16, 12))),
+            "two sizes",
+        ),
+        (lambda r: ((r / "A").mkdir(), (r / "B").mkdir()), "holds no images"),
+        (lambda r: _img(r / "1.png", (15, 8)), "even width"),
+        (lambda r: (r / "notes").mkdir(), "neither A/ and B/"),
+    ],
+)
+def test_bad_paired_folders_are_named(tmp_path, make, message):
+    make(tmp_path)
+    with pytest.raises(DataError, match=message):
+        load_paired_folder(tmp_path, 8, 3)
+
+
+def test_unpaired_layout_and_its_errors(tmp_path):
+    for d, n in (("trainA", 5), ("trainB", 7), ("testA", 2), ("testB", 3)):
+        for i in range(n):
+            _img(tmp_path / d / f"{i}.png")
+    data = load_unpaired_folder(tmp_path, 8, 3)
+    assert not data.paired and (len(data.train_a), len(data.train_b), len(data.test_b)) == (5, 7, 3)
+    for f in (tmp_path / "testB").iterdir():
+        f.unlink()
+    with pytest.raises(DataError, match="testB.* holds no images"):
+        load_unpaired_folder(tmp_path, 8, 3)
+    (tmp_path / "testB").rmdir()
+    with pytest.raises(DataError, match="only one of testA/ and testB/"):
+        load_unpaired_folder(tmp_path, 8, 3)
+    for f in (tmp_path / "trainB").iterdir():
+        f.unlink()
+    (tmp_path / "trainB").rmdir()
+    with pytest.raises(DataError, match="lacks trainB/ "):
+        load_unpaired_folder(tmp_path, 8, 3)
+
+
+def test_built_in_tasks_have_their_answers(tmp_path):
+    x = np.zeros((4, 1, 8, 8), np.uint8)
+    x[:, :, 2:6, 2:6] = 255  # a bright square: edges on its border only
+    e = edge_map(x)
+    assert e[0, 0, 4, 4] == 0 and e[0, 0, 2, 4] == 255 and set(np.unique(e)) <= {0, 255}
+    b = blend_over_texture(x, seed=0)
+    assert b.shape == (4, 3, 8, 8) and not np.array_equal(b[0], b[1])  # each its own texture
+    fashion = RawData(np.repeat(x, 3, 0), np.arange(12) % 3, x, np.arange(4) % 3, ["a", "b", "c"])
+    d = fashion2fashion_m(fashion)
+    assert len(d.train_a) + len(d.train_b) == 12 and d.channels == (3, 3)  # disjoint halves
+    assert d.target is not None and len(d.target.train_y) == len(d.train_b)
+    back = read_translation(save_translation(d, tmp_path / "d.npz"))
+    assert np.array_equal(back.train_b, d.train_b) and back.labels.keys() == d.labels.keys()
+
+
+def test_jitter_crops_and_flips_both_sides_alike_and_is_step_pure():
+    a = torch.arange(2 * 10 * 10, dtype=torch.uint8).view(2, 1, 10, 10)
+    batches = paired_batches(a, a.clone(), 2, seed=0, jitter=Jitter(8, True, 0, 5))
+    first = batches(3)
+    assert first["a"].shape == (2, 1, 8, 8) and torch.equal(first["a"], first["b"])
+    assert torch.equal(batches(3)["a"], first["a"])  # batch t depends only on (seed, t)
+    seen = {tuple(batches(t)["a"][0].flatten()[:3].tolist()) for t in range(20)}
+    assert len(seen) > 1  # the crop moves
