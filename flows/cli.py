@@ -231,7 +231,13 @@ def add_apply_parser(sub: argparse._SubParsersAction) -> None:
     ap.prog = "ganflow translate apply"
     ap.add_argument("--checkpoint", required=True, help="RUN/<model>/checkpoint.pt")
     ap.add_argument("--input", required=True, help="folder of images (subfolders kept)")
-    ap.add_argument("--output", required=True, help="new (or empty) folder for the PNGs")
+    ap.add_argument("--output", default=None, help="new (or empty) folder for the PNGs")
+    ap.add_argument(
+        "--export",
+        default=None,
+        metavar="NAME",
+        help="write a new version of exported data set NAME instead (class subfolders: labels)",
+    )
     ap.add_argument("--direction", default="a2b", choices=DIRECTIONS, help="CycleGAN: a2b or b2a")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", action="store_true")
@@ -239,12 +245,16 @@ def add_apply_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_apply(args: argparse.Namespace) -> dict[str, Any]:
-    from ganflow.tasks.export.translated import translate_folder
+    from ganflow.tasks.export.translated import export_translated, translate_folder
     from ganflow.tasks.train.devices import select_device
 
-    return translate_folder(
-        args.checkpoint, args.input, args.output, args.direction, str(select_device(args.device))
-    )
+    device = str(select_device(args.device))
+    if (args.output is None) == (args.export is None):
+        raise ValueError("translate apply needs one of --output DIR and --export NAME")
+    if args.export is not None:
+        out = export_translated(args.checkpoint, args.input, args.export, args.direction, device)
+        return {**out, "direction": args.direction, "output": out["path"]}
+    return translate_folder(args.checkpoint, args.input, args.output, args.direction, device)
 
 
 def build_parser() -> argparse.ArgumentParser:

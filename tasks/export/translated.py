@@ -33,6 +33,83 @@ def _generator(run: Any, direction: str) -> tuple[torch.nn.Module, int, int]:
     return run.modules["G"], ca, cb
 
 
+class TranslatedFolder:
+    """A translated folder as an export source: the images in file order, labelled by their
+    class subfolder (one class, "unlabelled", when the images sit in the folder itself)."""
+
+    conditional = False
+
+    def __init__(self, run: Any, direction: str, src: Path, files: list[Path]) -> None:
+        self.run, self.direction, self.src, self.files = run, direction, src, files
+        classes = sorted(
+            {p.relative_to(src).parts[0] for p in files if len(p.relative_to(src).parts) > 1}
+        )
+        self.class_names = classes if classes else ["unlabelled"]
+        self.kind = run.family.name
+        self.G, self.cin, cout = _generator(run, direction)
+        size = int(run.image_shape[-1])
+        self.shape = (cout, size, size)
+        self.config = {**run.config.to_dict(), "direction": direction, "input": str(src)}
+        self.data_name = run.record.get("data_name", "")
+        self.data_fingerprint = run.record.get("data", "")
+
+    def label(self, path: Path) -> int:
+        parts = path.relative_to(self.src).parts
+        return self.class_names.index(parts[0]) if len(parts) > 1 else 0
+
+    def batches(self, batch_size: int = 64):
+        """(paths, translated uint8 (n, C, S, S)) in file order."""
+        from ganflow.models.image_batches import translate_images
+
+        for i in range(0, len(self.files), batch_size):
+            chunk = self.files[i : i + batch_size]
+            x = torch.from_numpy(read_images(chunk, self.shape[-1], self.cin))
+            yield chunk, translate_images(self.G, x)
+
+    def fill(self, w: Any, progress: Any = None) -> None:
+        bar = Progress(f"export {w.tmp.parent.name}", len(self.files), "img")
+        for chunk, out in self.batches():
+            w.add(out, torch.tensor([self.label(p) for p in chunk]), None)
+            bar.update(len(chunk))
+        bar.close(done=True)
+
+
+def export_translated(
+    checkpoint: str | Path, input_dir: str | Path, name: str, direction: str = "a2b",
+    device: str = "cpu", root: str | Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """A new version of data set `name` (the export format: images/<class>/, labels.csv,
+    manifest.json) holding the translated folder, its class subfolders as labels."""
+    from ganflow.tasks.export.writer import export_dataset
+
+    run, src, files = _open(checkpoint, input_dir, direction, device)
+    return export_dataset(
+        checkpoint, name, root=root, source=TranslatedFolder(run, direction, src, files)
+    )
+
+
+def _open(checkpoint: str | Path, input_dir: str | Path, direction: str, device: str) -> tuple:
+    if direction not in DIRECTIONS:
+        raise DataError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    run = load_run(checkpoint, device)
+    if run.family.name not in ("pix2pix", "cyclegan"):
+        raise CheckpointError(
+            f"{checkpoint} is {run.family.title}, not an image-to-image translator"
+        )
+    _generator(run, direction)  # pix2pix has one direction
+    src = Path(input_dir)
+    if not src.is_dir():
+        raise DataError(f"input folder {src} does not exist")
+    files = sorted(
+        p
+        for p in src.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
+    if not files:
+        raise DataError(f"input folder {src} holds no images")
+    return run, src, files
+
+
 def translate_folder(
     checkpoint: str | Path,
     input_dir: str | Path,
@@ -43,35 +120,15 @@ def translate_folder(
 ) -> dict[str, Any]:
     from PIL import Image
 
-    from ganflow.models.image_batches import translate_images
-
-    if direction not in DIRECTIONS:
-        raise DataError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    run = load_run(checkpoint, device)
-    if run.family.name not in ("pix2pix", "cyclegan"):
-        raise CheckpointError(
-            f"{checkpoint} is {run.family.title}, not an image-to-image translator"
-        )
-    G, cin, _ = _generator(run, direction)
-    src, dst = Path(input_dir), Path(output_dir)
-    if not src.is_dir():
-        raise DataError(f"input folder {src} does not exist")
-    files = sorted(
-        p
-        for p in src.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
-    if not files:
-        raise DataError(f"input folder {src} holds no images")
+    run, src, files = _open(checkpoint, input_dir, direction, device)
+    dst = Path(output_dir)
     if dst.exists() and any(dst.iterdir()):
         raise DataError(f"output folder {dst} is not empty: nothing is overwritten; name a new one")
-    size = int(run.image_shape[-1])
+    source = TranslatedFolder(run, direction, src, files)
     tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
     bar = Progress(f"translate {direction}", len(files), "img")
     try:
-        for i in range(0, len(files), batch_size):
-            chunk = files[i : i + batch_size]
-            out = translate_images(G, torch.from_numpy(read_images(chunk, size, cin)))
+        for chunk, out in source.batches(batch_size):
             for path, img in zip(chunk, out.numpy(), strict=True):
                 target = tmp / path.relative_to(src).with_suffix(".png")
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -87,4 +144,4 @@ def translate_folder(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"checkpoint": str(checkpoint), "direction": direction, "input": str(src),
-            "output": str(dst), "count": len(files), "image_size": size}  # fmt: skip
+            "output": str(dst), "count": len(files), "image_size": source.shape[-1]}  # fmt: skip

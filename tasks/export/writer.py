@@ -141,15 +141,18 @@ def export_dataset(
     device: str = "cpu",
     metrics: Any = None,
     progress: Any = None,
+    source: Any = None,
 ) -> dict[str, Any]:
     """Export a new version of data set `name` from a trained run; returns {path, version,
     count, per_class, manifest}. `metrics(images, labels, src) -> dict` (optional) scores a
-    sample of the export (e.g. CAS, FID) for the manifest."""
+    sample of the export (e.g. CAS, FID) for the manifest. `source`: another source of
+    labelled images than the run's sampler (a translated folder), with GeneratorSource's
+    fields and fill(writer, progress), which writes all it has."""
     opts = opts or ExportOptions()
     opts.validate()
     root = Path(root) if root else DATASETS_DIR
     set_dir = root / check_name(name)
-    src = open_generator(checkpoint, device)
+    src = source if source is not None else open_generator(checkpoint, device)
     wanted = resolve_classes(opts.classes, src.class_names)
     set_dir.mkdir(parents=True, exist_ok=True)
     _sweep_stale(set_dir)
@@ -158,7 +161,10 @@ def export_dataset(
     w: VersionWriter | None = None
     try:
         w = VersionWriter(tmp, src, opts, str(Path(checkpoint).parent))
-        _fill(w, src, opts, wanted, progress)
+        if source is not None:
+            source.fill(w, progress)
+        else:
+            _fill(w, src, opts, wanted, progress)
         w.finish()
         scores = metrics(*w.kept_sample(), src) if metrics is not None else {}
         manifest = _manifest(name, src, opts, checkpoint, w, scores, time.monotonic() - t0)
@@ -172,7 +178,7 @@ def export_dataset(
             raise ExportError(f"the disk under {root} is full; nothing was published") from e
         raise
     path = set_dir / f"v{version}"
-    per_class = {src.class_names[c]: w.counts[c] for c in wanted}
+    per_class = {src.class_names[c]: w.counts[c] for c in wanted if w.counts[c] or source is None}
     return {
         "path": str(path),
         "name": name,

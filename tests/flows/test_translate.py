@@ -79,6 +79,15 @@ def test_cyclegan_cli_resumes_and_applies_both_ways(tmp_path, capsys):
         assert main(apply) == 2  # never overwritten
         assert "not empty" in capsys.readouterr().err
         assert (out / "class0" / "0.png").read_bytes() == before
+    export = ["translate", "apply", "--checkpoint", ckpt, "--input", str(tmp_path / "input"),
+              "--export", "translated", "--json", "--quiet"]  # fmt: skip
+    assert main(export) == 0 and main(export) == 0  # two versions, the first kept
+    first_export, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert second["version"] == first_export["version"] + 1 and second["count"] == 4
+    assert Path(first_export["path"]).is_dir()
+    assert second["per_class"] == {"class0": 2, "class1": 2}
+    manifest = json.loads((Path(second["path"]) / "manifest.json").read_text())
+    assert manifest["generator"] == "cyclegan" and manifest["class_names"] == ["class0", "class1"]
 
 
 def test_bad_translate_input_is_one_line(tmp_path, capsys):
