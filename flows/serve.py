@@ -26,6 +26,7 @@ FLOWS = {
     "evaluate": "ganflow.flows.evaluate:evaluate",
     "train-gan": "ganflow.flows.gan:train_gan_flow",
     "gan-grid": "ganflow.flows.gan:gan_grid_flow",
+    "translate": "ganflow.flows.translate:translate_flow",
 }
 
 
