@@ -11,9 +11,10 @@ Without a test split a fixed tenth of the training images is held out.
 Built in (offline, from Fashion-MNIST, with a measurable answer):
   edges2fashion      A: the item's edge map (Sobel magnitude > a fixed threshold), B: the
                      item; paired, so the ground truth is known
-  fashion2fashion-m  A: the item in grey; B: "Fashion-MNIST-M", other items blended over a
-                     random colour texture by |texture - item|, as MNIST-M is made from MNIST
-                     (Ganin et al. 2016); A and B use disjoint items, so no pair exists
+  fashion2fashion-m  A: the item in grey; B: "Fashion-MNIST-M", other items blended into a
+                     random colour texture (as MNIST-M is made from MNIST, Ganin et al. 2016;
+                     here as a dark silhouette, texture * (1 - item)); A and B use disjoint
+                     items, so no pair exists
 """
 
 from __future__ import annotations
@@ -105,9 +106,13 @@ def colour_textures(n: int, size: int, seed: int) -> np.ndarray:
 
 
 def blend_over_texture(x: np.ndarray, seed: int) -> np.ndarray:
-    """MNIST-M's blend: |texture - item| per colour channel. (N, 1, S, S) -> (N, 3, S, S)."""
-    tex = colour_textures(len(x), x.shape[-1], seed).astype(np.int16)
-    return np.abs(tex - x.astype(np.int16)).astype(np.uint8)
+    """The item as a dark silhouette in a random colour texture: texture * (1 - item), per
+    colour channel, items in [0, 1]. (N, 1, S, S) -> (N, 3, S, S). Unlike MNIST-M's
+    |texture - item|, whose polarity flips with the texture's brightness, the item is always
+    darker than its background, so the grey, bright-on-black items of A are far from B."""
+    tex = colour_textures(len(x), x.shape[-1], seed).astype(np.float32)
+    out = tex * (1.0 - x.astype(np.float32) / 255.0)
+    return np.round(out).astype(np.uint8)
 
 
 def _grey3(x: np.ndarray) -> np.ndarray:

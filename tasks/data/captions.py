@@ -1,0 +1,195 @@
+"""Image-caption data for text-to-image models (StackGAN): users' data in the StackGAN/CUB
+layout or as a CSV/JSONL of (image, caption), and a built-in offline captioned set.
+
+  CUB layout  root/images/<any/path>.jpg and root/text/<same path>.txt, one caption a line
+  CSV         a header with `image` and `caption` columns; JSONL: {"image": ..., "caption": ...}
+              per line; paths relative to the file's folder, and never outside it
+  built in    fashion-captions: Fashion-MNIST items on a 64x64 black canvas, in a colour, a
+              size and a position drawn from small vocabularies, with captions made from the
+              class and those attributes in several phrasings ("a small red sandal in the top
+              left corner"), so the text truly determines the image (in the spirit of
+              Mansimov et al. 2016's captioned MNIST)
+
+Every bad input (a path outside the data root, a missing image, an empty caption file, an
+image with no caption) raises DataError naming it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganflow.tasks.data.folders import IMAGE_EXTENSIONS, read_images
+from ganflow.tasks.data.raw import DataError, RawData
+
+CANVAS = 64
+COLOURS = {
+    "red": (230, 40, 40),
+    "green": (40, 200, 60),
+    "blue": (50, 90, 240),
+    "yellow": (240, 220, 40),
+    "magenta": (220, 50, 220),
+    "cyan": (40, 220, 230),
+    "white": (245, 245, 245),
+    "orange": (245, 140, 30),
+}
+# item side on the canvas
+SIZES = {"small": 24, "large": 44}
+# centre of the item as a share of the canvas side (x, y)
+POSITIONS = {
+    "top left corner": (0.3, 0.3),
+    "top right corner": (0.7, 0.3),
+    "bottom left corner": (0.3, 0.7),
+    "bottom right corner": (0.7, 0.7),
+    "centre": (0.5, 0.5),
+}
+ATTRIBUTES = ("class", "colour", "size", "position")
+PHRASINGS = (
+    "a {size} {colour} {item} in the {position}",
+    "{size} {colour} {item}, {position}",
+    "there is a {colour} {item} in the {position}, and it is {size}",
+    "the {position} holds a {size} {item} in {colour}",
+)
+
+
+@dataclass
+class Captioned:
+    """Images uint8 (N, C, S, S) with one or more captions each; for the built-in set also
+    the attribute labels each caption was made from ({attribute: (N,) int64})."""
+
+    name: str
+    images: np.ndarray
+    captions: list[list[str]]
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
+    vocab: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.captions):
+            raise DataError(f"{len(self.images)} images but {len(self.captions)} caption lists")
+
+
+def item_name(class_name: str) -> str:
+    """'T-shirt/top' -> 't-shirt', 'Ankle boot' -> 'ankle boot'."""
+    return class_name.split("/")[0].lower()
+
+
+def render(item: np.ndarray, colour: str, size: str, position: str) -> np.ndarray:
+    """One 28x28 grey item (1, 28, 28) tinted and placed on the canvas: uint8 (3, 64, 64)."""
+    side = SIZES[size]
+    t = torch.from_numpy(item).float()[None] / 255.0  # (1, 1, 28, 28)
+    t = torch.nn.functional.interpolate(t, size=(side, side), mode="bilinear", align_corners=False)[
+        0
+    ]
+    cx, cy = POSITIONS[position]
+    left = int(round(cx * CANVAS - side / 2))
+    top = int(round(cy * CANVAS - side / 2))
+    left, top = min(max(0, left), CANVAS - side), min(max(0, top), CANVAS - side)
+    canvas = torch.zeros(3, CANVAS, CANVAS)
+    rgb = torch.tensor(COLOURS[colour], dtype=torch.float32).view(3, 1, 1) / 255.0
+    canvas[:, top : top + side, left : left + side] = t.clamp(0, 1) * rgb
+    return (canvas * 255).round().to(torch.uint8).numpy()
+
+
+def fashion_captions(
+    fashion: RawData, train: bool = True, seed: int = 0, n: int | None = None
+) -> Captioned:
+    """The built-in captioned set from Fashion-MNIST's training (or test) images: attributes
+    drawn with `seed`, every image with all the phrasings of its caption."""
+    x, y = (fashion.train_x, fashion.train_y) if train else (fashion.test_x, fashion.test_y)
+    n = len(x) if n is None else min(n, len(x))
+    rng = np.random.default_rng(seed)
+    colours, sizes, positions = list(COLOURS), list(SIZES), list(POSITIONS)
+    attrs = {
+        "class": y[:n].astype(np.int64),
+        "colour": rng.integers(0, len(colours), n),
+        "size": rng.integers(0, len(sizes), n),
+        "position": rng.integers(0, len(positions), n),
+    }
+    images = np.empty((n, 3, CANVAS, CANVAS), np.uint8)
+    captions = []
+    for i in range(n):
+        words = {"item": item_name(fashion.class_names[attrs["class"][i]]),
+                 "colour": colours[attrs["colour"][i]], "size": sizes[attrs["size"][i]],
+                 "position": positions[attrs["position"][i]]}  # fmt: skip
+        images[i] = render(x[i], words["colour"], words["size"], words["position"])
+        captions.append([p.format(**words) for p in PHRASINGS])
+    vocab = {"class": [item_name(c) for c in fashion.class_names], "colour": colours,
+             "size": sizes, "position": positions}  # fmt: skip
+    return Captioned("fashion-captions", images, captions, attrs, vocab)
+
+
+def _inside(root: Path, rel: str, source: Path, line: int) -> Path:
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise DataError(f"{source}:{line}: image path {rel!r} is outside the data root {root}")
+    if not path.is_file():
+        raise DataError(f"{source}:{line}: image {rel!r} does not exist under {root}")
+    return path
+
+
+def _rows(path: Path) -> list[tuple[int, str, str]]:
+    """(line, image, caption) of a CSV or JSONL file."""
+    rows = []
+    if path.suffix.lower() == ".jsonl":
+        for i, text in enumerate(path.read_text().splitlines(), 1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+                rows.append((i, str(obj["image"]), str(obj["caption"])))
+            except (ValueError, KeyError, TypeError) as e:
+                raise DataError(
+                    f"{path}:{i}: not a JSON object with 'image' and 'caption' ({e})"
+                ) from e
+        return rows
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"image", "caption"} <= set(reader.fieldnames):
+            raise DataError(
+                f"{path}: the header needs 'image' and 'caption' columns, got {reader.fieldnames}"
+            )
+        rows = [(i, r["image"], r["caption"]) for i, r in enumerate(reader, 2)]
+    return rows
+
+
+def load_caption_table(path: str | Path, image_size: int) -> Captioned:
+    """A CSV or JSONL of (image, caption); several rows of one image are several captions."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"caption file {path} does not exist")
+    root = path.parent
+    by_image: dict[Path, list[str]] = {}
+    for line, image, caption in _rows(path):
+        if not caption.strip():
+            raise DataError(f"{path}:{line}: the caption of {image!r} is empty")
+        by_image.setdefault(_inside(root, image, path, line), []).append(caption.strip())
+    if not by_image:
+        raise DataError(f"caption file {path} has no rows")
+    files = sorted(by_image)
+    return Captioned(path.stem, read_images(files, image_size, 3), [by_image[f] for f in files])
+
+
+def load_cub(root: str | Path, image_size: int) -> Captioned:
+    """The StackGAN/CUB layout: images/<path>.jpg with text/<path>.txt beside, one caption a
+    line; an image without its text file, or an empty one, is an error."""
+    root = Path(root)
+    if not (root / "images").is_dir() or not (root / "text").is_dir():
+        raise DataError(f"{root} needs images/ and text/ (the StackGAN/CUB layout)")
+    files = sorted(p for p in (root / "images").rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DataError(f"{root / 'images'} holds no images")
+    captions = []
+    for f in files:
+        txt = (root / "text" / f.relative_to(root / "images")).with_suffix(".txt")
+        if not txt.is_file():
+            raise DataError(f"image {f} has no caption file ({txt} is missing)")
+        lines = [t.strip() for t in txt.read_text().splitlines() if t.strip()]
+        if not lines:
+            raise DataError(f"caption file {txt} is empty")
+        captions.append(lines)
+    return Captioned(root.name, read_images(files, image_size, 3), captions)
