@@ -62,8 +62,6 @@ class TranslateParams(Config):
     def validate(self) -> None:
         if self.data not in TASKS:
             raise ConfigError(f"unknown task {self.data!r}; choose one of: {', '.join(TASKS)}")
-        if self.data == "edges2fashion" and self.model == "cyclegan":
-            pass  # CycleGAN may ignore the pairing of a paired task
         if self.data == "fashion2fashion-m" and self.model == "pix2pix":
             raise ConfigError(
                 "fashion2fashion-m is unpaired: pix2pix needs pairs (--model cyclegan)"

@@ -193,7 +193,7 @@ def score_translation(
     labels_b = labels_b[:n_b] if labels_b is not None else None
     out: dict[str, Any] = {"baselines": {}, "examples": {"input": a[:8], "target": b[:8]}}
     identity = _as_channels(a, b.shape[1])
-    if data.paired:
+    if "cyclegan" not in runs:  # pix2pix; CycleGAN is scored as unpaired on any data
         out["baselines"]["identity"] = paired_scores(identity, b, ext)
     else:
         out["baselines"]["identity"] = unpaired_scores(

@@ -1,0 +1,83 @@
+"""StackGAN's objective (Zhang et al. 2017, eq. 3-6) with the matching-aware discriminator
+of GAN-CLS (Reed et al. 2016, section 4.1): three kinds of pair, one label each,
+  (real image, its text)        -> real
+  (real image, another's text)  -> fake   (mismatched: D must read the text)
+  (G's image, its text)         -> fake
+  d: L_D = BCE(s_real, 1) + 1/2 [BCE(s_wrong, 0) + BCE(s_fake, 0)]
+  g: L_G = BCE(s_fake, 1) + kl_weight * KL(N(mu, Sigma) || N(0, I))
+Stage II has the same two phases on (G2, D2); Stage-I's G, which draws the low-resolution
+image G2 refines, is frozen (eval mode, no gradient), as in the paper's section 3.2.
+The mismatched texts are the batch's own texts rolled by one (each image with the next
+image's text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganflow.models import losses
+from ganflow.models.engine import Batch, Phase, Training, adam
+from ganflow.models.stackgan.conditioning import kl_to_standard_normal
+from ganflow.models.stackgan.config import StackGANConfig
+
+
+def mismatched(phi: torch.Tensor) -> torch.Tensor:
+    """Each example's text replaced by the next example's: (N, E) -> (N, E)."""
+    return phi.roll(1, dims=0)
+
+
+def matching_pairs(real: torch.Tensor, fake: torch.Tensor, phi: torch.Tensor) -> list[tuple]:
+    """The discriminator's three (image, text, label) pairs."""
+    return [(real, phi, 1.0), (real, mismatched(phi), 0.0), (fake, phi, 0.0)]
+
+
+class StackGANObjective:
+    def __init__(self, models: dict[str, nn.Module], cfg: StackGANConfig, stage: int) -> None:
+        self.m, self.cfg, self.stage = models, cfg, stage
+        self.G, self.D = models[f"G{stage}"], models[f"D{stage}"]
+
+    def _fake(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.stage == 1:
+            return self.G(batch["phi"], batch["z"])
+        G1 = self.m["G1"].eval()  # frozen: its BN statistics and its weights stay as trained
+        with torch.no_grad():
+            low, _, _ = G1(batch["phi"], batch["z"])
+        return self.G(low, batch["phi"])
+
+    def d(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        with torch.no_grad():
+            fake, _, _ = self._fake(batch)
+        real = batch[f"x{self.stage}"]
+        (r, w, f) = (self.D(x, t) for x, t, _ in matching_pairs(real, fake, batch["phi"]))
+        loss = losses.binary_ce_with_logits(r, 1.0) + 0.5 * (
+            losses.binary_ce_with_logits(w, 0.0) + losses.binary_ce_with_logits(f, 0.0)
+        )
+        return loss, {
+            "real": r.detach().mean(),
+            "wrong": w.detach().mean(),
+            "fake": f.detach().mean(),
+        }
+
+    def g(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        fake, mu, logvar = self._fake(batch)
+        adv = losses.binary_ce_with_logits(self.D(fake, batch["phi"]), 1.0)
+        kl = kl_to_standard_normal(mu, logvar)
+        return adv + self.cfg.kl_weight * kl, {"adv": adv.detach(), "kl": kl.detach()}
+
+
+def build_training(
+    models: dict[str, nn.Module], cfg: StackGANConfig, batches: Any, total_steps: int, stage: int
+) -> Training:
+    """Stage `stage`'s phases d and g; in stage 2 the Stage-I generator is in the state (it
+    is saved with the run) but in no phase, so nothing steps it."""
+    obj = StackGANObjective(models, cfg, stage)
+    stateful: dict[str, Any] = dict(models)
+    phases = []
+    for name, module, loss in (("d", obj.D, obj.d), ("g", obj.G, obj.g)):
+        opt = adam(module.parameters(), cfg.lr, (cfg.beta1, 0.999))
+        stateful[f"opt_{name}{stage}"] = opt
+        phases.append(Phase(f"{name}{stage}", [module], opt, loss))
+    return Training(phases, batches, stateful)

@@ -1,0 +1,65 @@
+"""StackGAN: both stages' shapes, the matching-aware discriminator's labels, and Stage-II
+training leaving Stage-I exactly as it was."""
+
+import pytest
+import torch
+
+from ganflow.models.config import ConfigError
+from ganflow.models.engine import run_phases
+from ganflow.models.stackgan.config import StackGANConfig
+from ganflow.models.stackgan.nets import build_models
+from ganflow.models.stackgan.objective import StackGANObjective, build_training, matching_pairs
+
+CFG = StackGANConfig(stage1_size=16, stage2_size=32, embed_dim=12, cond_dim=4, z_dim=6,
+                     d_text_dim=4, ngf=4, ndf=4, res_blocks=1, batch_size=4)  # fmt: skip
+
+
+def _batch(n=4):
+    g = torch.Generator().manual_seed(0)
+    return {"phi": torch.randn(n, 12, generator=g), "z": torch.randn(n, 6, generator=g),
+            "x1": torch.rand(n, 3, 16, 16, generator=g) * 2 - 1,
+            "x2": torch.rand(n, 3, 32, 32, generator=g) * 2 - 1}  # fmt: skip
+
+
+def test_sizes_are_checked():
+    with pytest.raises(ConfigError, match="2x or 4x"):
+        StackGANConfig(stage1_size=32, stage2_size=96).validate()
+    with pytest.raises(ConfigError, match="power of 2"):
+        StackGANConfig(stage1_size=24, stage2_size=48).validate()
+
+
+def test_matching_aware_labels():
+    real, fake, phi = torch.zeros(3, 1), torch.ones(3, 1), torch.arange(3.0)[:, None]
+    (r_img, r_txt, r_lab), (w_img, w_txt, w_lab), (f_img, f_txt, f_lab) = matching_pairs(
+        real, fake, phi
+    )
+    assert (r_lab, w_lab, f_lab) == (1.0, 0.0, 0.0)
+    assert r_img is real and w_img is real and f_img is fake
+    assert torch.equal(r_txt, phi) and torch.equal(f_txt, phi)
+    assert not torch.equal(w_txt, phi) and sorted(w_txt.flatten().tolist()) == [0.0, 1.0, 2.0]
+    assert (w_txt != phi).all()  # every real image meets another's text
+
+
+def test_d_loss_is_real_plus_half_wrong_and_fake():
+    models = build_models(CFG, 0)
+    obj = StackGANObjective(models, CFG, 1)
+    obj.D = lambda x, t: torch.zeros(len(x))  # logit 0 everywhere: BCE = log 2 each
+    loss, _ = obj.d(_batch(), 0)
+    assert loss.item() == pytest.approx(2 * 0.693147, abs=1e-5)
+
+
+def test_stage2_training_leaves_stage1_unchanged():
+    models = build_models(CFG, 0)
+    batch = _batch()
+    stage1 = build_training(models, CFG, lambda s: batch, 4, stage=1)
+    run_phases(stage1.phases, batch, 0)  # Stage I trained a little first
+    before = {k: v.clone() for k, v in models["G1"].state_dict().items()}
+    g2_before = {k: v.clone() for k, v in models["G2"].state_dict().items()}
+    stage2 = build_training(models, CFG, lambda s: batch, 4, stage=2)
+    for step in range(3):
+        run_phases(stage2.phases, batch, step)
+    after = models["G1"].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BN statistics
+    assert any(not torch.equal(g2_before[k], v) for k, v in models["G2"].state_dict().items())
+    x2, _, _ = StackGANObjective(models, CFG, 2)._fake(batch)
+    assert x2.shape == (4, 3, 32, 32)
