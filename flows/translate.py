@@ -29,10 +29,12 @@ from ganflow.tasks.train.trainer import RunConfig
 from ganflow.tasks.train.translation import model_config, train
 
 MODELS = ("pix2pix", "cyclegan")
-# the networks' sizes on the built-in 28x28 tasks (CPU-sized; the paper's are for 256x256)
+# the networks' sizes on the built-in 28x28 tasks (CPU-sized; the paper's are for 256x256).
+# CycleGAN's discriminators see 34x34 patches there, the whole item: with 16x16 patches a
+# plain texture passed for B and G hid the item in it for the cycle (benchmarks/README.md)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "edges2fashion": {"ngf": 64, "ndf": 64, "batch_size": 16},
-    "fashion2fashion-m": {"ngf": 32, "ndf": 32, "batch_size": 8},
+    "fashion2fashion-m": {"ngf": 32, "ndf": 32, "batch_size": 8, "patch_layers": 2},
 }
 
 
