@@ -3,7 +3,7 @@ and the identity mapping) and CycleGAN on fashion2fashion-m (beside the identity
 the scores of `ganflow translate`, wall time and images/s, and the targets.
 
     .venv/bin/python benchmarks/translation_benchmark.py [--only pix2pix|cyclegan]
-        [--pix2pix-minutes 8] [--cyclegan-minutes 15] [--device auto] [--json]
+        [--pix2pix-minutes 8] [--cyclegan-minutes 15] [--device auto] [--set KEY=VALUE] [--json]
 
 Targets: pix2pix's FID below the L1-only U-Net's at no more than 10 % higher L1;
 CycleGAN's content accuracy at least 90 % of the classifier's accuracy on real B images,
@@ -18,6 +18,7 @@ import sys
 import tempfile
 
 from ganflow.flows.translate import TranslateParams, run_translate
+from ganflow.models.config import parse_setting
 
 
 def _row(name: str, s: dict, keys: list[str]) -> str:
@@ -34,6 +35,8 @@ def main() -> int:
     ap.add_argument("--pix2pix-minutes", type=float, default=8.0)
     ap.add_argument("--cyclegan-minutes", type=float, default=15.0)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                    help="a model setting for the run(s), e.g. --set ngf=16 (JSON values)")  # fmt: skip
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="ganflow-translation-")
@@ -44,8 +47,9 @@ def main() -> int:
     for model, task, minutes, keys in runs:
         if args.only and args.only != model:
             continue
+        settings = dict(parse_setting(s) for s in args.settings)
         p = TranslateParams(model=model, data=task, max_minutes=minutes, device=args.device,
-                            run_dir=f"{work}/{model}")  # fmt: skip
+                            settings=settings, run_dir=f"{work}/{model}")  # fmt: skip
         s = run_translate(p)
         out[model] = s
         lines += [f"\n{task}: {model}, {s['steps']} steps, wall s {s['wall_s']}, images/s {s['images_per_s']}, "
