@@ -120,12 +120,16 @@ class TranslateSteps:
     on_report: Callable[[str, dict], None] | None = None
 
 
+def row_order(examples: dict[str, torch.Tensor]) -> list[str]:
+    """The picture's rows top to bottom: the input, each model's output, the target."""
+    return ["input", *(k for k in examples if k not in ("input", "target")), "target"]
+
+
 def pictures(examples: dict[str, torch.Tensor], path: Path) -> Path:
-    """One row of 8 per entry (input, each model's output, target), all in colour."""
-    order = ["input", *(k for k in examples if k not in ("input", "target")), "target"]
+    """One row of 8 per entry of row_order, all in colour."""
     rows = [
         examples[k] if examples[k].shape[1] == 3 else examples[k].expand(-1, 3, -1, -1)
-        for k in order
+        for k in row_order(examples)
     ]
     return save_png(image_grid(torch.cat(rows), nrow=len(rows[0])), path)
 
@@ -167,8 +171,8 @@ def run_translate(p: TranslateParams, steps: TranslateSteps | None = None) -> di
     }
     summary["pictures"] = str(pictures(scores["examples"], run_dir / "translations.png"))
     write_json(run_dir / "metrics.json", summary)
-    rows = ["input", *(k for k in scores["examples"] if k not in ("input", "target")), "target"]
-    summary["report"] = str(write_text(run_dir / "report.md", markdown_report(summary, rows)))
+    report = markdown_report(summary, row_order(scores["examples"]))
+    summary["report"] = str(write_text(run_dir / "report.md", report))
     if steps.on_report is not None:
         steps.on_report(run_dir.name, summary)
     return summary
@@ -237,7 +241,3 @@ def translate_flow(p: TranslateParams) -> dict[str, Any]:
             publish,
         ),
     )
-
-
-def as_json(summary: dict[str, Any]) -> dict[str, Any]:
-    return summary

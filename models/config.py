@@ -118,11 +118,12 @@ class Config:
 
     def require(self, test: str, *names: str) -> None:
         """Range checks for validate(): test is "positive", "at least 1", "not negative" or
-        "in [0, 1)"; a field that is None (a default still to be resolved) passes."""
+        "in [0, 1)" or "in [0, 1]"; a field that is None (a default still to be resolved) passes."""
         checks = {"positive": (lambda v: v > 0, "must be positive"),
                   "at least 1": (lambda v: v >= 1, "must be at least 1"),
                   "not negative": (lambda v: v >= 0, "must not be negative"),
-                  "in [0, 1)": (lambda v: 0 <= v < 1, "must be in [0, 1)")}  # fmt: skip
+                  "in [0, 1)": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+                  "in [0, 1]": (lambda v: 0 <= v <= 1, "must be in [0, 1]")}  # fmt: skip
         ok, says = checks[test]
         for name in names:
             value = getattr(self, name)

@@ -14,16 +14,12 @@ import torch
 import torchvision.transforms.v2.functional as TF
 
 from ganflow.models.engine import Batch, IndexStream
+from ganflow.models.images import to_uint8
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1], the range of the tanh generators."""
     return x.float().div(127.5).sub(1.0)
-
-
-def from_unit(x: torch.Tensor) -> torch.Tensor:
-    """float [-1, 1] -> uint8 [0, 255]."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 class Jitter:
@@ -93,7 +89,7 @@ def translate_images(G: torch.nn.Module, x: torch.Tensor, batch_size: int = 256)
     was = G.training
     G.eval()
     out = [
-        from_unit(G(to_unit(x[i : i + batch_size].to(device)))).cpu()
+        to_uint8(G(to_unit(x[i : i + batch_size].to(device))), -1.0)
         for i in range(0, len(x), batch_size)
     ]
     G.train(was)

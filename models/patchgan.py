@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from ganflow.models.config import ConfigError
+
 # the paper's 70x70 patch on 256x256 images, as a share of the image side
 PATCH_SHARE = 70 / 256
 
@@ -32,6 +34,15 @@ def patch_layers(image_size: int) -> int:
     target = PATCH_SHARE * image_size
     fits = [n for n in range(1, 6) if image_size // 2**n >= 1]
     return min(fits, key=lambda n: (abs(receptive_field(n) - target), n))
+
+
+def resolve_patch(layers: int | None, image_size: int) -> tuple[int, int]:
+    """(stride-2 layers, patch side) of a PatchGAN on image_size: the given layers, or those
+    nearest the paper's share; refused when the map would shrink below 2x2."""
+    layers = layers if layers is not None else patch_layers(image_size)
+    if image_size // 2**layers < 2:
+        raise ConfigError(f"patch_layers {layers} is too many for {image_size}x{image_size}")
+    return layers, receptive_field(layers)
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ganflow.models.config import Config, ConfigError
-from ganflow.models.patchgan import patch_layers, receptive_field
+from ganflow.models.config import Config
+from ganflow.models.patchgan import resolve_patch
 from ganflow.models.pix2pix.config import check_image_size
 
 
@@ -39,15 +39,12 @@ class CycleGANConfig(Config):
         self.require("positive", "lr")
         self.require("not negative", "lambda_cycle", "lambda_identity", "pool_size")
         self.require("in [0, 1)", "beta1")
-        if not 0.0 <= self.lr_decay_start <= 1.0:
-            raise ConfigError(f"lr_decay_start must be in [0, 1], got {self.lr_decay_start}")
+        self.require("in [0, 1]", "lr_decay_start")
 
 
 def resolve(cfg: CycleGANConfig, image_size: int) -> CycleGANConfig:
     """The config with the sizes that follow from the image side filled in (and checked)."""
     check_image_size(image_size)
     blocks = cfg.blocks if cfg.blocks is not None else (9 if image_size >= 256 else 6)
-    layers = cfg.patch_layers if cfg.patch_layers is not None else patch_layers(image_size)
-    if image_size // 2**layers < 2:
-        raise ConfigError(f"patch_layers {layers} is too many for {image_size}x{image_size}")
-    return replace(cfg, blocks=blocks, patch_layers=layers, patch=receptive_field(layers))
+    layers, patch = resolve_patch(cfg.patch_layers, image_size)
+    return replace(cfg, blocks=blocks, patch_layers=layers, patch=patch)

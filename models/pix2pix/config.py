@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ganflow.models.config import Config, ConfigError
-from ganflow.models.patchgan import patch_layers, receptive_field
+from ganflow.models.patchgan import resolve_patch
 
 NORMS = ("batch", "instance")
 
@@ -61,8 +61,7 @@ class Pix2PixConfig(Config):
         self.require("positive", "lr")
         self.require("not negative", "lambda_l1", "gan_weight")
         self.require("in [0, 1)", "dropout", "beta1")
-        if not 0.0 <= self.lr_decay_start <= 1.0:
-            raise ConfigError(f"lr_decay_start must be in [0, 1], got {self.lr_decay_start}")
+        self.require("in [0, 1]", "lr_decay_start")
         if self.lambda_l1 == 0 and self.gan_weight == 0:
             raise ConfigError("lambda_l1 and gan_weight cannot both be 0: nothing would be learned")
 
@@ -75,7 +74,5 @@ def resolve(cfg: Pix2PixConfig, image_size: int) -> Pix2PixConfig:
         raise ConfigError(
             f"a U-Net of depth {depth} needs a side divisible by {2**depth}, got {image_size}"
         )
-    layers = cfg.patch_layers if cfg.patch_layers is not None else patch_layers(image_size)
-    if image_size // 2**layers < 2:
-        raise ConfigError(f"patch_layers {layers} is too many for {image_size}x{image_size}")
-    return replace(cfg, depth=depth, patch_layers=layers, patch=receptive_field(layers))
+    layers, patch = resolve_patch(cfg.patch_layers, image_size)
+    return replace(cfg, depth=depth, patch_layers=layers, patch=patch)

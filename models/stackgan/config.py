@@ -27,7 +27,7 @@ class StackGANConfig(Config):
     res_blocks: int = 2
     # lambda of the conditioning augmentation's KL (section 3.1, eq. 3 and 5)
     kl_weight: float = 1.0
-    # Adam (section 4): lr 2e-4, beta1 0.5, halved every decay_every share of the run
+    # Adam (section 4): lr 2e-4, beta1 0.5
     lr: float = 2e-4
     beta1: float = 0.5
     batch_size: int = 64

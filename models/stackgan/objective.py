@@ -29,6 +29,10 @@ def mismatched(phi: torch.Tensor) -> torch.Tensor:
     return phi.roll(1, dims=0)
 
 
+# the weights of the three pairs in L_D: the real pair, then half each of the two fakes
+PAIR_WEIGHTS = (1.0, 0.5, 0.5)
+
+
 def matching_pairs(real: torch.Tensor, fake: torch.Tensor, phi: torch.Tensor) -> list[tuple]:
     """The discriminator's three (image, text, label) pairs."""
     return [(real, phi, 1.0), (real, mismatched(phi), 0.0), (fake, phi, 0.0)]
@@ -51,9 +55,11 @@ class StackGANObjective:
         with torch.no_grad():
             fake, _, _ = self._fake(batch)
         real = batch[f"x{self.stage}"]
-        (r, w, f) = (self.D(x, t) for x, t, _ in matching_pairs(real, fake, batch["phi"]))
-        loss = losses.binary_ce_with_logits(r, 1.0) + 0.5 * (
-            losses.binary_ce_with_logits(w, 0.0) + losses.binary_ce_with_logits(f, 0.0)
+        pairs = matching_pairs(real, fake, batch["phi"])
+        r, w, f = (self.D(x, t) for x, t, _ in pairs)
+        loss = sum(
+            weight * losses.binary_ce_with_logits(s, label)
+            for weight, s, (_, _, label) in zip(PAIR_WEIGHTS, (r, w, f), pairs, strict=True)
         )
         return loss, {
             "real": r.detach().mean(),

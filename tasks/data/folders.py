@@ -29,7 +29,8 @@ def _class_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
+    """Every image under folder (recursively, hidden files left out), sorted."""
     return sorted(
         p
         for p in folder.rglob("*")
@@ -60,7 +61,7 @@ def _read_image_tree(
 ) -> tuple[np.ndarray, np.ndarray]:
     files: list[tuple[Path, int]] = []
     for label, name in enumerate(classes):
-        imgs = _image_files(root / name)
+        imgs = image_files(root / name)
         if not imgs:
             raise DataError(
                 f"class folder {root / name} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
@@ -81,7 +82,7 @@ def read_sample_folder(
         raise DataError(f"sample folder {root} does not exist")
     sub = _class_dirs(root)
     if not sub:
-        files = _image_files(root)
+        files = image_files(root)
         if not files:
             raise DataError(f"sample folder {root} holds no images")
         return read_images(files, image_size, channels), None

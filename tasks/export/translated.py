@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganflow.tasks.data.folders import IMAGE_EXTENSIONS, read_images
+from ganflow.tasks.data.folders import image_files, read_images
 from ganflow.tasks.data.raw import DataError
 from ganflow.tasks.progress import Progress
 from ganflow.tasks.train.checkpoint import CheckpointError, load_run
@@ -100,11 +100,7 @@ def _open(checkpoint: str | Path, input_dir: str | Path, direction: str, device:
     src = Path(input_dir)
     if not src.is_dir():
         raise DataError(f"input folder {src} does not exist")
-    files = sorted(
-        p
-        for p in src.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
+    files = image_files(src)
     if not files:
         raise DataError(f"input folder {src} holds no images")
     return run, src, files
