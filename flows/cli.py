@@ -133,6 +133,7 @@ def commands() -> dict[str, Command]:
         gan,
         outputs,
         semi_supervised,
+        text2image,
         translate,
     )
 
@@ -217,6 +218,15 @@ def commands() -> dict[str, Command]:
             translate.translate_flow,
             translate.table,
         ),
+        Command(
+            "text2image",
+            "StackGAN text-to-image: Stage-I and Stage-II on a captioned set, scored for caption "
+            "consistency, FID/KID/IS and R-precision; `ganflow text2image generate` draws a prompt",
+            text2image.Text2ImageParams,
+            text2image.run_text2image,
+            text2image.text_to_image,
+            text2image.table,
+        ),
     ]
     return {c.name: c for c in table}
 
@@ -282,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_datasets_parser(sub)
     add_serve_parser(sub, setting)
     add_apply_parser(sub)
+    from ganflow.flows.text2image_generate import add_generate_parser
+
+    add_generate_parser(sub)
     return parser
 
 
@@ -306,6 +319,15 @@ FLOW_COMMANDS = {
     "export",
     "augment",
     "translate",
+    "text2image",
+}
+
+# two-word commands: `ganflow translate apply` and `ganflow text2image generate` are parsed
+# as one subcommand each; `ganflow text2image train` is the flow's command itself
+ALIASES = {
+    ("translate", "apply"): ["translate-apply"],
+    ("text2image", "generate"): ["text2image-generate"],
+    ("text2image", "train"): ["text2image"],
 }
 
 
@@ -313,8 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     from ganflow.flows.api_server import prestart
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["translate", "apply"]:
-        argv = ["translate-apply", *argv[2:]]
+    if tuple(argv[:2]) in ALIASES:
+        argv = [*ALIASES[tuple(argv[:2])], *argv[2:]]
     server = prestart(argv, FLOW_COMMANDS)
     try:
         args = build_parser().parse_args(argv)
@@ -339,6 +361,12 @@ def main(argv: list[str] | None = None) -> int:
             applied = run_apply(args)
             print(json.dumps(applied) if args.json else
                   f"translated {applied['count']} images ({applied['direction']}) into {applied['output']}")  # fmt: skip
+            return 0
+        if args.command == "text2image-generate":
+            from ganflow.flows.text2image_generate import describe, run_generate
+
+            drawn = run_generate(args)
+            print(json.dumps(drawn) if args.json else describe(drawn))
             return 0
         if args.command == "datasets":
             from ganflow.flows.datasets_command import main as datasets_main

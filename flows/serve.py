@@ -27,6 +27,7 @@ FLOWS = {
     "train-gan": "ganflow.flows.gan:train_gan_flow",
     "gan-grid": "ganflow.flows.gan:gan_grid_flow",
     "translate": "ganflow.flows.translate:translate_flow",
+    "text2image": "ganflow.flows.text2image:text_to_image",
 }
 
 

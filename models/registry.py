@@ -27,6 +27,8 @@ from ganflow.models.pix2pix import nets as pix2pix
 from ganflow.models.pix2pix.config import Pix2PixConfig
 from ganflow.models.ssgan import sampling as ssgan
 from ganflow.models.ssgan.config import SSGANConfig
+from ganflow.models.stackgan import sampling as stackgan
+from ganflow.models.stackgan.config import StackGANConfig
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Run:
     history: list[dict[str, float]] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    # what else the checkpoint holds (a text-to-image run: its text encoder)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -157,6 +161,17 @@ FAMILIES: dict[str, Family] = {
             cyclegan.modules_for,
             load_states,
             why_not_sampled=lambda run: f"{_TRANSLATES} (CycleGAN)",
+        ),
+        Family(
+            "stackgan",
+            "a StackGAN text-to-image model",
+            StackGANConfig,
+            stackgan.modules_for,
+            load_states,
+            why_not_sampled=lambda run: (
+                "a text-to-image model, which draws from captions: use `ganflow text2image "
+                "generate --prompt ...` or the text2image flow's --export"
+            ),
         ),
     )
 }

@@ -24,11 +24,14 @@ class ConditioningAugmentation(nn.Module):
         super().__init__()
         self.fc = nn.Linear(embed_dim, 4 * cond_dim)
         self.cond_dim = cond_dim
+        # the text encoders give unit-length embeddings: scaled so that each component is
+        # of order 1, as the layer's initialisation expects
+        self.scale = embed_dim**0.5
 
     def forward(
         self, phi: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = nn.functional.glu(self.fc(phi), dim=1)  # (N, 2D)
+        h = nn.functional.glu(self.fc(phi * self.scale), dim=1)  # (N, 2D)
         mu, logvar = h[:, : self.cond_dim], h[:, self.cond_dim :]
         if not self.training:
             return mu, mu, logvar

@@ -25,8 +25,9 @@ class StackGANConfig(Config):
     ndf: int = 32
     # residual blocks of Stage-II's generator (the paper: 2 for 64 -> 256)
     res_blocks: int = 2
-    # lambda of the conditioning augmentation's KL (section 3.1, eq. 3 and 5)
-    kl_weight: float = 1.0
+    # weight of the conditioning augmentation's KL per dimension (section 3.1, eq. 3 and 5;
+    # the released code's coefficient 2 on the mean over dimensions)
+    kl_weight: float = 2.0
     # Adam (section 4): lr 2e-4, beta1 0.5
     lr: float = 2e-4
     beta1: float = 0.5

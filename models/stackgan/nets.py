@@ -100,12 +100,14 @@ class MatchingDiscriminator(nn.Module):
             ch, size = min(2 * ch, 8 * cfg.ndf), size // 2
         self.image = nn.Sequential(*layers)  # (N, ch, 4, 4)
         self.text = nn.Sequential(nn.Linear(cfg.embed_dim, cfg.d_text_dim), nn.LeakyReLU(0.2, True))
+        # unit-length embeddings -> components of order 1
+        self.scale = cfg.embed_dim**0.5
         self.judge = nn.Sequential(nn.Conv2d(ch + cfg.d_text_dim, ch, 3, 1, 1, bias=False),
                                    nn.BatchNorm2d(ch), nn.LeakyReLU(0.2, True), nn.Conv2d(ch, 1, 4))  # fmt: skip
 
     def forward(self, image: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         h = self.image(image)
-        t = self.text(phi)[:, :, None, None].expand(-1, -1, *h.shape[-2:])
+        t = self.text(phi * self.scale)[:, :, None, None].expand(-1, -1, *h.shape[-2:])
         return self.judge(torch.cat([h, t], 1)).flatten()
 
 

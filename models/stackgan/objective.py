@@ -4,7 +4,10 @@ of GAN-CLS (Reed et al. 2016, section 4.1): three kinds of pair, one label each,
   (real image, another's text)  -> fake   (mismatched: D must read the text)
   (G's image, its text)         -> fake
   d: L_D = BCE(s_real, 1) + 1/2 [BCE(s_wrong, 0) + BCE(s_fake, 0)]
-  g: L_G = BCE(s_fake, 1) + kl_weight * KL(N(mu, Sigma) || N(0, I))
+  g: L_G = BCE(s_fake, 1) + kl_weight * KL(N(mu, Sigma) || N(0, I)) / N_g
+(the KL per conditioning dimension, as the released code takes it: a mean over the batch
+and the dimensions, with its coefficient 2; the paper's lambda = 1 on the summed KL
+swamps the text at N_g = 128)
 Stage II has the same two phases on (G2, D2); Stage-I's G, which draws the low-resolution
 image G2 refines, is frozen (eval mode, no gradient), as in the paper's section 3.2.
 The mismatched texts are the batch's own texts rolled by one (each image with the next
@@ -70,7 +73,7 @@ class StackGANObjective:
     def g(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         fake, mu, logvar = self._fake(batch)
         adv = losses.binary_ce_with_logits(self.D(fake, batch["phi"]), 1.0)
-        kl = kl_to_standard_normal(mu, logvar)
+        kl = kl_to_standard_normal(mu, logvar) / mu.shape[1]
         return adv + self.cfg.kl_weight * kl, {"adv": adv.detach(), "kl": kl.detach()}
 
 

@@ -20,12 +20,14 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ganflow.tasks.data.folders import IMAGE_EXTENSIONS, read_images
 from ganflow.tasks.data.raw import DataError, RawData
+from ganflow.tasks.io import digest
 
 CANVAS = 64
 COLOURS = {
@@ -193,3 +195,128 @@ def load_cub(root: str | Path, image_size: int) -> Captioned:
             raise DataError(f"caption file {txt} is empty")
         captions.append(lines)
     return Captioned(root.name, read_images(files, image_size, 3), captions)
+
+
+# --- prepared files: what the flow's steps hand each other ------------------------------
+
+CAPTION_SOURCES = ("fashion-captions", "cub", "table")
+
+
+@dataclass
+class CaptionSplit:
+    """A captioned data set's training and test parts, with its fingerprint."""
+
+    train: Captioned
+    test: Captioned
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        parts = []
+        for part in (self.train, self.test):
+            parts += [part.images, json.dumps(part.captions)]
+        key = digest(*parts)
+        return {"id": f"{self.train.name}-{key[:16]}", "source": self.train.name,
+                "sizes": {"train": len(self.train.images), "test": len(self.test.images)},
+                "image_size": int(self.train.images.shape[-1])}  # fmt: skip
+
+
+def save_split(split: CaptionSplit, path: str | Path) -> Path:
+    """Both parts in one uncompressed .npz (captions and vocabularies as JSON), atomically."""
+    from ganflow.tasks.io import atomic_write
+
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {"name": split.train.name, "vocab": split.train.vocab}
+    for key, part in (("train", split.train), ("test", split.test)):
+        arrays[f"{key}_images"] = part.images
+        meta[f"{key}_captions"] = part.captions
+        arrays.update({f"{key}_attr_{a}": v for a, v in part.attributes.items()})
+    with atomic_write(path) as f:
+        np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+    return Path(path)
+
+
+def read_split(path: str | Path) -> CaptionSplit:
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+
+        def part(key: str) -> Captioned:
+            attrs = {k.split("_attr_", 1)[1]: z[k] for k in z.files if k.startswith(f"{key}_attr_")}
+            return Captioned(meta["name"], z[f"{key}_images"], meta[f"{key}_captions"], attrs,
+                             meta["vocab"])  # fmt: skip
+
+        return CaptionSplit(part("train"), part("test"))
+
+
+def _holdout_split(data: Captioned, fraction: float = 0.1, seed: int = 0) -> CaptionSplit:
+    """A user's set split into training and test parts (a fixed seed: the same test set on
+    every run); at least one image on each side."""
+    n = len(data.images)
+    if n < 2:
+        raise DataError(f"{data.name}: {n} captioned image(s); at least 2 are needed")
+    perm = np.random.default_rng(seed).permutation(n)
+    k = min(n - 1, max(1, round(fraction * n)))
+    te, tr = np.sort(perm[:k]), np.sort(perm[k:])
+
+    def pick(idx: np.ndarray) -> Captioned:
+        return Captioned(data.name, data.images[idx], [data.captions[i] for i in idx])
+
+    return CaptionSplit(pick(tr), pick(te))
+
+
+def load_captions(
+    source: str,
+    root: str | None = None,
+    image_size: int = CANVAS,
+    train_images: int | None = None,
+    test_images: int | None = None,
+) -> CaptionSplit:
+    """fashion-captions (root: the Fashion-MNIST files; train_images / test_images of its
+    training / test images), cub (root: the StackGAN/CUB folder) or table (root: the CSV or
+    JSONL file); users' sets are resized to image_size and split 90/10."""
+    if source == "fashion-captions":
+        from ganflow.tasks.data.raw import SourceOptions
+        from ganflow.tasks.data.sources import load_fashion_mnist
+
+        if image_size != CANVAS:
+            raise DataError(f"fashion-captions is drawn at {CANVAS}x{CANVAS}, not {image_size}")
+        fashion = load_fashion_mnist(SourceOptions(root=root))
+        return CaptionSplit(
+            fashion_captions(fashion, True, seed=0, n=train_images),
+            fashion_captions(fashion, False, seed=1, n=test_images),
+        )
+    if source not in CAPTION_SOURCES:
+        raise DataError(f"unknown caption source {source!r}; choose one of: {', '.join(CAPTION_SOURCES)}")
+    if not root:
+        raise DataError(f"the {source} source needs --data-root (a folder or a caption file)")
+    data = load_cub(root, image_size) if source == "cub" else load_caption_table(root, image_size)
+    split = _holdout_split(data)
+    if train_images is not None:
+        split.train = _first(split.train, train_images)
+    if test_images is not None:
+        split.test = _first(split.test, test_images)
+    return split
+
+
+def _first(part: Captioned, n: int) -> Captioned:
+    return Captioned(part.name, part.images[:n], part.captions[:n],
+                     {k: v[:n] for k, v in part.attributes.items()}, part.vocab)  # fmt: skip
+
+
+def prepare_captions(
+    source: str,
+    root: str | None = None,
+    image_size: int = CANVAS,
+    train_images: int | None = None,
+    test_images: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Load the set once and keep it as a file: the flow's steps pass its path.
+    Returns {'path', 'fingerprint'}."""
+    from ganflow.tasks.io import DATA_DIR
+
+    split = load_captions(source, root, image_size, train_images, test_images)
+    fp = split.fingerprint
+    path = Path(cache_dir or DATA_DIR / "cache" / "captions") / f"{fp['id']}.npz"
+    if not path.exists():
+        save_split(split, path)
+    return {"path": str(path), "fingerprint": fp}

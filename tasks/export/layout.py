@@ -19,6 +19,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 VERSION_RE = re.compile(r"^v(\d+)$")
 TMP_PREFIX = ".tmp-"
 LABEL_COLUMNS = ("file", "label", "class_name", "source", "generator", "condition", "confidence")
+# a text-to-image export adds the caption each image was drawn for
+CAPTION_COLUMN = "caption"
 BALANCES = ("equal", "natural")
 
 

@@ -13,6 +13,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ganflow.tasks.export.layout import (
+    CAPTION_COLUMN,
     DATASETS_DIR,
     LABEL_COLUMNS,
     SCHEMA_VERSION,
@@ -156,11 +157,12 @@ def read_labels(path: Path, num_classes: int | None = None) -> list[tuple[str, i
         with open(f, newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
-            if header is None or tuple(header) != LABEL_COLUMNS:
+            captioned = (*LABEL_COLUMNS, CAPTION_COLUMN)
+            if header is None or tuple(header) not in (LABEL_COLUMNS, captioned):
                 raise ExportError(f"{f}: the header is {header}, expected {list(LABEL_COLUMNS)}")
             rows = []
             for line, r in enumerate(reader, start=2):
-                if len(r) != len(LABEL_COLUMNS) or not r[1].lstrip("-").isdigit():
+                if len(r) != len(header) or not r[1].lstrip("-").isdigit():
                     raise ExportError(f"{f}, line {line}: malformed row {r}")
                 label = int(r[1])
                 if not 0 <= label < k:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from ganflow.tasks.export.generators import GeneratorSource
 from ganflow.tasks.export.layout import (
+    CAPTION_COLUMN,
     LABEL_COLUMNS,
     ExportOptions,
     class_dir,
@@ -64,7 +65,10 @@ class VersionWriter:
         self.counts = [0] * len(src.class_names)
         self.csv_file = open(tmp / "labels.csv", "w", newline="")  # noqa: SIM115 (closed in finish/close)
         self.csv = csv.writer(self.csv_file)
-        self.csv.writerow(LABEL_COLUMNS)
+        # a text-to-image source: each image's caption in labels.csv and the manifest
+        self.captioned = bool(getattr(src, "captioned", False))
+        self.captions: dict[str, str] = {}
+        self.csv.writerow([*LABEL_COLUMNS, CAPTION_COLUMN] if self.captioned else LABEL_COLUMNS)
         self.keep_x: list[torch.Tensor] = []
         self.keep_y: list[torch.Tensor] = []
         self.kept = 0
@@ -80,12 +84,21 @@ class VersionWriter:
     def total(self) -> int:
         return sum(self.counts)
 
-    def add(self, x: torch.Tensor, y: torch.Tensor, conf: torch.Tensor | None) -> None:
+    def add(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        conf: torch.Tensor | None,
+        captions: list[str] | None = None,
+    ) -> None:
         src = self.src
-        for img, label, c in zip(
+        if self.captioned != (captions is not None):
+            raise ValueError("a captioned source gives one caption per image, others none")
+        for img, label, c, caption in zip(
             x.numpy(),
             y.tolist(),
             conf.tolist() if conf is not None else [None] * len(y),
+            captions if captions is not None else [None] * len(y),
             strict=True,
         ):
             rel = f"images/{class_dir(label, src.class_names[label])}/{self.total:06d}.png"
@@ -98,17 +111,19 @@ class VersionWriter:
             path.write_bytes(buf.getvalue())
             self.files[rel] = hashlib.sha256(buf.getvalue()).hexdigest()
             condition = label if src.conditional else ""
-            self.csv.writerow(
-                [
-                    rel,
-                    label,
-                    src.class_names[label],
-                    self.source_run,
-                    src.kind,
-                    condition,
-                    "" if c is None else f"{c:.4f}",
-                ]
-            )
+            row = [
+                rel,
+                label,
+                src.class_names[label],
+                self.source_run,
+                src.kind,
+                condition,
+                "" if c is None else f"{c:.4f}",
+            ]
+            if caption is not None:
+                row.append(caption)
+                self.captions[rel] = caption
+            self.csv.writerow(row)
             self.counts[label] += 1
         if self.arrays is not None:
             self.arrays["images"].append(x.numpy())

@@ -220,6 +220,7 @@ def _manifest(
         "metrics": scores,
         "wall_s": round(wall, 2),
         "files": w.files,
+        **({"captions": w.captions} if w.captioned else {}),
     }
 
 

@@ -88,6 +88,11 @@ def load_checkpoint(
     return ckpt
 
 
+# a checkpoint's entries that every family has; the rest are a family's extras
+_CORE = {"format_version", "step", "config", "state", "rng", "history", "class_names",
+         "fingerprint"}  # fmt: skip
+
+
 def load_run(
     path: str | Path, device: str | torch.device = "cpu", family: str | None = None
 ) -> Run:
@@ -115,6 +120,7 @@ def load_run(
         list(ckpt.get("history", [])),
         list(ckpt.get("class_names") or []),
         dict(ckpt.get("fingerprint") or {}),
+        {k: v for k, v in ckpt.items() if k not in _CORE},
     )
 
 
