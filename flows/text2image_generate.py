@@ -54,11 +54,14 @@ def read_back(run: Any, images: torch.Tensor, prompt: str, device: str) -> dict[
 
     vocab = run.extra.get("caption_vocab") or {}
     want = asked(prompt, vocab)
-    data_id = (run.extra.get("fingerprint") or {}).get("id", "")
-    reader = cached_reader(data_id, vocab, int(images.shape[-1]), device) if want else None
+    from ganflow.tasks.train.text2image import resize
+
+    fp = run.fingerprint
+    side = int(fp.get("image_size", images.shape[-1]))
+    reader = cached_reader(fp.get("id", ""), vocab, side, device) if want else None
     if reader is None:
         return None
-    _, probs = reader.read(images)
+    _, probs = reader.read(resize(images, side))
     return {a: {"asked": vocab[a][i], "share": float((probs[a].argmax(1) == i).mean())}
             for a, i in want.items() if a in probs}  # fmt: skip
 

@@ -30,3 +30,28 @@ def digits_bundle(tmp_path_factory):
     from ganflow.tasks.data.bundle import DataSpec, prepare
 
     return prepare(DataSpec("digits", 5, 0), tmp_path_factory.mktemp("bundle"))
+
+
+def tiny_items(n: int, seed: int = 0):
+    """Two drawable 'classes' of 28x28 items (a filled block, a tall bar) as a RawData."""
+    import numpy as np
+
+    from ganflow.tasks.data.raw import RawData
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = np.zeros((n, 1, 28, 28), np.uint8)
+    x[y == 0, :, 4:24, 4:24] = 220
+    x[y == 1, :, 2:26, 11:17] = 220
+    return RawData(x, y, x[: n // 4], y[: n // 4], ["T-shirt/top", "Trouser"])
+
+
+@pytest.fixture(scope="session")
+def tiny_captions():
+    """A built-in-style captioned set (class, colour, size, position) of 320 + 80 images."""
+    from ganflow.tasks.data.captions import CaptionSplit, fashion_captions
+
+    items = tiny_items(400)
+    return CaptionSplit(
+        fashion_captions(items, True, seed=0, n=320), fashion_captions(items, False, seed=1)
+    )

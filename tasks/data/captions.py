@@ -285,7 +285,9 @@ def load_captions(
             fashion_captions(fashion, False, seed=1, n=test_images),
         )
     if source not in CAPTION_SOURCES:
-        raise DataError(f"unknown caption source {source!r}; choose one of: {', '.join(CAPTION_SOURCES)}")
+        raise DataError(
+            f"unknown caption source {source!r}; choose one of: {', '.join(CAPTION_SOURCES)}"
+        )
     if not root:
         raise DataError(f"the {source} source needs --data-root (a folder or a caption file)")
     data = load_cub(root, image_size) if source == "cub" else load_caption_table(root, image_size)

@@ -85,7 +85,8 @@ def train_reader(split: CaptionSplit, device: str, max_seconds: float = 120.0, e
         net = AttributeNet(x.shape[-1], {a: len(v) for a, v in vocab.items()}).to(device)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     stream, bs = IndexStream(len(x), 128, seed), 128
-    total = max(1, epochs * len(x) // bs)
+    # at least 200 steps (a small set: at most 30 passes), else `epochs` passes
+    total = max(min(200, 30 * len(x) // bs), epochs * len(x) // bs, 1)
     bar = (
         Progress(f"attribute classifier for {tr.name} (once; cached)", total, "step")
         if progress
@@ -177,6 +178,8 @@ def image_scores(
     attributes attrs) against the real test images' features; pool: every test caption's
     embedding (the R-precision candidates)."""
     keys = attribute_keys(attrs)
+    if keys is None:  # the pool holds each image's own caption: never its rival
+        keys = torch.arange(len(phi))
     v = enc.encode_images(images)
     out: dict[str, Any] = {R_PRECISION: r_precision(v, phi, pool, keys=keys, pool_keys=keys)}
     if reader is None:
@@ -222,7 +225,7 @@ def score_stages(
     floor = features(torch.from_numpy(split.train.images[:n]))
     scores: dict[str, Any] = {
         "stage1": image_scores(resize(low, side), phi, attrs, reader, enc, real_feats, phi),
-        "stage2": image_scores(high, phi, attrs, reader, enc, real_feats, phi)
+        "stage2": image_scores(resize(high, side), phi, attrs, reader, enc, real_feats, phi)
         if high is not None
         else None,
         "real": image_scores(real, phi, attrs, reader, enc, real_feats, phi),
@@ -230,7 +233,7 @@ def score_stages(
     scores["real"][FID] = fid_from_features(real_feats, floor)
     scores["real"][KID] = kernel_inception_distance(real_feats, floor, subsets=50)[0]
     scores["examples"] = {"captions": captions[:8], "stage1": resize(low[:8], side),
-                          "stage2": high[:8] if high is not None else None, "real": real[:8]}  # fmt: skip
+                          "stage2": resize(high[:8], side) if high is not None else None, "real": real[:8]}  # fmt: skip
     scores["protocol"] = {"test_captions": n, "features": "attribute classifier" if reader else "matching image encoder",
                           "reader": reader.info if reader else None, "text_encoder": enc.info}  # fmt: skip
     return scores

@@ -104,6 +104,7 @@ def setup(
     training = objective.build_training(
         models, cfg, batches(images, phi, offsets, cfg, run.seed + 100 * stage), total, stage
     )
+    torch.manual_seed(run.seed + 100 * stage)  # conditioning noise: checkpointed from here
     record = stage_record(cfg, run, split, stage, total, stage1_checkpoint)
     extra = {"text_encoder": enc.state(), "fingerprint": split.fingerprint,
              "class_names": split.train.vocab.get("class", []),

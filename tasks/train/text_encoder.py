@@ -50,10 +50,12 @@ class EncoderRecipe(Config):
     def validate(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"text encoder must be one of {KINDS}, got {self.kind!r}")
-        if self.kind == "minilm" and self.embed_dim != minilm.DIM:
-            raise ConfigError(
-                f"the minilm encoder gives {minilm.DIM} dimensions, not {self.embed_dim}"
-            )
+        if self.kind == "minilm":
+            if self.embed_dim != minilm.DIM:
+                raise ConfigError(
+                    f"the minilm encoder gives {minilm.DIM} dimensions, not {self.embed_dim}"
+                )
+            minilm.check_available()
         self.require("at least 1", "embed_dim", "steps", "batch_size")
         self.require("positive", "lr", "temperature", "max_seconds")
 
@@ -177,9 +179,10 @@ def train_encoder(
     for m in (enc.text_net, enc.image_net):
         if m is not None:
             m.train()
-    while step < recipe.steps or (
-        time.monotonic() - t0 < recipe.max_seconds and step < 20 * recipe.steps
-    ):
+    # `steps`, then more until max_seconds; never more than 30 passes (a small set)
+    passes_30 = max(1, 30 * len(images) // recipe.batch_size)
+    least = min(recipe.steps, passes_30)
+    while step < least or (time.monotonic() - t0 < recipe.max_seconds and step < passes_30):
         idx = stream(step)
         pick = _caption_draw(per_image, recipe.seed, step, idx)
         if frozen is not None:
