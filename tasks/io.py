@@ -67,6 +67,24 @@ def save_torch(path: str | Path, obj: Any) -> Path:
     return Path(path)
 
 
+def save_arrays(path: str | Path, meta: dict[str, Any], arrays: dict[str, Any]) -> Path:
+    """Arrays and a JSON-able meta record in one uncompressed .npz, through atomic_write;
+    read back with load_arrays."""
+    import numpy as np
+
+    with atomic_write(path) as f:
+        np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+    return Path(path)
+
+
+def load_arrays(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(meta, arrays) of a file save_arrays wrote, the arrays in memory."""
+    import numpy as np
+
+    with np.load(path) as z:
+        return json.loads(str(z["meta"])), {k: z[k] for k in z.files if k != "meta"}
+
+
 def write_with(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     """For libraries that write to a file name themselves (PIL, matplotlib, zipfile):
     writer(tmp_path) writes a temporary file beside `path`, which is fsynced and renamed."""

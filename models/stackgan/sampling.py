@@ -41,6 +41,5 @@ def draw(
     for m, was in modes:
         m.train(was)
     empty = torch.empty(0, dtype=torch.uint8)
-    return (torch.cat(low) if low else empty), (
-        torch.cat(high) if high else None if G2 is None else empty
-    )
+    stage2 = None if G2 is None else (torch.cat(high) if high else empty)
+    return (torch.cat(low) if low else empty), stage2

@@ -27,7 +27,7 @@ import torch
 
 from ganflow.tasks.data.folders import IMAGE_EXTENSIONS, read_images
 from ganflow.tasks.data.raw import DataError, RawData
-from ganflow.tasks.io import digest
+from ganflow.tasks.io import digest, load_arrays, save_arrays
 
 CANVAS = 64
 COLOURS = {
@@ -73,6 +73,19 @@ class Captioned:
     def __post_init__(self) -> None:
         if len(self.images) != len(self.captions):
             raise DataError(f"{len(self.images)} images but {len(self.captions)} caption lists")
+
+    def flat(self) -> tuple[list[str], torch.Tensor]:
+        """(every caption, image by image; offsets (N + 1,) of each image's first caption)."""
+        counts = torch.tensor([len(c) for c in self.captions], dtype=torch.long)
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+        return [c for caps in self.captions for c in caps], offsets
+
+
+def pick_captions(offsets: torch.Tensor, idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """One caption of each image in idx (N,), drawn uniformly with g: indices (N,) into the
+    flat caption list whose offsets (see Captioned.flat) are given."""
+    counts = offsets[idx + 1] - offsets[idx]
+    return offsets[idx] + (torch.rand(len(idx), generator=g) * counts).long()
 
 
 def item_name(class_name: str) -> str:
@@ -222,29 +235,24 @@ class CaptionSplit:
 
 def save_split(split: CaptionSplit, path: str | Path) -> Path:
     """Both parts in one uncompressed .npz (captions and vocabularies as JSON), atomically."""
-    from ganflow.tasks.io import atomic_write
-
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {"name": split.train.name, "vocab": split.train.vocab}
     for key, part in (("train", split.train), ("test", split.test)):
         arrays[f"{key}_images"] = part.images
         meta[f"{key}_captions"] = part.captions
         arrays.update({f"{key}_attr_{a}": v for a, v in part.attributes.items()})
-    with atomic_write(path) as f:
-        np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
-    return Path(path)
+    return save_arrays(path, meta, arrays)
 
 
 def read_split(path: str | Path) -> CaptionSplit:
-    with np.load(path) as z:
-        meta = json.loads(str(z["meta"]))
+    meta, z = load_arrays(path)
 
-        def part(key: str) -> Captioned:
-            attrs = {k.split("_attr_", 1)[1]: z[k] for k in z.files if k.startswith(f"{key}_attr_")}
-            return Captioned(meta["name"], z[f"{key}_images"], meta[f"{key}_captions"], attrs,
-                             meta["vocab"])  # fmt: skip
+    def part(key: str) -> Captioned:
+        attrs = {k.split("_attr_", 1)[1]: v for k, v in z.items() if k.startswith(f"{key}_attr_")}
+        return Captioned(meta["name"], z[f"{key}_images"], meta[f"{key}_captions"], attrs,
+                         meta["vocab"])  # fmt: skip
 
-        return CaptionSplit(part("train"), part("test"))
+    return CaptionSplit(part("train"), part("test"))
 
 
 def _holdout_split(data: Captioned, fraction: float = 0.1, seed: int = 0) -> CaptionSplit:

@@ -20,7 +20,6 @@ Built in (offline, from Fashion-MNIST, with a measurable answer):
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -302,23 +301,22 @@ ARRAYS = ("train_a", "train_b", "test_a", "test_b")
 
 def save_translation(data: TranslationData, path: str | Path) -> Path:
     """Both domains in one uncompressed .npz (with labels and names), written atomically."""
-    from ganflow.tasks.io import atomic_write
+    from ganflow.tasks.io import save_arrays
 
     meta = {"name": data.name, "paired": data.paired, "class_names": data.class_names,
             "target_name": data.target_name}  # fmt: skip
     arrays = {k: getattr(data, k) for k in ARRAYS}
     arrays.update({f"labels_{k}": v for k, v in data.labels.items()})
-    with atomic_write(path) as f:
-        np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
-    return Path(path)
+    return save_arrays(path, meta, arrays)
 
 
 def read_translation(path: str | Path) -> TranslationData:
-    with np.load(path) as z:
-        meta = json.loads(str(z["meta"]))
-        labels = {k[len("labels_") :]: z[k] for k in z.files if k.startswith("labels_")}
-        return TranslationData(meta["name"], meta["paired"], *(z[k] for k in ARRAYS),
-                               meta["class_names"], labels, meta["target_name"])  # fmt: skip
+    from ganflow.tasks.io import load_arrays
+
+    meta, z = load_arrays(path)
+    labels = {k[len("labels_") :]: v for k, v in z.items() if k.startswith("labels_")}
+    return TranslationData(meta["name"], meta["paired"], *(z[k] for k in ARRAYS),
+                           meta["class_names"], labels, meta["target_name"])  # fmt: skip
 
 
 def prepare_translation(

@@ -170,23 +170,21 @@ def attribute_keys(attrs: dict[str, np.ndarray]) -> torch.Tensor | None:
 
 
 def image_scores(
-    images: torch.Tensor, phi: torch.Tensor, attrs: dict[str, np.ndarray],
-    reader: AttributeReader | None, enc: TextEncoder, real_features: np.ndarray,
-    pool: torch.Tensor,
+    looks: tuple[torch.Tensor, np.ndarray, dict[str, np.ndarray] | None], phi: torch.Tensor,
+    attrs: dict[str, np.ndarray], real_features: np.ndarray, pool: torch.Tensor,
 ) -> dict[str, Any]:  # fmt: skip
-    """Scores of images (uint8 (N, 3, S, S), drawn for captions with embeddings phi (N, E) and
-    attributes attrs) against the real test images' features; pool: every test caption's
-    embedding (the R-precision candidates)."""
+    """Scores of images drawn for captions with embeddings phi (N, E) and attributes attrs,
+    from what `score_stages` saw of them (looks: their matching-space embeddings, their
+    features, the attribute probabilities or None), against the real test images' features;
+    pool: every test caption's embedding (the R-precision candidates)."""
+    v, feats, probs = looks
     keys = attribute_keys(attrs)
     if keys is None:  # the pool holds each image's own caption: never its rival
         keys = torch.arange(len(phi))
-    v = enc.encode_images(images)
     out: dict[str, Any] = {R_PRECISION: r_precision(v, phi, pool, keys=keys, pool_keys=keys)}
-    if reader is None:
-        feats = v.double().numpy()
+    if probs is None:
         out.update({CONSISTENCY: None, IS: None})
     else:
-        feats, probs = reader.read(images)
         out[CONSISTENCY] = {a: float((p.argmax(1) == attrs[a]).mean()) for a, p in probs.items()}
         out[IS] = inception_score(probs["class"])[0] if "class" in probs else None
     out[FID] = fid_from_features(real_features, feats)
@@ -218,20 +216,27 @@ def score_stages(
     low, high = draw(G1, G2, phi, z)
     side = real.shape[-1]
 
+    def look(x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, dict[str, np.ndarray] | None]:
+        """Each image set is encoded and read once: (embeddings, features, probabilities)."""
+        v = enc.encode_images(x)
+        if reader is None:
+            return v, v.double().numpy(), None
+        return (v, *reader.read(x))
+
     def features(x: torch.Tensor) -> np.ndarray:
         return reader.read(x)[0] if reader is not None else enc.encode_images(x).double().numpy()
 
-    real_feats = features(real)
+    real_looks = look(real)
+    real_feats = real_looks[1]
     floor = features(torch.from_numpy(split.train.images[:n]))
     scores: dict[str, Any] = {
-        "stage1": image_scores(resize(low, side), phi, attrs, reader, enc, real_feats, phi),
-        "stage2": image_scores(resize(high, side), phi, attrs, reader, enc, real_feats, phi)
+        "stage1": image_scores(look(resize(low, side)), phi, attrs, real_feats, phi),
+        "stage2": image_scores(look(resize(high, side)), phi, attrs, real_feats, phi)
         if high is not None
         else None,
-        "real": image_scores(real, phi, attrs, reader, enc, real_feats, phi),
+        # the real row's FID/KID: the training images against the test images
+        "real": image_scores((real_looks[0], floor, real_looks[2]), phi, attrs, real_feats, phi),
     }
-    scores["real"][FID] = fid_from_features(real_feats, floor)
-    scores["real"][KID] = kernel_inception_distance(real_feats, floor, subsets=50)[0]
     scores["examples"] = {"captions": captions[:8], "stage1": resize(low[:8], side),
                           "stage2": resize(high[:8], side) if high is not None else None, "real": real[:8]}  # fmt: skip
     scores["protocol"] = {"test_captions": n, "features": "attribute classifier" if reader else "matching image encoder",

@@ -37,7 +37,6 @@ class CaptionedSource:
     """An export source (tasks/export/writer.py) of images drawn for captions."""
 
     captioned = True
-    conditional = True
 
     def __init__(self, checkpoint: str | Path, captions: list[str], labels: list[int] | None,
                  device: str = "cpu", seed: int = 0) -> None:  # fmt: skip

@@ -18,7 +18,7 @@ from ganflow.models.image_batches import to_unit
 from ganflow.models.stackgan import objective
 from ganflow.models.stackgan.config import StackGANConfig
 from ganflow.models.stackgan.nets import build_models
-from ganflow.tasks.data.captions import CaptionSplit
+from ganflow.tasks.data.captions import CaptionSplit, pick_captions
 from ganflow.tasks.io import file_sha256
 from ganflow.tasks.train.checkpoint import load_checkpoint
 from ganflow.tasks.train.text_encoder import TextEncoder
@@ -39,9 +39,8 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
 def caption_table(split: CaptionSplit, enc: TextEncoder) -> tuple[torch.Tensor, torch.Tensor]:
     """(embeddings (sum of captions, E) of every training caption, in image order; offsets
     (N + 1,) of each image's first caption)."""
-    flat = [c for caps in split.train.captions for c in caps]
-    counts = torch.tensor([len(c) for c in split.train.captions])
-    return enc.encode(flat), torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+    flat, offsets = split.train.flat()
+    return enc.encode(flat), offsets
 
 
 def batches(
@@ -52,12 +51,11 @@ def batches(
     caption per image, 'z' (N, z_dim)}."""
     stream = IndexStream(len(offsets) - 1, cfg.batch_size, seed * 7 + 5)
     device = images[1].device
-    counts = offsets[1:] - offsets[:-1]
 
     def batch(step: int) -> Batch:
         g = torch.Generator().manual_seed((seed * 1_000_003 + step) * 13 + 3)
         i = stream(step)
-        pick = offsets[i] + (torch.rand(len(i), generator=g) * counts[i]).long()
+        pick = pick_captions(offsets, i, g)
         z = torch.randn(len(i), cfg.z_dim, generator=g)
         dev = i.to(device)
         return {"x1": to_unit(images[1][dev]), "x2": to_unit(images[2][dev]),

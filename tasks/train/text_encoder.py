@@ -23,13 +23,13 @@ from ganflow.models.image_batches import to_unit
 from ganflow.models.text import minilm
 from ganflow.models.text.matching import ImageEncoder, contrastive_loss
 from ganflow.models.text.words import Vocabulary, WordGRUEncoder
-from ganflow.tasks.data.captions import CaptionSplit
+from ganflow.tasks.data.captions import CaptionSplit, pick_captions
 from ganflow.tasks.progress import Progress
 
 KINDS = ("words", "minilm")
 # the side the matching image encoder sees (images are area-resized to it)
 MATCH_SIZE = 32
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
@@ -142,12 +142,6 @@ def build_encoder(recipe: EncoderRecipe, vocab: Vocabulary | None) -> TextEncode
     return TextEncoder(recipe, vocab, text, image)
 
 
-def _caption_draw(per_image: list[int], seed: int, step: int, idx: torch.Tensor) -> list[int]:
-    """Which caption of each image batch `step` pairs it with: a pure function of (seed, step)."""
-    g = np.random.default_rng((seed * 1_000_003 + step) * 31 + 7)
-    return [int(g.integers(0, per_image[i])) for i in idx.tolist()]
-
-
 def train_encoder(
     split: CaptionSplit, recipe: EncoderRecipe, device: str | torch.device = "cpu",
     progress: bool = True,
@@ -156,43 +150,37 @@ def train_encoder(
     MiniLM text side stays frozen (its embeddings of each distinct caption are computed once)."""
     recipe.validate()
     train = split.train
-    flat = [c for caps in train.captions for c in caps]
+    flat, offsets = train.flat()
     vocab = Vocabulary(flat) if recipe.kind == "words" else None
     enc = build_encoder(recipe, vocab).to(device)
     frozen = None
     if recipe.kind == "minilm":
         frozen = minilm.encode(flat, str(device))
-        starts = np.cumsum([0] + [len(c) for c in train.captions])
     params = [*enc.image_net.parameters(), *(enc.text_net.parameters() if enc.text_net else [])]
     opt = torch.optim.Adam(params, recipe.lr)
     images = torch.from_numpy(train.images)
     stream = IndexStream(len(images), recipe.batch_size, recipe.seed)
-    per_image = [len(c) for c in train.captions]
+    # `steps`, then more until max_seconds; never more than 30 passes (a small set)
+    passes_30 = max(1, 30 * len(images) // recipe.batch_size)
+    least = min(recipe.steps, passes_30)
     bar = (
         None
         if not progress
-        else Progress(
-            f"{recipe.kind} text encoder for {train.name} (once; cached)", recipe.steps, "step"
-        )
+        else Progress(f"{recipe.kind} text encoder for {train.name} (once; cached)", least, "step")
     )
     t0, step, losses = time.monotonic(), 0, []
     for m in (enc.text_net, enc.image_net):
         if m is not None:
             m.train()
-    # `steps`, then more until max_seconds; never more than 30 passes (a small set)
-    passes_30 = max(1, 30 * len(images) // recipe.batch_size)
-    least = min(recipe.steps, passes_30)
     while step < least or (time.monotonic() - t0 < recipe.max_seconds and step < passes_30):
         idx = stream(step)
-        pick = _caption_draw(per_image, recipe.seed, step, idx)
+        # one caption of each image, a pure function of (seed, step)
+        g = torch.Generator().manual_seed((recipe.seed * 1_000_003 + step) * 31 + 7)
+        pick = pick_captions(offsets, idx, g)
         if frozen is not None:
-            text = frozen[
-                torch.tensor([starts[i] + j for i, j in zip(idx.tolist(), pick, strict=True)])
-            ].to(device)
+            text = frozen[pick].to(device)
         else:
-            text = enc._text(
-                [train.captions[i][j] for i, j in zip(idx.tolist(), pick, strict=True)]
-            )
+            text = enc._text([flat[k] for k in pick.tolist()])
         loss = contrastive_loss(
             text, enc.image_net(match_side(images[idx]).to(device)), recipe.temperature
         )
@@ -205,7 +193,7 @@ def train_encoder(
         opt.step()
         losses.append(loss.item())
         step += 1
-        if bar is not None and step <= recipe.steps:
+        if bar is not None and step <= least:
             bar.update(1, loss=round(losses[-1], 3))
     if bar is not None:
         bar.close(done=True)
