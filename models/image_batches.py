@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torchvision.transforms.v2.functional as TF
 
 from ganflow.models.engine import Batch, IndexStream
 from ganflow.models.images import to_uint8
@@ -41,15 +40,38 @@ class Jitter:
         if stored == self.size and not self.flip:
             return xs
         offsets, flips = self.draws(step, n, stored)
-        out = []
-        for x in xs:
-            crops = [
-                TF.crop(x[i], int(top), int(left), self.size, self.size)
-                for i, (top, left) in enumerate(offsets.tolist())
-            ]
-            batch = torch.stack(crops)
-            out.append(torch.where(flips.view(-1, 1, 1, 1).to(x.device), TF.hflip(batch), batch))
-        return out
+        return [crop_flip(x, offsets, flips, self.size) for x in xs]
+
+
+def crop_flip(
+    x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, size: int
+) -> torch.Tensor:
+    """Image i of x (N, C, H, W) cropped to size x size at offsets[i] = (top, left) and
+    mirrored left-right where flips[i]: one gather for the whole batch. (N, C, size, size)"""
+    offsets, flips = offsets.to(x.device), flips.to(x.device)
+    r = torch.arange(size, device=x.device)
+    rows = offsets[:, 0, None] + r  # (N, size)
+    cols = offsets[:, 1, None] + torch.where(flips[:, None], size - 1 - r, r)  # (N, size)
+    n = torch.arange(len(x), device=x.device)[:, None, None, None]
+    c = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return x[n, c, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+class Shift:
+    """Random translation by up to `shift` pixels each way (zero padding) and, when `flip`,
+    a horizontal flip with probability 1/2: the augmentation of the K+1 GAN's real batches.
+    The draws of step t come from (seed, t, salt), so batches stay step-pure."""
+
+    def __init__(self, shift: int, flip: bool, seed: int, salt: int) -> None:
+        self.shift, self.flip, self.seed, self.salt = shift, flip, seed, salt
+
+    def __call__(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """x (N, C, S, S) -> the same images shifted (and flipped), (N, C, S, S)."""
+        s, size = self.shift, x.shape[-1]
+        padded = torch.nn.functional.pad(x, (s, s, s, s)) if s > 0 else x
+        jitter = Jitter(size, self.flip, self.seed, self.salt)
+        offsets, flips = jitter.draws(step, len(x), size + 2 * s)
+        return crop_flip(padded, offsets, flips, size)
 
 
 def paired_batches(

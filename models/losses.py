@@ -64,6 +64,23 @@ def generator_nonsaturating_loss(logits_fake: torch.Tensor) -> torch.Tensor:
     return binary_ce_with_logits(real_logit(logits_fake), 1.0)
 
 
+def consistency_loss(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+    """Consistency of the class posterior under a perturbation (Laine & Aila 2017's
+    Pi-model; Zhao et al. 2020 for GAN discriminators): E_x sum_k (p_k(x) - q_k(x'))^2 with
+    p, q the softmax over the K real classes of two views of the same image. The target view
+    is a constant, not a path for gradients. (N, K), (N, K) -> ()"""
+    p, q = logits.softmax(1), target_logits.detach().softmax(1)
+    return (p - q).pow(2).sum(1).mean()
+
+
+def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Conditional entropy of the class posterior, -E_x sum_k p_k log p_k over the K real
+    classes (Grandvalet & Bengio 2005; Dai et al. 2017 add it to the K+1 GAN): minimising it
+    pushes unlabelled images away from the class boundaries. (N, K) -> ()"""
+    logp = logits.log_softmax(1)
+    return -(logp.exp() * logp).sum(1).mean()
+
+
 # --- The unconditional GAN loss zoo ------------------------------------------------------
 # Every discriminator loss takes D's raw outputs on a real and a fake batch, (N,) and (M,),
 # and returns the scalar D minimises; every generator loss takes D's outputs on a fake batch.

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from ganflow.models.config import Config, ConfigError
 
 ARCH_BY_SIZE = {8: "mlp8s", 28: "mlp28", 32: "conv32"}
-ARCH_IMAGE_SIZE = {"mlp28": 28, "mlp8": 8, "mlp8s": 8, "conv28": 28, "conv32": 32, "conv8": 8}
+ARCH_IMAGE_SIZE = {"mlp28": 28, "mlp8": 8, "mlp8s": 8, "conv28": 28, "conv28s": 28, "conv32": 32,
+                   "conv8": 8}  # fmt: skip
 ARCHS = tuple(ARCH_IMAGE_SIZE)
+AUGMENTS = ("none", "shift", "shift-flip")
 
 
 @dataclass
@@ -38,16 +40,22 @@ class SSGANConfig(Config):
     labelled_batch_size: int = 100  # labelled batch size (the labelled set repeats within it)
     lr_decay_start: float = 0.66  # fraction of training after which lr decays linearly to 0
     ema_decay: float = 0.0  # EMA of D's weights for evaluation; 0 = off
+    augment: str = "none"  # real batches shifted (and flipped): none | shift | shift-flip
+    aug_shift: int | None = None  # the largest shift in pixels each way (None: side // 14, >= 1)
+    consistency: float = 0.0  # weight of the class-posterior consistency on unlabelled images
+    entropy_weight: float = 0.0  # weight of the conditional entropy on unlabelled images
 
     def validate(self) -> None:
         if self.arch != "auto" and self.arch not in ARCHS:
             raise ConfigError(
                 f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}"
             )
+        if self.augment not in AUGMENTS:
+            raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         self.require("at least 1", "z_dim", "batch_size", "labelled_batch_size", "mbd_kernels",
                      "mbd_kernel_dim", "vbn_reference_size")  # fmt: skip
         self.require("not negative", "lr_d", "lr_g", "input_noise", "hidden_noise", "historical_averaging",
-                     "unsupervised_weight")  # fmt: skip
+                     "unsupervised_weight", "aug_shift", "consistency", "entropy_weight")  # fmt: skip
         self.require(
             "in [0, 1)", "input_dropout", "dropout", "label_smoothing", "ema_decay", "beta1"
         )
@@ -70,6 +78,7 @@ ARCH_DEFAULTS: dict[str, dict[str, float]] = {
         input_noise=0.0, hidden_noise=0.0, input_dropout=0.2, dropout=0.5, lr_d=0.0003, lr_g=0.0003
     ),
 }
+ARCH_DEFAULTS["conv28s"] = ARCH_DEFAULTS["conv28"]
 ARCH_DEFAULTS["mlp8"] = ARCH_DEFAULTS["mlp28"]  # the same model on 8x8 inputs
 ARCH_DEFAULTS["mlp8s"] = ARCH_DEFAULTS["mlp28"]  # and its narrower version
 
@@ -92,4 +101,6 @@ def resolve(cfg: SSGANConfig, image_size: int) -> SSGANConfig:
             f"architecture {arch} takes {ARCH_IMAGE_SIZE[arch]}x{ARCH_IMAGE_SIZE[arch]} images, the data are {image_size}x{image_size}"
         )
     filled = {k: v for k, v in ARCH_DEFAULTS[arch].items() if getattr(cfg, k) is None}
+    if cfg.aug_shift is None:
+        filled["aug_shift"] = max(1, image_size // 14)
     return dataclasses.replace(cfg, arch=arch, **filled)

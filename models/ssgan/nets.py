@@ -9,6 +9,8 @@ Architectures:
   conv32 the paper's CIFAR-10 model: D is the 96/192-channel all-conv net with dropout and
          weight norm; G is a 4x4x512 -> 32x32 transposed-conv net.
   conv28 a small conv net for 28x28 images (Fashion-MNIST, MNIST).
+  conv28s a narrow strided conv D (32-64-128 channels) with mlp28's generator: a conv net
+         at about twice mlp28's cost on a CPU.
   conv8  a small conv net for 8x8 images (scikit-learn digits).
 
 Discriminators return (class logits (N, K), features (N, F)): the features are the last
@@ -93,6 +95,11 @@ def discriminator_body(arch: str, channels: int, cfg: SSGANConfig) -> tuple[nn.M
         layers += [*_regularisers(hn, dr), *_conv(64, 128, 3, 2, 1, wn)]  # 2x2
         layers += [*_regularisers(hn, dr), *_conv(128, 128, 2, 1, 0, wn), nn.Flatten()]
         return nn.Sequential(*layers), 128
+    if arch == "conv28s":  # a narrow, strided conv net: about twice mlp28's cost
+        layers = [*reg, *_conv(channels, 32, 5, 2, 2, wn), *_regularisers(hn, dr)]  # 14x14
+        layers += [*_conv(32, 64, 3, 2, 1, wn), *_regularisers(hn, dr)]  # 7x7
+        layers += [*_conv(64, 128, 3, 1, 0, wn), nn.AdaptiveAvgPool2d(1), nn.Flatten()]  # 5x5
+        return nn.Sequential(*layers), 128
     if arch == "conv28":
         layers = [*reg, *_conv(channels, 32, 3, 1, 1, wn), *_conv(32, 64, 4, 2, 1, wn)]  # 14x14
         layers += [*_regularisers(hn, dr), *_conv(64, 64, 3, 1, 1, wn)]
@@ -127,8 +134,8 @@ def _generator_layers(
     arch: str, channels: int, z_dim: int, norm: Callable[[int, bool], nn.Module]
 ) -> list[nn.Module]:
     """norm(width, spatial) builds the normalisation layer (VBN or batch norm)."""
-    if arch.startswith("mlp"):
-        size, w = ARCH_IMAGE_SIZE[arch], MLP_G_WIDTH[arch]
+    if arch.startswith("mlp") or arch == "conv28s":
+        size, w = ARCH_IMAGE_SIZE[arch], MLP_G_WIDTH.get(arch, 500)
         return [
             nn.Linear(z_dim, w),
             norm(w, False),

@@ -2,6 +2,8 @@
 
 One training step is two phases:
   d: L_D = L_supervised(labelled batch) + w * L_unsupervised(unlabelled batch, G(z))
+         [+ consistency of the class posterior between two views of the unlabelled batch]
+         [+ conditional entropy of the class posterior on the unlabelled batch]
          [+ historical averaging of D's parameters]
   g: L_G = feature matching on D's last hidden layer (default), or the non-saturating loss
          [+ historical averaging of G's parameters]
@@ -17,7 +19,10 @@ import torch
 from torch import nn
 
 from ganflow.models.engine import Batch, IndexStream, Phase, Training, adam, linear_decay
+from ganflow.models.image_batches import Shift
 from ganflow.models.losses import (
+    consistency_loss,
+    entropy_loss,
     feature_matching_loss,
     generator_nonsaturating_loss,
     supervised_loss,
@@ -36,18 +41,29 @@ def make_batches(
     data: dict[str, torch.Tensor], cfg: SSGANConfig, seed: int, unlabelled: bool
 ) -> Callable[[int], Batch]:
     """data: x_lab (L, C, H, W) uint8, y_lab (L,), x_unl (U, C, H, W) uint8, all on one device.
-    Each stream is an IndexStream, so batch t depends only on (seed, t)."""
+    Each stream is an IndexStream and each augmentation a Shift, so batch t depends only on
+    (seed, t). With consistency on, x_unl_b is a second view of the images of x_unl."""
     lab = IndexStream(len(data["x_lab"]), cfg.labelled_batch_size, seed * 3 + 1)
     if unlabelled:
         unl = IndexStream(len(data["x_unl"]), cfg.batch_size, seed * 3 + 2)
         unl2 = IndexStream(len(data["x_unl"]), cfg.batch_size, seed * 3 + 3)
     device = data["x_lab"].device
 
+    def view(salt: int) -> Callable[[torch.Tensor, int], torch.Tensor]:
+        if cfg.augment == "none":
+            return lambda x, step: x
+        return Shift(cfg.aug_shift, cfg.augment == "shift-flip", seed, salt)
+
+    view_lab, view_unl, view_unl_b = view(1), view(2), view(3)
+
     def next_batch(step: int) -> Batch:
         i = lab(step).to(device)
-        batch = {"x_lab": _as_float(data["x_lab"][i]), "y_lab": data["y_lab"][i]}
+        batch = {"x_lab": view_lab(_as_float(data["x_lab"][i]), step), "y_lab": data["y_lab"][i]}
         if unlabelled:
-            batch["x_unl"] = _as_float(data["x_unl"][unl(step).to(device)])
+            x_unl = _as_float(data["x_unl"][unl(step).to(device)])
+            batch["x_unl"] = view_unl(x_unl, step)
+            if cfg.consistency > 0:
+                batch["x_unl_b"] = view_unl_b(x_unl, step)
             batch["x_unl2"] = _as_float(data["x_unl"][unl2(step).to(device)])
         return batch
 
@@ -100,18 +116,31 @@ class SSGANObjective:
         return logits.split([len(x) for x in xs])
 
     def d(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """L_D = L_supervised + w L_unsupervised (section 5, eq. 4-5)."""
+        """L_D = L_supervised + w L_unsupervised (section 5, eq. 4-5) [+ consistency]
+        [+ entropy]."""
+        cfg = self.cfg
         with torch.no_grad():
             fake = self.fake()  # (N, C, H, W)
-        logits_lab, logits_unl, logits_fake = self._d_logits(batch["x_lab"], batch["x_unl"], fake)
+        xs = [batch["x_lab"], batch["x_unl"], fake]
+        if cfg.consistency > 0:
+            xs.append(batch["x_unl_b"])
+        logits_lab, logits_unl, logits_fake, *rest = self._d_logits(*xs)
         l_sup = supervised_loss(logits_lab, batch["y_lab"])
         l_unsup = unsupervised_loss(logits_unl, logits_fake, self.real_target)
-        loss = l_sup + self.cfg.unsupervised_weight * l_unsup
+        loss = l_sup + cfg.unsupervised_weight * l_unsup
         terms = {
             "sup": l_sup.detach(),
             "unsup": l_unsup.detach(),
             "acc_lab": _accuracy(logits_lab, batch["y_lab"]),
         }
+        if cfg.consistency > 0:
+            l_cons = consistency_loss(logits_unl, rest[0])
+            loss = loss + cfg.consistency * l_cons
+            terms["cons"] = l_cons.detach()
+        if cfg.entropy_weight > 0:
+            l_ent = entropy_loss(logits_unl)
+            loss = loss + cfg.entropy_weight * l_ent
+            terms["ent"] = l_ent.detach()
         return _with_penalty(loss, terms, self.hist_d)
 
     def g(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

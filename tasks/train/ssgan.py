@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ganflow.models.engine import Training, steps_for
+from ganflow.models.engine import Callback, Training, steps_for
 from ganflow.models.ssgan.config import SSGANConfig, resolve
 from ganflow.models.ssgan.nets import build_models
 from ganflow.models.ssgan.objective import build_baseline_training, build_training
@@ -47,14 +48,18 @@ class _EvalClassifier:
         self.training.ema.copy_to(self.copy)
         return self.copy
 
-    def __call__(self) -> float:
-        if len(self.bundle.y_val) == 0:
+    def error(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """The classification error on images x (N, C, H, W) with labels y, nan when empty."""
+        if len(y) == 0:
             return float("nan")
         D = self.classifier()
         was_training = D.training
-        pred = predict(D, self.bundle.x_val, self.device).argmax(1)
+        pred = predict(D, x, self.device).argmax(1)
         D.train(was_training)
-        return float((pred != self.bundle.y_val).float().mean())
+        return float((pred != y).float().mean())
+
+    def __call__(self) -> float:
+        return self.error(self.bundle.x_val, self.bundle.y_val)
 
 
 def setup(
@@ -100,10 +105,15 @@ def train(
     out_dir: str | Path,
     kind: str = "gan",
     progress: ProgressHook | None = None,
+    callbacks: Sequence[Callable[[DataBundle, Setup], Callback]] = (),
 ) -> dict[str, Any]:
     """Train (or resume, or reuse a finished) `kind` model in out_dir; returns a small dict:
-    checkpoint path, steps, wall time, throughput, final validation error, resolved config."""
+    checkpoint path, steps, wall time, throughput, final validation error, resolved config.
+    Each of `callbacks` is called with the bundle and the setup and returns an engine
+    callback (a benchmark's learning curve, say)."""
     device = select_device(run.device)
-    s = setup(load_bundle(bundle_path), cfg, run, kind, device)
-    _, result = run_training(s, run, out_dir, device, progress)
+    bundle = load_bundle(bundle_path)
+    s = setup(bundle, cfg, run, kind, device)
+    extra = [make(bundle, s) for make in callbacks]
+    _, result = run_training(s, run, out_dir, device, progress, extra)
     return {**result, "config": s.record["model"]}

@@ -57,3 +57,26 @@ def test_feature_matching_hand_computed_and_no_gradient_to_real():
 
 def test_generator_nonsaturating():
     assert abs(generator_nonsaturating_loss(ZERO2).item() + math.log(2 / 3)) < 1e-6
+
+
+def test_consistency_loss_hand_computed_and_no_gradient_to_the_target():
+    from ganflow.models.losses import consistency_loss
+
+    # softmax([0, 0]) = (1/2, 1/2); softmax([ln 3, 0]) = (3/4, 1/4): squared distance 2/16
+    a = torch.zeros(1, 2, requires_grad=True)
+    b = torch.tensor([[math.log(3.0), 0.0]], requires_grad=True)
+    loss = consistency_loss(a, b)
+    torch.testing.assert_close(loss, torch.tensor(0.125))
+    loss.backward()
+    assert b.grad is None and a.grad is not None and a.grad.abs().sum() > 0
+    assert consistency_loss(b.detach(), b.detach()).item() == 0.0
+
+
+def test_entropy_loss_hand_computed():
+    from ganflow.models.losses import entropy_loss
+
+    # two equal logits: entropy ln 2; probabilities (3/4, 1/4): -(3/4 ln 3/4 + 1/4 ln 1/4)
+    torch.testing.assert_close(entropy_loss(torch.zeros(1, 2)), torch.tensor(math.log(2.0)))
+    expected = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    got = entropy_loss(torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]]))
+    torch.testing.assert_close(got, torch.tensor((expected + math.log(2.0)) / 2))

@@ -9,7 +9,7 @@ from ganflow.models.ssgan.config import ARCH_DEFAULTS, ARCH_IMAGE_SIZE, SSGANCon
 from ganflow.models.ssgan.nets import build_models
 from ganflow.models.ssgan.objective import build_baseline_training, build_training
 
-CHANNELS = {"mlp28": 1, "mlp8": 1, "mlp8s": 1, "conv28": 1, "conv32": 3, "conv8": 1}
+CHANNELS = {"mlp28": 1, "mlp8": 1, "mlp8s": 1, "conv28": 1, "conv28s": 1, "conv32": 3, "conv8": 1}
 
 
 @pytest.mark.parametrize("arch", sorted(ARCH_IMAGE_SIZE))
@@ -182,3 +182,62 @@ def test_g_phase_is_feature_matching_of_separate_passes(mbd):
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(a, b)
+
+
+def test_augment_and_consistency_settings_are_checked_and_resolved():
+    from ganflow.models.config import ConfigError
+
+    with pytest.raises(ConfigError, match="augment must be one of none, shift, shift-flip"):
+        SSGANConfig().with_overrides({"augment": "rotate"})
+    with pytest.raises(ConfigError, match="consistency must not be negative"):
+        SSGANConfig().with_overrides({"consistency": -1.0})
+    assert resolve(SSGANConfig(), 28).aug_shift == 2
+    assert resolve(SSGANConfig(), 8).aug_shift == 1
+    assert resolve(SSGANConfig(aug_shift=0), 8).aug_shift == 0
+
+
+def test_augmented_batches_shift_the_real_images_and_carry_a_second_view():
+    models, cfg, data = _tiny_training()
+    plain = build_training(models, cfg, data, total_steps=10, seed=0).next_batch(3)
+    assert "x_unl_b" not in plain
+    models, cfg, data = _tiny_training(augment="shift-flip", consistency=1.0)
+    aug = build_training(models, cfg, data, total_steps=10, seed=0).next_batch(3)
+    assert torch.equal(aug["y_lab"], plain["y_lab"])  # the same images, other views
+    for key in ("x_lab", "x_unl"):
+        assert aug[key].shape == plain[key].shape and not torch.equal(aug[key], plain[key])
+    assert not torch.equal(aug["x_unl_b"], aug["x_unl"])
+    assert torch.equal(aug["x_unl2"], plain["x_unl2"])  # the feature-matching target is not
+    models, cfg, data = _tiny_training(consistency=1.0)  # no augmentation: the same view twice
+    pi = build_training(models, cfg, data, total_steps=10, seed=0).next_batch(3)
+    assert torch.equal(pi["x_unl_b"], pi["x_unl"])
+
+
+def test_d_phase_adds_the_consistency_and_entropy_terms_with_their_weights():
+    from ganflow.models.losses import (
+        consistency_loss,
+        entropy_loss,
+        supervised_loss,
+        unsupervised_loss,
+    )
+    from ganflow.models.ssgan.objective import SSGANObjective
+
+    models, cfg, data = _tiny_training(augment="shift", consistency=3.0, entropy_weight=0.5)
+    D, G = models["D"].eval(), models["G"]  # eval: no noise, so the passes compare
+    batch = build_training(models, cfg, data, total_steps=10, seed=0).next_batch(0)
+    torch.manual_seed(4)
+    loss, terms = SSGANObjective(D, G, cfg).d(batch, 0)
+    torch.manual_seed(4)
+    with torch.no_grad():
+        fake = G(torch.rand(cfg.batch_size, cfg.z_dim))
+        lab, unl, unl_b, fk = (
+            D(x)[0] for x in (batch["x_lab"], batch["x_unl"], batch["x_unl_b"], fake)
+        )
+        expected = (
+            supervised_loss(lab, batch["y_lab"])
+            + unsupervised_loss(unl, fk)
+            + 3.0 * consistency_loss(unl, unl_b)
+            + 0.5 * entropy_loss(unl)
+        )
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(terms["cons"], consistency_loss(unl, unl_b), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(terms["ent"], entropy_loss(unl), rtol=1e-5, atol=1e-6)

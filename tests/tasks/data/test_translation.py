@@ -109,3 +109,30 @@ def test_jitter_crops_and_flips_both_sides_alike_and_is_step_pure():
     assert torch.equal(batches(3)["a"], first["a"])  # batch t depends only on (seed, t)
     seen = {tuple(batches(t)["a"][0].flatten()[:3].tolist()) for t in range(20)}
     assert len(seen) > 1  # the crop moves
+
+
+def test_crop_flip_is_each_image_cropped_and_mirrored_alone():
+    from ganflow.models.image_batches import crop_flip
+
+    x = torch.arange(2 * 1 * 4 * 4).reshape(2, 1, 4, 4)
+    got = crop_flip(x, torch.tensor([[0, 1], [2, 0]]), torch.tensor([False, True]), 2)
+    assert torch.equal(got[0, 0], x[0, 0, 0:2, 1:3])
+    assert torch.equal(got[1, 0], x[1, 0, 2:4, 0:2].flip(-1))
+
+
+def test_shift_moves_each_image_by_at_most_the_shift_and_is_step_pure():
+    from ganflow.models.image_batches import Shift
+
+    x = torch.zeros(64, 1, 8, 8)
+    x[:, :, 3, 3] = 1.0  # one bright pixel
+    shift = Shift(2, flip=False, seed=0, salt=1)
+    out = shift(x, step=5)
+    assert out.shape == x.shape and torch.equal(out, shift(x, step=5))
+    assert not torch.equal(out, shift(x, step=6))
+    pos = out[:, 0].flatten(1).argmax(1)
+    rows, cols = pos // 8, pos % 8
+    assert out.sum() == 64  # the pixel is never shifted out of an 8x8 image from (3, 3)
+    assert ((rows - 3).abs() <= 2).all() and ((cols - 3).abs() <= 2).all()
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 10  # it does move
+    flipped = Shift(0, flip=True, seed=0, salt=1)(x, step=0)
+    assert {int(p) % 8 for p in flipped[:, 0].flatten(1).argmax(1)} == {3, 4}  # mirror: 7 - 3

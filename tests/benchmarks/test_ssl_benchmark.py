@@ -1,0 +1,53 @@
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "ssl_benchmark.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("ssl_benchmark", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_time_to_is_the_first_point_at_the_accuracy(bench):
+    curve = bench.Curve.__new__(bench.Curve)
+    curve.points = [
+        {"step": 250, "train_s": 10.0, "all_s": 15.0, "val_error": 0.30, "test_error": 0.35},
+        {"step": 500, "train_s": 20.0, "all_s": 26.0, "val_error": 0.19, "test_error": 0.22},
+        {"step": 750, "train_s": 30.0, "all_s": 37.0, "val_error": 0.25, "test_error": 0.18},
+    ]
+    got = curve.time_to(0.80)
+    assert got["val"] == {"train_s": 20.0, "all_s": 26.0, "step": 500}
+    assert got["test"] == {"train_s": 30.0, "all_s": 37.0, "step": 750}
+    assert curve.time_to(0.9)["test"] == {"train_s": None, "all_s": None, "step": None}
+    summary = bench.time_to_summary([curve, curve], 0.80)
+    assert summary["mean"]["test"] == {"train_s": 30.0, "all_s": 37.0}
+    assert bench.time_to_summary([curve], 0.9)["mean"]["val"]["train_s"] is None
+
+
+def test_json_has_every_method_and_the_time_to(bench, tmp_path, capsys):
+    code = bench.main(["--data", "digits", "--labels-per-class", "5", "--seeds", "0,1", "--epochs", "2",
+                       "--time-to", "0.2", "--curve-every", "5", "--out", str(tmp_path), "--json"])  # fmt: skip
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    for method in ("gan", "baseline", "label_spreading", "logistic_regression"):
+        r = doc[method]
+        assert set(r) >= {"test_error_mean", "test_error_std", "test_errors"}
+        assert len(r["test_errors"]) == 2 and all(0 <= e <= 1 for e in r["test_errors"])
+    t = doc["time_to"]
+    assert t["accuracy"] == 0.2 and len(t["per_seed"]) == 2
+    for split in ("val", "test"):  # 20 % accuracy: reached at the first point, step 5
+        assert t["per_seed"][0][split]["step"] == 5
+        assert 0 < t["mean"][split]["train_s"] <= t["mean"][split]["all_s"]
+
+
+def test_bad_accuracy_is_refused(bench, capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--time-to", "80"])
+    assert e.value.code == 2 and "an accuracy in (0, 1), got 80" in capsys.readouterr().err

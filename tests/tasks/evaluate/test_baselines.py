@@ -1,0 +1,59 @@
+import dataclasses
+
+import pytest
+import torch
+
+from ganflow.tasks.data.bundle import load_bundle
+from ganflow.tasks.evaluate import baselines
+
+
+@pytest.fixture(scope="module")
+def bundle(digits_bundle):
+    return load_bundle(digits_bundle["path"])
+
+
+def test_classical_baselines_choose_on_validation_and_beat_chance(bundle):
+    got = baselines.classical_baselines(bundle)
+    assert set(got) == {"label_spreading", "label_spreading_knn", "label_spreading_rbf",
+                        "logistic_regression"}  # fmt: skip
+    for r in got.values():
+        assert 0.0 <= r["test_error"] < 0.3 and 0.0 <= r["val_error"] < 0.3  # chance: 0.9
+    best = got["label_spreading"]
+    assert best["val_error"] == min(got["label_spreading_knn"]["val_error"],
+                                    got["label_spreading_rbf"]["val_error"])  # fmt: skip
+    assert got["label_spreading_knn"]["chosen"] in baselines.KNN_GRID
+    assert got["logistic_regression"]["chosen"] in baselines.LR_GRID
+
+
+def test_the_test_labels_never_choose_a_setting(bundle):
+    """Scrambling the test labels changes the test errors, never the settings chosen."""
+    g = torch.Generator().manual_seed(0)
+    scrambled = dataclasses.replace(
+        bundle, y_test=bundle.y_test[torch.randperm(len(bundle.y_test), generator=g)]
+    )
+    a, b = baselines.classical_baselines(bundle), baselines.classical_baselines(scrambled)
+    for name in a:
+        assert a[name]["chosen"] == b[name]["chosen"]
+        assert b[name]["test_error"] > a[name]["test_error"] + 0.3
+
+
+def test_the_labelled_images_are_the_only_labels_used(bundle):
+    """Label spreading and logistic regression see labels of the labelled subset only:
+    changing every other training label changes nothing."""
+    y = bundle.y_train.clone()
+    others = torch.ones(len(y), dtype=torch.bool)
+    others[bundle.labelled] = False
+    y[others] = (y[others] + 1) % bundle.num_classes
+    a = baselines.classical_baselines(bundle)
+    b = baselines.classical_baselines(dataclasses.replace(bundle, y_train=y))
+    assert {k: r["test_error"] for k, r in a.items()} == {k: r["test_error"] for k, r in b.items()}
+
+
+def test_wide_images_are_reduced_by_pca_first(bundle):
+    wide = dataclasses.replace(
+        bundle, x_train=bundle.x_train.repeat(1, 1, 2, 2), x_val=bundle.x_val.repeat(1, 1, 2, 2),
+        x_test=bundle.x_test.repeat(1, 1, 2, 2),
+    )  # fmt: skip
+    f = baselines.features(wide)
+    assert f["train"].shape == (len(bundle.x_train), baselines.PCA_DIMS)
+    assert baselines.features(bundle)["train"].shape == (len(bundle.x_train), 64)
