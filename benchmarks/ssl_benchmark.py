@@ -47,6 +47,7 @@ ABLATIONS: list[tuple[str, dict[str, Any]]] = [
     ("virtual batch norm off (batch norm)", {"virtual_batch_norm": False}),
     ("weight norm off", {"weight_norm": False}),
     ("Gaussian noise in D off", {"input_noise": 0.0, "hidden_noise": 0.0}),
+    ("consistency (1), two passes under D's noise", {"consistency": 1.0}),
     ("augment shift", {"augment": "shift"}),
     ("augment shift-flip", {"augment": "shift-flip"}),
     ("augment shift-flip + consistency (10)", {"augment": "shift-flip", "consistency": 10.0}),
@@ -98,6 +99,9 @@ class Curve:
                 "train_s": round(hit["train_s"], 1) if hit else None,
                 "all_s": round(hit["all_s"], 1) if hit else None,
                 "step": hit["step"] if hit else None,
+                "best_accuracy": round(max(1 - p[f"{split}_error"] for p in self.points), 4)
+                if self.points
+                else None,
             }
         return out
 

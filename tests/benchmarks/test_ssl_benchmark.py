@@ -23,9 +23,10 @@ def test_time_to_is_the_first_point_at_the_accuracy(bench):
         {"step": 750, "train_s": 30.0, "all_s": 37.0, "val_error": 0.25, "test_error": 0.18},
     ]
     got = curve.time_to(0.80)
-    assert got["val"] == {"train_s": 20.0, "all_s": 26.0, "step": 500}
-    assert got["test"] == {"train_s": 30.0, "all_s": 37.0, "step": 750}
-    assert curve.time_to(0.9)["test"] == {"train_s": None, "all_s": None, "step": None}
+    assert got["val"] == {"train_s": 20.0, "all_s": 26.0, "step": 500, "best_accuracy": 0.81}
+    assert got["test"] == {"train_s": 30.0, "all_s": 37.0, "step": 750, "best_accuracy": 0.82}
+    never = curve.time_to(0.9)["test"]
+    assert never == {"train_s": None, "all_s": None, "step": None, "best_accuracy": 0.82}
     summary = bench.time_to_summary([curve, curve], 0.80)
     assert summary["mean"]["test"] == {"train_s": 30.0, "all_s": 37.0}
     assert bench.time_to_summary([curve], 0.9)["mean"]["val"]["train_s"] is None
