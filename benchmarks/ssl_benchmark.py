@@ -112,7 +112,7 @@ def run_one(info: dict, cfg: SSGANConfig, run: RunConfig, out: Path, kind: str,
     curves: list[Curve] = []
 
     def make_curve(bundle: Any, setup: Any) -> Curve:
-        curves.append(Curve(bundle, setup, curve_every or 1, t_start or t0))
+        curves.append(Curve(bundle, setup, curve_every, t_start or t0))
         return curves[-1]
 
     trained = train(
@@ -155,15 +155,6 @@ def time_to_summary(curves: list[Curve], accuracy: float) -> dict[str, Any]:
         for split in ("val", "test")
     }
     return {"accuracy": accuracy, "mean": mean, "per_seed": per_seed}
-
-
-def classical_rows(info: dict, seed: int) -> dict[str, dict[str, Any]]:
-    """LabelSpreading (the kernel and settings chosen on validation) and logistic regression."""
-    t0 = time.monotonic()
-    got = classical_baselines(load_bundle(info["path"]), seed)
-    for r in got.values():
-        r["wall_s"] = r.get("wall_s", time.monotonic() - t0)
-    return got
 
 
 def _fmt(x: float | None) -> str:
@@ -247,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             run_one(info, base_cfg, run, out / f"s{seed}" / "baseline", "baseline")
         )
         if not args.no_classical:
-            for name, row in classical_rows(info, seed).items():
+            for name, row in classical_baselines(load_bundle(info["path"]), seed).items():
                 results.setdefault(name, []).append(row)
 
     table = {name: aggregate(rows) for name, rows in results.items()}

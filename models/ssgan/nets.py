@@ -37,7 +37,7 @@ from ganflow.models.ssgan.config import ARCH_IMAGE_SIZE, ARCHS, SSGANConfig
 # hidden widths of the MLP discriminators (the last is the feature layer) and generators
 MLP_D_WIDTHS = {"mlp28": (1000, 500, 250, 250, 250), "mlp8": (1000, 500, 250, 250, 250),
                 "mlp8s": (500, 250, 250)}  # fmt: skip
-MLP_G_WIDTH = {"mlp28": 500, "mlp8": 500, "mlp8s": 250}
+MLP_G_WIDTH = {"mlp28": 500, "mlp8": 500, "mlp8s": 250, "conv28s": 500}  # conv28s: mlp28's G
 
 
 class Discriminator(nn.Module):
@@ -134,8 +134,8 @@ def _generator_layers(
     arch: str, channels: int, z_dim: int, norm: Callable[[int, bool], nn.Module]
 ) -> list[nn.Module]:
     """norm(width, spatial) builds the normalisation layer (VBN or batch norm)."""
-    if arch.startswith("mlp") or arch == "conv28s":
-        size, w = ARCH_IMAGE_SIZE[arch], MLP_G_WIDTH.get(arch, 500)
+    if arch in MLP_G_WIDTH:  # the MLP generators
+        size, w = ARCH_IMAGE_SIZE[arch], MLP_G_WIDTH[arch]
         return [
             nn.Linear(z_dim, w),
             norm(w, False),

@@ -114,8 +114,8 @@ def classical_baselines(bundle: DataBundle, seed: int = 0) -> dict[str, dict[str
     f = features(bundle, seed)
     knn = label_spreading(bundle, f, "knn", seed)
     rbf = label_spreading(bundle, f, "rbf", seed)
-    best = dict(min((knn, rbf), key=lambda r: r["val_error"]))
-    best["kernel"] = "knn" if best["val_error"] == knn["val_error"] else "rbf"
+    kernel, chosen = min((("knn", knn), ("rbf", rbf)), key=lambda kr: kr[1]["val_error"])
+    best = {**chosen, "kernel": kernel}
     return {
         "label_spreading": best,
         "label_spreading_knn": knn,
