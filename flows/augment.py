@@ -26,6 +26,7 @@ import torch
 from prefect import task
 
 from ganflow.flows.artifacts import publish_report_and_seeds
+from ganflow.flows.caching import cached_step
 from ganflow.flows.gan import make_config
 from ganflow.flows.params import params_flow
 from ganflow.flows.semi_supervised import DEFAULT_EPOCHS
@@ -293,7 +294,9 @@ def augment_flow(p: AugmentParams) -> dict[str, Any]:
     measure whether it helps a classifier beside the real labelled images alone."""
     steps = AugmentSteps(
         prepare_task,
-        task(train_generator, name="train-generator"),
+        cached_step(
+            train_generator, name="train-generator", code=("models", "tasks/train", "tasks/data")
+        ),
         task(export_dataset, name="export"),
         task(downstream_accuracy, name="downstream-classifier"),
         publish_augment,

@@ -289,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--json", action="store_true", help="print the result as one JSON object on stdout"
         )
         p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+        p.add_argument(
+            "--refresh",
+            action="store_true",
+            help="recompute every step instead of reusing cached task results",
+        )
     add_datasets_parser(sub)
     add_serve_parser(sub, setting)
     add_apply_parser(sub)
@@ -306,6 +311,11 @@ def run_command(c: Command, args: argparse.Namespace) -> dict[str, Any]:
     p = params_from_args(c.params, args, **c.extra_params(args))
     if args.no_prefect:
         return c.body(p)
+    if getattr(args, "refresh", False):
+        from ganflow.flows.caching import refreshing
+
+        with refreshing():
+            return c.flow(**p.to_dict())
     return c.flow(**p.to_dict())
 
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from ganflow.flows.caching import cached_step
 from ganflow.flows.params import param, params_flow
 from ganflow.flows.tasks import evaluate_task, prepare_task, train_task
 from ganflow.models.aae.config import AAEConfig
@@ -194,8 +194,8 @@ def cluster(p: ClusterParams) -> dict[str, Any]:
     6), or with labels_per_class its semi-supervised mode (section 5) beside the baseline."""
     steps = ClusterSteps(
         prepare_task,
-        task(train_aae, name="train-aae"),
-        task(score_clusters, name="score-clusters"),
+        cached_step(train_aae, name="train-aae", code=("models/aae", "tasks/train", "tasks/data")),
+        cached_step(score_clusters, name="score-clusters", code=("models/aae", "tasks/evaluate")),
         train_task,
         evaluate_task,
         publish_report,

@@ -14,15 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from ganflow.flows.caching import cached_step
 from ganflow.flows.params import params_flow
 from ganflow.tasks.evaluate.protocol import EvalParams, data_name, extractor
 from ganflow.tasks.evaluate.samples import draw_samples
 from ganflow.tasks.evaluate.scores import score
 from ganflow.tasks.io import new_run_dir, write_json, write_text
 from ganflow.tasks.report.evaluation import RESULT_KEYS, markdown_report, pictures
+
+# The source a cached step's key depends on (flows/caching.py), beside the step's own file.
+EVAL_CODE = ("models", "tasks/evaluate", "tasks/data")
 
 
 @dataclass
@@ -82,9 +85,9 @@ def evaluate(p: EvalParams) -> dict[str, Any]:
     """Score a generator checkpoint or a folder of images against a data set's test set:
     FID/KID/IS/precision/recall/density/coverage/CAS, beside the real-vs-real floor."""
     steps = EvalSteps(
-        task(extractor, name="domain-extractor"),
-        task(draw_samples, name="draw-samples"),
-        task(score, name="score", task_run_name="score-{which}"),
+        cached_step(extractor, name="domain-extractor", code=EVAL_CODE),
+        cached_step(draw_samples, name="draw-samples", code=EVAL_CODE),
+        cached_step(score, name="score", task_run_name="score-{which}", code=EVAL_CODE),
         publish_report,
     )
     return run_evaluation(p, steps)

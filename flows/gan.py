@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from ganflow.flows.artifacts import publish_report_and_seeds
+from ganflow.flows.caching import cached_step
 from ganflow.flows.params import param, params_flow
 from ganflow.models.config import Config, ConfigError, parse_setting
 from ganflow.models.gan.config import GANConfig
@@ -30,6 +30,9 @@ from ganflow.tasks.io import new_run_dir, write_json, write_text
 from ganflow.tasks.report.gan import SCORE_KEYS, comparison_table, markdown_report
 from ganflow.tasks.train.gan import score_gan, train_gan
 from ganflow.tasks.train.trainer import RunConfig
+
+# The source a cached step's key depends on (flows/caching.py), beside the step's own file.
+GAN_CODE = ("models/gan", "tasks/train", "tasks/data")
 
 # The 2-D recipe (benchmarks/README.md, "Mode-collapse benchmark": why these values)
 TOY_DEFAULTS: dict[str, Any] = {
@@ -260,7 +263,11 @@ def publish_grid(run_name: str, summary: dict[str, Any]) -> None:
 
 
 def _task_steps(on_report: Callable[[str, dict[str, Any]], None]) -> GANSteps:
-    return GANSteps(task(train_gan, name="train-gan"), task(score_gan, name="score-gan"), on_report)
+    return GANSteps(
+        cached_step(train_gan, name="train-gan", code=GAN_CODE),
+        cached_step(score_gan, name="score-gan", code=(*GAN_CODE, "tasks/evaluate")),
+        on_report,
+    )
 
 
 @params_flow(GANParams, name="train-gan", log_prints=True)

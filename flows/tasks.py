@@ -1,24 +1,27 @@
-"""Prefect task adapters of the steps several flows share (tasks/ imports no Prefect)."""
+"""Prefect task adapters of the steps several flows share (tasks/ imports no Prefect).
+
+Each is cached (flows/caching.py): a rerun with the same data, config and seed reuses it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-
+from ganflow.flows.caching import cached_step
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import prepare
 from ganflow.tasks.evaluate.classification import evaluate_classifier
 from ganflow.tasks.train.ssgan import train
 from ganflow.tasks.train.trainer import RunConfig
 
-prepare_task = task(prepare, name="prepare-data")
-evaluate_task = task(evaluate_classifier, name="evaluate-classifier")
+prepare_task = cached_step(prepare, name="prepare-data", code=("tasks/data",))
+evaluate_task = cached_step(
+    evaluate_classifier, name="evaluate-classifier", code=("tasks/evaluate", "models/ssgan")
+)
 
 
-@task(name="train", task_run_name="train-{kind}")
-def train_task(
+def _train_with_progress(
     bundle_path: str | Path,
     cfg: SSGANConfig,
     run: RunConfig,
@@ -36,3 +39,11 @@ def train_task(
         update_progress_artifact(artifact_id, progress=100.0 * step / total)
 
     return train(bundle_path, cfg, run, out_dir, kind, progress=hook)
+
+
+train_task = cached_step(
+    _train_with_progress,
+    name="train",
+    task_run_name="train-{kind}",
+    code=("models/ssgan", "tasks/train", "tasks/data"),
+)

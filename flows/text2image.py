@@ -18,6 +18,7 @@ import torch
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
+from ganflow.flows.caching import cached_step
 from ganflow.flows.params import params_flow
 from ganflow.models.config import Config, ConfigError, param
 from ganflow.models.stackgan.config import StackGANConfig
@@ -27,6 +28,9 @@ from ganflow.tasks.report.figures import image_grid, save_png
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.text_encoder import KINDS, EncoderRecipe, TextEncoder, cached_encoder
 from ganflow.tasks.train.trainer import RunConfig
+
+# The source a cached step's key depends on (flows/caching.py), beside the step's own file.
+CODE = ("models/stackgan", "models/text", "tasks/data", "tasks/train", "tasks/evaluate")
 
 # the networks' sizes on the built-in 64x64 set (CPU-sized; the paper's are for 256x256)
 DATA_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -235,10 +239,10 @@ def text_to_image(p: Text2ImageParams) -> dict[str, Any]:
     return run_text2image(
         p,
         Text2ImageSteps(
-            task(prepare_captions, name="prepare-captions"),
-            task(encoder_step, name="text-encoder"),
-            task(train_step, name="train", task_run_name="train-stage{stage}"),
-            task(score_step, name="score-text2image"),
+            cached_step(prepare_captions, name="prepare-captions", code=CODE),
+            cached_step(encoder_step, name="text-encoder", code=CODE),
+            cached_step(train_step, name="train", task_run_name="train-stage{stage}", code=CODE),
+            cached_step(score_step, name="score-text2image", code=CODE),
             task(export_step, name="export-captioned"),
             publish,
         ),

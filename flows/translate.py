@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
+from ganflow.flows.caching import cached_step
 from ganflow.flows.params import param, params_flow
 from ganflow.models.config import Config, ConfigError
 from ganflow.tasks.data.raw import SourceOptions
@@ -27,6 +27,9 @@ from ganflow.tasks.report.figures import image_grid, save_png
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.trainer import RunConfig
 from ganflow.tasks.train.translation import model_config, train
+
+# The source a cached step's key depends on (flows/caching.py), beside the step's own file.
+CODE = ("models/pix2pix", "models/cyclegan", "tasks/data", "tasks/train", "tasks/evaluate")
 
 MODELS = ("pix2pix", "cyclegan")
 # the networks' sizes on the built-in 28x28 tasks (CPU-sized; the paper's are for 256x256).
@@ -235,9 +238,9 @@ def translate_flow(p: TranslateParams) -> dict[str, Any]:
     return run_translate(
         p,
         TranslateSteps(
-            task(prepare_translation, name="prepare-translation"),
-            task(train_kind, name="train", task_run_name="train-{kind}"),
-            task(score_kinds, name="score-translation"),
+            cached_step(prepare_translation, name="prepare-translation", code=CODE),
+            cached_step(train_kind, name="train", task_run_name="train-{kind}", code=CODE),
+            cached_step(score_kinds, name="score-translation", code=CODE),
             publish,
         ),
     )

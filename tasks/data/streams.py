@@ -31,6 +31,16 @@ class GANData:
     images: torch.Tensor | None = None  # (N, C, S, S) uint8
     labels: torch.Tensor | None = None  # (N,) int64 class of each image
 
+    def cache_identity(self) -> dict[str, Any]:
+        """What a cache key takes from the data: its name, shape and fingerprint, no tensor."""
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "count": self.count,
+            "fingerprint": self.fingerprint,
+            "class_names": self.class_names,
+        }
+
     def real(
         self, batch_size: int, seed: int, device: torch.device, flat: bool, labelled: bool = False
     ) -> RealBatch:
