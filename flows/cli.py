@@ -296,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     add_datasets_parser(sub)
     add_serve_parser(sub, setting)
+    from ganflow.flows.sweep import add_sweep_parser
+
+    add_sweep_parser(sub, setting)
     add_apply_parser(sub)
     from ganflow.flows.text2image_generate import add_generate_parser
 
@@ -319,6 +322,27 @@ def run_command(c: Command, args: argparse.Namespace) -> dict[str, Any]:
     return c.flow(**p.to_dict())
 
 
+def run_sweep_command(args: argparse.Namespace, server: Any) -> int:
+    """`ganflow sweep`: the table (or --json), exit 1 when a point failed."""
+    import contextlib
+
+    from ganflow.flows.caching import refreshing
+    from ganflow.flows.sweep import params_of, sweep, table_text
+
+    p = params_of(args)
+    p.validate()
+    if server is not None:
+        try:
+            server.ready()
+        except RuntimeError as e:
+            print(f"ganflow: error: {e}; set PREFECT_API_URL", file=sys.stderr)
+            return 1
+    with refreshing() if args.refresh else contextlib.nullcontext():
+        summary = sweep(p)
+    print(json.dumps(summary, default=str) if args.json else table_text(summary))
+    return 1 if summary["failed"] else 0
+
+
 # the commands that run a flow (the names in commands()): they prestart Prefect's server
 FLOW_COMMANDS = {
     "semi-supervised",
@@ -330,6 +354,7 @@ FLOW_COMMANDS = {
     "augment",
     "translate",
     "text2image",
+    "sweep",
 }
 
 # two-word commands: `ganflow translate apply` and `ganflow text2image generate` are parsed
@@ -378,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
             drawn = run_generate(args)
             print(json.dumps(drawn) if args.json else describe(drawn))
             return 0
+        if args.command == "sweep":
+            return run_sweep_command(args, server)
         if args.command == "datasets":
             from ganflow.flows.datasets_command import main as datasets_main
 

@@ -185,8 +185,11 @@ def task_runner(p: SweepParams) -> Any:
                 "--runner ray needs prefect-ray: pip install prefect-ray (not installed)"
             ) from e
         return RayTaskRunner(address=p.dask_address) if p.dask_address else RayTaskRunner()
+    import logging
+
     from prefect_dask import DaskTaskRunner
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # the cluster's chatter
     if p.dask_address:
         return DaskTaskRunner(address=p.dask_address)
     gpus = _gpus()
@@ -194,7 +197,7 @@ def task_runner(p: SweepParams) -> Any:
         "n_workers": p.workers or (gpus or _cores()),
         "threads_per_worker": 1,
         "processes": True,
-        "dashboard_address": None,
+        "dashboard_address": ":0",  # a free port: two sweeps on one machine do not collide
     }
     if gpus:
         kwargs["resources"] = {"GPU": 1}
@@ -318,3 +321,40 @@ def sweep(p: SweepParams) -> dict[str, Any]:
     p.validate()
     return _sweep_flow.with_options(task_runner=task_runner(p))(**p.to_dict())
 
+
+def add_sweep_parser(sub: Any, setting: Callable[[str], tuple[str, Any]]) -> None:
+    from ganflow.flows.params import int_list
+
+    sw = sub.add_parser(
+        "sweep", help="run a flow over a grid of settings and seeds on a Dask cluster"
+    )
+    sw.add_argument("flow", help="the flow to sweep, e.g. semi-supervised")
+    sw.add_argument("--grid", type=setting, action="append", default=[], metavar="KEY=V1,V2",
+                    help="an axis: a flow parameter or a model setting and its values")  # fmt: skip
+    sw.add_argument("--seeds", type=int_list, default=[0], metavar="N,N,...")
+    sw.add_argument("--param", dest="params", type=setting, action="append", default=[],
+                    metavar="KEY=VALUE", help="a fixed parameter of every point (JSON value)")  # fmt: skip
+    sw.add_argument("--runner", default="dask", choices=RUNNERS)
+    sw.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
+    sw.add_argument("--dask-address", default=None, help="an existing scheduler tcp://HOST:PORT")
+    sw.add_argument("--run-dir", default=None, help="sweep directory")
+    sw.add_argument("--json", action="store_true", help="print points and table as JSON")
+    sw.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    sw.add_argument("--refresh", action="store_true", help="recompute points already done")
+
+
+def params_of(args: Any) -> SweepParams:
+    from ganflow.flows.gan import parse_grid
+
+    return SweepParams.from_dict(
+        {
+            "flow": args.flow,
+            "grid": parse_grid(args.grid),
+            "seeds": args.seeds,
+            "params": dict(args.params),
+            "runner": args.runner,
+            "workers": args.workers,
+            "dask_address": args.dask_address,
+            "run_dir": args.run_dir,
+        }
+    )

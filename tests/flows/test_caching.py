@@ -25,7 +25,11 @@ def key(params, folders=(), outputs=caching.OUTPUTS):
 
 
 def test_key_follows_config_and_seed_but_not_where_outputs_go(tmp_path):
-    base = {"cfg": SSGANConfig(), "run": RunConfig(epochs=1, seed=0), "out_dir": str(tmp_path / "a")}
+    base = {
+        "cfg": SSGANConfig(),
+        "run": RunConfig(epochs=1, seed=0),
+        "out_dir": str(tmp_path / "a"),
+    }
     assert key(base) == key({**base, "out_dir": str(tmp_path / "b")})
     assert key(base) != key({**base, "run": RunConfig(epochs=1, seed=1)})
     assert key(base) != key({**base, "cfg": SSGANConfig(lr_d=1e-4)})
