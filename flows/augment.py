@@ -39,7 +39,7 @@ from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
 from ganflow.tasks.data.streams import load_data
 from ganflow.tasks.evaluate.cas import CAS_ACCURACY, REAL_ACCURACY, accuracy_of_trained
 from ganflow.tasks.evaluate.metrics import mean_std
-from ganflow.tasks.export.layout import BALANCES, ExportOptions, check_name
+from ganflow.tasks.export.layout import BALANCES, ExportError, ExportOptions, check_name
 from ganflow.tasks.export.reader import load_dataset
 from ganflow.tasks.export.scoring import export_scorer
 from ganflow.tasks.export.writer import export_dataset
@@ -91,6 +91,11 @@ class AugmentParams(Config):
     run_dir: str | None = param(None, "run directory (default: a new data/runs/augment-...)")
     cache_dir: str | None = param(
         None, "trained generators, keyed by config + data + seed (default: data/cache)"
+    )
+    synthetic: str | None = param(
+        None,
+        "augment with this exported version (its path, or NAME for its latest) instead of "
+        "training and exporting a generator",
     )
 
     def validate(self) -> None:
@@ -199,19 +204,27 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
         info = steps.prepare(
             DataSpec(p.data, p.labels_per_class, seed, source=source), run_dir / "data"
         )
-        trained = steps.train_generator(p.to_dict(), info["path"], info["fingerprint"]["id"], seed)
-        opts = ExportOptions(
-            per_class=p.per_class,
-            seed=seed,
-            balance=p.balance,
-            min_confidence=p.min_confidence if p.generator == "ssgan" else 0.0,
-        )
-        scorer = export_scorer(
-            _device(p.device), seed, p.cas_steps, distribution=False, source=source
-        )
-        exported = steps.export(
-            trained["checkpoint"], p.name, opts, p.datasets_root, _device(p.device), scorer
-        )
+        if p.synthetic:
+            trained, exported = (
+                {"checkpoint": None},
+                existing_version(p.synthetic, info["class_names"], p.datasets_root),
+            )
+        else:
+            trained = steps.train_generator(
+                p.to_dict(), info["path"], info["fingerprint"]["id"], seed
+            )
+            opts = ExportOptions(
+                per_class=p.per_class,
+                seed=seed,
+                balance=p.balance,
+                min_confidence=p.min_confidence if p.generator == "ssgan" else 0.0,
+            )
+            scorer = export_scorer(
+                _device(p.device), seed, p.cas_steps, distribution=False, source=source
+            )
+            exported = steps.export(
+                trained["checkpoint"], p.name, opts, p.datasets_root, _device(p.device), scorer
+            )
         b = load_bundle(info["path"])
         x_lab, y_lab = b.x_train[b.labelled], b.y_train[b.labelled]
         x_syn, y_syn = load_dataset(exported["path"]).tensors()
@@ -248,6 +261,32 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
     return summary
 
 
+def existing_version(
+    name_or_path: str, class_names: list[str], root: str | None = None
+) -> dict[str, Any]:
+    """An exported version to augment with, as export's result would describe it; its classes
+    must be the data set's. CAS figures come from its manifest (None when it has none)."""
+    from ganflow.tasks.export.reader import read_manifest
+
+    ds = load_dataset(name_or_path, root=root)
+    m = read_manifest(ds.path)
+    if list(m.get("class_names", [])) != list(class_names):
+        raise ExportError(
+            f"data set version {ds.path} has classes {m.get('class_names')}; the data set's are "
+            f"{class_names}"
+        )
+    metrics = m.get("metrics") or {}
+    return {
+        "path": str(ds.path),
+        "version": int(ds.path.name[1:]) if ds.path.name[1:].isdigit() else ds.path.name,
+        "count": len(ds),
+        "metrics": {
+            CAS_ACCURACY: metrics.get(CAS_ACCURACY),
+            REAL_ACCURACY: metrics.get(REAL_ACCURACY),
+        },
+    }
+
+
 def _device(device: str) -> str:
     return str(select_device(device))
 
@@ -270,7 +309,8 @@ def _summarise(
         "params": p.to_dict(),
     }
     for m in METRICS:
-        mean, std = mean_std([r[m] for r in rows])
+        vals = [r[m] for r in rows]
+        mean, std = mean_std(vals) if None not in vals else (None, None)
         out[f"{m}_mean"], out[f"{m}_std"] = mean, std
     out["cas_accuracy"] = out[f"{CAS_ACCURACY}_mean"]
     out["gain_mean"] = out["real_plus_synthetic_accuracy_mean"] - out["real_only_accuracy_mean"]

@@ -18,6 +18,7 @@ logs go to stderr). A user's mistake exits 2 with one line naming it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -25,6 +26,7 @@ import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # Offline machines: no analytics calls home unless the user turned them on.
@@ -299,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ganflow.flows.sweep import add_sweep_parser
 
     add_sweep_parser(sub, setting)
+    from ganflow.flows.pipeline import add_pipeline_parser
+
+    add_pipeline_parser(sub)
     add_apply_parser(sub)
     from ganflow.flows.text2image_generate import add_generate_parser
 
@@ -322,25 +327,48 @@ def run_command(c: Command, args: argparse.Namespace) -> dict[str, Any]:
     return c.flow(**p.to_dict())
 
 
+def _server_ready(server: Any) -> bool:
+    if server is None:
+        return True
+    try:
+        server.ready()
+    except RuntimeError as e:
+        print(f"ganflow: error: {e}; set PREFECT_API_URL", file=sys.stderr)
+        return False
+    return True
+
+
 def run_sweep_command(args: argparse.Namespace, server: Any) -> int:
     """`ganflow sweep`: the table (or --json), exit 1 when a point failed."""
-    import contextlib
-
     from ganflow.flows.caching import refreshing
     from ganflow.flows.sweep import params_of, sweep, table_text
 
     p = params_of(args)
     p.validate()
-    if server is not None:
-        try:
-            server.ready()
-        except RuntimeError as e:
-            print(f"ganflow: error: {e}; set PREFECT_API_URL", file=sys.stderr)
-            return 1
+    if not _server_ready(server):
+        return 1
     with refreshing() if args.refresh else contextlib.nullcontext():
         summary = sweep(p)
     print(json.dumps(summary, default=str) if args.json else table_text(summary))
     return 1 if summary["failed"] else 0
+
+
+def run_pipeline_command(args: argparse.Namespace, server: Any) -> int:
+    """`ganflow pipeline run SPEC`: every step checked first, then run in order."""
+    from ganflow.flows.caching import refreshing
+    from ganflow.flows.pipeline import pipeline_flow, read_pipeline, table_text
+
+    pipe = read_pipeline(args.spec)
+    if args.check:
+        steps = [{"name": s.name, "flow": s.flow, "params": s.params} for s in pipe.steps]
+        print(json.dumps({"pipeline": pipe.name, "steps": steps}))
+        return 0
+    if not _server_ready(server):
+        return 1
+    with refreshing() if args.refresh else contextlib.nullcontext():
+        summary = pipeline_flow(spec=str(Path(args.spec).resolve()), run_dir=args.run_dir)
+    print(json.dumps(summary, default=str) if args.json else table_text(summary))
+    return 0
 
 
 # the commands that run a flow (the names in commands()): they prestart Prefect's server
@@ -355,6 +383,7 @@ FLOW_COMMANDS = {
     "translate",
     "text2image",
     "sweep",
+    "pipeline-run",
 }
 
 # two-word commands: `ganflow translate apply` and `ganflow text2image generate` are parsed
@@ -363,6 +392,7 @@ ALIASES = {
     ("translate", "apply"): ["translate-apply"],
     ("text2image", "generate"): ["text2image-generate"],
     ("text2image", "train"): ["text2image"],
+    ("pipeline", "run"): ["pipeline-run"],
 }
 
 
@@ -405,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "sweep":
             return run_sweep_command(args, server)
+        if args.command == "pipeline-run":
+            return run_pipeline_command(args, server)
         if args.command == "datasets":
             from ganflow.flows.datasets_command import main as datasets_main
 

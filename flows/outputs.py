@@ -198,6 +198,8 @@ def augment_json(s: dict[str, Any]) -> dict[str, Any]:
 
 def augment_table(s: dict[str, Any]) -> str:
     def pm(m: str) -> str:
+        if s[m + "_mean"] is None:
+            return "  (not scored)"
         return f"{100 * s[m + '_mean']:6.2f} ± {100 * s[m + '_std']:.2f}"
 
     return "\n".join(

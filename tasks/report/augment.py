@@ -30,6 +30,8 @@ def class_rows_png(path: str | Path, class_names: list[str], out: Path, per_row:
 
 def markdown_report(s: dict[str, Any], embed: bool = True) -> str:
     def pm(m: str) -> str:
+        if s[f"{m}_mean"] is None:  # a given version without CAS in its manifest
+            return "not scored"
         return f"{100 * s[f'{m}_mean']:.2f} ± {100 * s[f'{m}_std']:.2f} %"
 
     lines = [
