@@ -3,6 +3,7 @@ and execute their scheduled runs in this process until it is stopped (Ctrl-C).
 
     prefect server start                                   # terminal 1 (or a server you run)
     ganflow serve augment --interval 86400 --param data=fashion-mnist --param per_class=1000
+    ganflow serve --pipeline spec.toml --cron '0 3 * * *'  # a pipeline file (flows/pipeline.py)
 
 Schedules need a real server: PREFECT_API_URL must point at it (`prefect config set
 PREFECT_API_URL=http://127.0.0.1:4200/api`); with Prefect's ephemeral mode nothing would
@@ -53,7 +54,28 @@ def build_deployments(args: argparse.Namespace) -> list[Any]:
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     params: dict[str, Any] = dict(args.params)
+    if not args.flows and not args.pipeline:
+        raise ValueError("name the flow(s) to serve, or a pipeline file with --pipeline")
     deployments = []
+    if args.pipeline:
+        from pathlib import Path
+
+        from ganflow.flows.pipeline import pipeline_flow, read_pipeline
+
+        if params:
+            raise ValueError("--param goes with flows; a pipeline's parameters are in its file")
+        spec = str(Path(args.pipeline).resolve())
+        pipe = read_pipeline(spec)  # every step checked now, and again when each run starts
+        deployments.append(
+            pipeline_flow.to_deployment(
+                name=args.name or f"pipeline-{pipe.name}",
+                cron=args.cron,
+                interval=args.interval,
+                parameters={"spec": spec},
+                description=f"ganflow pipeline {pipe.name} ({spec}) on a schedule",
+                tags=["ganflow", "pipeline"],
+            )
+        )
     for name in args.flows:
         f = load_flow(name)
         known = set(f.parameters.properties)
@@ -95,7 +117,10 @@ def add_serve_parser(sub: argparse._SubParsersAction, setting: Any) -> None:
         "serve", help="run flows on a cron or interval schedule (needs a Prefect server)"
     )
     sv.add_argument(
-        "flows", nargs="+", metavar="FLOW", help=f"flow(s) to serve: {', '.join(FLOWS)}"
+        "flows", nargs="*", metavar="FLOW", help=f"flow(s) to serve: {', '.join(FLOWS)}"
+    )
+    sv.add_argument(
+        "--pipeline", default=None, metavar="SPEC", help="serve a pipeline file (TOML) instead"
     )
     sv.add_argument("--cron", default=None, help="cron schedule, e.g. '0 3 * * *' (daily at 03:00)")
     sv.add_argument("--interval", type=float, default=None, help="run every this many seconds")
@@ -125,6 +150,7 @@ def describe(args: argparse.Namespace) -> str:
     return json.dumps(
         {
             "flows": args.flows,
+            "pipeline": args.pipeline,
             "cron": args.cron,
             "interval": args.interval,
             "parameters": dict(args.params),

@@ -115,3 +115,14 @@ def test_three_step_pipeline_then_a_rerun_recomputes_nothing(prefect_harness, tm
     assert second["results"] == first["results"]  # every step reused
     assert [d["version"] for d in list_datasets(tmp_path / "datasets")] == ["v1"]  # no v2
     assert not (tmp_path / "p2" / "ssl").exists()  # the first step did not run again
+
+
+def test_serve_takes_a_pipeline_file_checked_first(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.replace("ROOT", str(tmp_path / "datasets")))
+    assert main(["serve", "--pipeline", str(spec), "--cron", "0 3 * * *", "--dry-run"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["pipeline"] == str(spec) and shown["cron"] == "0 3 * * *"
+    spec.write_text(SPEC.replace("labels_per_class = 3, epochs = 1", "epochs = -1"))
+    assert main(["serve", "--pipeline", str(spec), "--cron", "0 3 * * *", "--dry-run"]) == 2
+    assert "epochs must be at least 1" in capsys.readouterr().err
