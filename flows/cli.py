@@ -411,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganflow.tasks.data.sources import DataError
     from ganflow.tasks.export.layout import ExportError
     from ganflow.tasks.train.checkpoint import CheckpointError
+    from ganflow.tasks.train.distributed import DistributedTrainingError
     from ganflow.tasks.train.trainer import TrainingDivergedError
 
     if getattr(args, "quiet", False):
@@ -452,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
         result = run_command(c, args)
+    except DistributedTrainingError as e:
+        print(f"ganflow: error: {e}", file=sys.stderr)
+        return 1
     except (
         DataError,
         CheckpointError,

@@ -61,6 +61,7 @@ class SemiSupervisedParams(Config):
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     precision: str = param("auto", "auto (bf16 on CUDA) | fp32 | bf16", choices=PRECISIONS)
     max_minutes: float | None = param(None, "wall-time budget per model and seed")
+    gpus: int = param(1, "processes per training (torchrun: one per GPU; CPU processes with gloo)")
     model: dict[str, Any] = param(
         {}, "model setting, e.g. --set minibatch_discrimination=true", flag="--set"
     )
@@ -76,9 +77,17 @@ class SemiSupervisedParams(Config):
             raise ConfigError(f"labels_per_class must be at least 1, got {self.labels_per_class}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.gpus < 1:
+            raise ConfigError(f"gpus must be at least 1, got {self.gpus}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        SSGANConfig().with_overrides(self.model)  # the model settings, checked now
+        cfg = SSGANConfig().with_overrides(self.model)  # the model settings, checked now
+        for name in ("batch_size", "labelled_batch_size"):
+            if getattr(cfg, name) % self.gpus:
+                raise ConfigError(
+                    f"{name} {getattr(cfg, name)} does not split over {self.gpus} processes "
+                    f"(--gpus): use a multiple of {self.gpus} (--set {name}=...)"
+                )
 
     def run_config(self, seed: int) -> RunConfig:
         epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS.get(self.data, 50)
@@ -88,6 +97,7 @@ class SemiSupervisedParams(Config):
             device=self.device,
             precision=self.precision,
             max_minutes=self.max_minutes,
+            gpus=self.gpus,
         )
 
     def data_spec(self, seed: int) -> DataSpec:

@@ -57,6 +57,9 @@ class Training:
     next_batch: Callable[[int], Batch]
     stateful: dict[str, Any] = field(default_factory=dict)
     ema: Any = None
+    # called with a phase's modules between its backward and its optimiser step (the
+    # gradient average of a run over several processes); None: one process
+    grad_sync: Callable[[Sequence[nn.Module]], None] | None = None
 
 
 class NonFiniteLossError(RuntimeError):
@@ -97,9 +100,11 @@ def run_phases(
     step: int,
     autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
     trainable: Trainable | None = None,
+    grad_sync: Callable[[Sequence[nn.Module]], None] | None = None,
 ) -> dict[str, float]:
     """Run every phase due at `step` once, in order; return the logged terms as floats.
     `trainable`: the phases' parameters, listed once by the caller that loops (fit).
+    `grad_sync(modules)`: runs after each backward, before the optimiser step.
 
     Raises NonFiniteLossError before the optimiser step if a loss is NaN or infinite, so
     the parameters are never touched by a bad step.
@@ -120,6 +125,8 @@ def run_phases(
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(ph.name, step, {"loss": loss_value, **values})
         loss.backward()
+        if grad_sync is not None:
+            grad_sync(ph.modules)
         ph.optimizer.step()
         if ph.scheduler is not None:
             ph.scheduler.step()
@@ -154,6 +161,7 @@ def fit(
     start_step: int = 0,
     callbacks: Sequence[Callback] = (),
     autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+    grad_sync: Callable[[Sequence[nn.Module]], None] | None = None,
 ) -> FitResult:
     """Run steps start_step .. total_steps - 1. `next_batch(step)` must be a pure function of
     the step (and seeded state) so that a resumed run sees the same batches."""
@@ -161,7 +169,7 @@ def fit(
     trainable = Trainable(phases)
     try:
         while step < total_steps:
-            logs = run_phases(phases, next_batch(step), step, autocast, trainable)
+            logs = run_phases(phases, next_batch(step), step, autocast, trainable, grad_sync)
             step += 1
             stops = [cb.on_step(step, logs) for cb in callbacks]
             if any(stops):

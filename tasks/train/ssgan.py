@@ -17,6 +17,7 @@ from ganflow.models.ssgan.objective import build_baseline_training, build_traini
 from ganflow.tasks.data.bundle import DataBundle, load_bundle
 from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.train.devices import select_device
+from ganflow.tasks.train.distributed import distribute, launch, rank_device
 from ganflow.tasks.train.trainer import ProgressHook, RunConfig, Setup, bundle_run, run_training
 
 KINDS = ("gan", "baseline")
@@ -111,9 +112,31 @@ def train(
     checkpoint path, steps, wall time, throughput, final validation error, resolved config.
     Each of `callbacks` is called with the bundle and the setup and returns an engine
     callback (a benchmark's learning curve, say)."""
+    if run.gpus > 1:
+        if callbacks:
+            raise ValueError("callbacks run in one process; use gpus=1 with them")
+        payload = {"bundle_path": str(bundle_path), "cfg": cfg.to_dict(), "run": run.to_dict(),
+                   "out_dir": str(out_dir), "kind": kind}  # fmt: skip
+        return launch("ssgan", payload, run.gpus, out_dir)
     device = select_device(run.device)
     bundle = load_bundle(bundle_path)
     s = setup(bundle, cfg, run, kind, device)
     extra = [make(bundle, s) for make in callbacks]
     _, result = run_training(s, run, out_dir, device, progress, extra)
     return {**result, "config": s.record["model"]}
+
+
+def train_rank(payload: dict[str, Any]) -> dict[str, Any]:
+    """One rank of a training spread over processes (tasks/train/distributed.py)."""
+    import torch.distributed as dist
+
+    run = RunConfig.from_dict(payload["run"])
+    device = rank_device(run.device)
+    bundle = load_bundle(payload["bundle_path"])
+    s = setup(bundle, SSGANConfig.from_dict(payload["cfg"]), run, payload["kind"], device)
+    counter: dict[str, int] = {}
+    s.training.grad_sync = distribute(s.models, counter)
+    _, result = run_training(s, run, payload["out_dir"], device)
+    seen = [None] * dist.get_world_size()
+    dist.all_gather_object(seen, counter.get("images", 0))
+    return {**result, "config": s.record["model"], "ranks": len(seen), "rank_images": seen}

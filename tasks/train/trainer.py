@@ -25,6 +25,7 @@ from ganflow.tasks.train.checkpoint import (
     save_checkpoint,
 )
 from ganflow.tasks.train.devices import PRECISIONS, autocast_for, prepare_device
+from ganflow.tasks.train.distributed import is_main
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # (step, total, logs) -> None: e.g. a Prefect progress artifact's update
@@ -50,11 +51,14 @@ class RunConfig(Config):
     eval_every: int = 250
     # steps between loss-history entries
     log_every: int = 25
+    # processes the training is spread over (torchrun: one per GPU, or CPU processes with
+    # gloo); batch sizes stay global (tasks/train/distributed.py)
+    gpus: int = 1
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        self.require("at least 1", "epochs", "checkpoint_every", "eval_every", "log_every")
+        self.require("at least 1", "epochs", "checkpoint_every", "eval_every", "log_every", "gpus")
         self.require("not negative", "seed")
         self.require("positive", "max_minutes")
 
@@ -121,7 +125,7 @@ class Trainer:
         return self.setup.total_steps
 
     def save(self, step: int) -> None:
-        if self.last_saved == step:
+        if self.last_saved == step or not is_main():  # one writer when spread over ranks
             return
         extra = {"history": self.history, **self.setup.extra}
         save_checkpoint(self.path, self.setup.training.stateful, step, self.setup.record, extra)
@@ -159,6 +163,7 @@ class Trainer:
                 start,
                 callbacks,
                 autocast_for(self.device, self.run.precision),
+                t.grad_sync,
             )
         except NonFiniteLossError as e:
             kept = (

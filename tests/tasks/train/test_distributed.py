@@ -1,0 +1,76 @@
+"""One training over 2 processes (torchrun, gloo on CPU): the same steps and losses as one
+process with the same global batch, each rank seeing half of every batch, and a checkpoint
+that resumes with another number of processes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ganflow.models.config import ConfigError
+from ganflow.models.ssgan.config import SSGANConfig
+from ganflow.tasks.train.ssgan import train
+from ganflow.tasks.train.trainer import RunConfig
+
+# in-network noise off, so that one process and two draw exactly the same numbers
+CFG = {"batch_size": 40, "labelled_batch_size": 20, "input_noise": 0.0, "hidden_noise": 0.0}
+
+
+def run(bundle, out, gpus, **kw):
+    cfg = SSGANConfig().with_overrides(CFG)
+    r = RunConfig(seed=0, device="cpu", log_every=1, eval_every=1000, gpus=gpus, **kw)
+    return train(bundle["path"], cfg, r, out, "gan")
+
+
+def losses(result) -> list[tuple[float, float]]:
+    ckpt = torch.load(result["checkpoint"], weights_only=True)
+    return [(h["d/loss"], h["g/loss"]) for h in ckpt["history"] if "d/loss" in h]
+
+
+@pytest.fixture(scope="module")
+def one_and_two(digits_bundle, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ddp")
+    return run(digits_bundle, tmp / "one", 1, epochs=1), run(
+        digits_bundle, tmp / "two", 2, epochs=1
+    )
+
+
+def test_two_processes_follow_one_process_with_the_same_global_batch(one_and_two):
+    one, two = one_and_two
+    assert two["ranks"] == 2 and two["steps"] == one["steps"] == one["total_steps"]
+    a, b = losses(one), losses(two)
+    assert len(a) == len(b) == one["steps"]
+    assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-4, atol=1e-5)
+    assert two["val_error"] == pytest.approx(one["val_error"], abs=1e-9)
+    w1 = torch.load(one["checkpoint"], weights_only=True)["state"]["D"]
+    w2 = torch.load(two["checkpoint"], weights_only=True)["state"]["D"]
+    assert all(torch.allclose(w1[k], w2[k], atol=1e-4) for k in w1)
+
+
+def test_each_rank_computes_half_of_every_batch(one_and_two):
+    _, two = one_and_two
+    per_rank = two["rank_images"]
+    # D sees labelled + unlabelled + fake (d phase) and fake + unlabelled (g phase) per step;
+    # G makes a fake batch in each phase: every network forward split in two
+    per_step = (20 + 40 + 40) + 40 + (40 + 40) + 40
+    assert per_rank == [two["steps"] * per_step // 2] * 2
+
+
+def test_a_two_process_checkpoint_resumes_in_one_process(digits_bundle, tmp_path, one_and_two):
+    one, _ = one_and_two
+    part = run(digits_bundle, tmp_path / "r", 2, epochs=1, max_minutes=0.01)
+    assert part["steps"] < part["total_steps"]  # stopped by the time budget
+    done = run(digits_bundle, tmp_path / "r", 1, epochs=1)
+    assert done["resumed_from"] == part["steps"] and done["steps"] == one["steps"]
+    assert torch.allclose(
+        torch.tensor(losses(done)), torch.tensor(losses(one)), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_batches_that_do_not_split_are_refused_before_anything_runs():
+    from ganflow.flows.semi_supervised import SemiSupervisedParams
+
+    with pytest.raises(ConfigError, match="batch_size 100 does not split over 3 processes"):
+        SemiSupervisedParams.from_dict({"gpus": 3})
+    with pytest.raises(ConfigError, match="gpus must be at least 1"):
+        SemiSupervisedParams.from_dict({"gpus": 0})
