@@ -58,6 +58,7 @@ class ClusterParams(Config):
     val_fraction: float = param(0.1, "stratified validation fraction of the training set")
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     max_minutes: float | None = param(None, "wall-time budget per seed")
+    gpus: int = param(1, "processes per training (torchrun: one per GPU; CPU processes with gloo)")
     model: dict[str, Any] = param(
         {}, "AAE setting, e.g. --set z_dim=2 --set prior=mixture", flag="--set"
     )
@@ -71,7 +72,15 @@ class ClusterParams(Config):
             raise ConfigError(f"labels_per_class must be at least 1, got {self.labels_per_class}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
-        self.aae_config()  # the model settings, checked now
+        cfg = self.aae_config()  # the model settings, checked now
+        if self.gpus < 1:
+            raise ConfigError(f"gpus must be at least 1, got {self.gpus}")
+        for name in ("batch_size", "labelled_batch_size"):
+            if getattr(cfg, name) % self.gpus:
+                raise ConfigError(
+                    f"{name} {getattr(cfg, name)} does not split over {self.gpus} processes "
+                    f"(--gpus): use a multiple of {self.gpus} (--set {name}=...)"
+                )
 
     @property
     def semi(self) -> bool:
@@ -88,7 +97,8 @@ class ClusterParams(Config):
 
     def run_config(self, seed: int) -> RunConfig:
         epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS.get(self.data, 50)
-        return RunConfig(epochs=epochs, seed=seed, device=self.device, max_minutes=self.max_minutes)
+        return RunConfig(epochs=epochs, seed=seed, device=self.device, max_minutes=self.max_minutes,
+                         gpus=self.gpus)  # fmt: skip
 
     def data_spec(self, seed: int) -> DataSpec:
         opts = SourceOptions(

@@ -26,6 +26,7 @@ from ganflow.tasks.data.neighbours import (
 from ganflow.tasks.evaluate.clustering import encode, majority_mapping
 from ganflow.tasks.progress import announced
 from ganflow.tasks.train.devices import select_device
+from ganflow.tasks.train.distributed import distribute, launch, rank_device
 from ganflow.tasks.train.trainer import RunConfig, Setup, bundle_run, run_training
 
 
@@ -145,8 +146,33 @@ def train_aae(
     """Train (or resume, or reuse a finished) AAE in out_dir; returns a small dict whose
     wall_s includes the front end's fit and the neighbour search (setup_s) and whose
     images_per_s counts training alone."""
-    t_setup, device = time.monotonic(), select_device(run.device)
+    if run.gpus > 1:
+        payload = {"bundle_path": str(bundle_path), "cfg": cfg.to_dict(), "run": run.to_dict(),
+                   "out_dir": str(out_dir), "semi": semi}  # fmt: skip
+        return launch("aae", payload, run.gpus, out_dir)
+    return _train(bundle_path, cfg, run, out_dir, semi, select_device(run.device))
+
+
+def train_rank(payload: dict[str, Any]) -> dict[str, Any]:
+    """One rank of a training spread over processes (tasks/train/distributed.py)."""
+    run = RunConfig.from_dict(payload["run"])
+    return _train(payload["bundle_path"], AAEConfig.from_dict(payload["cfg"]), run,
+                  payload["out_dir"], payload["semi"], rank_device(run.device), distributed=True)  # fmt: skip
+
+
+def _train(
+    bundle_path: str | Path,
+    cfg: AAEConfig,
+    run: RunConfig,
+    out_dir: str | Path,
+    semi: bool,
+    device: torch.device,
+    distributed: bool = False,
+) -> dict[str, Any]:
+    t_setup = time.monotonic()
     s = setup(load_bundle(bundle_path), cfg, run, semi, Path(bundle_path), device)
+    if distributed:
+        s.training.grad_sync = distribute(s.models, {})
     setup_s = time.monotonic() - t_setup
     _, out = run_training(s, run, out_dir, device)
     return {

@@ -50,7 +50,10 @@ import torch.distributed as dist
 from torch import nn
 
 # family -> "module:function" run on every rank with the payload
-TARGETS = {"ssgan": "ganflow.tasks.train.ssgan:train_rank"}
+TARGETS = {
+    "ssgan": "ganflow.tasks.train.ssgan:train_rank",
+    "aae": "ganflow.tasks.train.aae:train_rank",
+}
 
 
 class DistributedTrainingError(RuntimeError):

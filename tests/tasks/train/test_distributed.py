@@ -74,3 +74,24 @@ def test_batches_that_do_not_split_are_refused_before_anything_runs():
         SemiSupervisedParams.from_dict({"gpus": 3})
     with pytest.raises(ConfigError, match="gpus must be at least 1"):
         SemiSupervisedParams.from_dict({"gpus": 0})
+
+
+def test_the_aae_over_two_processes_follows_one_process(digits_bundle, tmp_path):
+    from ganflow.models.aae.config import AAEConfig
+    from ganflow.tasks.train.aae import train_aae
+
+    # minibatch discrimination compares samples within a rank's shard: off for equality
+    cfg = AAEConfig(clusters=10, y_minibatch_discrimination=False)
+    runs = [
+        train_aae(digits_bundle["path"], cfg,
+                  RunConfig(epochs=1, seed=0, device="cpu", log_every=1, gpus=g), tmp_path / str(g))
+        for g in (1, 2)
+    ]  # fmt: skip
+    hist = [
+        [h for h in torch.load(r["checkpoint"], weights_only=True)["history"] if "recon/loss" in h]
+        for r in runs
+    ]
+    keys = [k for k in hist[0][0] if k.endswith("/loss")]
+    a = torch.tensor([[h[k] for k in keys] for h in hist[0]])
+    b = torch.tensor([[h[k] for k in keys] for h in hist[1]])
+    assert len(keys) >= 4 and a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
