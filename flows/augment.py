@@ -29,10 +29,11 @@ from ganflow.flows.artifacts import publish_report_and_seeds
 from ganflow.flows.caching import cached_step
 from ganflow.flows.gan import make_config
 from ganflow.flows.params import params_flow
+from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
 from ganflow.flows.semi_supervised import DEFAULT_EPOCHS
 from ganflow.flows.tasks import prepare_task
 from ganflow.models.classifiers import ClassifierTraining
-from ganflow.models.config import Config, ConfigError, param
+from ganflow.models.config import ConfigError, param
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import DataSpec, load_bundle, prepare
 from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
@@ -56,7 +57,7 @@ METRICS = ("real_only_accuracy", "real_plus_synthetic_accuracy", CAS_ACCURACY, "
 
 
 @dataclass
-class AugmentParams(Config):
+class AugmentParams(SeedWorkers):
     data: str = param("digits", f"data set: {', '.join(SOURCES)}")
     labels_per_class: int = param(10, "labelled images per class")
     seeds: list[int] = param([0], "label-split seeds, comma-separated (e.g. 0,1,2)")
@@ -100,6 +101,7 @@ class AugmentParams(Config):
 
     def validate(self) -> None:
         check_source(self.data)
+        self.check_workers()
         if self.generator not in GENERATORS:
             raise ConfigError(f"generator must be one of {GENERATORS}, got {self.generator!r}")
         if not self.seeds:
@@ -129,6 +131,7 @@ class AugmentSteps:
     export: Callable[..., dict] = export_dataset
     classify: Callable[..., dict] = None  # type: ignore[assignment]
     on_report: Callable[[str, dict], None] | None = None
+    map_seeds: SeedMap = serial  # the per-seed work over the seeds (flows/seeds.py)
 
     def __post_init__(self) -> None:
         self.train_generator = self.train_generator or train_generator
@@ -199,8 +202,8 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
     run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("augment")
     run_dir.mkdir(parents=True, exist_ok=True)
     source = SourceOptions(root=p.data_root)
-    rows = []
-    for seed in p.seeds:
+
+    def one_seed(seed: int) -> dict[str, Any]:
         info = steps.prepare(
             DataSpec(p.data, p.labels_per_class, seed, source=source), run_dir / "data"
         )
@@ -233,8 +236,9 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
         real = steps.classify(x_lab, y_lab, *args)
         x_mix, y_mix = mix(x_lab, y_lab, x_syn, y_syn, p.real_fraction)
         both = steps.classify(x_mix, y_mix, *args)
-        rows.append(
-            {
+        return {
+            "class_names": info["class_names"],
+            "row": {
                 "seed": seed,
                 "real_only_accuracy": real["accuracy"],
                 "real_plus_synthetic_accuracy": both["accuracy"],
@@ -246,8 +250,11 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
                 "generator_checkpoint": trained["checkpoint"],
                 "generator_wall_s": trained.get("wall_s"),
                 "labelled": len(y_lab),
-            }
-        )
+            },
+        }
+
+    done = steps.map_seeds(one_seed, list(p.seeds))
+    rows, info = [d["row"] for d in done], {"class_names": done[-1]["class_names"]}
     summary = _summarise(p, rows, run_dir, info["class_names"])
     pic = class_rows_png(
         rows[0]["export_path"], info["class_names"], run_dir / "exported_samples.png"
@@ -340,5 +347,6 @@ def augment_flow(p: AugmentParams) -> dict[str, Any]:
         task(export_dataset, name="export"),
         task(downstream_accuracy, name="downstream-classifier"),
         publish_augment,
+        seed_map(p),
     )
     return run_augment(p, steps)

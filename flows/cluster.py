@@ -13,9 +13,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from ganflow.flows.caching import cached_step
 from ganflow.flows.params import param, params_flow
+from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
 from ganflow.flows.tasks import evaluate_task, prepare_task, train_task
 from ganflow.models.aae.config import AAEConfig
-from ganflow.models.config import Config, ConfigError
+from ganflow.models.config import ConfigError
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import DataSpec, prepare
 from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
@@ -42,7 +43,7 @@ DEFAULT_MODEL: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class ClusterParams(Config):
+class ClusterParams(SeedWorkers):
     data: str = param("digits", f"data set: {', '.join(SOURCES)}")
     clusters: int = param(
         16, "size of the categorical code K (semi-supervised: the number of classes)"
@@ -66,6 +67,7 @@ class ClusterParams(Config):
 
     def validate(self) -> None:
         check_source(self.data)
+        self.check_workers()
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         if self.labels_per_class is not None and self.labels_per_class < 1:
@@ -115,6 +117,7 @@ class ClusterSteps:
     train_baseline: Callable[..., dict] = train_ssgan
     evaluate: Callable[..., dict] = evaluate_classifier
     on_report: Callable[[str, dict], None] | None = None
+    map_seeds: SeedMap = serial  # the per-seed work over the seeds (flows/seeds.py)
 
 
 def _pm(values: list[float]) -> dict[str, Any]:
@@ -128,8 +131,8 @@ def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str
     p.validate()
     run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("cluster")
     run_dir.mkdir(parents=True, exist_ok=True)
-    rows, info = [], {}
-    for seed in p.seeds:
+
+    def one_seed(seed: int) -> dict[str, Any]:
         info = steps.prepare(p.data_spec(seed), run_dir / "data")
         run, out = p.run_config(seed), run_dir / f"seed{seed}"
         trained = steps.train(
@@ -145,7 +148,10 @@ def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str
                 info["path"], SSGANConfig(), run, out / "baseline", "baseline"
             )
             row["baseline"] = steps.evaluate(base["checkpoint"], info["path"])
-        rows.append(row)
+        return {**row, "data": info}
+
+    rows = steps.map_seeds(one_seed, list(p.seeds))
+    info = rows[-1]["data"]
     summary: dict[str, Any] = {
         "data": p.data,
         "clusters": rows[0]["metrics"]["protocol"]["clusters"],
@@ -209,5 +215,6 @@ def cluster(p: ClusterParams) -> dict[str, Any]:
         train_task,
         evaluate_task,
         publish_report,
+        seed_map(p),
     )
     return run_cluster(p, steps)

@@ -20,7 +20,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from ganflow.flows.artifacts import publish_report_and_seeds
 from ganflow.flows.caching import cached_step
 from ganflow.flows.params import param, params_flow
-from ganflow.models.config import Config, ConfigError, parse_setting
+from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
+from ganflow.models.config import ConfigError, parse_setting
 from ganflow.models.gan.config import GANConfig
 from ganflow.tasks.data import toy
 from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
@@ -58,7 +59,7 @@ def make_config(data: str, overrides: dict[str, Any]) -> GANConfig:
 
 
 @dataclass
-class GANParams(Config):
+class GANParams(SeedWorkers):
     data: str = param(
         "ring",
         f"ring | grid (2-D mixtures) | {' | '.join(SOURCES)}",
@@ -79,6 +80,7 @@ class GANParams(Config):
 
     def validate(self) -> None:
         check_source(self.data, toy.TOY_DATA)
+        self.check_workers()
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         for name in ("steps", "epochs"):
@@ -111,6 +113,7 @@ class GANSteps:
     train: Callable[..., dict[str, Any]] = train_gan
     score: Callable[..., dict[str, Any]] = score_gan
     on_report: Callable[[str, dict[str, Any]], None] | None = None
+    map_seeds: SeedMap = serial  # the per-seed work over the seeds (flows/seeds.py)
 
 
 def parse_grid(items: list[tuple[str, Any]] | list[str]) -> dict[str, list[Any]]:
@@ -151,8 +154,8 @@ def run_gan(
     run_dir = Path(run_dir or p.run_dir or new_run_dir(f"gan-{p.data}"))
     data = load_data(p.data, SourceOptions(root=p.data_root))
     n_steps = p.steps if p.steps is not None else (TOY_STEPS if data.images is None else None)
-    rows, trained = [], []
-    for seed in p.seeds:
+
+    def one_seed(seed: int) -> dict[str, Any]:
         run = RunConfig(
             epochs=p.epochs or IMAGE_EPOCHS, seed=seed, device=p.device, max_minutes=p.max_minutes
         )
@@ -166,17 +169,18 @@ def run_gan(
             device=p.device,
             source=SourceOptions(root=p.data_root),
         )
-        trained.append(t)
-        rows.append(
-            {
-                "seed": seed,
-                **{k: s.get(k) for k in SCORE_KEYS if s.get(k) is not None},
-                "steps": t["steps"],
-                "wall_s": t["wall_s"],
-                "heatmaps": t.get("heatmaps"),
-                "samples_png": s.get("samples_png"),
-            }
-        )
+        row = {
+            "seed": seed,
+            **{k: s.get(k) for k in SCORE_KEYS if s.get(k) is not None},
+            "steps": t["steps"],
+            "wall_s": t["wall_s"],
+            "heatmaps": t.get("heatmaps"),
+            "samples_png": s.get("samples_png"),
+        }
+        return {"row": row, "trained": t}
+
+    done = steps.map_seeds(one_seed, list(p.seeds))
+    rows, trained = [d["row"] for d in done], [d["trained"] for d in done]
     summary = {
         "data": p.data,
         "config": cfg.to_dict(),
@@ -262,11 +266,12 @@ def publish_grid(run_name: str, summary: dict[str, Any]) -> None:
     )
 
 
-def _task_steps(on_report: Callable[[str, dict[str, Any]], None]) -> GANSteps:
+def _task_steps(on_report: Callable[[str, dict[str, Any]], None], p: GANParams) -> GANSteps:
     return GANSteps(
         cached_step(train_gan, name="train-gan", code=GAN_CODE),
         cached_step(score_gan, name="score-gan", code=(*GAN_CODE, "tasks/evaluate")),
         on_report,
+        seed_map(p),
     )
 
 
@@ -274,10 +279,10 @@ def _task_steps(on_report: Callable[[str, dict[str, Any]], None]) -> GANSteps:
 def train_gan_flow(p: GANParams) -> dict[str, Any]:
     """Train a GAN (any loss of the zoo, any trick switched on in `model`, conditional or
     not) and score it: modes and high-quality fraction on toy data, FID & co. on images."""
-    return run_gan(p, _task_steps(publish_run))
+    return run_gan(p, _task_steps(publish_run, p))
 
 
 @params_flow(GridParams, name="gan-grid", log_prints=True)
 def gan_grid_flow(p: GridParams) -> dict[str, Any]:
     """Run every combination of `grid` ({setting: [values]}) and publish a comparison table."""
-    return run_grid(p, _task_steps(publish_grid))
+    return run_grid(p, _task_steps(publish_grid, p))

@@ -122,7 +122,7 @@ def _check_params(step: Step, where: str) -> None:
     """The step's flow exists, its keys are its flow's, literal values fit their fields and
     the whole passes the flow's domain checks (referenced values stand in for themselves
     there: an error about them waits until they are known)."""
-    from ganflow.flows.cli import commands
+    from ganflow.flows.commands import commands
 
     if step.flow not in commands():
         raise ConfigError(f"{where} ({step.name}): unknown flow {step.flow!r}; flows: {', '.join(commands())}")  # fmt: skip
@@ -182,7 +182,7 @@ def resolve(value: Any, results: dict[str, Any]) -> Any:
 
 def run_flow_step(flow: str, params: dict[str, Any], run_dir: str) -> dict[str, Any]:
     """One step: the flow as a subflow (its own tasks cached too); its --json result."""
-    from ganflow.flows.cli import commands
+    from ganflow.flows.commands import commands
 
     c = commands()[flow]
     d = {**params, **({"run_dir": run_dir} if "run_dir" in c.params.field_types() else {})}
@@ -223,7 +223,7 @@ def run_pipeline(spec: str, run_dir: str | None = None) -> dict[str, Any]:
 
 
 def commands_params(flow: str) -> Any:
-    from ganflow.flows.cli import commands
+    from ganflow.flows.commands import commands
 
     return commands()[flow].params
 

@@ -15,8 +15,9 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from ganflow.flows.params import param, params_flow
+from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
 from ganflow.flows.tasks import evaluate_task, prepare_task, train_task
-from ganflow.models.config import Config, ConfigError
+from ganflow.models.config import ConfigError
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import DataSpec, prepare
 from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
@@ -46,7 +47,7 @@ KINDS = ("gan", "baseline")
 
 
 @dataclass
-class SemiSupervisedParams(Config):
+class SemiSupervisedParams(SeedWorkers):
     data: str = param("digits", f"data set: {', '.join(SOURCES)}")
     labels_per_class: int = param(5, "labelled images per class")
     seeds: list[int] = param([0], "label-split seeds, comma-separated (e.g. 0,1,2)")
@@ -71,6 +72,7 @@ class SemiSupervisedParams(Config):
 
     def validate(self) -> None:
         check_source(self.data)
+        self.check_workers()
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         if self.labels_per_class < 1:
@@ -116,6 +118,7 @@ class Steps:
     train: Callable[..., dict] = train
     evaluate: Callable[..., dict] = evaluate_classifier
     on_report: Callable[[str, dict], None] | None = None  # e.g. publish as a Prefect artifact
+    map_seeds: SeedMap = serial  # the per-seed work over the seeds (flows/seeds.py)
 
 
 def _summarise(results: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -141,8 +144,8 @@ def run_semi_supervised(p: SemiSupervisedParams, steps: Steps | None = None) -> 
     cfg = SSGANConfig().with_overrides(p.model)
     run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("semi-supervised")
     run_dir.mkdir(parents=True, exist_ok=True)
-    results, info = [], {}
-    for seed in p.seeds:
+
+    def one_seed(seed: int) -> dict[str, Any]:
         info = steps.prepare(p.data_spec(seed), run_dir / "data")
         row: dict[str, Any] = {"seed": seed, "data": info}
         for kind in KINDS:
@@ -153,7 +156,10 @@ def run_semi_supervised(p: SemiSupervisedParams, steps: Steps | None = None) -> 
                 "train": trained,
                 "metrics": steps.evaluate(trained["checkpoint"], info["path"]),
             }
-        results.append(row)
+        return row
+
+    results = steps.map_seeds(one_seed, list(p.seeds))
+    info = results[-1]["data"]
     summary: dict[str, Any] = {
         "data": p.data,
         "labels_per_class": p.labels_per_class,
@@ -201,4 +207,5 @@ def publish_report(run_name: str, report: dict[str, Any]) -> None:
 def semi_supervised(p: SemiSupervisedParams) -> dict[str, Any]:
     """Train a K+1-class semi-supervised GAN and its supervised-only baseline on the same
     labelled subset for each seed; report test error mean ± std over the label splits."""
-    return run_semi_supervised(p, Steps(prepare_task, train_task, evaluate_task, publish_report))
+    steps = Steps(prepare_task, train_task, evaluate_task, publish_report, seed_map(p))
+    return run_semi_supervised(p, steps)

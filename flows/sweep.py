@@ -17,7 +17,6 @@ point is a row with state Failed and its error; it is never dropped.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +24,9 @@ from typing import Any
 
 from ganflow.flows.caching import cached_task
 from ganflow.flows.params import param, params_flow
+from ganflow.flows.runners import RUNNERS, cores, gpus, task_runner
 from ganflow.models.config import Config, ConfigError
 from ganflow.tasks.io import new_run_dir, write_json
-
-RUNNERS = ("dask", "ray", "serial")
 
 # per flow: table column -> path into the flow's --json result
 HEADLINES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -80,7 +78,7 @@ class SweepParams(Config):
 
 
 def _flow_params(name: str) -> type[Config]:
-    from ganflow.flows.cli import commands
+    from ganflow.flows.commands import commands
 
     if name not in commands() or name == "gan-grid":
         known = ", ".join(n for n in commands() if n != "gan-grid")
@@ -131,7 +129,7 @@ def run_point(flow: str, params: dict[str, Any], run_dir: str, threads: int) -> 
     """One point: the flow's body on its params, in run_dir; the flow's --json result."""
     import torch
 
-    from ganflow.flows.cli import commands
+    from ganflow.flows.commands import commands
 
     torch.set_num_threads(threads)
     c = commands()[flow]
@@ -161,53 +159,10 @@ point_task = cached_task(
 )
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _gpus() -> int:
-    import torch
-
-    return torch.cuda.device_count()
-
-
-def task_runner(p: SweepParams) -> Any:
-    """The Prefect task runner the points are submitted through."""
-    if p.runner == "serial":
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        return ThreadPoolTaskRunner(max_workers=1)
-    if p.runner == "ray":
-        try:
-            from prefect_ray import RayTaskRunner
-        except ImportError as e:
-            raise ConfigError(
-                "--runner ray needs prefect-ray: pip install prefect-ray (not installed)"
-            ) from e
-        return RayTaskRunner(address=p.dask_address) if p.dask_address else RayTaskRunner()
-    import logging
-
-    from prefect_dask import DaskTaskRunner
-
-    logging.getLogger("distributed").setLevel(logging.WARNING)  # the cluster's chatter
-    if p.dask_address:
-        return DaskTaskRunner(address=p.dask_address)
-    gpus = _gpus()
-    kwargs: dict[str, Any] = {
-        "n_workers": p.workers or (gpus or _cores()),
-        "threads_per_worker": 1,
-        "processes": True,
-        "dashboard_address": ":0",  # a free port: two sweeps on one machine do not collide
-    }
-    if gpus:
-        kwargs["resources"] = {"GPU": 1}
-    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=kwargs)
-
-
 def _threads(p: SweepParams) -> int:
     if p.runner == "serial":
-        return max(1, _cores())
-    return max(1, _cores() // max(1, p.workers or _cores()))
+        return max(1, cores())
+    return max(1, cores() // max(1, p.workers or cores()))
 
 
 def _dig(result: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -266,7 +221,7 @@ def _submit_all(
     import contextlib
 
     annotate: Any = contextlib.nullcontext
-    if _gpus():
+    if gpus():
         import dask
 
         annotate = lambda: dask.annotate(resources={"GPU": 1})  # noqa: E731
@@ -319,7 +274,9 @@ def _sweep_flow(p: SweepParams) -> dict[str, Any]:
 def sweep(p: SweepParams) -> dict[str, Any]:
     """The sweep flow on the task runner p asks for."""
     p.validate()
-    return _sweep_flow.with_options(task_runner=task_runner(p))(**p.to_dict())
+    return _sweep_flow.with_options(task_runner=task_runner(p.runner, p.workers, p.dask_address))(
+        **p.to_dict()
+    )
 
 
 def add_sweep_parser(sub: Any, setting: Callable[[str], tuple[str, Any]]) -> None:

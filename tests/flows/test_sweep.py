@@ -8,7 +8,8 @@ import json
 import pytest
 
 from ganflow.flows.cli import main
-from ganflow.flows.sweep import SweepParams, points, task_runner
+from ganflow.flows.runners import task_runner
+from ganflow.flows.sweep import SweepParams, points
 from ganflow.models.config import ConfigError
 
 TINY = ["--param", "epochs=1"]
@@ -58,12 +59,10 @@ def test_bad_sweeps_are_refused_before_anything_runs(params, says):
 
 
 def test_workers_size_the_local_cluster():
-    runner = task_runner(SweepParams(workers=3))
+    runner = task_runner("dask", 3)
     assert runner.cluster_kwargs["n_workers"] == 3
     assert runner.cluster_kwargs["threads_per_worker"] == 1
-    assert task_runner(SweepParams(dask_address="tcp://10.0.0.5:8786")).address == (
-        "tcp://10.0.0.5:8786"
-    )
+    assert task_runner("dask", None, "tcp://10.0.0.5:8786").address == ("tcp://10.0.0.5:8786")
 
 
 def test_cli_refuses_a_bad_axis_with_one_line(capsys):
@@ -114,3 +113,23 @@ def test_a_failed_point_is_reported_not_dropped(server_env, tmp_path, capsys):
     assert states[0] == "Completed" and states[1] != "Completed" and out["failed"] == 1
     assert "400 labelled images per class" in out["points"][1]["error"]
     assert out["table"][1]["state"] == states[1]
+
+
+def test_a_flows_seeds_run_on_dask_workers_as_one_task_each(server_env, tmp_path, capsys):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    common = ["semi-supervised", "--labels-per-class", "4", "--epochs", "1", "--seeds", "0,1",
+              "--json"]  # fmt: skip
+    assert main([*common, "--workers", "2", "--run-dir", str(tmp_path / "w")]) == 0
+    spread = json.loads(capsys.readouterr().out)
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=["seed-0", "seed-1"]))
+        )
+    assert sorted(r.name for r in runs if r.state.is_completed()) == ["seed-0", "seed-1"]
+    assert main([*common, "--no-prefect", "--run-dir", str(tmp_path / "s")]) == 0
+    serial = json.loads(capsys.readouterr().out)
+    assert spread["seeds"] == [0, 1] and spread["fingerprints"] == serial["fingerprints"]
+    for kind in ("gan", "baseline"):
+        assert spread[kind]["test_errors"] == pytest.approx(serial[kind]["test_errors"], abs=0.02)
