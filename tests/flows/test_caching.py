@@ -169,3 +169,15 @@ def test_refresh_recomputes_and_a_deleted_result_is_remade(prefect_harness, tmp_
     again, states = run("c")
     assert states["train-gan"] == ["Cached", "Completed"]  # the stale entry, then a new training
     assert all(Path(c).is_file() for c in again["gan"]["checkpoints"])
+
+
+def test_a_data_folder_is_keyed_by_its_listing(tmp_path):
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "a.png").write_bytes(b"x")
+    before = key({"spec": {"source": {"root": str(tmp_path)}}})
+    outputs_before = key({"datasets_root": str(tmp_path)})
+    assert key({"spec": {"source": {"root": str(tmp_path)}}}) == before
+    (tmp_path / "cat" / "b.png").write_bytes(b"y")  # an image added: the data changed
+    assert key({"spec": {"source": {"root": str(tmp_path)}}}) != before
+    # a folder that only receives outputs (new versions) is not listed
+    assert key({"datasets_root": str(tmp_path)}) == outputs_before
