@@ -69,8 +69,9 @@ def _refs(value: Any) -> list[tuple[str, list[str]]]:
     return []
 
 
-def read_pipeline(path: str | Path) -> Pipeline:
-    """The file, parsed and checked; ConfigError naming the step and the problem."""
+def read_pipeline(path: str | Path, overrides: dict[str, Any] | None = None) -> Pipeline:
+    """The file, parsed and checked; ConfigError naming the step and the problem.
+    overrides: {"STEP.KEY": value} set over the file's step parameters (a sweep's point)."""
     p = Path(path)
     try:
         doc = tomllib.loads(p.read_text())
@@ -80,7 +81,20 @@ def read_pipeline(path: str | Path) -> Pipeline:
         raise ConfigError(f"pipeline file {p} cannot be read: {e}") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"pipeline file {p} is not valid TOML: {e}") from e
-    return check_pipeline(doc, str(p))
+    return check_pipeline(override(doc, overrides or {}), str(p))
+
+
+def override(doc: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """doc with {"STEP.KEY": value} set in step STEP's params."""
+    steps = {s.get("name"): s for s in doc.get("step", []) if isinstance(s, dict)}
+    for dotted, value in overrides.items():
+        name, _, key = dotted.partition(".")
+        if name not in steps or not key:
+            raise ConfigError(
+                f"{dotted!r}: a pipeline setting is STEP.KEY with STEP one of {sorted(steps)}"
+            )
+        steps[name].setdefault("params", {})[key] = value
+    return doc
 
 
 def check_pipeline(doc: dict[str, Any], source: str) -> Pipeline:
@@ -197,9 +211,11 @@ step_task = cached_task(
 )
 
 
-def run_pipeline(spec: str, run_dir: str | None = None) -> dict[str, Any]:
+def run_pipeline(
+    spec: str, run_dir: str | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The pipeline flow's body: every step in order, each resolved from the earlier ones."""
-    pipe = read_pipeline(spec)
+    pipe = read_pipeline(spec, overrides)
     root = Path(run_dir) if run_dir else new_run_dir(f"pipeline-{pipe.name}")
     root.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
@@ -214,6 +230,7 @@ def run_pipeline(spec: str, run_dir: str | None = None) -> dict[str, Any]:
     summary = {
         "pipeline": pipe.name,
         "spec": pipe.source,
+        "overrides": overrides or {},
         "steps": [{"name": s.name, "flow": s.flow} for s in pipe.steps],
         "results": results,
         "run_dir": str(root),
@@ -232,9 +249,11 @@ def _pipeline_flow() -> Any:
     from prefect import flow
 
     @flow(name="pipeline", log_prints=True)
-    def pipeline(spec: str, run_dir: str | None = None) -> dict[str, Any]:
+    def pipeline(
+        spec: str, run_dir: str | None = None, overrides: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Run a pipeline file's steps in order, each a cached subflow."""
-        return run_pipeline(spec, run_dir)
+        return run_pipeline(spec, run_dir, overrides)
 
     return pipeline
 

@@ -82,7 +82,7 @@ def _flow_params(name: str) -> type[Config]:
 
     if name not in commands() or name == "gan-grid":
         known = ", ".join(n for n in commands() if n != "gan-grid")
-        raise ConfigError(f"unknown flow {name!r} to sweep; flows: {known}")
+        raise ConfigError(f"unknown flow {name!r} to sweep; flows: {known}, pipeline")
     return commands()[name].params
 
 
@@ -96,11 +96,44 @@ def _place(fields: dict[str, Any], d: dict[str, Any], key: str, value: Any) -> N
         raise ConfigError(f"the flow has no parameter {key!r}; it takes: {', '.join(fields)}")
 
 
+def _pipeline_points(p: SweepParams) -> list[dict[str, Any]]:
+    """A pipeline file's points: `spec` in --param, axes STEP.KEY, and each seed set on every
+    step whose flow takes one (its `seeds` or `seed`)."""
+    from ganflow.flows.commands import commands
+    from ganflow.flows.gan import combinations
+    from ganflow.flows.pipeline import read_pipeline
+
+    if not isinstance(p.params.get("spec"), str):
+        raise ConfigError("a pipeline sweep needs its file: --param spec=PATH")
+    if set(p.params) - {"spec"}:
+        raise ConfigError("a pipeline's settings are grid axes STEP.KEY; --param takes spec only")
+    spec = str(Path(p.params["spec"]).resolve())
+    steps = read_pipeline(spec).steps
+    out = []
+    for combo in combinations(p.grid) if p.grid else [{}]:
+        for seed in p.seeds:
+            over = dict(combo)
+            for s in steps:
+                fields = commands()[s.flow].params.field_types()
+                if "seeds" in fields:
+                    over[f"{s.name}.seeds"] = [seed]
+                elif "seed" in fields:
+                    over[f"{s.name}.seed"] = seed
+            try:
+                read_pipeline(spec, over)
+            except ConfigError as e:
+                raise ConfigError(f"sweep point {combo or '{}'} seed {seed}: {e}") from e
+            out.append({"grid": combo, "seed": seed, "params": {"spec": spec, "overrides": over}})
+    return out
+
+
 def points(p: SweepParams) -> list[dict[str, Any]]:
     """[{'grid': {...}, 'seed': s, 'params': the flow's params dict}] for every grid point
     and seed, each checked by the flow's params class."""
     from ganflow.flows.gan import combinations
 
+    if p.flow == "pipeline":
+        return _pipeline_points(p)
     cls = _flow_params(p.flow)
     fields = cls.field_types()
     seed_key = "seeds" if "seeds" in fields else "seed" if "seed" in fields else None
@@ -132,6 +165,10 @@ def run_point(flow: str, params: dict[str, Any], run_dir: str, threads: int) -> 
     from ganflow.flows.commands import commands
 
     torch.set_num_threads(threads)
+    if flow == "pipeline":
+        from ganflow.flows.pipeline import run_pipeline
+
+        return run_pipeline(params["spec"], run_dir, params["overrides"])
     c = commands()[flow]
     fields = c.params.field_types()
     d = {**params, **({"run_dir": run_dir} if "run_dir" in fields else {})}
@@ -176,6 +213,13 @@ def _dig(result: dict[str, Any], path: tuple[str, ...]) -> Any:
 def headline(flow: str, result: dict[str, Any] | None) -> dict[str, Any]:
     if result is None:
         return {}
+    if flow == "pipeline":  # every step's headline, as STEP.COLUMN
+        flows = {s["name"]: s["flow"] for s in result["steps"]}
+        return {
+            f"{name}.{k}": v
+            for name, r in result["results"].items()
+            for k, v in headline(flows[name], r).items()
+        }
     if flow in HEADLINES:
         return {k: _dig(result, path) for k, path in HEADLINES[flow].items()}
     return {

@@ -126,3 +126,28 @@ def test_serve_takes_a_pipeline_file_checked_first(tmp_path, capsys):
     spec.write_text(SPEC.replace("labels_per_class = 3, epochs = 1", "epochs = -1"))
     assert main(["serve", "--pipeline", str(spec), "--cron", "0 3 * * *", "--dry-run"]) == 2
     assert "epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_a_pipeline_file_is_swept_over_step_settings_and_seeds(prefect_harness, tmp_path, capsys):
+    from prefect.settings import PREFECT_API_URL
+
+    spec = tmp_path / "spec.toml"
+    two_steps = SPEC.replace("ROOT", str(tmp_path / "datasets"))
+    spec.write_text(two_steps[: two_steps.index('[[step]]\nname = "augment"')])
+    args = ["sweep", "pipeline", "--param", f"spec={spec}", "--grid", "ssl.labels_per_class=2,3",
+            "--runner", "serial", "--run-dir", str(tmp_path / "sw"), "--json"]  # fmt: skip
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    try:
+        assert main(["sweep", "pipeline", "--param", f"spec={spec}", "--grid", "nope.x=1"]) == 2
+        assert "STEP.KEY with STEP one of ['export', 'ssl']" in capsys.readouterr().err
+        assert main(args) == 0
+    finally:
+        mp.undo()
+    out = json.loads(capsys.readouterr().out)
+    assert [pt["state"] for pt in out["points"]] == ["Completed"] * 2
+    for pt, lpc in zip(out["points"], (2, 3), strict=True):
+        ssl = pt["result"]["results"]["ssl"]
+        assert ssl["labels_per_class"] == lpc and ssl["seeds"] == [0]
+        assert pt["result"]["results"]["export"]["count"] == 80
+    assert {"ssl.gan_test_error", "ssl.baseline_test_error"} <= set(out["table"][0])

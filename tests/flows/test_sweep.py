@@ -133,3 +133,12 @@ def test_a_flows_seeds_run_on_dask_workers_as_one_task_each(server_env, tmp_path
     assert spread["seeds"] == [0, 1] and spread["fingerprints"] == serial["fingerprints"]
     for kind in ("gan", "baseline"):
         assert spread[kind]["test_errors"] == pytest.approx(serial[kind]["test_errors"], abs=0.02)
+
+
+def test_the_ray_runner_when_prefect_ray_is_installed(server_env, tmp_path, capsys):
+    pytest.importorskip("prefect_ray")  # the [ray] extra; not a dependency
+    args = ["sweep", "semi-supervised", "--grid", "labels_per_class=3", "--seeds", "0", *TINY,
+            "--runner", "ray", "--run-dir", str(tmp_path / "sw"), "--json"]  # fmt: skip
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["runner"] == "ray" and [pt["state"] for pt in out["points"]] == ["Completed"]
