@@ -65,8 +65,8 @@ class SweepParams(Config):
             raise ConfigError(f"runner must be one of {RUNNERS}, got {self.runner!r}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
-        if self.dask_address is not None and self.runner != "dask":
-            raise ConfigError("--dask-address goes with --runner dask")
+        if self.dask_address is not None and self.runner == "serial":
+            raise ConfigError("--dask-address goes with --runner dask (or ray: a Ray address)")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         if len(set(self.seeds)) != len(self.seeds):
