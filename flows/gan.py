@@ -74,6 +74,7 @@ class GANParams(SeedWorkers):
     epochs: int | None = param(None, "image data: passes over the training set (default 5)")
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     max_minutes: float | None = param(None, "wall-time budget per seed")
+    gpus: int = param(1, "processes per training (torchrun: one per GPU; CPU processes with gloo)")
     num_samples: int = param(10_000, "image data: samples scored (FID etc.)")
     data_root: str | None = param(None, "where the data set's files are")
     run_dir: str | None = param(None, "run directory (default: a new data/runs/gan-...)")
@@ -88,7 +89,22 @@ class GANParams(SeedWorkers):
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.num_samples < 10:
             raise ConfigError(f"num_samples must be at least 10, got {self.num_samples}")
-        make_config(self.data, self.model)  # the model settings, checked now
+        cfg = make_config(self.data, self.model)  # the model settings, checked now
+        if self.gpus < 1:
+            raise ConfigError(f"gpus must be at least 1, got {self.gpus}")
+        if self.gpus > 1 and (
+            cfg.loss in ("wgan-gp", "dragan") or cfg.r1 > 0 or cfg.unrolled_steps
+        ):
+            raise ConfigError(
+                "--gpus splits D's forward over processes, and a gradient penalty on D's inputs "
+                "(wgan-gp, dragan, r1) or unrolled D steps would see only a part of it: train "
+                "those in one process"
+            )
+        if cfg.batch_size % self.gpus:
+            raise ConfigError(
+                f"batch_size {cfg.batch_size} does not split over {self.gpus} processes "
+                f"(--gpus): use a multiple of {self.gpus} (--set batch_size=...)"
+            )
 
 
 @dataclass
@@ -157,8 +173,9 @@ def run_gan(
 
     def one_seed(seed: int) -> dict[str, Any]:
         run = RunConfig(
-            epochs=p.epochs or IMAGE_EPOCHS, seed=seed, device=p.device, max_minutes=p.max_minutes
-        )
+            epochs=p.epochs or IMAGE_EPOCHS, seed=seed, device=p.device,
+            max_minutes=p.max_minutes, gpus=p.gpus,
+        )  # fmt: skip
         out_dir = run_dir / f"seed{seed}"
         t = steps.train(data, cfg, run, out_dir, n_steps)
         s = steps.score(

@@ -58,6 +58,7 @@ class TranslateParams(Config):
     seed: int = param(0, "training seed")
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     max_minutes: float | None = param(None, "wall-time budget per trained model")
+    gpus: int = param(1, "processes per training (torchrun: one per GPU; CPU processes with gloo)")
     test_images: int = param(10_000, "at most this many test images are scored")
     settings: dict[str, Any] = param(
         {}, "model setting, e.g. --set lambda_l1=50 --set ngf=32", flag="--set"
@@ -78,8 +79,15 @@ class TranslateParams(Config):
         self.require("positive", "max_minutes")
         if self.load_size is not None and self.load_size < self.image_size:
             raise ConfigError(f"load_size {self.load_size} is below image_size {self.image_size}")
+        if self.gpus < 1:
+            raise ConfigError(f"gpus must be at least 1, got {self.gpus}")
         for kind in self.kinds():
-            model_config(kind, self.model_settings(), self.side())  # checked before any work
+            cfg = model_config(kind, self.model_settings(), self.side())  # checked before any work
+            if cfg.batch_size % self.gpus:  # type: ignore[attr-defined]
+                raise ConfigError(
+                    f"{kind}: batch_size {cfg.batch_size} does not split over {self.gpus} "  # type: ignore[attr-defined]
+                    f"processes (--gpus): use a multiple of {self.gpus} (--set batch_size=...)"
+                )
 
     def kinds(self) -> list[str]:
         return ["pix2pix", "l1-unet"] if self.model == "pix2pix" else ["cyclegan"]
@@ -99,7 +107,13 @@ def train_kind(
     data_path: str, kind: str, settings: dict[str, Any], run: RunConfig, out_dir: str,
     crop: int | None, flip: bool,
 ) -> dict[str, Any]:  # fmt: skip
-    """One model of the flow on the prepared data file."""
+    """One model of the flow on the prepared data file (under torchrun with run.gpus > 1)."""
+    if run.gpus > 1:
+        from ganflow.tasks.train.distributed import launch
+
+        payload = {"data_path": data_path, "kind": kind, "settings": settings,
+                   "run": run.to_dict(), "out_dir": out_dir, "crop": crop, "flip": flip}  # fmt: skip
+        return launch("translation", payload, run.gpus, out_dir)
     data = read_translation(data_path)
     cfg = model_config(kind, settings, crop or data.image_size)
     return train(data, kind, cfg, run, out_dir, select_device(run.device), None, crop, flip)
@@ -145,7 +159,8 @@ def run_translate(p: TranslateParams, steps: TranslateSteps | None = None) -> di
     run_dir.mkdir(parents=True, exist_ok=True)
     info = steps.prepare(p.data, p.model == "pix2pix", p.source())
     crop = p.image_size if p.load_size is not None else None
-    run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes)
+    run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes,
+                    gpus=p.gpus)  # fmt: skip
     trained = {
         kind: steps.train(
             info["path"], kind, p.model_settings(), run, str(run_dir / kind), crop, p.flip

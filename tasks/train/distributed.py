@@ -53,6 +53,8 @@ from torch import nn
 TARGETS = {
     "ssgan": "ganflow.tasks.train.ssgan:train_rank",
     "aae": "ganflow.tasks.train.aae:train_rank",
+    "gan": "ganflow.tasks.train.gan:train_rank",
+    "translation": "ganflow.tasks.train.translation:train_rank",
 }
 
 
@@ -168,9 +170,16 @@ def rank_device(preference: str) -> torch.device:
     return torch.device("cpu")
 
 
-def launch(family: str, payload: dict[str, Any], nproc: int, out_dir: str | Path) -> dict[str, Any]:
+def launch(
+    family: str,
+    payload: dict[str, Any],
+    nproc: int,
+    out_dir: str | Path,
+    tensors: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """torchrun with nproc processes on this machine, each running TARGETS[family] on the
-    payload; rank 0's result. Raises DistributedTrainingError when a rank fails."""
+    payload (and `tensors`, passed as a torch file: payload["tensors"] names it); rank 0's
+    result. Raises DistributedTrainingError when a rank fails."""
     if nproc < 1:
         raise ValueError(f"gpus must be at least 1, got {nproc}")
     if torch.cuda.is_available() and nproc > torch.cuda.device_count():
@@ -179,6 +188,9 @@ def launch(family: str, payload: dict[str, Any], nproc: int, out_dir: str | Path
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".launch-") as tmp:
         spec, result = Path(tmp) / "payload.json", Path(tmp) / "result.json"
+        if tensors is not None:
+            torch.save(tensors, Path(tmp) / "tensors.pt")
+            payload = {**payload, "tensors": str(Path(tmp) / "tensors.pt")}
         spec.write_text(json.dumps({"family": family, "payload": payload, "result": str(result)}))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc-per-node={nproc}", "-m", "ganflow.tasks.train.distributed", str(spec)]  # fmt: skip

@@ -4,6 +4,7 @@ scores and heat maps for toy data, the evaluation protocol for images."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from ganflow.tasks.io import write_json
 from ganflow.tasks.report.toy import heatmaps_png
 from ganflow.tasks.train.checkpoint import load_run
 from ganflow.tasks.train.devices import select_device
+from ganflow.tasks.train.distributed import distribute, is_main, launch, rank_device
 from ganflow.tasks.train.trainer import ProgressHook, RunConfig, Setup, run_training
 
 
@@ -95,12 +97,42 @@ def train_gan(
 ) -> dict[str, Any]:
     """Train (or resume, or reuse a finished) GAN in out_dir; returns a small dict with the
     checkpoint path, steps and throughput (and heat-map frames for toy data)."""
-    out_dir, device = Path(out_dir), select_device(run.device)
+    if run.gpus > 1:
+        payload = {"cfg": cfg.to_dict(), "run": run.to_dict(), "out_dir": str(out_dir),
+                   "steps": steps, "snapshots": snapshots}  # fmt: skip
+        return launch("gan", payload, run.gpus, out_dir, dataclasses.asdict(data))
+    return _train(data, cfg, run, out_dir, steps, snapshots, progress, select_device(run.device))
+
+
+def train_rank(payload: dict[str, Any]) -> dict[str, Any]:
+    """One rank of a training spread over processes (tasks/train/distributed.py)."""
+    run = RunConfig.from_dict(payload["run"])
+    fields = torch.load(payload["tensors"], map_location="cpu", weights_only=True)
+    data = GANData(**{**fields, "shape": tuple(fields["shape"])})
+    return _train(data, GANConfig.from_dict(payload["cfg"]), run, payload["out_dir"],
+                  payload["steps"], payload["snapshots"], None, rank_device(run.device),
+                  distributed=True)  # fmt: skip
+
+
+def _train(
+    data: GANData,
+    cfg: GANConfig,
+    run: RunConfig,
+    out_dir: str | Path,
+    steps: int | None,
+    snapshots: int,
+    progress: ProgressHook | None,
+    device: torch.device,
+    distributed: bool = False,
+) -> dict[str, Any]:
+    out_dir = Path(out_dir)
     s = setup(data, cfg, run, steps, device)
+    if distributed:
+        s.training.grad_sync = distribute(s.models, {})
     snaps = _Snapshots(s, data, snapshots) if data.images is None and snapshots else None
     _, out = run_training(s, run, out_dir, device, progress, [snaps] if snaps is not None else [])
     out = {**out, "samples_per_s": out["images_per_s"], "config": cfg.to_dict()}
-    if snaps is not None and snaps.frames:
+    if snaps is not None and snaps.frames and is_main():
         path = heatmaps_png(
             snaps.frames, data.name, out_dir / "heatmaps.png", f"{data.name}: {cfg.summary()}"
         )

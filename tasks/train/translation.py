@@ -112,3 +112,18 @@ def train(
     s = setup(data, kind, cfg, run, device, crop, flip)
     _, result = run_training(s, run, out_dir, device, progress)
     return {**result, "config": s.record["model"]}
+
+
+def train_rank(payload: dict[str, Any]) -> dict[str, Any]:
+    """One rank of a training spread over processes (tasks/train/distributed.py)."""
+    from ganflow.tasks.data.translation import read_translation
+    from ganflow.tasks.train.distributed import distribute, rank_device
+
+    run = RunConfig.from_dict(payload["run"])
+    device = rank_device(run.device)
+    data = read_translation(payload["data_path"])
+    cfg = model_config(payload["kind"], payload["settings"], payload["crop"] or data.image_size)
+    s = setup(data, payload["kind"], cfg, run, device, payload["crop"], payload["flip"])
+    s.training.grad_sync = distribute(s.models, {})
+    _, result = run_training(s, run, payload["out_dir"], device)
+    return {**result, "config": s.record["model"]}

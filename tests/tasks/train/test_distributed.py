@@ -95,3 +95,23 @@ def test_the_aae_over_two_processes_follows_one_process(digits_bundle, tmp_path)
     a = torch.tensor([[h[k] for k in keys] for h in hist[0]])
     b = torch.tensor([[h[k] for k in keys] for h in hist[1]])
     assert len(keys) >= 4 and a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_the_gan_over_two_processes_follows_one_process(tmp_path):
+    from ganflow.flows.gan import GANParams, make_config
+    from ganflow.tasks.data.streams import load_data
+    from ganflow.tasks.train.gan import train_gan
+
+    data, cfg = load_data("ring"), make_config("ring", {})
+    runs = [
+        train_gan(data, cfg, RunConfig(seed=0, device="cpu", log_every=1, gpus=g),
+                  tmp_path / str(g), steps=30, snapshots=0)
+        for g in (1, 2)
+    ]  # fmt: skip
+    a, b = (
+        torch.tensor([[h["d/loss"], h["g/loss"]] for h in torch.load(r["checkpoint"], weights_only=True)["history"] if "d/loss" in h])
+        for r in runs
+    )  # fmt: skip
+    assert a.shape == (30, 2) and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="gradient penalty on D's inputs"):
+        GANParams.from_dict({"gpus": 2, "model": {"r1": 1.0}})
