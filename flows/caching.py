@@ -9,8 +9,8 @@ policy and persisted results. The key of a call is a sha256 over:
 - every parameter, made canonical: a record that carries tensors by its `cache_identity()`
   (name, shape, data fingerprint), a config or any dataclass by its dict, a path that names
   a file by the file's sha256 (a data bundle, a checkpoint: so the data fingerprint and the
-  trained weights are in the key, not where they lie), a user's data folder (`root`,
-  `data_root`, `samples`, `input`) by its listing, anything else by its JSON;
+  trained weights are in the key, not where they lie), a user's data folder (a data
+  spec's `source.root`, `data_root`, `samples`, `input`) by its listing, anything else by its JSON;
 - never a parameter that only says where to write (`outputs`, e.g. out_dir), and never a
   tensor or a module: a parameter that is neither plain data nor a path is refused.
 
@@ -43,8 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ("models/config.py", "models/engine.py", "models/registry.py", "tasks/io.py")
 # Parameters that say where to write, never what is computed.
 OUTPUTS = ("out_dir", "cache_dir", "run_dir", "progress")
-# Parameters that name a folder of input data: keyed by its listing (names, sizes, times)
-DATA_FOLDERS = ("root", "data_root", "samples", "input")
+# Parameters that name a folder of input data, by their dotted names' ends: keyed by its
+# listing (names, sizes, times). A data spec's source.root is input; export's root is not.
+DATA_FOLDERS = ("source.root", "data_root", "samples", "input")
 # Result keys that name files a later step reads: a cached result whose file is gone is stale.
 FILE_KEYS = ("checkpoint", "path", "bundle")
 
@@ -105,7 +106,7 @@ def canonical(value: Any, name: str = "") -> Any:
         if p.is_file():
             st = p.stat()
             return {"file_sha256": _file_digest(str(p.resolve()), st.st_size, st.st_mtime_ns)}
-        if p.is_dir() and name.rsplit(".", 1)[-1] in DATA_FOLDERS:
+        if p.is_dir() and any(name == k or name.endswith("." + k) for k in DATA_FOLDERS):
             return {"folder": str(value), "listing_sha256": folder_listing(p)}
         return str(value)
     if value is None or isinstance(value, (bool, int, float, str)):

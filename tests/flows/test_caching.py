@@ -181,3 +181,7 @@ def test_a_data_folder_is_keyed_by_its_listing(tmp_path):
     assert key({"spec": {"source": {"root": str(tmp_path)}}}) != before
     # a folder that only receives outputs (new versions) is not listed
     assert key({"datasets_root": str(tmp_path)}) == outputs_before
+    export_root = key({"root": str(tmp_path)})
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "manifest.json").write_text("{}")  # a new version published there
+    assert key({"root": str(tmp_path)}) == export_root

@@ -77,6 +77,7 @@ def test_cli_refuses_a_bad_axis_with_one_line(capsys):
 def test_sweep_on_two_dask_workers_finds_four_completed_points(server_env, tmp_path, capsys):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     args = ["sweep", "semi-supervised", "--grid", "labels_per_class=3,5", "--seeds", "0,1",
             *TINY, "--workers", "2", "--run-dir", str(tmp_path / "sw"), "--json"]  # fmt: skip
@@ -97,6 +98,7 @@ def test_sweep_on_two_dask_workers_finds_four_completed_points(server_env, tmp_p
     with get_client(sync_client=True) as client:
         (art,) = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["sweep-table"])),
+            sort=ArtifactSort.CREATED_DESC,
             limit=1,
         )
     rows = json.loads(art.data) if isinstance(art.data, str) else art.data
