@@ -31,6 +31,7 @@ from ganflow.tasks.evaluate.metrics import mean_std
 from ganflow.tasks.io import new_run_dir, write_json, write_text
 from ganflow.tasks.report.clusters import markdown_report, outputs
 from ganflow.tasks.train.aae import train_aae
+from ganflow.tasks.train.distributed import check_split
 from ganflow.tasks.train.ssgan import train as train_ssgan
 from ganflow.tasks.train.trainer import RunConfig
 
@@ -75,14 +76,7 @@ class ClusterParams(SeedWorkers):
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
         cfg = self.aae_config()  # the model settings, checked now
-        if self.gpus < 1:
-            raise ConfigError(f"gpus must be at least 1, got {self.gpus}")
-        for name in ("batch_size", "labelled_batch_size"):
-            if getattr(cfg, name) % self.gpus:
-                raise ConfigError(
-                    f"{name} {getattr(cfg, name)} does not split over {self.gpus} processes "
-                    f"(--gpus): use a multiple of {self.gpus} (--set {name}=...)"
-                )
+        check_split(self.gpus, cfg, ("batch_size", "labelled_batch_size"))
 
     @property
     def semi(self) -> bool:

@@ -29,6 +29,7 @@ from ganflow.tasks.data.streams import load_data
 from ganflow.tasks.evaluate.metrics import mean_std
 from ganflow.tasks.io import new_run_dir, write_json, write_text
 from ganflow.tasks.report.gan import SCORE_KEYS, comparison_table, markdown_report
+from ganflow.tasks.train.distributed import check_split
 from ganflow.tasks.train.gan import score_gan, train_gan
 from ganflow.tasks.train.trainer import RunConfig
 
@@ -90,8 +91,6 @@ class GANParams(SeedWorkers):
         if self.num_samples < 10:
             raise ConfigError(f"num_samples must be at least 10, got {self.num_samples}")
         cfg = make_config(self.data, self.model)  # the model settings, checked now
-        if self.gpus < 1:
-            raise ConfigError(f"gpus must be at least 1, got {self.gpus}")
         if self.gpus > 1 and (
             cfg.loss in ("wgan-gp", "dragan") or cfg.r1 > 0 or cfg.unrolled_steps
         ):
@@ -100,11 +99,7 @@ class GANParams(SeedWorkers):
                 "(wgan-gp, dragan, r1) or unrolled D steps would see only a part of it: train "
                 "those in one process"
             )
-        if cfg.batch_size % self.gpus:
-            raise ConfigError(
-                f"batch_size {cfg.batch_size} does not split over {self.gpus} processes "
-                f"(--gpus): use a multiple of {self.gpus} (--set batch_size=...)"
-            )
+        check_split(self.gpus, cfg)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from ganflow.tasks.evaluate.metrics import mean_std
 from ganflow.tasks.io import new_run_dir
 from ganflow.tasks.report.semi_supervised import make_pictures, markdown_report, write_report
 from ganflow.tasks.train.devices import PRECISIONS
+from ganflow.tasks.train.distributed import check_split
 from ganflow.tasks.train.ssgan import train
 from ganflow.tasks.train.trainer import RunConfig
 
@@ -79,17 +80,10 @@ class SemiSupervisedParams(SeedWorkers):
             raise ConfigError(f"labels_per_class must be at least 1, got {self.labels_per_class}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
-        if self.gpus < 1:
-            raise ConfigError(f"gpus must be at least 1, got {self.gpus}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         cfg = SSGANConfig().with_overrides(self.model)  # the model settings, checked now
-        for name in ("batch_size", "labelled_batch_size"):
-            if getattr(cfg, name) % self.gpus:
-                raise ConfigError(
-                    f"{name} {getattr(cfg, name)} does not split over {self.gpus} processes "
-                    f"(--gpus): use a multiple of {self.gpus} (--set {name}=...)"
-                )
+        check_split(self.gpus, cfg, ("batch_size", "labelled_batch_size"))
 
     def run_config(self, seed: int) -> RunConfig:
         epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS.get(self.data, 50)

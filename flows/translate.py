@@ -25,6 +25,7 @@ from ganflow.tasks.data.translation import BUILT_IN, TASKS, prepare_translation,
 from ganflow.tasks.io import new_run_dir, write_json, write_text
 from ganflow.tasks.report.figures import image_grid, save_png
 from ganflow.tasks.train.devices import select_device
+from ganflow.tasks.train.distributed import check_split
 from ganflow.tasks.train.trainer import RunConfig
 from ganflow.tasks.train.translation import model_config, train
 
@@ -79,15 +80,9 @@ class TranslateParams(Config):
         self.require("positive", "max_minutes")
         if self.load_size is not None and self.load_size < self.image_size:
             raise ConfigError(f"load_size {self.load_size} is below image_size {self.image_size}")
-        if self.gpus < 1:
-            raise ConfigError(f"gpus must be at least 1, got {self.gpus}")
         for kind in self.kinds():
             cfg = model_config(kind, self.model_settings(), self.side())  # checked before any work
-            if cfg.batch_size % self.gpus:  # type: ignore[attr-defined]
-                raise ConfigError(
-                    f"{kind}: batch_size {cfg.batch_size} does not split over {self.gpus} "  # type: ignore[attr-defined]
-                    f"processes (--gpus): use a multiple of {self.gpus} (--set batch_size=...)"
-                )
+            check_split(self.gpus, cfg, what=f"{kind}: ")
 
     def kinds(self) -> list[str]:
         return ["pix2pix", "l1-unet"] if self.model == "pix2pix" else ["cyclegan"]

@@ -62,6 +62,23 @@ class DistributedTrainingError(RuntimeError):
     """The processes of a spread training failed (their errors are on stderr)."""
 
 
+def check_split(
+    gpus: int, cfg: Any, names: Sequence[str] = ("batch_size",), what: str = ""
+) -> None:
+    """Refuse (ConfigError) a process count below 1, or a batch size of cfg that does not
+    divide over the processes: every process computes the same share of every batch."""
+    from ganflow.models.config import ConfigError
+
+    if gpus < 1:
+        raise ConfigError(f"gpus must be at least 1, got {gpus}")
+    for name in names:
+        if getattr(cfg, name) % gpus:
+            raise ConfigError(
+                f"{what}{name} {getattr(cfg, name)} does not split over {gpus} processes "
+                f"(--gpus): use a multiple of {gpus} (--set {name}=...)"
+            )
+
+
 def rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
