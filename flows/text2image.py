@@ -26,7 +26,8 @@ from ganflow.tasks.data.captions import CAPTION_SOURCES, prepare_captions, read_
 from ganflow.tasks.io import new_run_dir, write_json, write_text
 from ganflow.tasks.report.figures import image_grid, save_png
 from ganflow.tasks.train.devices import select_device
-from ganflow.tasks.train.text_encoder import KINDS, EncoderRecipe, TextEncoder, cached_encoder
+from ganflow.tasks.train.distributed import check_split
+from ganflow.tasks.train.text_encoder import KINDS, EncoderRecipe, cached_encoder
 from ganflow.tasks.train.trainer import RunConfig
 
 # The source a cached step's key depends on (flows/caching.py), beside the step's own file.
@@ -54,6 +55,7 @@ class Text2ImageParams(Config):
                               "(pretrained, frozen; the [minilm] extra)", choices=KINDS)  # fmt: skip
     epochs: int = param(10, "passes over the training images, per stage")
     max_minutes: float | None = param(None, "wall-time budget per stage")
+    gpus: int = param(1, "processes per training (torchrun: one per GPU; CPU processes with gloo)")
     stage2_minutes: float | None = param(None, "Stage-II's own budget (default: --max-minutes)")
     seed: int = param(0, "training seed")
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
@@ -70,7 +72,7 @@ class Text2ImageParams(Config):
         self.require("at least 1", "epochs", "test_images", "export_images", "train_images")
         self.require("not negative", "seed")
         self.require("positive", "max_minutes", "stage2_minutes")
-        self.model_config().validate()
+        check_split(self.gpus, self.model_config())
         EncoderRecipe(kind=self.text_encoder).validate()
 
     def model_config(self) -> StackGANConfig:
@@ -91,14 +93,14 @@ def train_step(
     data_path: str, encoder_path: str, stage: int, model: dict[str, Any], run: RunConfig,
     out_dir: str, stage1: str | None,
 ) -> dict[str, Any]:  # fmt: skip
-    from ganflow.tasks.train.text2image import train_stage
+    from ganflow.tasks.train.distributed import launch
+    from ganflow.tasks.train.text2image import train_stage_file
 
-    device = select_device(run.device)
-    enc = TextEncoder.from_state(
-        torch.load(encoder_path, map_location="cpu", weights_only=True), device
-    )
-    cfg = StackGANConfig.from_dict(model)
-    return train_stage(read_split(data_path), enc, cfg, run, stage, out_dir, device, stage1)
+    payload = {"data_path": data_path, "encoder_path": encoder_path, "stage": stage,
+               "model": model, "run": run.to_dict(), "out_dir": out_dir, "stage1": stage1}  # fmt: skip
+    if run.gpus > 1:
+        return launch("text2image", payload, run.gpus, out_dir)
+    return train_stage_file(payload, select_device(run.device))
 
 
 def score_step(
@@ -154,11 +156,13 @@ def run_text2image(p: Text2ImageParams, steps: Text2ImageSteps | None = None) ->
     run_dir.mkdir(parents=True, exist_ok=True)
     info = steps.prepare(p.data, p.data_root, p.image_size, p.train_images, p.test_images)
     enc = steps.encoder(info["path"], p.text_encoder, p.device)
-    run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes)
+    run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes,
+                    gpus=p.gpus)  # fmt: skip
     model = p.model_config().to_dict()
     s1 = steps.train(info["path"], enc["path"], 1, model, run, str(run_dir / "stage1"), None)
     if p.stage2_minutes is not None:
-        run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.stage2_minutes)
+        run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device,
+                        max_minutes=p.stage2_minutes, gpus=p.gpus)  # fmt: skip
     s2 = steps.train(
         info["path"], enc["path"], 2, model, run, str(run_dir / "stage2"), s1["checkpoint"]
     )

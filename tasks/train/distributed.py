@@ -55,6 +55,7 @@ TARGETS = {
     "aae": "ganflow.tasks.train.aae:train_rank",
     "gan": "ganflow.tasks.train.gan:train_rank",
     "translation": "ganflow.tasks.train.translation:train_rank",
+    "text2image": "ganflow.tasks.train.text2image:train_rank",
 }
 
 

@@ -118,5 +118,29 @@ def train_stage(
 ) -> dict[str, Any]:  # fmt: skip
     """Train (or resume, or reuse a finished) stage in out_dir."""
     s = setup(split, enc, cfg, run, stage, device, stage1_checkpoint)
+    from ganflow.tasks.train.distributed import distribute, rank_world
+
+    if rank_world()[1] > 1:  # inside a torchrun process (train_rank)
+        s.training.grad_sync = distribute(s.models, {})
     _, result = run_training(s, run, out_dir, device, progress)
     return {**result, "stage": stage, "config": s.record["model"]}
+
+
+def train_stage_file(p: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """train_stage from files: {data_path, encoder_path, stage, model, run, out_dir, stage1}."""
+    from ganflow.tasks.data.captions import read_split
+
+    enc = TextEncoder.from_state(
+        torch.load(p["encoder_path"], map_location="cpu", weights_only=True), device
+    )
+    run = RunConfig.from_dict(p["run"]) if isinstance(p["run"], dict) else p["run"]
+    cfg = StackGANConfig.from_dict(p["model"])
+    return train_stage(read_split(p["data_path"]), enc, cfg, run, p["stage"], p["out_dir"],
+                       device, p["stage1"])  # fmt: skip
+
+
+def train_rank(payload: dict[str, Any]) -> dict[str, Any]:
+    """One rank of a stage's training spread over processes (tasks/train/distributed.py)."""
+    from ganflow.tasks.train.distributed import rank_device
+
+    return train_stage_file(payload, rank_device(payload["run"]["device"]))
