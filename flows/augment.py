@@ -27,6 +27,7 @@ from prefect import task
 
 from ganflow.flows.artifacts import publish_report_and_seeds
 from ganflow.flows.caching import cached_step
+from ganflow.flows.export import cached_scorer
 from ganflow.flows.gan import make_config
 from ganflow.flows.params import params_flow
 from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
@@ -132,6 +133,8 @@ class AugmentSteps:
     classify: Callable[..., dict] = None  # type: ignore[assignment]
     on_report: Callable[[str, dict], None] | None = None
     map_seeds: SeedMap = serial  # the per-seed work over the seeds (flows/seeds.py)
+    # (checkpoint, options, **export_scorer settings) -> the export's scorer
+    scorer: Callable[..., Any] = lambda checkpoint, options, **kw: export_scorer(**kw)  # noqa: E731
 
     def __post_init__(self) -> None:
         self.train_generator = self.train_generator or train_generator
@@ -222,9 +225,10 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
                 balance=p.balance,
                 min_confidence=p.min_confidence if p.generator == "ssgan" else 0.0,
             )
-            scorer = export_scorer(
-                _device(p.device), seed, p.cas_steps, distribution=False, source=source
-            )
+            scorer = steps.scorer(
+                trained["checkpoint"], opts, device=_device(p.device), seed=seed,
+                cas_min_steps=p.cas_steps, distribution=False, source=source,
+            )  # fmt: skip
             exported = steps.export(
                 trained["checkpoint"], p.name, opts, p.datasets_root, _device(p.device), scorer
             )
@@ -348,5 +352,6 @@ def augment_flow(p: AugmentParams) -> dict[str, Any]:
         task(downstream_accuracy, name="downstream-classifier"),
         publish_augment,
         seed_map(p),
+        cached_scorer,
     )
     return run_augment(p, steps)

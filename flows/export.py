@@ -10,6 +10,7 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
+from ganflow.flows.caching import cached_task
 from ganflow.flows.params import params_flow
 from ganflow.models.config import Config, ConfigError, param
 from ganflow.tasks.export.layout import BALANCES, ExportOptions, check_name
@@ -55,11 +56,47 @@ class ExportParams(Config):
         )
 
 
-def run_export(p: ExportParams, export: Callable[..., dict] = export_dataset) -> dict[str, Any]:
-    """The export flow's body: one new version, scored into its manifest unless switched off."""
+def _score_images(
+    x: Any, y: Any, src: Any, checkpoint: str, options: Any, settings: dict[str, Any]
+) -> dict[str, Any]:
+    return export_scorer(**settings)(x, y, src)
+
+
+# An export's scoring (CAS, the distribution metrics) as a cached task: the images it scores
+# are a function of the checkpoint, the options (seed included) and the code, so those are
+# its key; the images themselves are never hashed.
+score_task = cached_task(
+    _score_images,
+    name="score-export",
+    code=("models", "tasks/export", "tasks/evaluate"),
+    outputs=("x", "y", "src"),
+)
+
+
+def cached_scorer(checkpoint: str, options: Any, **settings: Any) -> Any:
+    """export_scorer(**settings) as a Prefect task cached by checkpoint and options."""
+
+    def score(x: Any, y: Any, src: Any) -> dict[str, Any]:
+        return score_task(x, y, src, checkpoint=str(checkpoint), options=options, settings=settings)
+
+    return score
+
+
+def run_export(
+    p: ExportParams, export: Callable[..., dict] = export_dataset, cache: bool = False
+) -> dict[str, Any]:
+    """The export flow's body: one new version, scored into its manifest unless switched off
+    (with cache, the scoring is a cached Prefect task)."""
     p.validate()
     device = str(select_device(p.device))
-    scorer = export_scorer(device, p.seed) if p.metrics else None
+    scorer = None
+    if p.metrics:
+        settings = {"device": device, "seed": p.seed}
+        scorer = (
+            cached_scorer(p.checkpoint, p.options(), **settings)
+            if cache
+            else export_scorer(**settings)
+        )
     return export(p.checkpoint, p.name, p.options(), p.root, device, scorer)
 
 
@@ -67,7 +104,7 @@ def run_export(p: ExportParams, export: Callable[..., dict] = export_dataset) ->
 def export_flow(p: ExportParams) -> dict[str, Any]:
     """A new version of data set `name` from a trained run (conditional GAN, K+1 GAN or
     semi-supervised AAE), with CAS and the distribution metrics in its manifest."""
-    result = run_export(p, task(export_dataset, name="export"))
+    result = run_export(p, task(export_dataset, name="export"), cache=True)
     create_table_artifact(
         [{"class": k, "count": v} for k, v in result["per_class"].items()],
         key="export-counts",

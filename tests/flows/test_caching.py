@@ -185,3 +185,21 @@ def test_a_data_folder_is_keyed_by_its_listing(tmp_path):
     (tmp_path / "v2").mkdir()
     (tmp_path / "v2" / "manifest.json").write_text("{}")  # a new version published there
     assert key({"root": str(tmp_path)}) == export_root
+
+
+def test_an_exports_scoring_is_cached_but_every_export_is_a_new_version(prefect_harness, tmp_path):
+    from ganflow.flows.export import export_flow
+    from ganflow.flows.semi_supervised import semi_supervised
+
+    trained = semi_supervised(data="digits", labels_per_class=2, seeds=[0], epochs=1,
+                              run_dir=str(tmp_path / "ss"))  # fmt: skip
+    kw = {"checkpoint": trained["gan"]["checkpoints"][0], "name": "digits-cache", "per_class": 5,
+          "balance": "natural", "root": str(tmp_path / "sets")}  # fmt: skip
+    states, results = [], []
+    for _ in range(2):
+        state = export_flow(**kw, return_state=True)
+        results.append(state.result())
+        states.append(_task_runs(state.state_details.flow_run_id))
+    assert [r["version"] for r in results] == [1, 2]  # never overwritten, never skipped
+    assert states[0]["score-export"] == ["Completed"] and states[1]["score-export"] == ["Cached"]
+    assert results[1]["metrics"] == results[0]["metrics"]
