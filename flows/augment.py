@@ -45,7 +45,7 @@ from ganflow.tasks.export.layout import BALANCES, ExportError, ExportOptions, ch
 from ganflow.tasks.export.reader import load_dataset
 from ganflow.tasks.export.scoring import export_scorer
 from ganflow.tasks.export.writer import export_dataset
-from ganflow.tasks.io import DATA_DIR, new_run_dir, write_json, write_text
+from ganflow.tasks.io import DATA_DIR, claim_run_dir, write_json, write_text
 from ganflow.tasks.report.augment import class_rows_png, markdown_report
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.gan import train_gan
@@ -103,6 +103,7 @@ class AugmentParams(SeedWorkers):
     def validate(self) -> None:
         check_source(self.data)
         self.check_workers()
+        self.require("positive", "max_minutes")
         if self.generator not in GENERATORS:
             raise ConfigError(f"generator must be one of {GENERATORS}, got {self.generator!r}")
         if not self.seeds:
@@ -202,8 +203,7 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
     """Run the pipeline for every seed; returns the summary (also run_dir/summary.json)."""
     p.validate()
     steps = steps or AugmentSteps()
-    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("augment")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(p.run_dir, "augment")
     source = SourceOptions(root=p.data_root)
 
     def one_seed(seed: int) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from ganflow.tasks.evaluate.clustering import (
     score_clusters,
 )
 from ganflow.tasks.evaluate.metrics import mean_std
-from ganflow.tasks.io import new_run_dir, write_json, write_text
+from ganflow.tasks.io import claim_run_dir, write_json, write_text
 from ganflow.tasks.report.clusters import markdown_report, outputs
 from ganflow.tasks.train.aae import train_aae
 from ganflow.tasks.train.distributed import check_split
@@ -69,6 +69,7 @@ class ClusterParams(SeedWorkers):
     def validate(self) -> None:
         check_source(self.data)
         self.check_workers()
+        self.require("positive", "max_minutes")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         if self.labels_per_class is not None and self.labels_per_class < 1:
@@ -123,8 +124,7 @@ def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str
     """The flow's body over every seed; returns the summary (also in run_dir/metrics.json)."""
     steps = steps or ClusterSteps()
     p.validate()
-    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("cluster")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(p.run_dir, "cluster")
 
     def one_seed(seed: int) -> dict[str, Any]:
         info = steps.prepare(p.data_spec(seed), run_dir / "data")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -21,7 +20,7 @@ from ganflow.flows.params import params_flow
 from ganflow.tasks.evaluate.protocol import EvalParams, data_name, extractor
 from ganflow.tasks.evaluate.samples import draw_samples
 from ganflow.tasks.evaluate.scores import score
-from ganflow.tasks.io import new_run_dir, write_json, write_text
+from ganflow.tasks.io import claim_run_dir, write_json, write_text
 from ganflow.tasks.report.evaluation import RESULT_KEYS, markdown_report, pictures
 
 # The source a cached step's key depends on (flows/caching.py), beside the step's own file.
@@ -43,8 +42,7 @@ def run_evaluation(p: EvalParams, steps: EvalSteps | None = None) -> dict[str, A
     p.validate()
     # the reference data set, read from the checkpoint once here rather than in every step
     p = dataclasses.replace(p, data=data_name(p))
-    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("evaluate")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(p.run_dir, "evaluate")
     steps.extractor(p)
     samples = steps.draw_samples(p, run_dir)
     result = steps.score(p, samples["path"], "samples")

@@ -27,7 +27,7 @@ from ganflow.tasks.data import toy
 from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
 from ganflow.tasks.data.streams import load_data
 from ganflow.tasks.evaluate.metrics import mean_std
-from ganflow.tasks.io import new_run_dir, write_json, write_text
+from ganflow.tasks.io import claim_run_dir, write_json, write_text
 from ganflow.tasks.report.gan import SCORE_KEYS, comparison_table, markdown_report
 from ganflow.tasks.train.distributed import check_split
 from ganflow.tasks.train.gan import score_gan, train_gan
@@ -83,6 +83,7 @@ class GANParams(SeedWorkers):
     def validate(self) -> None:
         check_source(self.data, toy.TOY_DATA)
         self.check_workers()
+        self.require("positive", "max_minutes")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         for name in ("steps", "epochs"):
@@ -162,7 +163,7 @@ def run_gan(
     steps = steps or GANSteps()
     GANParams.validate(p)
     cfg = make_config(p.data, p.model)
-    run_dir = Path(run_dir or p.run_dir or new_run_dir(f"gan-{p.data}"))
+    run_dir = claim_run_dir(run_dir or p.run_dir, "train-gan", f"gan-{p.data}")
     data = load_data(p.data, SourceOptions(root=p.data_root))
     n_steps = p.steps if p.steps is not None else (TOY_STEPS if data.images is None else None)
 
@@ -219,7 +220,7 @@ def run_grid(p: GridParams, steps: GANSteps | None = None) -> dict[str, Any]:
     """Every combination of the grid's values (on top of p.model), each over p.seeds; returns
     {'rows': one per configuration with mean ± std scores, 'table': markdown, ...}."""
     p.validate()
-    run_dir = Path(p.run_dir or new_run_dir(f"gan-grid-{p.data}"))
+    run_dir = claim_run_dir(p.run_dir, "gan-grid", f"gan-grid-{p.data}")
     rows = []
     for over in combinations(p.grid):
         name = ",".join(f"{k}={v}" for k, v in over.items()) or "base"

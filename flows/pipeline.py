@@ -39,7 +39,7 @@ from typing import Any
 
 from ganflow.flows.caching import cached_task
 from ganflow.models.config import ConfigError, coerce
-from ganflow.tasks.io import new_run_dir, write_json
+from ganflow.tasks.io import claim_run_dir, write_json
 
 REF = re.compile(r"\$\{([A-Za-z0-9_-]+)((?:\.[A-Za-z0-9_-]+)*)\}")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -216,8 +216,7 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """The pipeline flow's body: every step in order, each resolved from the earlier ones."""
     pipe = read_pipeline(spec, overrides)
-    root = Path(run_dir) if run_dir else new_run_dir(f"pipeline-{pipe.name}")
-    root.mkdir(parents=True, exist_ok=True)
+    root = claim_run_dir(run_dir, "pipeline", f"pipeline-{pipe.name}")
     results: dict[str, Any] = {}
     for step in pipe.steps:
         params = resolve(step.params, results)

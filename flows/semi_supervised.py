@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -27,7 +26,7 @@ from ganflow.tasks.evaluate.classification import (
     evaluate_classifier,
 )
 from ganflow.tasks.evaluate.metrics import mean_std
-from ganflow.tasks.io import new_run_dir
+from ganflow.tasks.io import claim_run_dir
 from ganflow.tasks.report.semi_supervised import make_pictures, markdown_report, write_report
 from ganflow.tasks.train.devices import PRECISIONS
 from ganflow.tasks.train.distributed import check_split
@@ -74,6 +73,7 @@ class SemiSupervisedParams(SeedWorkers):
     def validate(self) -> None:
         check_source(self.data)
         self.check_workers()
+        self.require("positive", "max_minutes")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         if self.labels_per_class < 1:
@@ -136,8 +136,7 @@ def run_semi_supervised(p: SemiSupervisedParams, steps: Steps | None = None) -> 
     steps = steps or Steps()
     p.validate()
     cfg = SSGANConfig().with_overrides(p.model)
-    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("semi-supervised")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(p.run_dir, "semi-supervised")
 
     def one_seed(seed: int) -> dict[str, Any]:
         info = steps.prepare(p.data_spec(seed), run_dir / "data")

@@ -26,7 +26,7 @@ from ganflow.flows.caching import cached_task
 from ganflow.flows.params import param, params_flow
 from ganflow.flows.runners import RUNNERS, cores, gpus, task_runner
 from ganflow.models.config import Config, ConfigError
-from ganflow.tasks.io import new_run_dir, write_json
+from ganflow.tasks.io import claim_run_dir, write_json
 
 # per flow: table column -> path into the flow's --json result
 HEADLINES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -231,8 +231,7 @@ def run_sweep(p: SweepParams, submit: Callable[..., Any] | None = None) -> dict[
     """The sweep's body: every point submitted, then gathered (in submission order)."""
     p.validate()
     todo = points(p)
-    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir("sweep")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(p.run_dir, "sweep")
     threads = _threads(p)
     submit = submit or _submit_all
     outcomes = submit(p.flow, [(pt["params"], str(run_dir / f"point{i}")) for i, pt in enumerate(todo)], threads)  # fmt: skip

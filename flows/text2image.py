@@ -23,7 +23,7 @@ from ganflow.flows.params import params_flow
 from ganflow.models.config import Config, ConfigError, param
 from ganflow.models.stackgan.config import StackGANConfig
 from ganflow.tasks.data.captions import CAPTION_SOURCES, prepare_captions, read_split
-from ganflow.tasks.io import new_run_dir, write_json, write_text
+from ganflow.tasks.io import claim_run_dir, write_json, write_text
 from ganflow.tasks.report.figures import image_grid, save_png
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import check_split
@@ -152,8 +152,7 @@ def run_text2image(p: Text2ImageParams, steps: Text2ImageSteps | None = None) ->
     """The flow's body; returns the summary (also in run_dir/metrics.json)."""
     steps = steps or Text2ImageSteps()
     p.validate()
-    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir(f"text2image-{p.data}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(p.run_dir, "text2image", f"text2image-{p.data}")
     info = steps.prepare(p.data, p.data_root, p.image_size, p.train_images, p.test_images)
     enc = steps.encoder(info["path"], p.text_encoder, p.device)
     run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes,

@@ -22,7 +22,7 @@ from ganflow.flows.params import param, params_flow
 from ganflow.models.config import Config, ConfigError
 from ganflow.tasks.data.raw import SourceOptions
 from ganflow.tasks.data.translation import BUILT_IN, TASKS, prepare_translation, read_translation
-from ganflow.tasks.io import new_run_dir, write_json, write_text
+from ganflow.tasks.io import claim_run_dir, write_json, write_text
 from ganflow.tasks.report.figures import image_grid, save_png
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import check_split
@@ -150,8 +150,7 @@ def run_translate(p: TranslateParams, steps: TranslateSteps | None = None) -> di
     """The flow's body; returns the summary (also in run_dir/metrics.json)."""
     steps = steps or TranslateSteps()
     p.validate()
-    run_dir = Path(p.run_dir) if p.run_dir else new_run_dir(f"translate-{p.model}-{p.data}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(p.run_dir, "translate", f"translate-{p.model}-{p.data}")
     info = steps.prepare(p.data, p.model == "pix2pix", p.source())
     crop = p.image_size if p.load_size is not None else None
     run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes,

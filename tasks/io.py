@@ -109,6 +109,49 @@ def new_run_dir(flow: str, root: str | Path | None = None) -> Path:
     return Path(root or DATA_DIR / "runs") / f"{flow}-{stamp}-{secrets.token_hex(3)}"
 
 
+RUN_MARK = ".ganflow-run.json"  # in every run directory: which flow owns it
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used: a file, another flow's run, a data set version."""
+
+
+def claim_run_dir(path: str | Path | None, flow: str, fresh: str | None = None) -> Path:
+    """The run directory of a `flow` run: `path`, or a new one named after `fresh` (or the
+    flow). Refused, before anything is written: a file; a directory inside a published data
+    set version; another flow's run; a non-empty directory that is no ganflow run. The same
+    flow's run is resumed. The directory is created and marked as the flow's."""
+    p = Path(path) if path else new_run_dir(fresh or flow)
+    if p.exists() and not p.is_dir():
+        raise RunDirError(f"run directory {p} is a file; give a directory (or none for a new one)")
+    for q in (p, *p.parents):
+        if (q / "manifest.json").is_file():
+            raise RunDirError(
+                f"run directory {p} is inside the published data set version {q}: versions are "
+                "never written into; give another directory"
+            )
+    mark = p / RUN_MARK
+    if mark.is_file():
+        try:
+            owner = json.loads(mark.read_text()).get("flow")
+        except (OSError, ValueError, AttributeError):
+            owner = None
+        if owner != flow:
+            raise RunDirError(
+                f"run directory {p} holds a {owner or 'unknown'} run; a {flow} run needs a "
+                "directory of its own (that one is left untouched)"
+            )
+        return p
+    if p.is_dir() and any(p.iterdir()):
+        raise RunDirError(
+            f"run directory {p} is not empty and is no ganflow run (it has no {RUN_MARK}); "
+            "give a new or empty directory (it is left untouched)"
+        )
+    p.mkdir(parents=True, exist_ok=True)
+    write_json(mark, {"flow": flow, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return p
+
+
 def digest(*parts: Any) -> str:
     """sha256 hex of the parts, in order: strings, bytes, and arrays or tensors (each by its
     shape, dtype and bytes): the content key of every cache."""

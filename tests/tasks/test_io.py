@@ -1,0 +1,64 @@
+"""Run directories: one flow's own, never a file, never inside a published data set version,
+never a foreign folder; and the CLI's one-line refusals, with nothing overwritten."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ganflow.tasks.io import RUN_MARK, RunDirError, claim_run_dir
+
+
+def test_a_new_run_directory_is_marked_and_the_same_flow_resumes_it(tmp_path):
+    d = claim_run_dir(tmp_path / "r", "semi-supervised")
+    assert json.loads((d / RUN_MARK).read_text())["flow"] == "semi-supervised"
+    (d / "report.md").write_text("kept")
+    assert claim_run_dir(d, "semi-supervised") == d and (d / "report.md").read_text() == "kept"
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda p: p.write_text("x"), "is a file"),
+        (lambda p: claim_run_dir(p, "cluster"), "holds a cluster run"),
+        (lambda p: (p.mkdir(), (p / "notes.txt").write_text("mine")), "no ganflow run"),
+        (lambda p: (p.mkdir(), (p / "manifest.json").write_text("{}")), "published data set"),
+    ],
+)
+def test_unusable_run_directories_are_refused_and_left_untouched(tmp_path, make, says):
+    target = tmp_path / "r"
+    make(target)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(RunDirError, match=says):
+        claim_run_dir(target, "semi-supervised")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_a_directory_inside_a_data_set_version_is_refused(tmp_path):
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "manifest.json").write_text("{}")
+    with pytest.raises(RunDirError, match="inside the published data set version"):
+        claim_run_dir(tmp_path / "v1" / "images" / "run", "augment")
+    assert not (tmp_path / "v1" / "images").exists()
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--max-minutes", "-1"], "max_minutes must be positive"),
+        (["--run-dir", "FILE"], "is a file"),
+        (["--run-dir", "OTHER"], "holds a cluster run"),
+    ],
+)
+def test_the_cli_refuses_with_one_line_and_exit_2(tmp_path, capsys, args, says):
+    from ganflow.flows.cli import main
+
+    (tmp_path / "FILE").write_text("x")
+    claim_run_dir(tmp_path / "OTHER", "cluster")
+    (tmp_path / "OTHER" / "report.md").write_text("the cluster run's report")
+    args = [str(tmp_path / a) if a in ("FILE", "OTHER") else a for a in args]
+    assert main(["semi-supervised", "--no-prefect", "--epochs", "1", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0]
+    assert (tmp_path / "OTHER" / "report.md").read_text() == "the cluster run's report"
