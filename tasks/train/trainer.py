@@ -47,6 +47,8 @@ class RunConfig(Config):
     max_minutes: float | None = None
     # steps between checkpoints
     checkpoint_every: int = 500
+    # and at least this often in minutes of training: a kill loses at most this much
+    checkpoint_minutes: float = 2.0
     # steps between validation-error measurements
     eval_every: int = 250
     # steps between loss-history entries
@@ -60,7 +62,7 @@ class RunConfig(Config):
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         self.require("at least 1", "epochs", "checkpoint_every", "eval_every", "log_every", "gpus")
         self.require("not negative", "seed")
-        self.require("positive", "max_minutes")
+        self.require("positive", "max_minutes", "checkpoint_minutes")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -181,7 +183,7 @@ class TrainingCallbacks:
 
     def __init__(self, trainer: Trainer, start: int, progress: ProgressHook | None) -> None:
         self.t, self.total, self.progress = trainer, trainer.total_steps, progress
-        self.t0 = time.monotonic()
+        self.t0 = self.saved_at = time.monotonic()
         self.bar = Progress(
             f"{trainer.kind} seed {trainer.run.seed}", self.total, "step", initial=start
         )
@@ -199,8 +201,11 @@ class TrainingCallbacks:
             val = t.validation_error()
             if val is not None:
                 t.history.append({"step": step, "val_error": val})
-        if step % run.checkpoint_every == 0 or step == self.total:
+        now = time.monotonic()
+        due = now - self.saved_at >= 60 * run.checkpoint_minutes
+        if step % run.checkpoint_every == 0 or step == self.total or due:
             t.save(step)
+            self.saved_at = now
         # the hook (a Prefect progress artifact: one API call each) every 5 % of the run
         pct = int(20 * step / self.total)
         if self.progress is not None and (pct != self._last_hook or step == self.total):

@@ -167,3 +167,25 @@ def test_device_selection():
 def test_cuda_bf16_training_runs(digits_bundle, tmp_path):
     result = train(digits_bundle["path"], CFG, RunConfig(epochs=1, device="cuda"), tmp_path / "gpu")
     assert result["device"].startswith("cuda") and result["steps"] == result["total_steps"]
+
+
+def test_checkpoints_also_follow_the_clock(digits_bundle, tmp_path):
+    """With checkpoints due every 10**6 steps but every 1e-9 minutes, a kill at step 4 loses
+    nothing before it: the checkpoint on disk is step 3's."""
+    seen = {}
+
+    class Peek:
+        def on_step(self, step, logs):
+            if step == 4:
+                seen["step"] = load_checkpoint(tmp_path / "r" / "checkpoint.pt")["step"]
+                raise Kill
+
+        def on_end(self, step, ok):
+            pass
+
+    run = RunConfig(epochs=1, seed=3, checkpoint_every=10**6, checkpoint_minutes=1e-9)
+    with pytest.raises(Kill):
+        train(digits_bundle["path"], CFG, run, tmp_path / "r", callbacks=[lambda b, s: Peek()])
+    assert seen["step"] == 3
+    with pytest.raises(Exception, match="checkpoint_minutes must be positive"):
+        RunConfig.from_dict({"checkpoint_minutes": 0})
