@@ -90,6 +90,19 @@ def is_main() -> bool:
     return rank_world()[0] == 0
 
 
+def agree(*flags: bool) -> tuple[bool, ...]:
+    """Each flag true on every rank when it is true on any: decisions taken from a rank's own
+    clock (stop on the time budget, a checkpoint that is due) must be the same everywhere, or
+    one rank leaves the loop while the others wait in a collective."""
+    if rank_world()[1] == 1:
+        return tuple(flags)
+    t = torch.tensor([float(f) for f in flags])
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in t.tolist())
+
+
 def _batch_len(args: Sequence[Any], kwargs: dict[str, Any]) -> int | None:
     for a in (*args, *kwargs.values()):
         if torch.is_tensor(a) and a.dim() > 0:

@@ -25,7 +25,7 @@ from ganflow.tasks.train.checkpoint import (
     save_checkpoint,
 )
 from ganflow.tasks.train.devices import PRECISIONS, autocast_for, prepare_device
-from ganflow.tasks.train.distributed import is_main
+from ganflow.tasks.train.distributed import agree, is_main
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # (step, total, logs) -> None: e.g. a Prefect progress artifact's update
@@ -202,7 +202,8 @@ class TrainingCallbacks:
             if val is not None:
                 t.history.append({"step": step, "val_error": val})
         now = time.monotonic()
-        due = now - self.saved_at >= 60 * run.checkpoint_minutes
+        out_of_time = run.max_minutes is not None and now - self.t0 > 60 * run.max_minutes
+        due, out_of_time = agree(now - self.saved_at >= 60 * run.checkpoint_minutes, out_of_time)
         if step % run.checkpoint_every == 0 or step == self.total or due:
             t.save(step)
             self.saved_at = now
@@ -211,7 +212,7 @@ class TrainingCallbacks:
         if self.progress is not None and (pct != self._last_hook or step == self.total):
             self._last_hook = pct
             self.progress(step, self.total, logs)
-        return run.max_minutes is not None and time.monotonic() - self.t0 > 60 * run.max_minutes
+        return out_of_time
 
     def on_end(self, step: int, ok: bool) -> None:
         self.bar.close(done=ok)

@@ -115,3 +115,25 @@ def test_the_gan_over_two_processes_follows_one_process(tmp_path):
     assert a.shape == (30, 2) and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
     with pytest.raises(ConfigError, match="gradient penalty on D's inputs"):
         GANParams.from_dict({"gpus": 2, "model": {"r1": 1.0}})
+
+
+def _agree_on_rank(rank: int, init: str, out: str) -> None:
+    import torch.distributed as dist
+
+    from ganflow.tasks.train.distributed import agree
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        # rank 1's clock ran out, rank 0's did not; neither has a checkpoint due
+        got = agree(rank == 1, False)
+        torch.save(got, f"{out}/{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_stop_one_rank_decides_on_its_own_clock_is_taken_by_every_rank(tmp_path):
+    import torch.multiprocessing as mp
+
+    init = f"file://{tmp_path / 'rendezvous'}"
+    mp.spawn(_agree_on_rank, args=(init, str(tmp_path)), nprocs=2, join=True)
+    assert [torch.load(tmp_path / f"{r}.pt") for r in (0, 1)] == [(True, False)] * 2
