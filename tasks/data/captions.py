@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganflow.tasks.data.folders import IMAGE_EXTENSIONS, read_images
+from ganflow.tasks.data.folders import read_images
 from ganflow.tasks.data.raw import DataError, RawData
+from ganflow.tasks.data.safefiles import check_tree, list_images
 from ganflow.tasks.io import digest, load_arrays, save_arrays
 
 CANVAS = 64
@@ -195,7 +196,8 @@ def load_cub(root: str | Path, image_size: int) -> Captioned:
     root = Path(root)
     if not (root / "images").is_dir() or not (root / "text").is_dir():
         raise DataError(f"{root} needs images/ and text/ (the StackGAN/CUB layout)")
-    files = sorted(p for p in (root / "images").rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    check_tree(root)
+    files = list_images(root / "images", root)
     if not files:
         raise DataError(f"{root / 'images'} holds no images")
     captions = []

@@ -10,48 +10,35 @@ from pathlib import Path
 import numpy as np
 
 from ganflow.tasks.data.raw import DataError, RawData, SourceOptions, stratified_holdout
-
-IMAGE_EXTENSIONS = {
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".bmp",
-    ".gif",
-    ".webp",
-    ".tif",
-    ".tiff",
-    ".ppm",
-    ".pgm",
-}
+from ganflow.tasks.data.safefiles import (
+    IMAGE_EXTENSIONS,
+    check_tree,
+    list_images,
+    open_image,
+    subfolders,
+)
 
 
 def _class_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return subfolders(root)
 
 
-def image_files(folder: Path) -> list[Path]:
-    """Every image under folder (recursively, hidden files left out), sorted."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
+def image_files(folder: Path, root: Path | None = None) -> list[Path]:
+    """Every image under folder (recursively, hidden files left out), sorted; a file or
+    folder linking out of root (default: folder) is refused."""
+    return list_images(Path(folder), Path(root) if root else None)
 
 
 def read_images(files: list[Path], image_size: int, channels: int) -> np.ndarray:
     """uint8 (N, channels, size, size), each image converted and resized (bilinear); a file
     that cannot be read raises DataError naming it."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     mode = "L" if channels == 1 else "RGB"
     x = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)
     for i, path in enumerate(files):
-        try:
-            with Image.open(path) as im:
-                im = im.convert(mode).resize((image_size, image_size), Image.Resampling.BILINEAR)
-                arr = np.asarray(im, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise DataError(f"corrupt or unreadable image {path}: {e}") from e
+        im = open_image(path, mode).resize((image_size, image_size), Image.Resampling.BILINEAR)
+        arr = np.asarray(im, dtype=np.uint8)
         x[i] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     return x
 
@@ -61,7 +48,7 @@ def _read_image_tree(
 ) -> tuple[np.ndarray, np.ndarray]:
     files: list[tuple[Path, int]] = []
     for label, name in enumerate(classes):
-        imgs = image_files(root / name)
+        imgs = image_files(root / name, root)
         if not imgs:
             raise DataError(
                 f"class folder {root / name} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
@@ -80,6 +67,7 @@ def read_sample_folder(
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"sample folder {root} does not exist")
+    check_tree(root)
     sub = _class_dirs(root)
     if not sub:
         files = image_files(root)
@@ -118,6 +106,7 @@ def load_image_folder(opts: SourceOptions) -> RawData:
     root = Path(opts.root)
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist")
+    check_tree(root)
     split_trees = (root / "train").is_dir() and (root / "test").is_dir()
     train_root = root / "train" if split_trees else root
     classes = [p.name for p in _class_dirs(train_root)]

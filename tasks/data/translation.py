@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganflow.tasks.data.folders import IMAGE_EXTENSIONS
 from ganflow.tasks.data.raw import DataError, RawData, SourceOptions
+from ganflow.tasks.data.safefiles import IMAGE_EXTENSIONS, check_tree, list_images, open_image
 
 BUILT_IN = ("edges2fashion", "fashion2fashion-m")
 TASKS = (*BUILT_IN, "folder")
@@ -151,21 +151,12 @@ def fashion2fashion_m(fashion: RawData) -> TranslationData:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
+    """The images directly in folder (the loaders check the whole tree's links first)."""
+    return list_images(folder, recursive=False)
 
 
 def _read(path: Path, channels: int):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return im.convert("L" if channels == 1 else "RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"corrupt or unreadable image {path}: {e}") from e
+    return open_image(path, "L" if channels == 1 else "RGB")
 
 
 def _array(im, size: int) -> np.ndarray:
@@ -245,6 +236,7 @@ def load_paired_folder(root: str | Path, size: int, channels: int) -> Translatio
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"paired folder {root} does not exist")
+    check_tree(root)
     has_a, has_b = (root / "A").is_dir(), (root / "B").is_dir()
     if has_a != has_b:
         missing = "B" if has_a else "A"
@@ -278,6 +270,7 @@ def load_unpaired_folder(root: str | Path, size: int, channels: int) -> Translat
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"unpaired folder {root} does not exist")
+    check_tree(root)
     missing = [d for d in ("trainA", "trainB") if not (root / d).is_dir()]
     if missing:
         raise DataError(

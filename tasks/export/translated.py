@@ -15,6 +15,7 @@ import torch
 
 from ganflow.tasks.data.folders import image_files, read_images
 from ganflow.tasks.data.raw import DataError
+from ganflow.tasks.data.safefiles import check_tree
 from ganflow.tasks.progress import Progress
 from ganflow.tasks.train.checkpoint import CheckpointError, load_run
 
@@ -100,6 +101,7 @@ def _open(checkpoint: str | Path, input_dir: str | Path, direction: str, device:
     src = Path(input_dir)
     if not src.is_dir():
         raise DataError(f"input folder {src} does not exist")
+    check_tree(src)
     files = image_files(src)
     if not files:
         raise DataError(f"input folder {src} holds no images")
