@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +118,9 @@ def _inside(base: Path, rel: str) -> Path:
 
 
 def verify(path: str | Path) -> dict[str, Any]:
-    """Re-check a version: every file's SHA-256 against the manifest, files missing or not in
-    the manifest, and labels.csv against the files. {'ok', 'checked', 'problems': [...]}."""
+    """Re-check a version: every file's SHA-256 against the manifest, files missing, and any
+    file anywhere in the version's tree that the manifest does not list (links included),
+    and labels.csv against the files. {'ok', 'checked', 'problems': [...]}."""
     path = Path(path)
     problems: list[str] = []
     try:
@@ -136,7 +138,11 @@ def verify(path: str | Path) -> dict[str, Any]:
             problems.append(f"{rel} is missing")
         elif file_sha256(f) != digest:
             problems.append(f"{rel} has changed (SHA-256 differs from the manifest)")
-    on_disk = {p.relative_to(path).as_posix() for p in (path / "images").rglob("*") if p.is_file()}
+    on_disk = {
+        (Path(here) / n).relative_to(path).as_posix()
+        for here, dirs, names in os.walk(path)
+        for n in (*names, *(d for d in dirs if (Path(here) / d).is_symlink()))
+    } - {"manifest.json"}
     problems += [f"{rel} is not in the manifest" for rel in sorted(on_disk - set(files))]
     try:
         rows = read_labels(path, len(m["class_names"]))
@@ -178,12 +184,30 @@ def read_labels(path: Path, num_classes: int | None = None) -> list[tuple[str, i
 
 class ExportedDataset(torch.utils.data.Dataset):
     """A version of an exported data set: item i is (image, label), the image a uint8 tensor
-    (C, H, W) or whatever `transform` makes of the PIL image."""
+    (C, H, W) or whatever `transform` makes of the PIL image. With check (the default) the
+    whole version is verified first (checksums, files the manifest does not list) and a
+    version that fails is refused; check=False skips the checksums (faster on a big
+    version). Either way only files the manifest lists are ever read."""
 
-    def __init__(self, path: str | Path, transform: Any = None) -> None:
+    def __init__(self, path: str | Path, transform: Any = None, check: bool = True) -> None:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
+        if check:
+            report = verify(self.path)
+            if not report["ok"]:
+                more = len(report["problems"]) - 1
+                raise ExportError(
+                    f"data set version {self.path} fails verification: {report['problems'][0]}"
+                    + (f" (and {more} more problems)" if more else "")
+                    + "; see `ganflow datasets verify`"
+                )
+        self.listed = set(self.manifest["files"])
         self.rows = read_labels(self.path, len(self.manifest["class_names"]))
+        unlisted = [r for r, _, _ in self.rows if r not in self.listed]
+        if unlisted:
+            raise ExportError(
+                f"{self.path / 'labels.csv'} names {unlisted[0]}, which the manifest does not list"
+            )
         self.classes: list[str] = self.manifest["class_names"]
         self.transform = transform
         self.channels = self.manifest["image_shape"][0]
@@ -207,7 +231,7 @@ class ExportedDataset(torch.utils.data.Dataset):
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All images (N, C, H, W) uint8 and labels (N,): from arrays.npz when there is one."""
         npz = self.path / "arrays.npz"
-        if npz.is_file():
+        if "arrays.npz" in self.listed and npz.is_file():
             with np.load(npz) as a:
                 return torch.from_numpy(a["images"]), torch.from_numpy(a["labels"])
         if not self.rows:
@@ -223,9 +247,11 @@ def load_dataset(
     version: str | int = "latest",
     root: str | Path | None = None,
     transform: Any = None,
+    check: bool = True,
 ) -> ExportedDataset:
-    """An exported data set as a torch Dataset: a version directory, or a name (+ version)."""
+    """An exported data set as a torch Dataset: a version directory, or a name (+ version).
+    The version is verified against its manifest first; check=False skips that."""
     p = Path(name_or_path)
     if (p / "manifest.json").is_file():
-        return ExportedDataset(p, transform)
-    return ExportedDataset(version_dir(str(name_or_path), version, root), transform)
+        return ExportedDataset(p, transform, check)
+    return ExportedDataset(version_dir(str(name_or_path), version, root), transform, check)

@@ -184,9 +184,30 @@ def test_names_and_label_files_cannot_leave_their_folder(cgan_ckpt, tmp_path):
     lines = (path / "labels.csv").read_text().splitlines()
     lines[1] = "../../../etc/passwd," + lines[1].split(",", 1)[1]
     (path / "labels.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ExportError, match="points outside the data set folder"):
+    with pytest.raises(ExportError, match="fails verification: labels.csv has changed"):
         load_dataset(path)
+    with pytest.raises(ExportError, match="points outside the data set folder"):
+        load_dataset(path, check=False)
     assert any("points outside" in p for p in verify(path)["problems"])
+
+
+def test_a_file_planted_anywhere_in_a_version_fails_verify_and_is_never_read(cgan_ckpt, tmp_path):
+    path = Path(_export(cgan_ckpt, tmp_path)["path"])
+    x, y = load_dataset(path).tensors()
+    np.savez(path / "arrays.npz", images=np.zeros((3, *x.shape[1:]), np.uint8),
+             labels=np.zeros(3, np.int64))  # fmt: skip
+    (path / "notes").mkdir()
+    (path / "notes" / "evil.txt").write_text("x")
+    (path / "images" / "link.png").symlink_to(path / "labels.csv")
+    problems = verify(path)["problems"]
+    assert problems == [f"{rel} is not in the manifest"
+                        for rel in ("arrays.npz", "images/link.png", "notes/evil.txt")]  # fmt: skip
+    with pytest.raises(
+        ExportError, match=r"fails verification: arrays.npz is not in the manifest \(and 2 more"
+    ):
+        load_dataset(path)
+    x2, y2 = load_dataset(path, check=False).tensors()  # the planted arrays are not what it reads
+    assert torch.equal(x2, x) and torch.equal(y2, y)
 
 
 def test_classes_balance_and_unknown_class(cgan_ckpt, tmp_path):
