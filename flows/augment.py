@@ -203,7 +203,7 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
     """Run the pipeline for every seed; returns the summary (also run_dir/summary.json)."""
     p.validate()
     steps = steps or AugmentSteps()
-    run_dir = claim_run_dir(p.run_dir, "augment")
+    run_dir = claim_run_dir(p.run_dir, "augment", config=p.to_dict())
     source = SourceOptions(root=p.data_root)
 
     def one_seed(seed: int) -> dict[str, Any]:

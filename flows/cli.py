@@ -217,17 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0) or a bad option (2, already said on stderr)
         return int(e.code or 0)
-    from ganflow.models.engine import NonFiniteLossError
-    from ganflow.tasks.data.sources import DataError
-    from ganflow.tasks.export.layout import ExportError
-    from ganflow.tasks.train.checkpoint import CheckpointError
-    from ganflow.tasks.train.distributed import DistributedTrainingError
-    from ganflow.tasks.train.trainer import TrainingDivergedError
+    from ganflow.flows.errors import describe, keep_user_failures_in_prefect, user_errors
 
     if getattr(args, "quiet", False):
         from ganflow.tasks.progress import set_quiet
 
         set_quiet(True)
+    if args.command in PRESTART and not getattr(args, "no_prefect", False):
+        keep_user_failures_in_prefect()
     try:
         if args.command == "serve":
             from ganflow.flows.serve import main as serve_main
@@ -263,19 +260,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
         result = run_command(c, args)
-    except DistributedTrainingError as e:
-        print(f"ganflow: error: {e}", file=sys.stderr)
-        return 1
-    except (
-        DataError,
-        CheckpointError,
-        TrainingDivergedError,
-        NonFiniteLossError,
-        ExportError,
-        ValueError,
-    ) as e:
-        print(f"ganflow: error: {e}", file=sys.stderr)
-        return 2
+    except user_errors() as e:
+        from ganflow.tasks.io import discard_empty_runs
+
+        discard_empty_runs()
+        line, code = describe(e)
+        print(f"ganflow: error: {line}", file=sys.stderr)
+        return code
     print(json.dumps(c.as_json(result), default=str) if args.json else c.table(result))
     return 0
 

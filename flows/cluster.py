@@ -124,7 +124,7 @@ def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str
     """The flow's body over every seed; returns the summary (also in run_dir/metrics.json)."""
     steps = steps or ClusterSteps()
     p.validate()
-    run_dir = claim_run_dir(p.run_dir, "cluster")
+    run_dir = claim_run_dir(p.run_dir, "cluster", config=p.to_dict())
 
     def one_seed(seed: int) -> dict[str, Any]:
         info = steps.prepare(p.data_spec(seed), run_dir / "data")

@@ -42,7 +42,7 @@ def run_evaluation(p: EvalParams, steps: EvalSteps | None = None) -> dict[str, A
     p.validate()
     # the reference data set, read from the checkpoint once here rather than in every step
     p = dataclasses.replace(p, data=data_name(p))
-    run_dir = claim_run_dir(p.run_dir, "evaluate")
+    run_dir = claim_run_dir(p.run_dir, "evaluate", config=p.to_dict())
     steps.extractor(p)
     samples = steps.draw_samples(p, run_dir)
     result = steps.score(p, samples["path"], "samples")

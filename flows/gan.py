@@ -163,7 +163,7 @@ def run_gan(
     steps = steps or GANSteps()
     GANParams.validate(p)
     cfg = make_config(p.data, p.model)
-    run_dir = claim_run_dir(run_dir or p.run_dir, "train-gan", f"gan-{p.data}")
+    run_dir = claim_run_dir(run_dir or p.run_dir, "train-gan", f"gan-{p.data}", p.to_dict())
     data = load_data(p.data, SourceOptions(root=p.data_root))
     n_steps = p.steps if p.steps is not None else (TOY_STEPS if data.images is None else None)
 
@@ -220,7 +220,7 @@ def run_grid(p: GridParams, steps: GANSteps | None = None) -> dict[str, Any]:
     """Every combination of the grid's values (on top of p.model), each over p.seeds; returns
     {'rows': one per configuration with mean ± std scores, 'table': markdown, ...}."""
     p.validate()
-    run_dir = claim_run_dir(p.run_dir, "gan-grid", f"gan-grid-{p.data}")
+    run_dir = claim_run_dir(p.run_dir, "gan-grid", f"gan-grid-{p.data}", p.to_dict())
     rows = []
     for over in combinations(p.grid):
         name = ",".join(f"{k}={v}" for k, v in over.items()) or "base"

@@ -216,7 +216,10 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """The pipeline flow's body: every step in order, each resolved from the earlier ones."""
     pipe = read_pipeline(spec, overrides)
-    root = claim_run_dir(run_dir, "pipeline", f"pipeline-{pipe.name}")
+    root = claim_run_dir(
+        run_dir, "pipeline", f"pipeline-{pipe.name}",
+        {"steps": [{"name": s.name, "flow": s.flow, "params": s.params} for s in pipe.steps]},
+    )  # fmt: skip
     results: dict[str, Any] = {}
     for step in pipe.steps:
         params = resolve(step.params, results)

@@ -136,7 +136,7 @@ def run_semi_supervised(p: SemiSupervisedParams, steps: Steps | None = None) -> 
     steps = steps or Steps()
     p.validate()
     cfg = SSGANConfig().with_overrides(p.model)
-    run_dir = claim_run_dir(p.run_dir, "semi-supervised")
+    run_dir = claim_run_dir(p.run_dir, "semi-supervised", config=p.to_dict())
 
     def one_seed(seed: int) -> dict[str, Any]:
         info = steps.prepare(p.data_spec(seed), run_dir / "data")

@@ -231,7 +231,7 @@ def run_sweep(p: SweepParams, submit: Callable[..., Any] | None = None) -> dict[
     """The sweep's body: every point submitted, then gathered (in submission order)."""
     p.validate()
     todo = points(p)
-    run_dir = claim_run_dir(p.run_dir, "sweep")
+    run_dir = claim_run_dir(p.run_dir, "sweep", config=p.to_dict())
     threads = _threads(p)
     submit = submit or _submit_all
     outcomes = submit(p.flow, [(pt["params"], str(run_dir / f"point{i}")) for i, pt in enumerate(todo)], threads)  # fmt: skip

@@ -152,7 +152,7 @@ def run_text2image(p: Text2ImageParams, steps: Text2ImageSteps | None = None) ->
     """The flow's body; returns the summary (also in run_dir/metrics.json)."""
     steps = steps or Text2ImageSteps()
     p.validate()
-    run_dir = claim_run_dir(p.run_dir, "text2image", f"text2image-{p.data}")
+    run_dir = claim_run_dir(p.run_dir, "text2image", f"text2image-{p.data}", p.to_dict())
     info = steps.prepare(p.data, p.data_root, p.image_size, p.train_images, p.test_images)
     enc = steps.encoder(info["path"], p.text_encoder, p.device)
     run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes,

@@ -150,7 +150,7 @@ def run_translate(p: TranslateParams, steps: TranslateSteps | None = None) -> di
     """The flow's body; returns the summary (also in run_dir/metrics.json)."""
     steps = steps or TranslateSteps()
     p.validate()
-    run_dir = claim_run_dir(p.run_dir, "translate", f"translate-{p.model}-{p.data}")
+    run_dir = claim_run_dir(p.run_dir, "translate", f"translate-{p.model}-{p.data}", p.to_dict())
     info = steps.prepare(p.data, p.model == "pix2pix", p.source())
     crop = p.image_size if p.load_size is not None else None
     run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes,

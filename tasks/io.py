@@ -109,18 +109,39 @@ def new_run_dir(flow: str, root: str | Path | None = None) -> Path:
     return Path(root or DATA_DIR / "runs") / f"{flow}-{stamp}-{secrets.token_hex(3)}"
 
 
-RUN_MARK = ".ganflow-run.json"  # in every run directory: which flow owns it
+RUN_MARK = ".ganflow-run.json"  # in every run directory: which flow owns it, with what config
+
+# settings that may change when a run is resumed: where and how long it runs, not what
+RESUMABLE_WITH_OTHER = {"max_minutes", "device", "precision", "workers", "dask_address", "gpus",
+                        "run_dir", "cache_dir"}  # fmt: skip
+
+# run directories this process created, to remove again when the command fails before
+# anything but the mark was written (a failed run leaves no empty directory behind)
+_created: list[Path] = []
 
 
 class RunDirError(ValueError):
     """A run directory that cannot be used: a file, another flow's run, a data set version."""
 
 
-def claim_run_dir(path: str | Path | None, flow: str, fresh: str | None = None) -> Path:
-    """The run directory of a `flow` run: `path`, or a new one named after `fresh` (or the
-    flow). Refused, before anything is written: a file; a directory inside a published data
-    set version; another flow's run; a non-empty directory that is no ganflow run. The same
-    flow's run is resumed. The directory is created and marked as the flow's."""
+def _differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    keys = sorted((set(saved) | set(current)) - RESUMABLE_WITH_OTHER)
+    return [f"{k}: {saved.get(k)!r} there, {current.get(k)!r} now" for k in keys
+            if json.dumps(saved.get(k), sort_keys=True, default=str)
+            != json.dumps(current.get(k), sort_keys=True, default=str)]  # fmt: skip
+
+
+def claim_run_dir(
+    path: str | Path | None,
+    flow: str,
+    fresh: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> Path:
+    """The run directory of a `flow` run with `config` (its params): `path`, or a new one
+    named after `fresh` (or the flow). Refused, before anything is written: a file; a
+    directory inside a published data set version; another flow's run; the same flow's run
+    with another config (what may differ: RESUMABLE_WITH_OTHER); a non-empty directory that
+    is no ganflow run. The same run is resumed. The directory is created and marked."""
     p = Path(path) if path else new_run_dir(fresh or flow)
     if p.exists() and not p.is_dir():
         raise RunDirError(f"run directory {p} is a file; give a directory (or none for a new one)")
@@ -133,23 +154,53 @@ def claim_run_dir(path: str | Path | None, flow: str, fresh: str | None = None) 
     mark = p / RUN_MARK
     if mark.is_file():
         try:
-            owner = json.loads(mark.read_text()).get("flow")
+            owned = json.loads(mark.read_text())
+            owner = owned.get("flow")
         except (OSError, ValueError, AttributeError):
-            owner = None
+            owned, owner = {}, None
         if owner != flow:
             raise RunDirError(
                 f"run directory {p} holds a {owner or 'unknown'} run; a {flow} run needs a "
                 "directory of its own (that one is left untouched)"
             )
+        if config is not None and isinstance(owned.get("config"), dict):
+            diff = _differences(owned["config"], config)
+            if diff:
+                raise RunDirError(
+                    f"run directory {p} holds a {flow} run with other settings ({'; '.join(diff[:3])}"
+                    f"{'; ...' if len(diff) > 3 else ''}); resuming needs the same settings: give "
+                    "another --run-dir for a new run (that one is left untouched)"
+                )
         return p
     if p.is_dir() and any(p.iterdir()):
         raise RunDirError(
             f"run directory {p} is not empty and is no ganflow run (it has no {RUN_MARK}); "
             "give a new or empty directory (it is left untouched)"
         )
+    if not p.exists():
+        _created.append(p)
     p.mkdir(parents=True, exist_ok=True)
-    write_json(mark, {"flow": flow, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    mark_doc = {"flow": flow, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    write_json(mark, {**mark_doc, **({"config": config} if config is not None else {})})
     return p
+
+
+def discard_empty_runs() -> list[Path]:
+    """Remove the run directories this process created that hold nothing but their mark
+    (and empty folders): called when a command fails. Returns what was removed."""
+    import shutil
+
+    removed = []
+    while _created:
+        p = _created.pop()
+        try:
+            files = [f for f in p.rglob("*") if not f.is_dir()]
+        except OSError:
+            continue
+        if all(f.name == RUN_MARK and f.parent == p for f in files):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
 
 
 def digest(*parts: Any) -> str:

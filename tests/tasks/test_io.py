@@ -62,3 +62,27 @@ def test_the_cli_refuses_with_one_line_and_exit_2(tmp_path, capsys, args, says):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0]
     assert (tmp_path / "OTHER" / "report.md").read_text() == "the cluster run's report"
+
+
+def test_the_same_flow_with_other_settings_is_refused_where_and_how_long_may_change(tmp_path):
+    cfg = {"labels_per_class": 5, "epochs": 3, "max_minutes": None, "device": "auto"}
+    claim_run_dir(tmp_path / "r", "semi-supervised", config=cfg)
+    resumed = {**cfg, "max_minutes": 2.0, "device": "cpu"}
+    assert claim_run_dir(tmp_path / "r", "semi-supervised", config=resumed) == tmp_path / "r"
+    with pytest.raises(RunDirError, match=r"other settings \(epochs: 3 there, 4 now\)"):
+        claim_run_dir(tmp_path / "r", "semi-supervised", config={**cfg, "epochs": 4})
+
+
+def test_a_failed_command_leaves_no_empty_run_directory(tmp_path, capsys):
+    from ganflow.flows.cli import main
+
+    bad = tmp_path / "imgs"
+    for c in ("a", "b"):
+        (bad / c).mkdir(parents=True)
+        (bad / c / "x.png").write_bytes(b"not a png")
+    (tmp_path / "kept").mkdir()  # a directory that existed before is not removed
+    for run, remains in (("new", False), ("kept", True)):
+        code = main(["semi-supervised", "--no-prefect", "--epochs", "1", "--data", "folder",
+                     "--data-root", str(bad), "--run-dir", str(tmp_path / run)])  # fmt: skip
+        assert code == 2 and "x.png" in capsys.readouterr().err
+        assert (tmp_path / run).exists() == remains
