@@ -214,10 +214,16 @@ def main(argv: list[str] | None = None) -> int:
         argv = [*ALIASES[tuple(argv[:2])], *argv[2:]]
     server = prestart(argv, PRESTART)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        # `datasets verify --root R NAME`: argparse takes the optional name before the options
+        if extra and args.command == "datasets" and args.name is None and len(extra) == 1:
+            args.name, extra = (extra[0], []) if not extra[0].startswith("-") else (None, extra)
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # --help (0) or a bad option (2, already said on stderr)
         return int(e.code or 0)
-    from ganflow.flows.errors import describe, keep_user_failures_in_prefect, user_errors
+    from ganflow.flows.errors import error_line, keep_user_failures_in_prefect, user_errors
 
     if getattr(args, "quiet", False):
         from ganflow.tasks.progress import set_quiet
@@ -264,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         from ganflow.tasks.io import discard_empty_runs
 
         discard_empty_runs()
-        line, code = describe(e)
+        line, code = error_line(e)
         print(f"ganflow: error: {line}", file=sys.stderr)
         return code
     print(json.dumps(c.as_json(result), default=str) if args.json else c.table(result))

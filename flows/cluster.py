@@ -76,6 +76,12 @@ class ClusterParams(SeedWorkers):
             raise ConfigError(f"labels_per_class must be at least 1, got {self.labels_per_class}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if not self.semi and self.clusters < 2:
+            raise ConfigError(f"clusters must be at least 2 to cluster, got {self.clusters}")
+        if self.image_size < 8:
+            raise ConfigError(f"image_size must be at least 8, got {self.image_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         cfg = self.aae_config()  # the model settings, checked now
         check_split(self.gpus, cfg, ("batch_size", "labelled_batch_size"))
 

@@ -34,8 +34,14 @@ def user_errors() -> tuple[type[BaseException], ...]:
             ExportError, DistributedTrainingError, ValueError, OSError)  # fmt: skip
 
 
-def describe(e: BaseException) -> tuple[str, int]:
+def error_line(e: BaseException) -> tuple[str, int]:
     """(the line to print, the exit code) for an exception of user_errors()."""
+    line, code = _line_and_code(e)
+    line = re.sub(r"\s*\n\s*", " ", line).strip()  # one line, whatever a library said
+    return (line if len(line) <= 600 else line[:597] + "..."), code
+
+
+def _line_and_code(e: BaseException) -> tuple[str, int]:
     from ganflow.tasks.train.distributed import DistributedTrainingError
 
     if isinstance(e, DistributedTrainingError):
@@ -54,7 +60,8 @@ def describe(e: BaseException) -> tuple[str, int]:
                 2,
             )
         return f"{what.strip() or 'a file'}: {reason}", 1 if e.errno in FAULT_ERRNOS else 2
-    return str(e), 2
+    cause = e.__cause__
+    return str(e), 1 if isinstance(cause, OSError) and cause.errno in FAULT_ERRNOS else 2
 
 
 def _names() -> re.Pattern[str]:

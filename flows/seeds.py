@@ -29,8 +29,15 @@ class SeedWorkers(Config):
     dask_address: str | None = param(None, "run the seeds on this Dask scheduler (tcp://...)")
 
     def check_workers(self) -> None:
+        """workers, and the seeds beside them: each a non-negative integer, none twice."""
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        seeds = getattr(self, "seeds", None) or []
+        bad = [s for s in seeds if s < 0 or s >= 2**32]
+        if bad:
+            raise ConfigError(f"seeds must be integers in [0, 2**32), got {bad[0]}")
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"seeds must differ from one another, got {seeds}")
 
 
 def seed_map(p: SeedWorkers) -> SeedMap:

@@ -82,6 +82,8 @@ class SemiSupervisedParams(SeedWorkers):
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.image_size < 8:
+            raise ConfigError(f"image_size must be at least 8, got {self.image_size}")
         cfg = SSGANConfig().with_overrides(self.model)  # the model settings, checked now
         check_split(self.gpus, cfg, ("batch_size", "labelled_batch_size"))
 

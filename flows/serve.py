@@ -51,6 +51,16 @@ def build_deployments(args: argparse.Namespace) -> list[Any]:
         raise ValueError("give one schedule: --cron 'MIN HOUR DOM MON DOW' or --interval SECONDS")
     if args.interval is not None and args.interval <= 0:
         raise ValueError(f"--interval must be positive, got {args.interval}")
+    if args.cron is not None:
+        from prefect.client.schemas.schedules import CronSchedule
+
+        try:
+            CronSchedule(cron=args.cron)
+        except ValueError as e:
+            raise ValueError(
+                f"--cron {args.cron!r} is not a cron schedule: five fields, "
+                "'MINUTE HOUR DAY-OF-MONTH MONTH DAY-OF-WEEK', e.g. '0 3 * * *'"
+            ) from e
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     params: dict[str, Any] = dict(args.params)

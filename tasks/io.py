@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +41,29 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+_TEMP_RE = re.compile(r"^\..+\.(\d+)-[0-9a-f]{6}\.tmp")
+
+
+def sweep_stale_temps(folder: str | Path) -> list[Path]:
+    """Remove the temporary files atomic_write left in folder when its process was killed
+    (their process is gone); a live writer's are kept. Returns what was removed."""
+    removed = []
+    for f in Path(folder).glob(".*.tmp*") if Path(folder).is_dir() else []:
+        m = _TEMP_RE.match(f.name)
+        if not m or not f.is_file():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # its writer is alive
+        except PermissionError:
+            continue
+        except (ProcessLookupError, OverflowError):
+            pass
+        f.unlink(missing_ok=True)
+        removed.append(f)
+    return removed
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

@@ -149,7 +149,16 @@ def _inside(root: Path, rel: str, source: Path, line: int) -> Path:
 
 
 def _rows(path: Path) -> list[tuple[int, str, str]]:
-    """(line, image, caption) of a CSV or JSONL file."""
+    """(line, image, caption) of a CSV or JSONL file (UTF-8 text)."""
+    try:
+        return _read_rows(path)
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"caption file {path} is not UTF-8 text ({e.reason} at byte {e.start})"
+        ) from e
+
+
+def _read_rows(path: Path) -> list[tuple[int, str, str]]:
     rows = []
     if path.suffix.lower() == ".jsonl":
         for i, text in enumerate(path.read_text().splitlines(), 1):
@@ -205,7 +214,10 @@ def load_cub(root: str | Path, image_size: int) -> Captioned:
         txt = (root / "text" / f.relative_to(root / "images")).with_suffix(".txt")
         if not txt.is_file():
             raise DataError(f"image {f} has no caption file ({txt} is missing)")
-        lines = [t.strip() for t in txt.read_text().splitlines() if t.strip()]
+        try:
+            lines = [t.strip() for t in txt.read_text().splitlines() if t.strip()]
+        except UnicodeDecodeError as e:
+            raise DataError(f"caption file {txt} is not UTF-8 text ({e.reason})") from e
         if not lines:
             raise DataError(f"caption file {txt} is empty")
         captions.append(lines)

@@ -3,6 +3,7 @@ disk), labels.csv rows and the checksum of every file, in the version's temporar
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -146,10 +147,12 @@ class VersionWriter:
             self.files["arrays.npz"] = file_sha256(self.tmp / "arrays.npz")
 
     def close(self) -> None:
-        """Close every open file (after a failure, before the directory is removed)."""
-        self.csv_file.close()
-        for stream in (self.arrays or {}).values():
-            stream.f.close()
+        """Close every open file (after a failure, before the directory is removed); a file
+        whose last flush fails (a full disk) is closed all the same."""
+        files = [self.csv_file, *(stream.f for stream in (self.arrays or {}).values())]
+        for f in files:
+            with contextlib.suppress(OSError):
+                f.close()
 
     def kept_sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.cat(self.keep_x), torch.cat(self.keep_y)

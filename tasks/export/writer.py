@@ -19,6 +19,7 @@ sample kept for metrics are all that accumulates).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -152,6 +153,12 @@ def export_dataset(
     opts.validate()
     root = Path(root) if root else DATASETS_DIR
     set_dir = root / check_name(name)
+    for q in (set_dir, *set_dir.parents):
+        if (q / "manifest.json").is_file():
+            raise ExportError(
+                f"--root {root} is inside the published data set version {q}: versions are never "
+                "written into; give another root"
+            )
     src = source if source is not None else open_generator(checkpoint, device)
     wanted = resolve_classes(opts.classes, src.class_names)
     set_dir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +179,8 @@ def export_dataset(
         version = _publish(tmp, set_dir)
     except BaseException as e:  # a kill, a full disk, a bad batch: publish nothing
         if w is not None:
-            w.close()
+            with contextlib.suppress(OSError):  # a full disk fails the last flush as well
+                w.close()
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
             raise ExportError(f"the disk under {root} is full; nothing was published") from e

@@ -6,6 +6,8 @@ torch.load(weights_only=True): no pickled modules, nothing executable.
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,18 @@ def load_checkpoint(
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated file, not a torch file, unsafe content
-        raise CheckpointError(f"checkpoint {path} cannot be read: {e}") from e
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(
+                f"checkpoint {path} is not a checkpoint file (no torch archive: truncated, or "
+                "another kind of file)"
+            ) from e
+        if isinstance(e, pickle.UnpicklingError):
+            raise CheckpointError(
+                f"checkpoint {path} holds objects other than tensors and plain values; ganflow "
+                "loads only those (torch.load weights_only), so it is not read"
+            ) from e
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"checkpoint {path} cannot be read: {first}") from e
     version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
     if version != FORMAT_VERSION:
         raise CheckpointError(

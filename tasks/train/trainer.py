@@ -16,6 +16,7 @@ from torch import nn
 
 from ganflow.models.config import Config, ConfigError
 from ganflow.models.engine import Callback, FitResult, NonFiniteLossError, Training, fit
+from ganflow.tasks.io import sweep_stale_temps
 from ganflow.tasks.progress import Progress
 from ganflow.tasks.train.checkpoint import (
     CheckpointError,
@@ -137,7 +138,10 @@ class Trainer:
         return self.setup.validation() if self.setup.validation is not None else None
 
     def resume_step(self) -> int:
-        """The step to start from: that of the checkpoint in out_dir (restored), else 0."""
+        """The step to start from: that of the checkpoint in out_dir (restored), else 0.
+        Half-written checkpoints a killed run left are removed first."""
+        if is_main():
+            sweep_stale_temps(self.path.parent)
         if not self.path.exists():
             return 0
         ckpt = load_checkpoint(self.path, map_location=self.device)

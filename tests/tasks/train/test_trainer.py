@@ -189,3 +189,34 @@ def test_checkpoints_also_follow_the_clock(digits_bundle, tmp_path):
     assert seen["step"] == 3
     with pytest.raises(Exception, match="checkpoint_minutes must be positive"):
         RunConfig.from_dict({"checkpoint_minutes": 0})
+
+
+def test_a_checkpoint_that_cannot_be_written_keeps_the_last_one(
+    digits_bundle, tmp_path, monkeypatch
+):
+    """A full disk during a checkpoint write: the error says so, the previous checkpoint is
+    intact and loadable, no half-written file is left; the run resumes from it later."""
+    import errno
+
+    import ganflow.tasks.io as gio
+    from ganflow.flows.errors import error_line
+
+    run = RunConfig(epochs=1, seed=3, checkpoint_every=5)
+    saves = {"n": 0}
+    real = gio.os.fsync
+
+    def full_after_two(fd):
+        saves["n"] += 1
+        if saves["n"] > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(gio.os, "fsync", full_after_two)
+    with pytest.raises(OSError) as e:
+        train(digits_bundle["path"], CFG, run, tmp_path / "r")
+    line, code = error_line(e.value)
+    assert code == 1 and "the disk is full" in line
+    assert load_checkpoint(tmp_path / "r" / "checkpoint.pt")["step"] == 10
+    assert [p.name for p in (tmp_path / "r").iterdir()] == ["checkpoint.pt"]
+    monkeypatch.setattr(gio.os, "fsync", real)
+    assert train(digits_bundle["path"], CFG, run, tmp_path / "r")["resumed_from"] == 10

@@ -1,0 +1,63 @@
+"""The faults benchmark's cases, in CI: every bad input and fault gets a clear error (or is
+handled), none a traceback, none is silently accepted, nothing is lost; kills of a training
+resume bit-identical, a killed export publishes nothing, a killed flow finishes on rerun.
+(The 20-flow load test is the benchmark's --load, not run here.)"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "faults_benchmark.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("faults_benchmark", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_fault_is_a_clear_error_and_nothing_is_lost(bench, tmp_path, capsys):
+    code = bench.main(["--out", str(tmp_path), "--in-process", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    bad = [c for c in doc["cases"] if c["verdict"] not in ("clear", "ok")]
+    assert bad == [] and code == 0
+    total = doc["total"]
+    assert total["tried"] >= 60 and total["tracebacks"] == total["silent"] == total["lost"] == 0
+    kills = [c for c in doc["cases"] if c["class"] == "kills"]
+    assert len(kills) == 3 and "10 kills" in kills[0]["line"] and "write: True" in kills[0]["line"]
+
+
+def test_the_classifier_of_outcomes_sees_each_kind_of_failure(bench, tmp_path):
+    """The benchmark must not pass what it should flag: a traceback, an exit 0, a message
+    that does not name the problem, a protected file changed."""
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep")
+    script = tmp_path / "s.py"
+
+    def outcome(body: str, names: str = "thing", protect=()):
+        script.write_text(body)
+        case = bench.Case("bad option values", "probe", [], names, protect=list(protect))
+        bench.GANFLOW[:] = ["python3", str(script)]
+        try:
+            return bench.run_case(case, in_process=False).verdict
+        finally:
+            bench.GANFLOW[:] = [bench.sys.executable, "-m", "ganflow.flows.cli"]
+
+    assert (
+        outcome(
+            "import sys; print('ganflow: error: the thing is bad', file=sys.stderr); sys.exit(2)"
+        )
+        == "clear"
+    )
+    assert outcome("raise KeyError('thing')") == "traceback"
+    assert outcome("print('done')") == "silent"
+    assert (
+        outcome("import sys; print('ganflow: error: something else', file=sys.stderr); sys.exit(2)")
+        == "unclear"
+    )
+    body = f"import sys; open({str(victim)!r}, 'w').write('gone'); print('ganflow: error: thing', file=sys.stderr); sys.exit(2)"
+    assert outcome(body, protect=[victim]) == "lost"
