@@ -62,6 +62,7 @@ class Case:
     protect: list[Path] = field(default_factory=list)  # files that must not change
     own_process: bool = False  # Prefect mode: its terminal output is the point
     check: Any = None  # after the command: a callable returning a problem string or None
+    env: dict[str, str] | None = None  # set for the command (own process only)
 
 
 @dataclass
@@ -388,6 +389,8 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
     )
     add(o, "a user's mistake in Prefect mode: one line, no Prefect traceback", ["semi-supervised", "--epochs", "1", "--data", "folder", "--data-root", f["corrupt"], "--labels-per-class", "1"], "bad.png", own_process=True)  # fmt: skip
 
+    add(o, "PREFECT_API_URL naming no server", ["semi-supervised", "--epochs", "1", "--run-dir", w / "scratch" / "no-server"], "PREFECT_API_URL", own_process=True, env={"PREFECT_API_URL": "http://127.0.0.1:9/api"})  # fmt: skip
+
     d = "bad data folders"
     add(d, "--data-root missing", [*folder, "--data-root", w / "nowhere"], "nowhere")
     add(d, "--data-root is a file", [*folder, "--data-root", f["a_file"]], "a_file")
@@ -667,7 +670,7 @@ def run_case(case: Case, in_process: bool) -> Outcome:
     if in_process and not case.own_process:
         code, err, said = _in_process(case.argv)
     else:
-        done = run_cli(case.argv)
+        done = run_cli(case.argv, case.env)
         code, err, said = done.returncode, done.stderr, done.stdout
     seconds = time.monotonic() - t0
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
@@ -703,7 +706,17 @@ def _in_process(argv: list[str]) -> tuple[int, str, str]:
     from ganflow.flows.cli import main
 
     err, out = io.StringIO(), io.StringIO()
-    quiet = os.environ.get("GANFLOW_QUIET")
+    environ = dict(os.environ)  # a case must not leave settings (a server's URL) to the next
+    from ganflow.flows import api_server
+
+    started, real_prestart = [], api_server.prestart
+
+    def prestart(*a: Any) -> Any:  # ... nor a temporary Prefect server running
+        server = real_prestart(*a)
+        started.append(server)
+        return server
+
+    api_server.prestart = prestart
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
             code = main(list(argv))
@@ -714,10 +727,13 @@ def _in_process(argv: list[str]) -> tuple[int, str, str]:
 
             traceback.print_exc(file=err)
             code = 1 if not isinstance(e, KeyboardInterrupt) else 130
-        finally:  # --quiet is a process-wide switch: as it was for the next case
-            os.environ.pop("GANFLOW_QUIET", None) if quiet is None else os.environ.__setitem__(
-                "GANFLOW_QUIET", quiet
-            )
+        finally:
+            api_server.prestart = real_prestart
+            for server in started:
+                if server is not None:
+                    server.stop()
+            os.environ.clear()
+            os.environ.update(environ)
     return code, err.getvalue(), out.getvalue()
 
 
@@ -839,7 +855,7 @@ def kill_export(f: dict[str, Path], w: Path) -> Outcome:
     root = w / "kill-export"
     shutil.rmtree(root, ignore_errors=True)
     argv = ["export", "--no-prefect", "--quiet", "--checkpoint", str(f["ckpt"]), "--name", "k",
-            "--per-class", "400", "--root", str(root)]  # fmt: skip
+            "--per-class", "400", "--balance", "natural", "--root", str(root)]  # fmt: skip
     t0 = time.monotonic()
     p = subprocess.Popen(
         [*GANFLOW, *argv], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -16,16 +16,32 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 
+def _last_line(log: Path | None) -> str:
+    """The server log's last error line (what it died of), or ''."""
+    try:
+        lines = [ln.strip() for ln in log.read_text().splitlines() if ln.strip()] if log else []
+    except OSError:
+        return ""
+    return next((ln for ln in reversed(lines) if not ln.startswith(("File ", "^", "~"))), "")[:300]
+
+
 @dataclass
 class TemporaryServer:
     process: subprocess.Popen
     url: str
+    log: Path | None = None  # the server's own output (kept off the terminal)
+    keep_log: bool = False  # when it failed: the log stays for the user to read
+
+    def drop_log(self) -> None:
+        if self.log is not None and not self.keep_log:
+            self.log.unlink(missing_ok=True)
 
     def ready(self, timeout_s: float = 60.0) -> None:
         """Wait until the server answers its health check; raise RuntimeError when it exits
@@ -33,8 +49,10 @@ class TemporaryServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                last, self.keep_log = _last_line(self.log), True
                 raise RuntimeError(
                     f"the temporary Prefect API server exited with code {self.process.returncode}"
+                    + (f" ({last}; its log: {self.log})" if last else "")
                 )
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
@@ -86,6 +104,8 @@ def prestart(argv: list[str], flow_commands: set[str]) -> TemporaryServer | None
     if spec is None or not spec.submodule_search_locations or _api_configured():
         return None
     port = _free_port()
+    log = Path(tempfile.gettempdir()) / f"ganflow-prefect-server-{os.getpid()}.log"
+    log_file = open(log, "w")  # noqa: SIM115 (handed to the server process, closed here)
     app_dir = Path(next(iter(spec.submodule_search_locations))).parent
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
            "PREFECT__SERVER_FINAL": "1"}  # fmt: skip
@@ -93,9 +113,11 @@ def prestart(argv: list[str], flow_commands: set[str]) -> TemporaryServer | None
         [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), "--factory",
          "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "error", "--lifespan", "on"],
-        env=env, stdout=subprocess.DEVNULL,
+        env=env, stdout=subprocess.DEVNULL, stderr=log_file,
     )  # fmt: skip
-    server = TemporaryServer(process, f"http://127.0.0.1:{port}/api")
+    log_file.close()
+    server = TemporaryServer(process, f"http://127.0.0.1:{port}/api", log)
+    atexit.register(server.drop_log)
     atexit.register(server.stop)
     os.environ["PREFECT_API_URL"] = server.url
     return server

@@ -273,6 +273,17 @@ def main(argv: list[str] | None = None) -> int:
         line, code = error_line(e)
         print(f"ganflow: error: {line}", file=sys.stderr)
         return code
+    except RuntimeError as e:
+        if not str(e).startswith("Failed to reach API"):
+            raise
+        from ganflow.tasks.io import discard_empty_runs
+
+        discard_empty_runs()
+        url = os.environ.get("PREFECT_API_URL", "the Prefect API")
+        print(f"ganflow: error: cannot reach the Prefect server at {url} (PREFECT_API_URL): "
+              "start it, unset PREFECT_API_URL for a temporary one, or run with --no-prefect",
+              file=sys.stderr)  # fmt: skip
+        return 1
     print(json.dumps(c.as_json(result), default=str) if args.json else c.table(result))
     return 0
 

@@ -5,6 +5,7 @@ resume bit-identical, a killed export publishes nothing, a killed flow finishes 
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "faults_benchmark.py
 def bench():
     spec = importlib.util.spec_from_file_location("faults_benchmark", PATH)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -56,7 +58,9 @@ def test_the_classifier_of_outcomes_sees_each_kind_of_failure(bench, tmp_path):
     assert outcome("raise KeyError('thing')") == "traceback"
     assert outcome("print('done')") == "silent"
     assert (
-        outcome("import sys; print('ganflow: error: something else', file=sys.stderr); sys.exit(2)")
+        outcome(
+            "import sys; print('ganflow: error: another problem', file=sys.stderr); sys.exit(2)"
+        )
         == "unclear"
     )
     body = f"import sys; open({str(victim)!r}, 'w').write('gone'); print('ganflow: error: thing', file=sys.stderr); sys.exit(2)"
