@@ -760,7 +760,7 @@ if os.environ.get("KILL_IN_WRITE"):  # stop inside a checkpoint write, after the
 cfg = SSGANConfig().with_overrides({"batch_size": 20, "labelled_batch_size": 10})
 run = RunConfig(epochs=2, seed=5, device="cpu", log_every=1, eval_every=10**6, checkpoint_every=4)
 def hook(step, total, logs):
-    Path(started).write_text(str(step))
+    Path(started).write_text(f"{step} {total}")
 train(bundle, cfg, run, out, "gan", progress=hook)
 """
 
@@ -807,6 +807,14 @@ def same_states(a: Path, b: Path) -> str | None:
     return None
 
 
+def _reported(started: Path) -> tuple[int, int]:
+    try:
+        step, total = started.read_text().split()
+        return int(step), int(total)
+    except (OSError, ValueError):
+        return 0, 1 << 30
+
+
 def kill_training(w: Path, points: int = 10, seed: int = 0) -> list[Outcome]:
     """SIGKILL one training at `points` random moments (one of them inside a checkpoint
     write), resuming each time, then let it finish: bit-identical to an unbroken run?"""
@@ -837,13 +845,18 @@ def kill_training(w: Path, points: int = 10, seed: int = 0) -> list[Outcome]:
             out.append(Outcome(Case("kills", f"training: SIGKILL at {points} random points, resumed", []), verdict, code, line, time.monotonic() - t0))  # fmt: skip
             break
         while not started.exists() and p.poll() is None:
-            time.sleep(0.05)
+            time.sleep(0.02)
         if during_write:
             while not Path(str(started) + ".writing").exists() and p.poll() is None:
                 time.sleep(0.02)
             in_write = p.poll() is None
-        else:
-            time.sleep(rng.uniform(0.0, 1.5))
+        else:  # a random moment past the i-th of points+1 equal parts of the run
+            while p.poll() is None:
+                step, total = _reported(started)
+                if step >= total * (i + rng.random()) / (points + 1):
+                    break
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.2))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             kills += 1
