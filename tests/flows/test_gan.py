@@ -50,7 +50,7 @@ def test_train_resume_and_score_on_the_ring(tmp_path):
     # a rerun reuses the finished run: same checkpoint step, same scores
     again = run_gan(p)
     assert again["scores"] == s["scores"]
-    with pytest.raises(Exception, match="another config"):
+    with pytest.raises(Exception, match="other settings .model: "):
         run_gan(
             GANParams(
                 data="ring", model={**TINY, "loss": "hinge"}, seeds=[0], steps=60, run_dir=p.run_dir
