@@ -62,8 +62,11 @@ def test_a_two_process_checkpoint_resumes_in_one_process(digits_bundle, tmp_path
     assert part["steps"] < part["total_steps"]  # stopped by the time budget
     done = run(digits_bundle, tmp_path / "r", 1, epochs=1)
     assert done["resumed_from"] == part["steps"] and done["steps"] == one["steps"]
+    # the two-process part sums its gradients in another order (float rounding, about 1e-6),
+    # and the steps after it carry that on: where the time budget cuts the part decides how
+    # far, so the bound is 1e-3 here (resume in one process is checked bit for bit elsewhere)
     assert torch.allclose(
-        torch.tensor(losses(done)), torch.tensor(losses(one)), rtol=1e-4, atol=1e-5
+        torch.tensor(losses(done)), torch.tensor(losses(one)), rtol=1e-3, atol=1e-4
     )
 
 
