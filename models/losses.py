@@ -9,6 +9,7 @@ so every real/fake loss is a binary cross-entropy on s(x) = logsumexp(l(x)).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,6 +80,29 @@ def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
     pushes unlabelled images away from the class boundaries. (N, K) -> ()"""
     logp = logits.log_softmax(1)
     return -(logp.exp() * logp).sum(1).mean()
+
+
+def categorical_code_nll(logits: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """InfoGAN's categorical term (Chen et al. 2016, section 5): -E log Q(c | G(z, c)) for
+    c ~ Cat(K), with Q's logits (N, K) and the drawn values (N,). -> ()"""
+    return F.cross_entropy(logits, code)
+
+
+def gaussian_code_nll(mean: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """InfoGAN's continuous term with Q(c_j | x) = N(mean_j, 1), a factored Gaussian of fixed
+    standard deviation: -E sum_j log Q(c_j | x) = E sum_j [(c_j - mean_j)^2 / 2 + log(2 pi) / 2].
+    (N, L), (N, L) -> ()"""
+    return (0.5 * (code - mean).pow(2) + 0.5 * math.log(2 * math.pi)).sum(1).mean()
+
+
+def information_lower_bound(
+    nll_categorical: torch.Tensor | float, k: int, nll_continuous: torch.Tensor | float, n: int
+) -> torch.Tensor | float:
+    """L_I(G, Q) = E log Q(c | x) + H(c) <= I(c; G(z, c)) (Chen et al. 2016, eq. 4-5), in nats,
+    for a uniform categorical code of k values (H = log k; k = 0: none) and n continuous codes
+    U(-1, 1) (H = log 2 each). Both players maximise it: the losses are its -E log Q parts."""
+    entropy = (math.log(k) if k else 0.0) + n * math.log(2.0)
+    return entropy - nll_categorical - nll_continuous
 
 
 # --- The unconditional GAN loss zoo ------------------------------------------------------

@@ -111,13 +111,36 @@ def encode(
     return out
 
 
+class ValidationError:
+    """A categorical code's error on the validation images, for the trainer's curve:
+    semi-supervised, the code read as the class; clustering, 1 - majority accuracy (mapping
+    fitted on the validation images). NaN without a code (k = 0) or validation images."""
+
+    def __init__(
+        self, bundle: DataBundle, E: nn.Module, k: int, semi: bool, device: str | torch.device
+    ) -> None:
+        self.bundle, self.E, self.k, self.semi, self.device = bundle, E, k, semi, device
+
+    def __call__(self) -> float:
+        if len(self.bundle.y_val) == 0 or not self.k:
+            return float("nan")
+        was = self.E.training
+        c = encode(self.E, self.bundle.x_val, self.device)["cluster"]
+        self.E.train(was)
+        y = self.bundle.y_val.numpy()
+        if self.semi:
+            return float((c != y).mean())
+        mapping = majority_mapping(c, y, self.k, self.bundle.num_classes)
+        return float((mapping[c] != y).mean())
+
+
 def encode_training_images(
     run: Run, bundle: DataBundle, bundle_path: str | Path, device: str | torch.device
 ) -> dict[str, np.ndarray]:
-    """encode of the training images; with a front end, from the features cached when it was
-    fitted (when that fit is the model's own), instead of scattering them all again."""
-    E, cfg = run.modules["E"], run.config
-    if cfg.frontend != "pixels":
+    """encode of the training images; an AAE with a front end reads the features cached when
+    it was fitted (when that fit is the model's own), instead of scattering them all again."""
+    E, cfg = run.family.encoder(run), run.config
+    if getattr(cfg, "frontend", "pixels") != "pixels":
         try:
             fit = torch.load(
                 frontend_cache(bundle_path, cfg.frontend, cfg.frontend_dims), weights_only=True
@@ -134,15 +157,17 @@ def encode_training_images(
 def score_clusters(
     checkpoint: str | Path, bundle_path: str | Path, device: str = "cpu"
 ) -> dict[str, Any]:
-    """A clustering run's categorical code on the bundle (Makhzani et al. 2015, section 6):
-    cluster accuracy (train-majority mapping, on the test set), Hungarian accuracy when
-    clusters = classes, NMI on the test set; semi-supervised runs add the test error."""
-    run, b = load_run(checkpoint, device, family="aae"), load_bundle(bundle_path)
-    k = run.config.clusters
-    if not k:
-        return {"protocol": {"clusters": 0, "note": "no categorical head: nothing to score"}}
+    """A run's categorical code on the bundle (Makhzani et al. 2015, section 6), for any
+    family with an encoder (the AAE's y head, InfoGAN's Q): cluster accuracy (train-majority
+    mapping, on the test set), Hungarian accuracy when clusters = classes, NMI on the test
+    set; semi-supervised AAE runs add the test error."""
+    run, b = load_run(checkpoint, device), load_bundle(bundle_path)
+    E = run.family.encoder(run)
+    if E is None:
+        return {"protocol": {"clusters": 0, "note": "no categorical code: nothing to score"}}
     tr = encode_training_images(run, b, bundle_path, device)
-    te = encode(run.modules["E"], b.x_test, device)
+    te = encode(E, b.x_test, device)
+    k = tr["probs"].shape[1]
     y_tr, y_te = b.y_train.numpy(), b.y_test.numpy()
     mapping = majority_mapping(tr["cluster"], y_tr, k, b.num_classes)
     out: dict[str, Any] = {

@@ -23,7 +23,7 @@ from ganflow.tasks.data.neighbours import (
     frontend_cache,
     spectral_partition,
 )
-from ganflow.tasks.evaluate.clustering import encode, majority_mapping
+from ganflow.tasks.evaluate.clustering import ValidationError
 from ganflow.tasks.progress import announced
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import distribute, launch, rank_device
@@ -82,33 +82,6 @@ def _training_data(
     return data
 
 
-class _ValidationError:
-    """Semi-supervised: error of the y head. Clustering: 1 - majority accuracy on the
-    validation images (mapping fitted on them). NaN without a categorical head."""
-
-    def __init__(
-        self,
-        bundle: DataBundle,
-        cfg: AAEConfig,
-        E: torch.nn.Module,
-        semi: bool,
-        device: torch.device,
-    ) -> None:
-        self.bundle, self.cfg, self.E, self.semi, self.device = bundle, cfg, E, semi, device
-
-    def __call__(self) -> float:
-        if len(self.bundle.y_val) == 0 or not self.cfg.clusters:
-            return float("nan")
-        was = self.E.training
-        c = encode(self.E, self.bundle.x_val, self.device)["cluster"]
-        self.E.train(was)
-        y = self.bundle.y_val.numpy()
-        if self.semi:
-            return float((c != y).mean())
-        mapping = majority_mapping(c, y, self.cfg.clusters, self.bundle.num_classes)
-        return float((mapping[c] != y).mean())
-
-
 def setup(
     bundle: DataBundle,
     cfg: AAEConfig,
@@ -134,7 +107,7 @@ def setup(
         total,
         record,
         extra=extra,
-        validation=_ValidationError(bundle, cfg, models["E"], semi, device),
+        validation=ValidationError(bundle, models["E"], cfg.clusters, semi, device),
         batch_size=cfg.batch_size,
         hint="Try lower learning rates (--set lr_reg=..., lr_disc=...).",
     )

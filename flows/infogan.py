@@ -1,0 +1,208 @@
+"""Flow `infogan`: for each seed, prepare the data -> train InfoGAN -> score its categorical
+code as a clustering of the test images (the same split and protocol as `cluster`); then the
+pictures (samples, latent traversals, clusters) and one report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from ganflow.flows.caching import cached_step
+from ganflow.flows.params import param, params_flow
+from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
+from ganflow.flows.tasks import prepare_task
+from ganflow.models.config import ConfigError
+from ganflow.models.infogan.config import InfoGANConfig
+from ganflow.tasks.data.bundle import DataSpec, prepare
+from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
+from ganflow.tasks.evaluate.clustering import (
+    CLUSTER_ACCURACY,
+    HUNGARIAN_ACCURACY,
+    NMI,
+    score_clusters,
+)
+from ganflow.tasks.evaluate.metrics import mean_std
+from ganflow.tasks.io import claim_run_dir, write_json, write_text
+from ganflow.tasks.report.infogan import markdown_report, pictures
+from ganflow.tasks.train.infogan import train_infogan
+from ganflow.tasks.train.trainer import RunConfig
+
+# passes over the training images by data set (benchmarks/README.md, "InfoGAN": why)
+DEFAULT_EPOCHS = {"digits": 200, "fashion-mnist": 10, "mnist": 10, "folder": 50}
+
+
+@dataclass
+class InfoGANParams(SeedWorkers):
+    data: str = param("digits", f"data set: {', '.join(SOURCES)}")
+    categorical: int = param(10, "values K of the categorical code (0: none)")
+    continuous: int = param(2, "continuous codes, each U(-1, 1)")
+    seeds: list[int] = param([0], "seeds, comma-separated (e.g. 0,1,2)")
+    epochs: int | None = param(None, "passes over the training images (default: per data set)")
+    data_root: str | None = param(
+        None, "where the data set's files are (folder source: the image tree)"
+    )
+    image_size: int = param(32, "folder source: resize images to this size")
+    channels: int = param(3, "folder source: 1 = greyscale, 3 = RGB", choices=(1, 3))
+    val_fraction: float = param(0.1, "stratified validation fraction of the training set")
+    device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
+    max_minutes: float | None = param(None, "wall-time budget per seed")
+    model: dict[str, Any] = param(
+        {}, "InfoGAN setting, e.g. --set info_weight=2 --set width=32", flag="--set"
+    )
+    run_dir: str | None = param(None, "run directory (default: a new data/runs/infogan-...)")
+
+    def validate(self) -> None:
+        check_source(self.data)
+        self.check_workers()
+        self.require("positive", "max_minutes")
+        self.require("at least 1", "epochs")
+        if not self.seeds:
+            raise ConfigError("at least one seed is needed")
+        if self.image_size < 8:
+            raise ConfigError(f"image_size must be at least 8, got {self.image_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        self.infogan_config()  # the model settings, checked now
+
+    def infogan_config(self) -> InfoGANConfig:
+        return InfoGANConfig(
+            categorical=self.categorical, continuous=self.continuous
+        ).with_overrides(self.model)
+
+    def run_config(self, seed: int) -> RunConfig:
+        epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS.get(self.data, 50)
+        return RunConfig(epochs=epochs, seed=seed, device=self.device, max_minutes=self.max_minutes)
+
+    def data_spec(self, seed: int) -> DataSpec:
+        opts = SourceOptions(
+            root=self.data_root, image_size=self.image_size, channels=self.channels
+        )
+        return DataSpec(self.data, 1, seed, self.val_fraction, opts)
+
+
+@dataclass
+class InfoGANSteps:
+    prepare: Callable[..., dict] = prepare
+    train: Callable[..., dict] = train_infogan
+    score: Callable[..., dict] = score_clusters
+    on_report: Callable[[str, dict], None] | None = None
+    map_seeds: SeedMap = serial
+
+
+def _pm(values: list[float | None]) -> dict[str, Any] | None:
+    if any(v is None for v in values):
+        return None
+    mean, std = mean_std(values)
+    return {"mean": mean, "std": std, "values": values}
+
+
+def run_infogan(p: InfoGANParams, steps: InfoGANSteps | None = None) -> dict[str, Any]:
+    """The flow's body over every seed; returns the summary (also in run_dir/metrics.json)."""
+    steps = steps or InfoGANSteps()
+    p.validate()
+    run_dir = claim_run_dir(p.run_dir, "infogan", config=p.to_dict())
+    cfg = p.infogan_config()
+
+    def one_seed(seed: int) -> dict[str, Any]:
+        info = steps.prepare(p.data_spec(seed), run_dir / "data")
+        trained = steps.train(info["path"], cfg, p.run_config(seed), run_dir / f"seed{seed}")
+        return {
+            "seed": seed,
+            "train": trained,
+            "data": info,
+            "metrics": steps.score(trained["checkpoint"], info["path"]),
+        }
+
+    rows = steps.map_seeds(one_seed, list(p.seeds))
+    summary: dict[str, Any] = {
+        "data": p.data,
+        "categorical": cfg.categorical,
+        "continuous": cfg.continuous,
+        "seeds": list(p.seeds),
+        "epochs": p.run_config(0).epochs,
+        "run_dir": str(run_dir),
+        "config": cfg.to_dict(),
+        "params": p.to_dict(),
+        "wall_s": [r["train"]["wall_s"] for r in rows],
+        "checkpoints": [r["train"]["checkpoint"] for r in rows],
+    }
+    for key in (CLUSTER_ACCURACY, HUNGARIAN_ACCURACY, NMI):
+        summary[key] = _pm([r["metrics"].get(key) for r in rows])
+    summary["pictures"] = pictures(rows[0]["train"]["checkpoint"], rows[0]["data"]["path"], run_dir)
+    summary["per_seed"] = [
+        {"seed": r["seed"], **{k: v for k, v in r["metrics"].items() if k != "protocol"}}
+        for r in rows
+    ]
+    write_json(run_dir / "metrics.json", summary)
+    summary["metrics"] = str(run_dir / "metrics.json")
+    write_text(run_dir / "report.md", markdown_report(summary, embed=False))
+    summary["report"] = str(run_dir / "report.md")
+    if steps.on_report is not None:
+        steps.on_report(run_dir.name, summary)
+    return summary
+
+
+def publish_report(run_name: str, summary: dict[str, Any]) -> None:
+    create_markdown_artifact(
+        markdown_report(summary, embed=True),
+        key="infogan-report",
+        description=f"InfoGAN run {run_name}",
+    )
+    rows = [{k: v for k, v in r.items() if not isinstance(v, list)} for r in summary["per_seed"]]
+    create_table_artifact(
+        rows, key="infogan-metrics", description="per-seed clustering of the code"
+    )
+
+
+def table(summary: dict[str, Any]) -> str:
+    from ganflow.tasks.report.clusters import fmt_mean_std as pm
+
+    return "\n".join(
+        [
+            f"{summary['data']}: InfoGAN, {summary['categorical']}-way code, seeds {summary['seeds']}, "
+            f"{summary['epochs']} epochs",
+            f"cluster accuracy %   {pm(summary['cluster_accuracy'])}",
+            f"Hungarian accuracy % {pm(summary['hungarian_accuracy'])}",
+            f"NMI                  {pm(summary['nmi'], pct=False)}",
+            f"report: {summary['report']}",
+        ]
+    )
+
+
+def as_json(summary: dict[str, Any]) -> dict[str, Any]:
+    """The documented --json object: the code's scores as means, the rest beside them."""
+    out = {k: (summary[k] or {}).get("mean") for k in (CLUSTER_ACCURACY, HUNGARIAN_ACCURACY, NMI)}
+    keep = (
+        "data",
+        "categorical",
+        "continuous",
+        "seeds",
+        "epochs",
+        "per_seed",
+        "pictures",
+        "run_dir",
+        "report",
+        "metrics",
+        "config",
+        "wall_s",
+        "checkpoints",
+    )
+    return {**out, **{k: summary[k] for k in keep}}
+
+
+@params_flow(InfoGANParams, name="infogan", log_prints=True)
+def infogan_flow(p: InfoGANParams) -> dict[str, Any]:
+    """InfoGAN (Chen et al. 2016): a GAN with latent codes whose categorical code clusters
+    the data without labels, scored like `cluster` on the test split."""
+    code = ("models/infogan", "tasks/train", "tasks/data")
+    steps = InfoGANSteps(
+        prepare_task,
+        cached_step(train_infogan, name="train-infogan", code=code),
+        cached_step(score_clusters, name="score-code", code=("models/infogan", "tasks/evaluate")),
+        publish_report,
+        seed_map(p),
+    )
+    return run_infogan(p, steps)
