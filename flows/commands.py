@@ -103,10 +103,12 @@ def commands() -> dict[str, Command]:
         evaluate,
         export,
         gan,
+        infogan,
         outputs,
         semi_supervised,
         text2image,
         translate,
+        truncation,
     )
 
     gan_add, gan_extra = _gan_extras(grid=False)
@@ -133,6 +135,16 @@ def commands() -> dict[str, Command]:
             cluster.cluster,
             outputs.cluster_table,
             outputs.cluster_json,
+        ),
+        Command(
+            "infogan",
+            "InfoGAN: latent codes beside z; its categorical code clusters the data, scored "
+            "like cluster (cluster and Hungarian accuracy, NMI) on the test split",
+            infogan.InfoGANParams,
+            infogan.run_infogan,
+            infogan.infogan_flow,
+            infogan.table,
+            infogan.as_json,
         ),
         Command(
             "evaluate",
@@ -163,6 +175,15 @@ def commands() -> dict[str, Command]:
             outputs.gan_json,
             grid_add,
             grid_extra,
+        ),
+        Command(
+            "truncation",
+            "BigGAN's truncation trick on a trained GAN: FID, precision and recall at each "
+            "threshold, and the trade-off plot",
+            truncation.TruncationParams,
+            truncation.run_truncation,
+            truncation.truncation_flow,
+            truncation.table,
         ),
         Command(
             "export",

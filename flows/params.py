@@ -84,6 +84,16 @@ def int_list(text: str) -> list[int]:
     return values
 
 
+def float_list(text: str) -> list[float]:
+    try:
+        values = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from e
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one value")
+    return values
+
+
 def str_list(text: str) -> list[str]:
     values = [s.strip() for s in text.split(",") if s.strip()]
     if not values:
@@ -130,13 +140,11 @@ def add_param_options(
         if base is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif base is list:
-            ints = _list_item_type(hints[f.name]) is int
-            parser.add_argument(
-                flag,
-                type=int_list if ints else str_list,
-                metavar="N,N,..." if ints else "A,B,...",
-                **kw,
+            item = _list_item_type(hints[f.name])
+            parse, metavar = {int: (int_list, "N,N,..."), float: (float_list, "X,X,...")}.get(
+                item, (str_list, "A,B,...")
             )
+            parser.add_argument(flag, type=parse, metavar=metavar, **kw)
         elif base is dict:
             parser.add_argument(flag, type=setting, action="append", metavar="KEY=VALUE", **kw)
         else:

@@ -23,6 +23,8 @@ from ganflow.models.cyclegan import nets as cyclegan
 from ganflow.models.cyclegan.config import CycleGANConfig
 from ganflow.models.gan import sampling as gan
 from ganflow.models.gan.config import GANConfig
+from ganflow.models.infogan import sampling as infogan
+from ganflow.models.infogan.config import InfoGANConfig
 from ganflow.models.pix2pix import nets as pix2pix
 from ganflow.models.pix2pix.config import Pix2PixConfig
 from ganflow.models.ssgan import sampling as ssgan
@@ -46,6 +48,8 @@ class Run:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     # what else the checkpoint holds (a text-to-image run: its text encoder)
     extra: dict[str, Any] = field(default_factory=dict)
+    # the truncation trick's threshold for the samples (families with Family.truncates)
+    truncation: float | None = None
 
     @property
     def kind(self) -> str:
@@ -80,7 +84,8 @@ class Family:
     run cannot give samples, or None; labels: (run) -> what the labels of its samples are:
     CONDITION (sample() makes the labels it is given), PREDICTED (it names them itself, with
     a confidence), or None (its samples carry none); classifier: (run) -> the network that
-    classifies images (class logits first in its output), or None."""
+    classifies images (class logits first in its output), or None; encoder: (run) -> the
+    network whose categorical code clusters images in [0, 1] ((logits, code) out), or None."""
 
     name: str
     title: str
@@ -91,6 +96,9 @@ class Family:
     why_not_sampled: Callable[[Run], str | None] = lambda run: None
     labels: Callable[[Run], str | None] = lambda run: None
     classifier: Callable[[Run], nn.Module | None] = lambda run: None
+    encoder: Callable[[Run], nn.Module | None] = lambda run: None
+    # sample() honours run.truncation (z from a truncated normal)
+    truncates: bool = False
 
     def conditional(self, run: Run) -> bool:
         return self.labels(run) == CONDITION
@@ -134,6 +142,7 @@ FAMILIES: dict[str, Family] = {
             gan.sample,
             gan.why_not_sampled,
             lambda run: CONDITION if run.config.conditional else None,
+            truncates=True,
         ),
         Family(
             "aae",
@@ -145,6 +154,16 @@ FAMILIES: dict[str, Family] = {
             aae.why_not_sampled,
             lambda run: CONDITION,
             lambda run: run.modules["E"] if run.kind == "aae-semi" else None,
+            lambda run: run.modules["E"] if run.config.clusters else None,
+        ),
+        Family(
+            "infogan",
+            "an InfoGAN",
+            InfoGANConfig,
+            infogan.modules_for,
+            load_states,
+            infogan.sample,
+            encoder=infogan.encoder,
         ),
         Family(
             "pix2pix",

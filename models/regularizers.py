@@ -126,3 +126,26 @@ def instance_noise_std(step: int, sigma: float, anneal_steps: int) -> float:
     if sigma <= 0 or anneal_steps <= 0:
         return 0.0
     return sigma * max(0.0, 1.0 - step / anneal_steps)
+
+
+def orthogonal_penalty(module: nn.Module, skip: tuple[nn.Module, ...] = ()) -> torch.Tensor:
+    """BigGAN's orthogonal regularisation (Brock et al. 2019, eq. 3, without beta):
+    sum over the weights W of `module` (each viewed as (out, fan_in)) of
+    ||W W^T * (1 - I)||_F^2: the filters pushed towards orthogonality, their norms left free.
+    Biases, norm layers' 1-D parameters and the parameters of `skip` (BigGAN: the shared class
+    embedding) are left out."""
+    skipped = {id(p) for m in skip for p in m.parameters()}
+    total = torch.zeros(())
+    for p in module.parameters():
+        if p.dim() < 2 or id(p) in skipped:
+            continue
+        w = p.reshape(p.shape[0], -1)  # (out, fan_in)
+        if w.shape[0] <= w.shape[1]:
+            gram = w @ w.T  # (out, out)
+            off = (gram - torch.diag_embed(torch.diagonal(gram))).pow(2).sum()
+        else:  # a tall W, e.g. a linear layer onto a feature map: ||W W^T||_F^2 equals
+            # ||W^T W||_F^2 (the same squared eigenvalues), the small Gram; then the
+            # diagonal's share, sum_i ||w_i||^4 over the rows, is taken off
+            off = (w.T @ w).pow(2).sum() - w.pow(2).sum(1).pow(2).sum()
+        total = total.to(p.device) + off
+    return total

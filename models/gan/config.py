@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from ganflow.models import losses
 from ganflow.models.config import Config, ConfigError
 
-ARCHS = ("mlp", "dcgan")
+# biggan: BigGAN's generator (class-conditional batch norm from a shared embedding, a
+# hierarchical latent) with DCGAN's D; class-conditional only (biggan.py)
+ARCHS = ("mlp", "dcgan", "biggan")
+# LOGAN's latent step before the players' updates: none | gd | ngd (Wu et al. 2019, eq. 2, 5)
+LATENT_OPTS = ("none", "gd", "ngd")
 D_OPTIMIZERS = ("adam", "sgd")
 # class conditioning of D (conditional.py): concatenated label embedding, projection
 # discriminator (Miyato & Koyama 2018), or an auxiliary classifier (AC-GAN, Odena et al. 2017)
@@ -17,7 +21,7 @@ CONDITIONS = ("none", "concat", "projection", "acgan")
 
 @dataclass
 class GANConfig(Config):
-    arch: str = "dcgan"  # mlp (vectors) | dcgan (28x28 grey or 32x32 colour images)
+    arch: str = "dcgan"  # mlp (vectors) | dcgan (28x28 grey or 32x32 colour) | biggan (conditional)
     z_dim: int = 100  # dimension of the N(0, I) noise z
     width: int = 64  # dcgan: base channel count; mlp: hidden units per layer
     depth: int = 3  # mlp: hidden layers in G and in D
@@ -59,6 +63,20 @@ class GANConfig(Config):
     # EMA of G's weights, decay per G step (Yazici et al. 2019); samples, scores and exports
     # come from the average ("G_ema"); 0: off
     g_ema: float = 0.0
+    # biggan: z split into one chunk per G block, each joining the class embedding in that
+    # block's conditional batch norm (Brock et al. 2019, section 3); false: all of z at the input
+    hierarchical_latent: bool = True
+    # beta of BigGAN's orthogonal regularisation of G's weights,
+    # beta * sum_W ||W W^T * (1 - I)||_F^2 (Brock et al. 2019, eq. 3; they use 1e-4); 0: off
+    ortho_reg: float = 0.0
+    # LOGAN (Wu et al. 2019): z' = z + dz before each D and G update, dz from the gradient
+    # g = d D(G(z)) / dz: gd dz = alpha g; ngd dz = alpha g / (beta + ||g||^2) (per sample)
+    latent_opt: str = "none"
+    # alpha and beta of that step (the paper's BigGAN-deep runs: 0.9 and 5)
+    latent_step: float = 0.9
+    latent_damping: float = 5.0
+    # w_r: weight of ||dz||^2 in both players' losses (LOGAN section 4)
+    latent_reg: float = 3.0
 
     def validate(self) -> None:
         if self.arch not in ARCHS:
@@ -91,6 +109,17 @@ class GANConfig(Config):
             raise ConfigError("unrolled_steps, replay, instance_noise and r1 must not be negative")
         if self.condition not in CONDITIONS:
             raise ConfigError(f"condition must be one of {CONDITIONS}, got {self.condition!r}")
+        if self.latent_opt not in LATENT_OPTS:
+            raise ConfigError(f"latent_opt must be one of {LATENT_OPTS}, got {self.latent_opt!r}")
+        self.require("not negative", "ortho_reg", "latent_step", "latent_damping", "latent_reg")
+        if self.arch == "biggan" and self.condition != "projection":
+            raise ConfigError(
+                "arch biggan is class-conditional with a projection D: set condition=projection"
+            )
+        if self.latent_opt != "none" and (self.pack > 1 or self.unrolled_steps or self.replay):
+            raise ConfigError(
+                "latent_opt cannot be combined with pack > 1, unrolled_steps or replay"
+            )
         if self.conditional and (self.pack > 1 or self.replay):
             # a pack or a replayed fake has no single label to condition on
             raise ConfigError("pack > 1 and replay cannot be combined with a class condition")
@@ -116,6 +145,7 @@ class GANConfig(Config):
             "g_ema",
             "r1",
             "r1_every",
+            "ortho_reg",
         )
         base = GANConfig()
         on = [
@@ -125,6 +155,8 @@ class GANConfig(Config):
         ]
         if self.conditional:
             on.insert(0, f"conditional ({self.condition})")
+        if self.latent_opt != "none":
+            on.append(f"LOGAN {self.latent_opt}")
         if self.d_optimizer != "adam":
             on.append(f"D {self.d_optimizer}")
         if self.lr_d != self.lr_g:

@@ -21,6 +21,7 @@ import math
 import torch
 from torch import nn
 
+from ganflow.models.gan.biggan import BigGANGenerator
 from ganflow.models.gan.conditional import (
     ConditionalDiscriminator,
     ConditionalGenerator,
@@ -192,11 +193,18 @@ def build_models(
             D = MLPDiscriminator(shape[0] + extra, cfg.width, cfg.depth, cfg)
         else:
             if len(shape) != 3 or shape[1] != shape[2]:
-                raise ValueError(f"arch dcgan takes square (C, S, S) images, got {tuple(shape)}")
-            G = DCGANGenerator(g_cfg, shape[0], shape[1])
+                raise ValueError(
+                    f"arch {cfg.arch} takes square (C, S, S) images, got {tuple(shape)}"
+                )
+            G = (
+                BigGANGenerator(cfg, shape[0], shape[1], num_classes)
+                if cfg.arch == "biggan"
+                else DCGANGenerator(g_cfg, shape[0], shape[1])
+            )
             D = DCGANDiscriminator(cfg, shape[0] + extra, shape[1], cfg.d_uses_batchnorm())
-        if cfg.conditional:
+        if cfg.conditional and cfg.arch != "biggan":  # BigGAN's G reads y itself
             G = ConditionalGenerator(G, num_classes, cfg.embed_dim)
+        if cfg.conditional:
             D = ConditionalDiscriminator(
                 D, cfg.condition, num_classes, cfg.embed_dim, feature_width(D)
             )

@@ -23,7 +23,12 @@ from ganflow.models import losses
 from ganflow.models.engine import Batch, Phase, Training, adam
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.gan.unrolled import unrolled_parameters
-from ganflow.models.regularizers import ImagePool, ema_into, instance_noise_std
+from ganflow.models.regularizers import (
+    ImagePool,
+    ema_into,
+    instance_noise_std,
+    orthogonal_penalty,
+)
 
 RealBatch = Callable[[int], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
 
@@ -86,8 +91,32 @@ class GANObjective:
     def rng(self, step: int, salt: int) -> torch.Generator:
         return _seeded(self.seed, step, salt, self.device)
 
-    def gen(self, batch: Batch) -> torch.Tensor:
-        return self.G(batch["z"], batch["y_fake"]) if self.cfg.conditional else self.G(batch["z"])
+    def gen(self, batch: Batch, z: torch.Tensor | None = None) -> torch.Tensor:
+        z = batch["z"] if z is None else z
+        return self.G(z, batch["y_fake"]) if self.cfg.conditional else self.G(z)
+
+    def latent_step(self, batch: Batch, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """LOGAN (Wu et al. 2019, eq. 2 and 5): (z', dz) with z' = z + dz, dz = alpha g (gd) or
+        alpha g / (beta + ||g||^2) per sample (ngd: the natural gradient under the empirical
+        Fisher g g^T + beta I), g = d f(z) / dz for D's score f(z) = D(G(z)). `create_graph`
+        keeps dz differentiable in the players' weights (LOGAN's second-order terms)."""
+        cfg = self.cfg
+        z = batch["z"].detach().requires_grad_(True)
+        score = self.disc(self.gen(batch, z), batch.get("y_fake"))[0]  # (N,)
+        (g,) = torch.autograd.grad(score.sum(), z, create_graph=create_graph)
+        if cfg.latent_opt == "gd":
+            dz = cfg.latent_step * g
+        else:
+            dz = cfg.latent_step * g / (cfg.latent_damping + g.pow(2).sum(1, keepdim=True))
+        return z + dz, dz
+
+    def latent_terms(self, batch: Batch, create_graph: bool) -> tuple[torch.Tensor | None, dict]:
+        """z for this phase: LOGAN's z' when latent_opt is on (with w_r ||dz||^2 and its size
+        as terms), else the batch's own z."""
+        if self.cfg.latent_opt == "none":
+            return None, {}
+        z, dz = self.latent_step(batch, create_graph)
+        return z, {"dz": dz.detach().norm(dim=1).mean(), "dz_reg": dz.pow(2).sum(1).mean()}
 
     def disc(
         self, x: torch.Tensor, y: torch.Tensor | None, module: Callable | None = None
@@ -119,8 +148,14 @@ class GANObjective:
 
     def d(self, batch: Batch, step: int):
         cfg, spec = self.cfg, self.spec
-        with torch.no_grad():
-            fake = self.gen(batch)
+        # LOGAN: dz stays differentiable in D's weights, so D's update sees the second-order
+        # terms too (G is frozen in this phase)
+        z, latent = self.latent_terms(batch, create_graph=True)
+        if z is None:
+            with torch.no_grad():
+                fake = self.gen(batch)
+        else:
+            fake = self.gen(batch, z)
         if self.pool is not None:
             fake = self.pool.query(fake)
         x_real, x_fake = self.noisy(batch["real"], step, 2), self.noisy(fake, step, 3)
@@ -135,8 +170,8 @@ class GANObjective:
             u = torch.rand(out_real.shape, generator=self.rng(step, 4), device=self.device)
             out_real, out_fake = losses.flip_labels(out_real, out_fake, u < cfg.label_flip)
         adv = spec.d(out_real, out_fake, self.target)
-        terms = {"adv": adv, "real": out_real.mean(), "fake": out_fake.mean()}
-        loss = adv
+        terms = {"adv": adv, "real": out_real.mean(), "fake": out_fake.mean(), **latent}
+        loss = adv + cfg.latent_reg * latent["dz_reg"] if latent else adv
         aux = self.d_aux_loss(d_real, d_fake, y, y_fake)
         if aux is not None:
             terms["aux"] = aux
@@ -184,16 +219,24 @@ class GANObjective:
         return with_weights(params, buffers)
 
     def g(self, batch: Batch, step: int):
-        fake = self.noisy(self.gen(batch), step, 3)
+        cfg = self.cfg
+        z, latent = self.latent_terms(batch, create_graph=True)
+        fake = self.noisy(self.gen(batch, z), step, 3)
         y_fake = batch.get("y_fake")
-        critic = self.unrolled_d(batch, step, fake) if self.cfg.unrolled_steps else None
+        critic = self.unrolled_d(batch, step, fake) if cfg.unrolled_steps else None
         d_fake = self.disc(fake, y_fake, critic)
         loss = self.spec.g(d_fake[0])
-        terms = {"fake": d_fake[0].mean()}
+        terms = {"fake": d_fake[0].mean(), **latent}
+        if latent:
+            loss = loss + cfg.latent_reg * latent["dz_reg"]
+        if cfg.ortho_reg:
+            skip = (self.G.shared,) if hasattr(self.G, "shared") else ()
+            terms["ortho"] = orthogonal_penalty(self.G, skip)
+            loss = loss + cfg.ortho_reg * terms["ortho"]
         aux = self.aux_loss(d_fake, y_fake)
         if aux is not None:
             terms["aux"] = aux
-            loss = loss + self.cfg.aux_weight * aux
+            loss = loss + cfg.aux_weight * aux
         return loss, terms
 
 
