@@ -21,8 +21,9 @@ from ganflow.flows.artifacts import publish_report_and_seeds
 from ganflow.flows.caching import cached_step
 from ganflow.flows.params import param, params_flow
 from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
-from ganflow.models.config import ConfigError, parse_setting
+from ganflow.models.config import Config, ConfigError, parse_setting
 from ganflow.models.gan.config import GANConfig
+from ganflow.models.registry import FAMILIES as FAMILIES_BY_NAME
 from ganflow.tasks.data import toy
 from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
 from ganflow.tasks.data.streams import load_data
@@ -34,7 +35,9 @@ from ganflow.tasks.train.gan import score_gan, train_gan
 from ganflow.tasks.train.trainer import RunConfig
 
 # The source a cached step's key depends on (flows/caching.py), beside the step's own file.
-GAN_CODE = ("models/gan", "tasks/train", "tasks/data")
+GAN_CODE = ("models/gan", "models/lapgan", "models/progan", "tasks/train", "tasks/data")
+# the families train-gan trains on a data set's images (or, the GAN family, on toy points)
+FAMILIES = ("gan", "lapgan", "progan")
 
 # The 2-D recipe (benchmarks/README.md, "Mode-collapse benchmark": why these values)
 TOY_DEFAULTS: dict[str, Any] = {
@@ -52,9 +55,16 @@ TOY_STEPS = 6000
 IMAGE_EPOCHS = 5
 
 
-def make_config(data: str, overrides: dict[str, Any]) -> GANConfig:
-    """GANConfig for a data set: the toy recipe for ring/grid, DCGAN defaults for images,
-    then the user's overrides (unknown keys and bad values named in the error)."""
+def make_config(data: str, overrides: dict[str, Any], family: str = "gan") -> Config:
+    """The family's config for a data set: for the GAN family the toy recipe for ring/grid
+    and DCGAN defaults for images; then the user's overrides (unknown keys and bad values
+    named in the error)."""
+    if family not in FAMILIES:
+        raise ConfigError(f"family must be one of {FAMILIES}, got {family!r}")
+    if family != "gan":
+        if data in toy.TOY_DATA:
+            raise ConfigError(f"family {family} draws images: give an image data set, not {data}")
+        return FAMILIES_BY_NAME[family].config().with_overrides(overrides)
     base = GANConfig(**TOY_DEFAULTS) if data in toy.TOY_DATA else GANConfig()
     return base.with_overrides(overrides)
 
@@ -65,8 +75,14 @@ class GANParams(SeedWorkers):
         "ring",
         f"ring | grid (2-D mixtures) | {' | '.join(SOURCES)}",
     )
+    family: str = param(
+        "gan",
+        "gan (any loss and trick) | lapgan (Laplacian pyramid) | progan (progressive growing)",
+    )
     model: dict[str, Any] = param(
-        {}, "any GANConfig field, e.g. --set width=128 --set penalty_weight=5", flag="--set"
+        {},
+        "any field of the family's config, e.g. --set width=128 --set penalty_weight=5",
+        flag="--set",
     )
     seeds: list[int] = param([0], "seeds, comma-separated (e.g. 0,1,2)")
     steps: int | None = param(
@@ -91,7 +107,9 @@ class GANParams(SeedWorkers):
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.num_samples < 10:
             raise ConfigError(f"num_samples must be at least 10, got {self.num_samples}")
-        cfg = make_config(self.data, self.model)  # the model settings, checked now
+        cfg = make_config(self.data, self.model, self.family)  # the settings, checked now
+        if self.gpus > 1 and self.family != "gan":
+            raise ConfigError(f"--gpus is for the GAN family; train {self.family} in one process")
         if self.gpus > 1 and (
             cfg.loss in ("wgan-gp", "dragan") or cfg.r1 > 0 or cfg.unrolled_steps
         ):
@@ -115,7 +133,7 @@ class GridParams(GANParams):
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"grid axis {key!r} needs a list of values, got {values!r}")
         for over in combinations(self.grid):
-            make_config(self.data, {**self.model, **over})  # every point fails before any training
+            make_config(self.data, {**self.model, **over}, self.family)  # fails before training
 
 
 @dataclass
@@ -162,7 +180,7 @@ def run_gan(
     """Train and score one configuration over p.seeds; writes summary.json and report.md."""
     steps = steps or GANSteps()
     GANParams.validate(p)
-    cfg = make_config(p.data, p.model)
+    cfg = make_config(p.data, p.model, p.family)
     run_dir = claim_run_dir(run_dir or p.run_dir, "train-gan", f"gan-{p.data}", p.to_dict())
     data = load_data(p.data, SourceOptions(root=p.data_root))
     n_steps = p.steps if p.steps is not None else (TOY_STEPS if data.images is None else None)
@@ -196,6 +214,7 @@ def run_gan(
     rows, trained = [d["row"] for d in done], [d["trained"] for d in done]
     summary = {
         "data": p.data,
+        "family": p.family,
         "config": cfg.to_dict(),
         "seeds": list(p.seeds),
         "steps": trained[0]["total_steps"],

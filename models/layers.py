@@ -181,3 +181,62 @@ class SelfAttention(nn.Module):
         beta = torch.softmax(g.transpose(1, 2) @ f, dim=2)  # (N, HW_i, HW_j)
         o = (h @ beta.transpose(1, 2)).view(n, c, hh, ww)  # o_i = sum_j beta_ij h_j
         return x + self.gamma * o
+
+
+# --- Progressive growing's layers (Karras et al. 2018, section 4) ---------------------------
+
+
+class EqualizedLinear(nn.Module):
+    """Equalised learning rate (Karras et al. 2018, section 4.1): weights drawn from N(0, 1)
+    and scaled at run time by He's constant sqrt(2 / fan_in), so Adam's per-parameter
+    normalisation gives every layer the same effective learning rate."""
+
+    def __init__(self, n_in: int, n_out: int, gain: float = 2**0.5) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_out, n_in))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+        self.scale = gain / n_in**0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight * self.scale, self.bias)
+
+
+class EqualizedConv2d(nn.Module):
+    """A k x k convolution (stride 1, same padding) with the equalised learning rate."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, gain: float = 2**0.5) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, k, k))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.scale, self.pad = gain / (c_in * k * k) ** 0.5, k // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.conv2d(x, self.weight * self.scale, self.bias, padding=self.pad)
+
+
+class PixelNorm(nn.Module):
+    """Pixelwise feature normalisation in G (section 4.2): each pixel's feature vector scaled
+    to unit mean square, b = a / sqrt(mean_c a_c^2 + eps). (N, C, ...) -> (N, C, ...)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-8)
+
+
+class MinibatchStdDev(nn.Module):
+    """Minibatch standard deviation (section 3): the standard deviation of every feature over
+    groups of `group` samples, averaged to one number per group, appended as one more
+    constant feature map. (N, C, H, W) -> (N, C + 1, H, W)."""
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = min(self.group, n)
+        if n % g:
+            g = 1 if n == 1 else next(d for d in range(g, 0, -1) if n % d == 0)
+        y = x.view(g, n // g, c, h, w)  # sample i belongs to group i % (n / g)
+        std = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n / g,)
+        s = std.repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w)
+        return torch.cat([x, s], 1)

@@ -25,8 +25,12 @@ from ganflow.models.gan import sampling as gan
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.infogan import sampling as infogan
 from ganflow.models.infogan.config import InfoGANConfig
+from ganflow.models.lapgan import sampling as lapgan
+from ganflow.models.lapgan.config import LAPGANConfig
 from ganflow.models.pix2pix import nets as pix2pix
 from ganflow.models.pix2pix.config import Pix2PixConfig
+from ganflow.models.progan import sampling as progan
+from ganflow.models.progan.config import ProGANConfig
 from ganflow.models.ssgan import sampling as ssgan
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.models.stackgan import sampling as stackgan
@@ -143,6 +147,22 @@ FAMILIES: dict[str, Family] = {
             gan.why_not_sampled,
             lambda run: CONDITION if run.config.conditional else None,
             truncates=True,
+        ),
+        Family(
+            "lapgan",
+            "a LAPGAN",
+            LAPGANConfig,
+            lapgan.modules_for,
+            load_states,
+            lapgan.sample,
+        ),
+        Family(
+            "progan",
+            "a progressively grown GAN",
+            ProGANConfig,
+            progan.modules_for,
+            load_states,
+            progan.sample,
         ),
         Family(
             "aae",

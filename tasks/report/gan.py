@@ -24,10 +24,26 @@ def fmt_score(s: dict[str, float] | None, key: str) -> str:
     return f"{s['mean']:.3g} ± {s['std']:.2g}"
 
 
+def _config_class(family: str) -> type:
+    from ganflow.models.registry import FAMILIES
+
+    return FAMILIES[family].config
+
+
+def title(summary: dict[str, Any]) -> str:
+    """'GAN: <loss and tricks>' for the GAN family, else the family's title and config."""
+    family = summary.get("family", "gan")
+    if family == "gan":
+        return f"GAN: {GANConfig.from_dict(summary['config']).summary()}"
+    from ganflow.models.registry import FAMILIES
+
+    return FAMILIES[family].title.removeprefix("a ").removeprefix("an ")
+
+
 def markdown_report(summary: dict[str, Any], embed: bool = True) -> str:
     sc = summary["scores"]
     lines = [
-        f"# GAN on {summary['data']}: {GANConfig.from_dict(summary['config']).summary()}",
+        f"# {title(summary)} on {summary['data']}",
         "",
         f"Seeds {summary['seeds']}, {summary['steps']} steps each.",
         "",
@@ -43,8 +59,9 @@ def markdown_report(summary: dict[str, Any], embed: bool = True) -> str:
             "",
             f"![{'samples over training' if first.get('heatmaps') else 'samples'}]({src})",
         ]
-    changed = {k: v for k, v in summary["config"].items() if getattr(GANConfig(), k) != v}
-    lines += ["", "Config (differences from GANConfig defaults): `" + json.dumps(changed) + "`"]
+    cls = _config_class(summary.get("family", "gan"))
+    changed = {k: v for k, v in summary["config"].items() if getattr(cls(), k) != v}
+    lines += ["", f"Config (differences from {cls.__name__} defaults): `{json.dumps(changed)}`"]
     return "\n".join(lines) + "\n"
 
 

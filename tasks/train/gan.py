@@ -5,16 +5,24 @@ scores and heat maps for toy data, the evaluation protocol for images."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ganflow.models.config import Config
 from ganflow.models.engine import steps_for
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.gan.nets import build_models, network_shape
 from ganflow.models.gan.objective import build_training
 from ganflow.models.gan.sampling import generate, sampler
+from ganflow.models.lapgan import nets as lapgan_nets
+from ganflow.models.lapgan.config import LAPGANConfig
+from ganflow.models.lapgan.objective import build_training as lapgan_training
+from ganflow.models.progan import nets as progan_nets
+from ganflow.models.progan.config import ProGANConfig
+from ganflow.models.progan.objective import build_training as progan_training
 from ganflow.tasks.data import toy
 from ganflow.tasks.data.sources import SourceOptions
 from ganflow.tasks.data.streams import GANData
@@ -27,24 +35,18 @@ from ganflow.tasks.train.distributed import distribute, is_main, launch, rank_de
 from ganflow.tasks.train.trainer import ProgressHook, RunConfig, Setup, run_training
 
 
-def setup(
-    data: GANData, cfg: GANConfig, run: RunConfig, steps: int | None, device: torch.device
-) -> Setup:
-    """G and D for the data's sample shape (images flattened for the MLP), their phases, and
-    the run record; `steps` None: run.epochs passes over the images."""
-    shape = network_shape(cfg, data.shape)
-    flat = shape != data.shape
-    num_classes = len(data.class_names) if cfg.conditional else 0
-    models = {k: m.to(device) for k, m in build_models(cfg, shape, run.seed, num_classes).items()}
-    if steps is None:
-        if data.count is None:
-            raise ValueError(f"{data.name} is an endless stream: give a number of steps")
-        steps = steps_for(run.epochs, data.count, cfg.batch_size)
-    real = data.real(cfg.batch_size, run.seed, device, flat, cfg.conditional)
-    training = build_training(models, cfg, real, steps, run.seed)
-    kind = f"gan-{cfg.loss}"
-    record = {
-        "family": "gan",
+def data_record(
+    family: str,
+    kind: str,
+    cfg: Config,
+    run: RunConfig,
+    steps: int,
+    data: GANData,
+    num_classes: int = 0,
+) -> dict[str, Any]:
+    """What must match for a checkpoint of a run on a GANData to be resumed."""
+    return {
+        "family": family,
         "kind": kind,
         "model": cfg.to_dict(),
         "seed": run.seed,
@@ -54,12 +56,81 @@ def setup(
         "shape": list(data.shape),
         "num_classes": num_classes,
     }
+
+
+def total_steps(data: GANData, run: RunConfig, batch_size: int, steps: int | None) -> int:
+    """`steps`, or run.epochs passes over the images (an endless toy stream needs steps)."""
+    if steps is not None:
+        return steps
+    if data.count is None:
+        raise ValueError(f"{data.name} is an endless stream: give a number of steps")
+    return steps_for(run.epochs, data.count, batch_size)
+
+
+def image_setup(
+    family: str,
+    data: GANData,
+    cfg: Config,
+    run: RunConfig,
+    steps: int | None,
+    device: torch.device,
+    build: Callable,
+    training: Callable,
+) -> Setup:
+    """The Setup of an image GAN family that is not the GAN family itself (LAPGAN, progressive
+    growing): build(cfg, shape, seed) -> modules; training(modules, cfg, real, steps, seed)."""
+    if data.images is None:
+        raise ValueError(f"{family} trains on images, not on the 2-D {data.name} points")
+    models = {k: m.to(device) for k, m in build(cfg, data.shape, run.seed).items()}
+    steps = total_steps(data, run, cfg.batch_size, steps)
+    real = data.real(cfg.batch_size, run.seed, device, flat=False)
+    return Setup(
+        family,
+        models,
+        training(models, cfg, real, steps, run.seed),
+        steps,
+        data_record(family, family, cfg, run, steps, data),
+        extra={"class_names": data.class_names, "fingerprint": data.fingerprint},
+        batch_size=cfg.batch_size,
+        hint="Try lower learning rates (--set lr=...).",
+    )
+
+
+def setup(
+    data: GANData, cfg: Config, run: RunConfig, steps: int | None, device: torch.device
+) -> Setup:
+    """The networks, phases and run record of the config's family: the GAN family (G and D
+    for the data's sample shape, images flattened for the MLP), LAPGAN or progressive
+    growing; `steps` None: run.epochs passes over the images."""
+    if isinstance(cfg, LAPGANConfig):
+        return image_setup(
+            "lapgan",
+            data,
+            cfg,
+            run,
+            steps,
+            device,
+            lapgan_nets.build_models,
+            lambda m, c, real, n, seed: lapgan_training(m, c, real, seed),
+        )
+    if isinstance(cfg, ProGANConfig):
+        return image_setup(
+            "progan", data, cfg, run, steps, device, progan_nets.build_models, progan_training
+        )
+    shape = network_shape(cfg, data.shape)
+    flat = shape != data.shape
+    num_classes = len(data.class_names) if cfg.conditional else 0
+    models = {k: m.to(device) for k, m in build_models(cfg, shape, run.seed, num_classes).items()}
+    steps = total_steps(data, run, cfg.batch_size, steps)
+    real = data.real(cfg.batch_size, run.seed, device, flat, cfg.conditional)
+    training = build_training(models, cfg, real, steps, run.seed)
+    kind = f"gan-{cfg.loss}"
     return Setup(
         kind,
         models,
         training,
         steps,
-        record,
+        data_record("gan", kind, cfg, run, steps, data, num_classes),
         extra={"class_names": data.class_names, "fingerprint": data.fingerprint},
         batch_size=cfg.batch_size,
         hint="Try lower learning rates (--set lr_d=..., lr_g=...), or another loss.",
@@ -98,8 +169,13 @@ def train_gan(
     """Train (or resume, or reuse a finished) GAN in out_dir; returns a small dict with the
     checkpoint path, steps and throughput (and heat-map frames for toy data)."""
     if run.gpus > 1:
-        payload = {"cfg": cfg.to_dict(), "run": run.to_dict(), "out_dir": str(out_dir),
-                   "steps": steps, "snapshots": snapshots}  # fmt: skip
+        payload = {
+            "cfg": cfg.to_dict(),
+            "run": run.to_dict(),
+            "out_dir": str(out_dir),
+            "steps": steps,
+            "snapshots": snapshots,
+        }
         return launch("gan", payload, run.gpus, out_dir, dataclasses.asdict(data))
     return _train(data, cfg, run, out_dir, steps, snapshots, progress, select_device(run.device))
 
@@ -109,9 +185,17 @@ def train_rank(payload: dict[str, Any]) -> dict[str, Any]:
     run = RunConfig.from_dict(payload["run"])
     fields = torch.load(payload["tensors"], map_location="cpu", weights_only=True)
     data = GANData(**{**fields, "shape": tuple(fields["shape"])})
-    return _train(data, GANConfig.from_dict(payload["cfg"]), run, payload["out_dir"],
-                  payload["steps"], payload["snapshots"], None, rank_device(run.device),
-                  distributed=True)  # fmt: skip
+    return _train(
+        data,
+        GANConfig.from_dict(payload["cfg"]),
+        run,
+        payload["out_dir"],
+        payload["steps"],
+        payload["snapshots"],
+        None,
+        rank_device(run.device),
+        distributed=True,
+    )
 
 
 def _train(
@@ -154,7 +238,7 @@ def score_gan(
     metrics.json."""
     out_dir = Path(out_dir)
     dev = str(select_device(device))
-    run = load_run(checkpoint, dev, family="gan")
+    run = load_run(checkpoint, dev)
     name = run.record["data_name"]
     if name not in toy.TOY_DATA:
         res = score_checkpoint(checkpoint, out_dir, name, seed, num_samples, dev, source)

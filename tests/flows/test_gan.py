@@ -8,6 +8,7 @@ import torch
 
 from ganflow.flows.cli import main
 from ganflow.flows.gan import GANParams, parse_grid, run_gan
+from ganflow.models.config import ConfigError
 from ganflow.tasks.data import toy
 
 TINY = {"width": 32, "depth": 2, "batch_size": 32}
@@ -174,3 +175,39 @@ def test_g_ema_run_resumes_and_scores_the_average(tmp_path):
         for a, b in zip(run["G"].parameters(), run["G_ema"].parameters(), strict=True)
     )
     assert run_gan(p)["scores"] == s["scores"]
+
+
+@pytest.mark.parametrize(
+    ("family", "model"),
+    [
+        ("lapgan", {"levels": 2, "hidden": 32, "channels": 8, "z_dim": 8, "batch_size": 32}),
+        ("progan", {"channels": 8, "z_dim": 8, "batch_size": 32, "loss": "nonsaturating"}),
+    ],
+)
+def test_other_families_train_and_score_through_train_gan(tmp_path, monkeypatch, family, model):
+    import ganflow.tasks.evaluate.extractors as ex
+
+    monkeypatch.setattr(ex, "DATA_DIR", tmp_path)
+    p = GANParams(
+        data="digits",
+        family=family,
+        model=model,
+        steps=20,
+        num_samples=100,
+        run_dir=str(tmp_path / family),
+    )
+    s = run_gan(p)
+    assert s["family"] == family and s["steps"] == 20 and s["scores"]["fid"]["mean"] > 0
+    ckpt = torch.load(s["checkpoints"][0], weights_only=True)
+    assert ckpt["config"]["family"] == family
+    assert family in Path(s["report"]).read_text().lower()
+    assert Path(s["per_seed"][0]["samples_png"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_families_refuse_toy_data_and_unknown_names():
+    with pytest.raises(ConfigError, match="draws images"):
+        GANParams(data="ring", family="lapgan").validate()
+    with pytest.raises(ConfigError, match="family must be one of"):
+        GANParams(data="digits", family="stylegan").validate()
+    with pytest.raises(ConfigError, match="unknown"):
+        GANParams(data="digits", family="progan", model={"width": 3}).validate()
