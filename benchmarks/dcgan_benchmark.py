@@ -4,15 +4,19 @@ test set.
 
     python benchmarks/dcgan_benchmark.py                       # fashion-mnist, 10 min per config
     python benchmarks/dcgan_benchmark.py --minutes 3 --samples 5000 --json
+    python benchmarks/dcgan_benchmark.py --families --minutes 5  # the lectures' other systems
 
 Each configuration gets the same budget (--minutes) and the same step cap (--epochs passes);
-the table says how many steps each managed in it.
+the table says how many steps each managed in it. --families compares, at that budget, the
+plain DCGAN (first row) with LOGAN's latent step on it, InfoGAN, LAPGAN and progressive
+growing, then the class-conditional DCGAN (projection D) with BigGAN's tricks beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -42,6 +46,23 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+# --families: (family, model settings on top of the width); the plain DCGAN first
+FAMILY_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "DCGAN (non-saturating)": ("gan", {"arch": "dcgan", "loss": "nonsaturating"}),
+    "DCGAN + LOGAN (ngd)": ("gan", {"arch": "dcgan", "latent_opt": "ngd"}),
+    "InfoGAN (10-way code)": ("infogan", {"arch": "conv"}),
+    "LAPGAN": ("lapgan", {}),
+    "progressive growing": ("progan", {}),
+    "conditional DCGAN (projection)": ("gan", {"arch": "dcgan", "condition": "projection"}),
+    "conditional, BigGAN's tricks": (
+        "gan",
+        {"arch": "biggan", "condition": "projection", "ortho_reg": 1e-4},
+    ),
+}
+# the width setting of each family's config
+WIDTH_KEY = {"gan": "width", "infogan": "width", "lapgan": "channels", "progan": "channels"}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -54,25 +75,42 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--families", action="store_true", help="the other GAN systems (see above)")
+    ap.add_argument(
+        "--only", default=None, help="--families: comma-separated row numbers (1 = DCGAN)"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     root = Path(args.out or tempfile.mkdtemp(prefix="dcgan-bench-"))
     rows = []
-    for name, over in CONFIGS.items():
+    if args.families:
+        table = {
+            n: (fam, {WIDTH_KEY[fam]: args.width, **over}) for n, (fam, over) in FAMILY_ROWS.items()
+        }
+        if args.only:
+            keep = {int(i) for i in args.only.split(",")}
+            table = {n: v for i, (n, v) in enumerate(table.items(), 1) if i in keep}
+    else:
+        table = {
+            n: ("gan", {"arch": "dcgan", "width": args.width, **o}) for n, o in CONFIGS.items()
+        }
+    for name, (family, model) in table.items():
         p = GANParams(
             data=args.data,
-            model={"arch": "dcgan", "width": args.width, **over},
+            family=family,
+            model=model,
             seeds=[args.seed],
             epochs=args.epochs,
             max_minutes=args.minutes,
             num_samples=args.samples,
             device=args.device,
         )
-        s = run_gan(p, run_dir=root / name.replace(" ", "_").replace("+", "and"))
+        s = run_gan(p, run_dir=root / re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_"))
         r = s["per_seed"][0]
         rows.append(
             {
                 "config": name,
+                "family": family,
                 "steps": r["steps"],
                 "wall_s": r["wall_s"],
                 **{k: r.get(k) for k in ("fid", "kid_mean", "precision", "recall")},
@@ -83,15 +121,15 @@ def main() -> int:
         print(json.dumps(rows))
         return 0
     print(
-        f"{args.data}: DCGAN width {args.width}, {args.minutes} min per configuration, {args.samples} samples "
+        f"{args.data}: width {args.width}, {args.minutes} min per configuration, {args.samples} samples "
         "vs the test set, domain-classifier features"
     )
     print(
-        f"{'configuration':<24} {'steps':>7} {'FID':>9} {'KID':>9} {'precision':>10} {'recall':>8}"
+        f"{'configuration':<32} {'steps':>7} {'FID':>9} {'KID':>9} {'precision':>10} {'recall':>8}"
     )
     for r in rows:
         print(
-            f"{r['config']:<24} {r['steps']:>7} {r['fid']:>9.2f} {r['kid_mean']:>9.2f} {r['precision']:>10.3f} "
+            f"{r['config']:<32} {r['steps']:>7} {r['fid']:>9.2f} {r['kid_mean']:>9.2f} {r['precision']:>10.3f} "
             f"{r['recall']:>8.3f}"
         )
     print(f"samples: {root}")

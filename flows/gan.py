@@ -35,9 +35,16 @@ from ganflow.tasks.train.gan import score_gan, train_gan
 from ganflow.tasks.train.trainer import RunConfig
 
 # The source a cached step's key depends on (flows/caching.py), beside the step's own file.
-GAN_CODE = ("models/gan", "models/lapgan", "models/progan", "tasks/train", "tasks/data")
+GAN_CODE = (
+    "models/gan",
+    "models/infogan",
+    "models/lapgan",
+    "models/progan",
+    "tasks/train",
+    "tasks/data",
+)
 # the families train-gan trains on a data set's images (or, the GAN family, on toy points)
-FAMILIES = ("gan", "lapgan", "progan")
+FAMILIES = ("gan", "infogan", "lapgan", "progan")
 
 # The 2-D recipe (benchmarks/README.md, "Mode-collapse benchmark": why these values)
 TOY_DEFAULTS: dict[str, Any] = {
@@ -187,9 +194,12 @@ def run_gan(
 
     def one_seed(seed: int) -> dict[str, Any]:
         run = RunConfig(
-            epochs=p.epochs or IMAGE_EPOCHS, seed=seed, device=p.device,
-            max_minutes=p.max_minutes, gpus=p.gpus,
-        )  # fmt: skip
+            epochs=p.epochs or IMAGE_EPOCHS,
+            seed=seed,
+            device=p.device,
+            max_minutes=p.max_minutes,
+            gpus=p.gpus,
+        )
         out_dir = run_dir / f"seed{seed}"
         t = steps.train(data, cfg, run, out_dir, n_steps)
         s = steps.score(

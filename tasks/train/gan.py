@@ -17,6 +17,9 @@ from ganflow.models.gan.config import GANConfig
 from ganflow.models.gan.nets import build_models, network_shape
 from ganflow.models.gan.objective import build_training
 from ganflow.models.gan.sampling import generate, sampler
+from ganflow.models.infogan import nets as infogan_nets
+from ganflow.models.infogan.config import InfoGANConfig
+from ganflow.models.infogan.objective import build_training as infogan_training
 from ganflow.models.lapgan import nets as lapgan_nets
 from ganflow.models.lapgan.config import LAPGANConfig
 from ganflow.models.lapgan.objective import build_training as lapgan_training
@@ -77,8 +80,9 @@ def image_setup(
     build: Callable,
     training: Callable,
 ) -> Setup:
-    """The Setup of an image GAN family that is not the GAN family itself (LAPGAN, progressive
-    growing): build(cfg, shape, seed) -> modules; training(modules, cfg, real, steps, seed)."""
+    """The Setup of an image GAN family that is not the GAN family itself (InfoGAN, LAPGAN,
+    progressive growing): build(cfg, shape, seed) -> modules; training(modules, cfg, real,
+    steps, seed)."""
     if data.images is None:
         raise ValueError(f"{family} trains on images, not on the 2-D {data.name} points")
     models = {k: m.to(device) for k, m in build(cfg, data.shape, run.seed).items()}
@@ -112,6 +116,17 @@ def setup(
             device,
             lapgan_nets.build_models,
             lambda m, c, real, n, seed: lapgan_training(m, c, real, seed),
+        )
+    if isinstance(cfg, InfoGANConfig):
+        return image_setup(
+            "infogan",
+            data,
+            cfg,
+            run,
+            steps,
+            device,
+            infogan_nets.build_models,
+            lambda m, c, real, n, seed: infogan_training(m, c, real, seed),
         )
     if isinstance(cfg, ProGANConfig):
         return image_setup(
