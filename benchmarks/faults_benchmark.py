@@ -923,7 +923,7 @@ def load_test(f: dict[str, Path], w: Path, n: int = 20) -> Outcome:
         server.ready()
         env = {"PREFECT_API_URL": server.url, "OMP_NUM_THREADS": "1"}
         argv = ["export", "--quiet", "--json", "--checkpoint", str(f["ckpt"]), "--name", "load",
-                "--per-class", "2", "--root", str(root)]  # fmt: skip
+                "--per-class", "2", "--balance", "natural", "--root", str(root)]  # fmt: skip
         procs = [subprocess.Popen([*GANFLOW, *argv], cwd=REPO, env={**os.environ, **env},
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(n)]  # fmt: skip

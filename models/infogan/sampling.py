@@ -16,7 +16,7 @@ from ganflow.models.infogan.objective import code_vector, draw_codes
 
 
 def modules_for(cfg: InfoGANConfig, record: dict[str, Any]) -> dict[str, nn.Module]:
-    return build_models(cfg, tuple(record["image_shape"]), record["seed"])
+    return build_models(cfg, tuple(record.get("image_shape") or record["shape"]), record["seed"])
 
 
 @torch.no_grad()

@@ -182,6 +182,7 @@ def test_g_ema_run_resumes_and_scores_the_average(tmp_path):
     [
         ("lapgan", {"levels": 2, "hidden": 32, "channels": 8, "z_dim": 8, "batch_size": 32}),
         ("progan", {"channels": 8, "z_dim": 8, "batch_size": 32, "loss": "nonsaturating"}),
+        ("infogan", {"width": 8, "z_dim": 8, "batch_size": 32}),
     ],
 )
 def test_other_families_train_and_score_through_train_gan(tmp_path, monkeypatch, family, model):
