@@ -864,21 +864,25 @@ def kill_training(w: Path, points: int = 10, seed: int = 0) -> list[Outcome]:
     return out
 
 
+def kill_when(argv: list[str], ready: Any) -> None:
+    """Run the command and SIGKILL it as soon as ready() is true (or let it end first)."""
+    p = subprocess.Popen([*GANFLOW, *argv], cwd=REPO, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)  # fmt: skip
+    while p.poll() is None and not ready():
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+
+
 def kill_export(f: dict[str, Path], w: Path) -> Outcome:
     root = w / "kill-export"
     shutil.rmtree(root, ignore_errors=True)
     argv = ["export", "--no-prefect", "--quiet", "--checkpoint", str(f["ckpt"]), "--name", "k",
             "--per-class", "400", "--balance", "natural", "--root", str(root)]  # fmt: skip
     t0 = time.monotonic()
-    p = subprocess.Popen(
-        [*GANFLOW, *argv], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    kill_when(
+        argv, lambda: (root / "k").is_dir() and any((root / "k").glob(".tmp-*/images/*/*.png"))
     )
-    while p.poll() is None and not list(
-        (root / "k").glob(".tmp-*/images/*/*.png") if (root / "k").is_dir() else []
-    ):
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
     visible = [q.name for q in (root / "k").iterdir() if not q.name.startswith(".")] if (root / "k").is_dir() else []  # fmt: skip
     again = run_cli(argv)
     after = sorted(q.name for q in (root / "k").iterdir())
@@ -893,15 +897,7 @@ def kill_flow(w: Path) -> Outcome:
     shutil.rmtree(run, ignore_errors=True)
     argv = ["semi-supervised", "--quiet", "--epochs", "1", "--seeds", "0", "--run-dir", str(run)]
     t0 = time.monotonic()
-    p = subprocess.Popen(
-        [*GANFLOW, *argv], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    while p.poll() is None and not list(
-        (run / "data").glob("*.pt") if (run / "data").is_dir() else []
-    ):
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    kill_when(argv, lambda: (run / "data").is_dir() and any((run / "data").glob("*.pt")))
     again = run_cli([*argv, "--json"])
     ok = again.returncode == 0 and (run / "report.md").is_file()
     line = f"rerun exit {again.returncode}; report {'written' if ok else 'missing'}: {again.stderr.strip()[-200:]}"

@@ -12,23 +12,24 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from ganflow.flows.caching import cached_step
-from ganflow.flows.params import param, params_flow
+from ganflow.flows.params import BundleSource, param, params_flow
 from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
 from ganflow.flows.tasks import evaluate_task, prepare_task, train_task
 from ganflow.models.aae.config import AAEConfig
 from ganflow.models.config import ConfigError
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import DataSpec, prepare
-from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
+from ganflow.tasks.data.sources import SOURCES, check_source
 from ganflow.tasks.evaluate.classification import TEST_ERROR, evaluate_classifier
 from ganflow.tasks.evaluate.clustering import (
     CLUSTER_ACCURACY,
     HUNGARIAN_ACCURACY,
     NMI,
+    per_seed_scores,
     score_clusters,
 )
 from ganflow.tasks.evaluate.metrics import mean_std
-from ganflow.tasks.io import claim_run_dir, write_json, write_text
+from ganflow.tasks.io import claim_run_dir, write_run_summary
 from ganflow.tasks.report.clusters import markdown_report, outputs
 from ganflow.tasks.train.aae import train_aae
 from ganflow.tasks.train.distributed import check_split
@@ -44,7 +45,7 @@ DEFAULT_MODEL: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class ClusterParams(SeedWorkers):
+class ClusterParams(SeedWorkers, BundleSource):
     data: str = param("digits", f"data set: {', '.join(SOURCES)}")
     clusters: int = param(
         16, "size of the categorical code K (semi-supervised: the number of classes)"
@@ -52,12 +53,6 @@ class ClusterParams(SeedWorkers):
     labels_per_class: int | None = param(None, "semi-supervised mode: labelled images per class")
     seeds: list[int] = param([0], "seeds, comma-separated (e.g. 0,1,2)")
     epochs: int | None = param(None, "passes over the training images (default: per data set)")
-    data_root: str | None = param(
-        None, "where the data set's files are (folder source: the image tree)"
-    )
-    image_size: int = param(32, "folder source: resize images to this size")
-    channels: int = param(3, "folder source: 1 = greyscale, 3 = RGB", choices=(1, 3))
-    val_fraction: float = param(0.1, "stratified validation fraction of the training set")
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     max_minutes: float | None = param(None, "wall-time budget per seed")
     gpus: int = param(1, "processes per training (torchrun: one per GPU; CPU processes with gloo)")
@@ -78,10 +73,7 @@ class ClusterParams(SeedWorkers):
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
         if not self.semi and self.clusters < 2:
             raise ConfigError(f"clusters must be at least 2 to cluster, got {self.clusters}")
-        if self.image_size < 8:
-            raise ConfigError(f"image_size must be at least 8, got {self.image_size}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        self.check_bundle_source()
         cfg = self.aae_config()  # the model settings, checked now
         check_split(self.gpus, cfg, ("batch_size", "labelled_batch_size"))
 
@@ -104,10 +96,7 @@ class ClusterParams(SeedWorkers):
                          gpus=self.gpus)  # fmt: skip
 
     def data_spec(self, seed: int) -> DataSpec:
-        opts = SourceOptions(
-            root=self.data_root, image_size=self.image_size, channels=self.channels
-        )
-        return DataSpec(self.data, self.labels_per_class or 1, seed, self.val_fraction, opts)
+        return self.bundle_spec(self.data, self.labels_per_class or 1, seed)
 
 
 @dataclass
@@ -176,14 +165,8 @@ def run_cluster(p: ClusterParams, steps: ClusterSteps | None = None) -> dict[str
         assignments,
         {k: str(v) for k, v in pictures.items()},
     )
-    summary["per_seed"] = [
-        {"seed": r["seed"], **{k: v for k, v in r["metrics"].items() if k != "protocol"}}
-        for r in rows
-    ]
-    write_json(run_dir / "metrics.json", summary)
-    summary["metrics"] = str(run_dir / "metrics.json")
-    write_text(run_dir / "report.md", markdown_report(summary, embed=False))
-    summary["report"] = str(run_dir / "report.md")
+    summary["per_seed"] = per_seed_scores(rows)
+    write_run_summary(run_dir, summary, lambda s: markdown_report(s, embed=False))
     if steps.on_report is not None:
         steps.on_report(run_dir.name, summary)
     return summary

@@ -8,24 +8,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
+from ganflow.flows.artifacts import publish_report_and_seeds
 from ganflow.flows.caching import cached_step
-from ganflow.flows.params import param, params_flow
+from ganflow.flows.params import BundleSource, param, params_flow
 from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
 from ganflow.flows.tasks import prepare_task
 from ganflow.models.config import ConfigError
 from ganflow.models.infogan.config import InfoGANConfig
 from ganflow.tasks.data.bundle import DataSpec, prepare
-from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
+from ganflow.tasks.data.sources import SOURCES, check_source
 from ganflow.tasks.evaluate.clustering import (
     CLUSTER_ACCURACY,
     HUNGARIAN_ACCURACY,
     NMI,
+    per_seed_scores,
     score_clusters,
 )
 from ganflow.tasks.evaluate.metrics import mean_std
-from ganflow.tasks.io import claim_run_dir, write_json, write_text
+from ganflow.tasks.io import claim_run_dir, write_run_summary
 from ganflow.tasks.report.infogan import markdown_report, pictures
 from ganflow.tasks.train.infogan import train_infogan
 from ganflow.tasks.train.trainer import RunConfig
@@ -35,18 +35,12 @@ DEFAULT_EPOCHS = {"digits": 200, "fashion-mnist": 10, "mnist": 10, "folder": 50}
 
 
 @dataclass
-class InfoGANParams(SeedWorkers):
+class InfoGANParams(SeedWorkers, BundleSource):
     data: str = param("digits", f"data set: {', '.join(SOURCES)}")
     categorical: int = param(10, "values K of the categorical code (0: none)")
     continuous: int = param(2, "continuous codes, each U(-1, 1)")
     seeds: list[int] = param([0], "seeds, comma-separated (e.g. 0,1,2)")
     epochs: int | None = param(None, "passes over the training images (default: per data set)")
-    data_root: str | None = param(
-        None, "where the data set's files are (folder source: the image tree)"
-    )
-    image_size: int = param(32, "folder source: resize images to this size")
-    channels: int = param(3, "folder source: 1 = greyscale, 3 = RGB", choices=(1, 3))
-    val_fraction: float = param(0.1, "stratified validation fraction of the training set")
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     max_minutes: float | None = param(None, "wall-time budget per seed")
     model: dict[str, Any] = param(
@@ -61,10 +55,7 @@ class InfoGANParams(SeedWorkers):
         self.require("at least 1", "epochs")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
-        if self.image_size < 8:
-            raise ConfigError(f"image_size must be at least 8, got {self.image_size}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        self.check_bundle_source()
         self.infogan_config()  # the model settings, checked now
 
     def infogan_config(self) -> InfoGANConfig:
@@ -77,10 +68,7 @@ class InfoGANParams(SeedWorkers):
         return RunConfig(epochs=epochs, seed=seed, device=self.device, max_minutes=self.max_minutes)
 
     def data_spec(self, seed: int) -> DataSpec:
-        opts = SourceOptions(
-            root=self.data_root, image_size=self.image_size, channels=self.channels
-        )
-        return DataSpec(self.data, 1, seed, self.val_fraction, opts)
+        return self.bundle_spec(self.data, 1, seed)
 
 
 @dataclass
@@ -132,28 +120,21 @@ def run_infogan(p: InfoGANParams, steps: InfoGANSteps | None = None) -> dict[str
     for key in (CLUSTER_ACCURACY, HUNGARIAN_ACCURACY, NMI):
         summary[key] = _pm([r["metrics"].get(key) for r in rows])
     summary["pictures"] = pictures(rows[0]["train"]["checkpoint"], rows[0]["data"]["path"], run_dir)
-    summary["per_seed"] = [
-        {"seed": r["seed"], **{k: v for k, v in r["metrics"].items() if k != "protocol"}}
-        for r in rows
-    ]
-    write_json(run_dir / "metrics.json", summary)
-    summary["metrics"] = str(run_dir / "metrics.json")
-    write_text(run_dir / "report.md", markdown_report(summary, embed=False))
-    summary["report"] = str(run_dir / "report.md")
+    summary["per_seed"] = per_seed_scores(rows)
+    write_run_summary(run_dir, summary, lambda s: markdown_report(s, embed=False))
     if steps.on_report is not None:
         steps.on_report(run_dir.name, summary)
     return summary
 
 
 def publish_report(run_name: str, summary: dict[str, Any]) -> None:
-    create_markdown_artifact(
+    publish_report_and_seeds(
         markdown_report(summary, embed=True),
-        key="infogan-report",
-        description=f"InfoGAN run {run_name}",
-    )
-    rows = [{k: v for k, v in r.items() if not isinstance(v, list)} for r in summary["per_seed"]]
-    create_table_artifact(
-        rows, key="infogan-metrics", description="per-seed clustering of the code"
+        "infogan-report",
+        f"InfoGAN run {run_name}",
+        summary["per_seed"],
+        "infogan-metrics",
+        "per-seed clustering of the code",
     )
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ganflow.models.config import Config, ConfigError, param, parse_setting  # noqa: F401 (param: re-exported)
+from ganflow.tasks.data.bundle import DataSpec
+from ganflow.tasks.data.sources import SourceOptions
 
 P = TypeVar("P", bound=Config)
 
@@ -74,24 +76,22 @@ def _base_type(tp: Any) -> Any:
     return typing.get_origin(tp) or tp
 
 
-def int_list(text: str) -> list[int]:
+def _numbers(text: str, kind: type, what: str) -> list:
     try:
-        values = [int(s) for s in text.split(",") if s.strip()]
+        values = [kind(s) for s in text.split(",") if s.strip()]
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from e
     if not values:
         raise argparse.ArgumentTypeError("give at least one value")
     return values
+
+
+def int_list(text: str) -> list[int]:
+    return _numbers(text, int, "integers")
 
 
 def float_list(text: str) -> list[float]:
-    try:
-        values = [float(s) for s in text.split(",") if s.strip()]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from e
-    if not values:
-        raise argparse.ArgumentTypeError("give at least one value")
-    return values
+    return _numbers(text, float, "numbers")
 
 
 def str_list(text: str) -> list[str]:
@@ -159,3 +159,28 @@ def params_from_args(cls: type[P], args: argparse.Namespace, **extra: Any) -> P:
         if _base_type(hints[k]) is dict:
             given[k] = dict(v)
     return cls.from_dict({**given, **extra})
+
+
+@dataclasses.dataclass
+class BundleSource(Config):
+    """The fields of a flow that prepares a data bundle from a named source (a base of its
+    params): where the files are, how a folder source is read, the validation split."""
+
+    data_root: str | None = param(
+        None, "where the data set's files are (folder source: the image tree)"
+    )
+    image_size: int = param(32, "folder source: resize images to this size")
+    channels: int = param(3, "folder source: 1 = greyscale, 3 = RGB", choices=(1, 3))
+    val_fraction: float = param(0.1, "stratified validation fraction of the training set")
+
+    def check_bundle_source(self) -> None:
+        if self.image_size < 8:
+            raise ConfigError(f"image_size must be at least 8, got {self.image_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+    def bundle_spec(self, data: str, labels_per_class: int, seed: int) -> DataSpec:
+        opts = SourceOptions(
+            root=self.data_root, image_size=self.image_size, channels=self.channels
+        )
+        return DataSpec(data, labels_per_class, seed, self.val_fraction, opts)

@@ -14,7 +14,7 @@ from ganflow.flows.params import param, params_flow
 from ganflow.models.config import Config, ConfigError
 from ganflow.tasks.evaluate import metrics as M
 from ganflow.tasks.evaluate.truncation import curve_png, truncation_curve
-from ganflow.tasks.io import claim_run_dir, write_json, write_text
+from ganflow.tasks.io import claim_run_dir, write_run_summary
 from ganflow.tasks.report.figures import png_data_uri
 from ganflow.tasks.train.devices import select_device
 
@@ -73,9 +73,7 @@ def run_truncation(p: TruncationParams, steps: Any = None) -> dict[str, Any]:
         "plot": str(plot),
         "run_dir": str(run_dir),
     }
-    write_json(run_dir / "metrics.json", summary)
-    summary["metrics"] = str(run_dir / "metrics.json")
-    summary["report"] = str(write_text(run_dir / "report.md", markdown(summary, embed=False)))
+    write_run_summary(run_dir, summary, lambda s: markdown(s, embed=False))
     if steps is not None:
         steps(run_dir.name, summary)
     return summary

@@ -109,6 +109,18 @@ def load_arrays(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         return json.loads(str(z["meta"])), {k: z[k] for k in z.files if k != "meta"}
 
 
+def write_run_summary(
+    run_dir: Path, summary: dict[str, Any], report: Callable[[dict[str, Any]], str]
+) -> dict[str, Any]:
+    """A flow's summary as run_dir/metrics.json and its report(summary) as run_dir/report.md;
+    the summary gains the two paths (`metrics`, `report`)."""
+    write_json(run_dir / "metrics.json", summary)
+    summary["metrics"] = str(run_dir / "metrics.json")
+    write_text(run_dir / "report.md", report(summary))
+    summary["report"] = str(run_dir / "report.md")
+    return summary
+
+
 def write_with(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     """For libraries that write to a file name themselves (PIL, matplotlib, zipfile):
     writer(tmp_path) writes a temporary file beside `path`, which is fsynced and renamed."""

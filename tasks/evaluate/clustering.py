@@ -191,6 +191,14 @@ def score_clusters(
     return out
 
 
+def per_seed_scores(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each seed's clustering scores (its 'metrics' less the protocol), with the seed."""
+    return [
+        {"seed": r["seed"], **{k: v for k, v in r["metrics"].items() if k != "protocol"}}
+        for r in rows
+    ]
+
+
 def write_assignments(path: Path, ids: list[str], enc: dict[str, np.ndarray]) -> Path:
     """CSV: image id, cluster, confidence (written atomically)."""
     with atomic_write(path, "w") as f:

@@ -100,38 +100,31 @@ def image_setup(
     )
 
 
+# config class -> (family, build(cfg, shape, seed), training(models, cfg, real, steps, seed))
+IMAGE_FAMILIES: dict[type, tuple[str, Callable, Callable]] = {
+    InfoGANConfig: (
+        "infogan",
+        infogan_nets.build_models,
+        lambda m, cfg, real, steps, seed: infogan_training(m, cfg, real, seed),
+    ),
+    LAPGANConfig: (
+        "lapgan",
+        lapgan_nets.build_models,
+        lambda m, cfg, real, steps, seed: lapgan_training(m, cfg, real, seed),
+    ),
+    ProGANConfig: ("progan", progan_nets.build_models, progan_training),
+}
+
+
 def setup(
     data: GANData, cfg: Config, run: RunConfig, steps: int | None, device: torch.device
 ) -> Setup:
     """The networks, phases and run record of the config's family: the GAN family (G and D
-    for the data's sample shape, images flattened for the MLP), LAPGAN or progressive
-    growing; `steps` None: run.epochs passes over the images."""
-    if isinstance(cfg, LAPGANConfig):
-        return image_setup(
-            "lapgan",
-            data,
-            cfg,
-            run,
-            steps,
-            device,
-            lapgan_nets.build_models,
-            lambda m, c, real, n, seed: lapgan_training(m, c, real, seed),
-        )
-    if isinstance(cfg, InfoGANConfig):
-        return image_setup(
-            "infogan",
-            data,
-            cfg,
-            run,
-            steps,
-            device,
-            infogan_nets.build_models,
-            lambda m, c, real, n, seed: infogan_training(m, c, real, seed),
-        )
-    if isinstance(cfg, ProGANConfig):
-        return image_setup(
-            "progan", data, cfg, run, steps, device, progan_nets.build_models, progan_training
-        )
+    for the data's sample shape, images flattened for the MLP) or one of IMAGE_FAMILIES;
+    `steps` None: run.epochs passes over the images."""
+    if type(cfg) in IMAGE_FAMILIES:
+        family, build, training = IMAGE_FAMILIES[type(cfg)]
+        return image_setup(family, data, cfg, run, steps, device, build, training)
     shape = network_shape(cfg, data.shape)
     flat = shape != data.shape
     num_classes = len(data.class_names) if cfg.conditional else 0
