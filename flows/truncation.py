@@ -65,7 +65,9 @@ def run_truncation(p: TruncationParams, steps: Any = None) -> dict[str, Any]:
     res = truncation_curve(
         p.checkpoint, sorted(p.thresholds), p.num_samples, p.seed, str(select_device(p.device))
     )
-    plot = curve_png(res["rows"], run_dir / "truncation.png", Path(p.checkpoint).parent.name)
+    ckpt = Path(p.checkpoint).resolve()
+    title = f"{ckpt.parent.parent.name}/{ckpt.parent.name}, step {res['protocol']['step']}"
+    plot = curve_png(res["rows"], run_dir / "truncation.png", title)
     summary = {
         "checkpoint": p.checkpoint,
         "rows": res["rows"],
