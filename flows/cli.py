@@ -192,6 +192,8 @@ FLOW_COMMANDS = {
     "augment",
     "translate",
     "text2image",
+    "infogan",
+    "truncation",
 }
 # ... and the commands that run flows of their own
 PRESTART = FLOW_COMMANDS | {"sweep", "pipeline-run"}
