@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ganflow.models.gan.config import GANConfig
+from ganflow.models.images import up
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -49,7 +50,7 @@ class _Block(nn.Module):
 
     def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.cbn(h, c))
-        return self.conv(nn.functional.interpolate(h, scale_factor=2, mode="nearest"))
+        return self.conv(up(h))
 
 
 def z_chunks(z: torch.Tensor, blocks: int, hierarchical: bool) -> list[torch.Tensor]:

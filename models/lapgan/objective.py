@@ -12,8 +12,9 @@ from torch import nn
 
 from ganflow.models import losses
 from ganflow.models.engine import Batch, Phase, Training, adam
+from ganflow.models.images import down, up
 from ganflow.models.lapgan.config import LAPGANConfig
-from ganflow.models.lapgan.pyramid import down, laplacian_pyramid, up
+from ganflow.models.lapgan.pyramid import laplacian_pyramid
 
 RealBatch = Callable[[int], torch.Tensor]
 

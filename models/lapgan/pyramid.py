@@ -1,22 +1,13 @@
 """The Laplacian pyramid of Denton et al. 2015, section 3.1, with d = 2x2 average pooling and
 u = nearest-neighbour upsampling:
     I_0 = I,  I_{k+1} = d(I_k),  h_k = I_k - u(I_{k+1})  (k < K),  h_K = I_K
-and its inverse, I_k = u(I_{k+1}) + h_k, exact by construction."""
+and its inverse, I_k = u(I_{k+1}) + h_k, exact by construction (d and u: models/images.py)."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-
-def down(x: torch.Tensor) -> torch.Tensor:
-    """d: (N, C, S, S) -> (N, C, S/2, S/2), the mean of each 2x2 block."""
-    return F.avg_pool2d(x, 2)
-
-
-def up(x: torch.Tensor) -> torch.Tensor:
-    """u: (N, C, S, S) -> (N, C, 2S, 2S), each pixel repeated over a 2x2 block."""
-    return F.interpolate(x, scale_factor=2, mode="nearest")
+from ganflow.models.images import down, up
 
 
 def laplacian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:

@@ -8,10 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganflow.models.images import to_uint8
+from ganflow.models.images import to_uint8, up
 from ganflow.models.lapgan.config import LAPGANConfig
 from ganflow.models.lapgan.nets import build_models
-from ganflow.models.lapgan.pyramid import up
 
 
 def modules_for(cfg: LAPGANConfig, record: dict[str, Any]) -> dict[str, nn.Module]:

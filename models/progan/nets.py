@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganflow.models.lapgan.pyramid import down, up
+from ganflow.models.images import down, up
 from ganflow.models.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
 from ganflow.models.progan.config import ProGANConfig
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from ganflow.models import losses
 from ganflow.models.engine import Batch, Phase, Training, adam
-from ganflow.models.lapgan.pyramid import down, up
+from ganflow.models.images import down, up
 from ganflow.models.progan.config import ProGANConfig
 
 RealBatch = Callable[[int], torch.Tensor]

@@ -8,8 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganflow.models.images import to_uint8
-from ganflow.models.lapgan.pyramid import up
+from ganflow.models.images import to_uint8, up
 from ganflow.models.progan.config import ProGANConfig
 from ganflow.models.progan.nets import build_models
 from ganflow.models.progan.objective import schedule

@@ -6,10 +6,11 @@ import torch
 
 from ganflow.models.config import ConfigError
 from ganflow.models.engine import run_phases
+from ganflow.models.images import down, up
 from ganflow.models.lapgan.config import LAPGANConfig
 from ganflow.models.lapgan.nets import build_models, sides
 from ganflow.models.lapgan.objective import build_training
-from ganflow.models.lapgan.pyramid import down, laplacian_pyramid, reconstruct, up
+from ganflow.models.lapgan.pyramid import laplacian_pyramid, reconstruct
 from ganflow.models.lapgan.sampling import coarse_to_fine
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganflow.models.engine import run_phases
-from ganflow.models.lapgan.pyramid import down, up
+from ganflow.models.images import down, up
 from ganflow.models.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
 from ganflow.models.progan.config import ProGANConfig
 from ganflow.models.progan.nets import build_models, resolutions
