@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ganflow.models.registry import CONDITION
+from ganflow.models.registry import CONDITION, Run
 from ganflow.tasks.data.folders import read_sample_folder
 from ganflow.tasks.data.sources import DataError, RawData
 from ganflow.tasks.evaluate.protocol import (
@@ -21,6 +21,25 @@ from ganflow.tasks.evaluate.protocol import (
 from ganflow.tasks.io import save_torch
 from ganflow.tasks.progress import Progress
 from ganflow.tasks.train.checkpoint import load_run
+
+
+@torch.no_grad()
+def sample_run(
+    run: Run, n: int, g: torch.Generator, bar: Progress | None = None
+) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+    """n uint8 images of a run that samples, in chunks of 500: (images, each chunk's labels);
+    a conditional run is given labels that cycle through its classes."""
+    k, conditional = max(1, len(run.class_names)), run.family.conditional(run)
+    xs, ys = [], []
+    for i in range(0, n, 500):
+        m = min(500, n - i)
+        labels = torch.arange(i, i + m) % k if conditional else None
+        x, y, _ = run.family.sample(run, m, labels, g)
+        xs.append(x)
+        ys.append(y)
+        if bar is not None:
+            bar.update(len(x))
+    return torch.cat(xs), ys
 
 
 @torch.no_grad()
@@ -43,19 +62,9 @@ def _generate(
             f"{p.checkpoint} makes {tuple(run.image_shape)} images but {data_name(p)} has "
             f"{tuple(raw.train_x.shape[1:])}: name the data set it was trained on with --data"
         )
-    g = torch.Generator().manual_seed(p.seed)
-    k, conditional = max(1, len(run.class_names)), fam.conditional(run)
-    xs, ys = [], []
     bar = Progress(f"sampling {fam.name} {run.kind}", n, "img")
-    for i in range(0, n, 500):
-        m = min(500, n - i)
-        labels = torch.arange(i, i + m) % k if conditional else None
-        x, y, _ = fam.sample(run, m, labels, g)
-        xs.append(x)
-        ys.append(y)
-        bar.update(len(x))
+    x, ys = sample_run(run, n, torch.Generator().manual_seed(p.seed), bar)
     bar.close()
-    x = torch.cat(xs)
     info = {
         "source": "checkpoint",
         "path": str(p.checkpoint),

@@ -14,25 +14,13 @@ from ganflow.tasks.data.sources import DataError
 from ganflow.tasks.evaluate import metrics as M
 from ganflow.tasks.evaluate.extractors import domain_extractor
 from ganflow.tasks.evaluate.protocol import EvalParams, data_name, load_reference
+from ganflow.tasks.evaluate.samples import sample_run
 from ganflow.tasks.io import DATA_DIR
 from ganflow.tasks.progress import Progress
 from ganflow.tasks.report.figures import figure_png
 from ganflow.tasks.train.checkpoint import load_run
 
 UNTRUNCATED = "none"
-
-
-@torch.no_grad()
-def _draw(run: Any, n: int, threshold: float | None, seed: int) -> torch.Tensor:
-    """n images (uint8) at this threshold, a conditional run's balanced over its classes."""
-    run.truncation = threshold
-    k = max(1, len(run.class_names))
-    g, xs = torch.Generator().manual_seed(seed), []
-    for i in range(0, n, 500):
-        m = min(500, n - i)
-        labels = torch.arange(i, i + m) % k if run.family.conditional(run) else None
-        xs.append(run.family.sample(run, m, labels, g)[0])
-    return torch.cat(xs)
 
 
 def truncation_curve(
@@ -57,7 +45,8 @@ def truncation_curve(
     rows = []
     bar = Progress("truncation curve", len(thresholds) + 1, "set")
     for t in [*thresholds, None]:
-        fake = ext.features(_draw(run, num_samples, t, seed))
+        run.truncation = t
+        fake = ext.features(sample_run(run, num_samples, torch.Generator().manual_seed(seed))[0])
         row = {
             "truncation": UNTRUNCATED if t is None else t,
             M.FID: M.fid_from_features(real, fake),
