@@ -31,7 +31,7 @@ from ganflow.tasks.evaluate.metrics import mean_std
 from ganflow.tasks.io import claim_run_dir, write_json, write_text
 from ganflow.tasks.report.gan import SCORE_KEYS, comparison_table, markdown_report
 from ganflow.tasks.train.distributed import check_split
-from ganflow.tasks.train.gan import score_gan, train_gan
+from ganflow.tasks.train.gan import IMAGE_FAMILIES, score_gan, train_gan
 from ganflow.tasks.train.trainer import RunConfig
 
 # The source a cached step's key depends on (flows/caching.py), beside the step's own file.
@@ -44,7 +44,7 @@ GAN_CODE = (
     "tasks/data",
 )
 # the families train-gan trains on a data set's images (or, the GAN family, on toy points)
-FAMILIES = ("gan", "infogan", "lapgan", "progan")
+FAMILIES = ("gan", *(family for family, _, _ in IMAGE_FAMILIES.values()))
 
 # The 2-D recipe (benchmarks/README.md, "Mode-collapse benchmark": why these values)
 TOY_DEFAULTS: dict[str, Any] = {
@@ -84,7 +84,8 @@ class GANParams(SeedWorkers):
     )
     family: str = param(
         "gan",
-        "gan (any loss and trick) | lapgan (Laplacian pyramid) | progan (progressive growing)",
+        "gan (any loss and trick) | infogan (latent codes; `ganflow infogan` scores them) | "
+        "lapgan (Laplacian pyramid) | progan (progressive growing)",
     )
     model: dict[str, Any] = param(
         {},

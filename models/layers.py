@@ -233,9 +233,7 @@ class MinibatchStdDev(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
-        g = min(self.group, n)
-        if n % g:
-            g = 1 if n == 1 else next(d for d in range(g, 0, -1) if n % d == 0)
+        g = next(d for d in range(min(self.group, n), 0, -1) if n % d == 0)  # divides n
         y = x.view(g, n // g, c, h, w)  # sample i belongs to group i % (n / g)
         std = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n / g,)
         s = std.repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w)

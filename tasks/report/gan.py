@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ganflow.models.gan.config import GANConfig
+from ganflow.models.registry import FAMILIES
 from ganflow.tasks.data import toy
 from ganflow.tasks.evaluate.metrics import FID
 from ganflow.tasks.report.figures import png_data_uri
@@ -24,19 +25,11 @@ def fmt_score(s: dict[str, float] | None, key: str) -> str:
     return f"{s['mean']:.3g} ± {s['std']:.2g}"
 
 
-def _config_class(family: str) -> type:
-    from ganflow.models.registry import FAMILIES
-
-    return FAMILIES[family].config
-
-
 def title(summary: dict[str, Any]) -> str:
-    """'GAN: <loss and tricks>' for the GAN family, else the family's title and config."""
+    """'GAN: <loss and tricks>' for the GAN family, else the family's title."""
     family = summary.get("family", "gan")
     if family == "gan":
         return f"GAN: {GANConfig.from_dict(summary['config']).summary()}"
-    from ganflow.models.registry import FAMILIES
-
     return FAMILIES[family].title.removeprefix("a ").removeprefix("an ")
 
 
@@ -59,7 +52,7 @@ def markdown_report(summary: dict[str, Any], embed: bool = True) -> str:
             "",
             f"![{'samples over training' if first.get('heatmaps') else 'samples'}]({src})",
         ]
-    cls = _config_class(summary.get("family", "gan"))
+    cls = FAMILIES[summary.get("family", "gan")].config
     changed = {k: v for k, v in summary["config"].items() if getattr(cls(), k) != v}
     lines += ["", f"Config (differences from {cls.__name__} defaults): `{json.dumps(changed)}`"]
     return "\n".join(lines) + "\n"

@@ -88,6 +88,7 @@ def image_setup(
     models = {k: m.to(device) for k, m in build(cfg, data.shape, run.seed).items()}
     steps = total_steps(data, run, cfg.batch_size, steps)
     real = data.real(cfg.batch_size, run.seed, device, flat=False)
+    lrs = [f"{name}=..." for name in cfg.field_types() if name.startswith("lr")]
     return Setup(
         family,
         models,
@@ -96,7 +97,7 @@ def image_setup(
         data_record(family, family, cfg, run, steps, data),
         extra={"class_names": data.class_names, "fingerprint": data.fingerprint},
         batch_size=cfg.batch_size,
-        hint="Try lower learning rates (--set lr=...).",
+        hint=f"Try lower learning rates (--set {', '.join(lrs)}).",
     )
 
 
