@@ -25,6 +25,13 @@ class StackGANConfig(Config):
     ndf: int = 32
     # residual blocks of Stage-II's generator (the paper: 2 for 64 -> 256)
     res_blocks: int = 2
+    # Stage-II draws a correction to the upsampled Stage-I image (zero at the start, so
+    # Stage-II begins where Stage-I ends) instead of a whole new image (the paper)
+    stage2_residual: bool = False
+    # weight of the text-image matching loss on G (AttnGAN's DAMSM sentence loss, Xu et al.
+    # 2018): the text encoder's own image encoder, frozen, must find each caption's image
+    # among the batch's; 0 = off (the paper)
+    match_weight: float = 0.0
     # weight of the conditioning augmentation's KL per dimension (section 3.1, eq. 3 and 5;
     # the released code's coefficient 2 on the mean over dimensions)
     kl_weight: float = 2.0
@@ -41,6 +48,6 @@ class StackGANConfig(Config):
             raise ConfigError(f"stage2_size must be 2x or 4x stage1_size ({s1}), got {s2}")
         self.require("at least 1", "embed_dim", "cond_dim", "z_dim", "d_text_dim", "ngf", "ndf",
                      "batch_size")  # fmt: skip
-        self.require("not negative", "res_blocks", "kl_weight")
+        self.require("not negative", "res_blocks", "kl_weight", "match_weight")
         self.require("positive", "lr")
         self.require("in [0, 1)", "beta1")

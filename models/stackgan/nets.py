@@ -5,6 +5,7 @@ Stage-I G:  [c, z] -> FC -> (8 ngf, 4, 4) -> up-blocks (nearest x2, 3x3 conv, BN
             S1 -> 3x3 conv to RGB, tanh
 Stage-II G: the Stage-I image -> down-convs to (4 ngf, S1/4, S1/4) -> joined with c (tiled)
             -> 3x3 conv -> residual blocks -> up-blocks to S2 -> RGB, tanh
+            [stage2_residual: RGB + atanh(Stage-I image upsampled), then tanh]
 D (both):   image -> 4x4 stride-2 convs to (8 ndf, 4, 4) -> joined with the compressed text
             (tiled) -> 3x3 conv -> 4x4 conv to one logit: "real image that matches the text"
 """
@@ -64,8 +65,14 @@ class Stage1Generator(nn.Module):
         return self.up(h), mu, logvar
 
 
+# |x| bound of the upsampled Stage-I image before atanh (atanh(0.99) = 2.65: finite)
+RESIDUAL_CLAMP = 0.99
+
+
 class Stage2Generator(nn.Module):
-    """(Stage-I image (N, 3, S1, S1), phi (N, E)) -> (image (N, 3, S2, S2), mu, logvar)."""
+    """(Stage-I image (N, 3, S1, S1), phi (N, E)) -> (image (N, 3, S2, S2), mu, logvar).
+    With stage2_residual the last conv's output is added to atanh of the bilinearly
+    upsampled Stage-I image before the tanh, so the stage learns a correction."""
 
     def __init__(self, cfg: StackGANConfig) -> None:
         super().__init__()
@@ -80,13 +87,22 @@ class Stage2Generator(nn.Module):
         for _ in range(int(math.log2(cfg.stage2_size // (cfg.stage1_size // 4)))):
             ups += _up(ch, max(ch // 2, cfg.ngf // 2))
             ch = max(ch // 2, cfg.ngf // 2)
-        self.up = nn.Sequential(*ups, nn.Conv2d(ch, 3, 3, 1, 1), nn.Tanh())
+        self.residual, self.size = cfg.stage2_residual, cfg.stage2_size
+        last = nn.Conv2d(ch, 3, 3, 1, 1)
+        if self.residual:  # a zero correction at the start: G2 begins as Stage-I upsampled
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        self.up = nn.Sequential(*ups, last)
 
     def forward(self, image1: torch.Tensor, phi: torch.Tensor):
         c, mu, logvar = self.ca(phi)
         h = self.encode(image1)  # (N, 4 ngf, S1/4, S1/4)
         h = self.join(torch.cat([h, c[:, :, None, None].expand(-1, -1, *h.shape[-2:])], 1))
-        return self.up(self.res(h)), mu, logvar
+        out = self.up(self.res(h))  # (N, 3, S2, S2)
+        if self.residual:  # tanh(atanh(up(image1)) + correction)
+            base = nn.functional.interpolate(image1, size=self.size, mode="bilinear")
+            out = out + torch.atanh(base.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP))
+        return torch.tanh(out), mu, logvar
 
 
 class MatchingDiscriminator(nn.Module):

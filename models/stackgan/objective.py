@@ -5,6 +5,7 @@ of GAN-CLS (Reed et al. 2016, section 4.1): three kinds of pair, one label each,
   (G's image, its text)         -> fake
   d: L_D = BCE(s_real, 1) + 1/2 [BCE(s_wrong, 0) + BCE(s_fake, 0)]
   g: L_G = BCE(s_fake, 1) + kl_weight * KL(N(mu, Sigma) || N(0, I)) / N_g
+           [+ match_weight * InfoNCE(texts, matcher(G's images))]
 (the KL per conditioning dimension, as the released code takes it: a mean over the batch
 and the dimensions, with its coefficient 2; the paper's lambda = 1 on the summed KL
 swamps the text at N_g = 128)
@@ -12,10 +13,14 @@ Stage II has the same two phases on (G2, D2); Stage-I's G, which draws the low-r
 image G2 refines, is frozen (eval mode, no gradient), as in the paper's section 3.2.
 The mismatched texts are the batch's own texts rolled by one (each image with the next
 image's text).
+The optional matching term is AttnGAN's DAMSM sentence loss (Xu et al. 2018, eq. 10-11):
+the text encoder's image encoder (`matcher`, frozen) must pick each generated image's own
+caption out of the batch's captions, and each caption's image out of the batch's images.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,6 +30,7 @@ from ganflow.models import losses
 from ganflow.models.engine import Batch, Phase, Training, adam
 from ganflow.models.stackgan.conditioning import kl_to_standard_normal
 from ganflow.models.stackgan.config import StackGANConfig
+from ganflow.models.text.matching import contrastive_loss
 
 
 def mismatched(phi: torch.Tensor) -> torch.Tensor:
@@ -42,8 +48,18 @@ def matching_pairs(real: torch.Tensor, fake: torch.Tensor, phi: torch.Tensor) ->
 
 
 class StackGANObjective:
-    def __init__(self, models: dict[str, nn.Module], cfg: StackGANConfig, stage: int) -> None:
-        self.m, self.cfg, self.stage = models, cfg, stage
+    def __init__(
+        self,
+        models: dict[str, nn.Module],
+        cfg: StackGANConfig,
+        stage: int,
+        matcher: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        """matcher: G's images (N, 3, S, S) in [-1, 1] -> (N, E) in the text embeddings'
+        space, frozen; needed when cfg.match_weight > 0."""
+        if cfg.match_weight > 0 and matcher is None:
+            raise ValueError("match_weight > 0 needs the text encoder's image encoder")
+        self.m, self.cfg, self.stage, self.matcher = models, cfg, stage, matcher
         self.G, self.D = models[f"G{stage}"], models[f"D{stage}"]
 
     def _fake(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -74,15 +90,27 @@ class StackGANObjective:
         fake, mu, logvar = self._fake(batch)
         adv = losses.binary_ce_with_logits(self.D(fake, batch["phi"]), 1.0)
         kl = kl_to_standard_normal(mu, logvar) / mu.shape[1]
-        return adv + self.cfg.kl_weight * kl, {"adv": adv.detach(), "kl": kl.detach()}
+        loss = adv + self.cfg.kl_weight * kl
+        terms = {"adv": adv.detach(), "kl": kl.detach()}
+        if self.cfg.match_weight > 0:
+            match = contrastive_loss(batch["phi"], self.matcher(fake))  # type: ignore[misc]
+            loss = loss + self.cfg.match_weight * match
+            terms["match"] = match.detach()
+        return loss, terms
 
 
 def build_training(
-    models: dict[str, nn.Module], cfg: StackGANConfig, batches: Any, total_steps: int, stage: int
+    models: dict[str, nn.Module],
+    cfg: StackGANConfig,
+    batches: Any,
+    total_steps: int,
+    stage: int,
+    matcher: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Training:
     """Stage `stage`'s phases d and g; in stage 2 the Stage-I generator is in the state (it
-    is saved with the run) but in no phase, so nothing steps it."""
-    obj = StackGANObjective(models, cfg, stage)
+    is saved with the run) but in no phase, so nothing steps it. The matcher is in no phase
+    and no state either: it is the text encoder's, which the run stores."""
+    obj = StackGANObjective(models, cfg, stage, matcher)
     stateful: dict[str, Any] = dict(models)
     phases = []
     for name, module, loss in (("d", obj.D, obj.d), ("g", obj.G, obj.g)):

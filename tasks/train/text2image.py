@@ -99,8 +99,10 @@ def setup(
         state = load_checkpoint(stage1_checkpoint, map_location=device, family="stackgan")["state"]  # type: ignore[arg-type]
         models["G1"].load_state_dict(state["G1"])
     total = steps_for(run.epochs, len(data), cfg.batch_size)
+    matcher = enc.image_matcher() if cfg.match_weight > 0 else None
     training = objective.build_training(
-        models, cfg, batches(images, phi, offsets, cfg, run.seed + 100 * stage), total, stage
+        models, cfg, batches(images, phi, offsets, cfg, run.seed + 100 * stage), total, stage,
+        matcher,
     )
     torch.manual_seed(run.seed + 100 * stage)  # conditioning noise: checkpointed from here
     record = stage_record(cfg, run, split, stage, total, stage1_checkpoint)

@@ -7,8 +7,10 @@ one space: the text encoder learns from it (words), and R-precision ranks captio
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,13 @@ class TextEncoder:
         parts = [F.normalize(self.image_net(match_side(x[i : i + batch_size]).to(self.device)),
                              dim=1).cpu() for i in range(0, len(x), batch_size)]  # fmt: skip
         return torch.cat(parts) if parts else torch.empty(0, self.dim)
+
+    def image_matcher(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A frozen copy of the image encoder (eval mode, no parameter gradients) as a
+        function of [-1, 1] images (N, 3, S, S) -> (N, E), differentiable in the images:
+        StackGAN's matching term trains the generator through it."""
+        net = copy.deepcopy(self.image_net).eval().requires_grad_(False)
+        return lambda x: net(match_side(x))
 
     def state(self) -> dict[str, Any]:
         """Plain tensors, strings and numbers (loads with weights_only=True)."""

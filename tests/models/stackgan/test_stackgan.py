@@ -63,3 +63,46 @@ def test_stage2_training_leaves_stage1_unchanged():
     assert any(not torch.equal(g2_before[k], v) for k, v in models["G2"].state_dict().items())
     x2, _, _ = StackGANObjective(models, CFG, 2)._fake(batch)
     assert x2.shape == (4, 3, 32, 32)
+
+
+def test_residual_stage2_starts_as_stage1_upsampled_and_learns_a_correction():
+    cfg = CFG.with_overrides({"stage2_residual": True})
+    models = build_models(cfg, 0)
+    G1, G2 = models["G1"].eval(), models["G2"]
+    batch = _batch()
+    with torch.no_grad():
+        low, _, _ = G1(batch["phi"], batch["z"])
+        out, _, _ = G2(low, batch["phi"])
+    up = torch.nn.functional.interpolate(low, size=32, mode="bilinear").clamp(-0.99, 0.99)
+    assert torch.allclose(out, up, atol=1e-5)
+    training = build_training(models, cfg, lambda s: batch, 4, stage=2)
+    for step in range(2):
+        run_phases(training.phases, batch, step)
+    with torch.no_grad():
+        out, _, _ = G2(low, batch["phi"])
+    assert not torch.allclose(out, up, atol=1e-4)  # the correction is trained, not stuck at 0
+
+
+def test_matching_term_is_the_contrastive_loss_of_texts_and_matched_images():
+    from ganflow.models.text.matching import contrastive_loss
+
+    cfg = CFG.with_overrides({"match_weight": 2.0})
+    models = build_models(cfg, 0)
+    seen = []
+
+    def matcher(x):
+        seen.append(x)
+        return x.flatten(1)[:, :12]
+
+    obj = StackGANObjective(models, cfg, 1, matcher)
+    torch.manual_seed(1)
+    loss, terms = obj.g(_batch(), 0)
+    torch.manual_seed(1)
+    plain, plain_terms = StackGANObjective(models, CFG, 1).g(_batch(), 0)
+    fake = seen[0]
+    assert fake.shape == (4, 3, 16, 16) and fake.requires_grad  # G's images, with gradients
+    expected = contrastive_loss(_batch()["phi"], fake.flatten(1)[:, :12])
+    assert terms["match"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loss.item() == pytest.approx(plain.item() + 2.0 * expected.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="image encoder"):
+        StackGANObjective(models, cfg, 1)
