@@ -41,9 +41,11 @@ class EncoderRecipe(Config):
     # embedding dimension (minilm: its own 384)
     embed_dim: int = 384
     # contrastive training of the encoders: at least `steps`, then until max_seconds
-    steps: int = 400
+    steps: int = 800
     max_seconds: float = 60.0
-    batch_size: int = 128
+    # large batches: more rivals that differ from a caption in one attribute only (the
+    # item, say), so the encoders must tell those apart (benchmarks/README.md)
+    batch_size: int = 512
     lr: float = 2e-3
     # temperature of the contrastive softmax
     temperature: float = 0.1

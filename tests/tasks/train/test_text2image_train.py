@@ -43,6 +43,22 @@ def test_encoder_is_cached_and_unit_length(tiny_captions, encoder, monkeypatch):
     assert torch.allclose(encoder.encode(caps).norm(dim=1), torch.ones(2), atol=1e-5)
 
 
+def test_image_matcher_is_frozen_and_passes_gradients_to_the_images(encoder):
+    match = encoder.image_matcher()
+    grads = [None if p.grad is None else p.grad.clone() for p in encoder.image_net.parameters()]
+    x = (torch.rand(4, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    v = match(x)
+    assert v.shape == (4, 32)
+    expected = encoder.encode_images(x.detach())  # the same encoder, normalised
+    assert torch.allclose(torch.nn.functional.normalize(v.detach(), dim=1), expected, atol=1e-5)
+    v.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    for p, before in zip(encoder.image_net.parameters(), grads, strict=True):  # nothing trains it
+        assert (p.grad is None) == (before is None)
+        assert before is None or torch.equal(p.grad, before)
+    assert not any(t.requires_grad for t in match.__closure__[0].cell_contents.parameters())
+
+
 def test_minilm_missing_is_named(monkeypatch):
     import importlib.util
 
