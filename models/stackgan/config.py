@@ -32,6 +32,9 @@ class StackGANConfig(Config):
     # 2018): the text encoder's own image encoder, frozen, must find each caption's image
     # among the batch's; 0 = off (the paper)
     match_weight: float = 0.0
+    # the matching-aware D's mismatched text: each image's nearest other text in the batch
+    # (a hard negative) instead of the next image's (the paper)
+    hard_negatives: bool = False
     # weight of the conditioning augmentation's KL per dimension (section 3.1, eq. 3 and 5;
     # the released code's coefficient 2 on the mean over dimensions)
     kl_weight: float = 2.0

@@ -12,7 +12,9 @@ swamps the text at N_g = 128)
 Stage II has the same two phases on (G2, D2); Stage-I's G, which draws the low-resolution
 image G2 refines, is frozen (eval mode, no gradient), as in the paper's section 3.2.
 The mismatched texts are the batch's own texts rolled by one (each image with the next
-image's text).
+image's text), or with hard_negatives each image's nearest other text in the batch (by
+cosine): a text that differs from its own in few words, often one attribute only, so D
+must check every attribute, the item's shape among them, and not only the easy ones.
 The optional matching term is AttnGAN's DAMSM sentence loss (Xu et al. 2018, eq. 10-11):
 the text encoder's image encoder (`matcher`, frozen) must pick each generated image's own
 caption out of the batch's captions, and each caption's image out of the batch's images.
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganflow.models import losses
@@ -33,18 +36,25 @@ from ganflow.models.stackgan.config import StackGANConfig
 from ganflow.models.text.matching import contrastive_loss
 
 
-def mismatched(phi: torch.Tensor) -> torch.Tensor:
-    """Each example's text replaced by the next example's: (N, E) -> (N, E)."""
-    return phi.roll(1, dims=0)
+def mismatched(phi: torch.Tensor, hardest: bool = False) -> torch.Tensor:
+    """Each example's text replaced by the next example's, or with `hardest` by the most
+    cosine-similar text of another example: (N, E) -> (N, E)."""
+    if not hardest:
+        return phi.roll(1, dims=0)
+    u = F.normalize(phi, dim=1)
+    sim = (u @ u.T).fill_diagonal_(float("-inf"))
+    return phi[sim.argmax(1)]
 
 
 # the weights of the three pairs in L_D: the real pair, then half each of the two fakes
 PAIR_WEIGHTS = (1.0, 0.5, 0.5)
 
 
-def matching_pairs(real: torch.Tensor, fake: torch.Tensor, phi: torch.Tensor) -> list[tuple]:
+def matching_pairs(
+    real: torch.Tensor, fake: torch.Tensor, phi: torch.Tensor, hardest: bool = False
+) -> list[tuple]:
     """The discriminator's three (image, text, label) pairs."""
-    return [(real, phi, 1.0), (real, mismatched(phi), 0.0), (fake, phi, 0.0)]
+    return [(real, phi, 1.0), (real, mismatched(phi, hardest), 0.0), (fake, phi, 0.0)]
 
 
 class StackGANObjective:
@@ -74,7 +84,7 @@ class StackGANObjective:
         with torch.no_grad():
             fake, _, _ = self._fake(batch)
         real = batch[f"x{self.stage}"]
-        pairs = matching_pairs(real, fake, batch["phi"])
+        pairs = matching_pairs(real, fake, batch["phi"], self.cfg.hard_negatives)
         r, w, f = (self.D(x, t) for x, t, _ in pairs)
         loss = sum(
             weight * losses.binary_ce_with_logits(s, label)

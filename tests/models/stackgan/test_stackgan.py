@@ -106,3 +106,14 @@ def test_matching_term_is_the_contrastive_loss_of_texts_and_matched_images():
     assert loss.item() == pytest.approx(plain.item() + 2.0 * expected.item(), rel=1e-5)
     with pytest.raises(ValueError, match="image encoder"):
         StackGANObjective(models, cfg, 1)
+
+
+def test_hard_negatives_are_each_texts_nearest_other_text():
+    from ganflow.models.stackgan.objective import mismatched
+
+    phi = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 2.0]])
+    assert torch.equal(mismatched(phi, hardest=True), phi[[1, 0, 3, 2]])
+    assert torch.equal(mismatched(phi), phi.roll(1, 0))  # the paper's: the next image's
+    real, fake = torch.zeros(4, 1), torch.ones(4, 1)
+    _, (_, wrong, _), _ = matching_pairs(real, fake, phi, hardest=True)
+    assert torch.equal(wrong, phi[[1, 0, 3, 2]])
