@@ -33,7 +33,8 @@ from ganflow.tasks.train.trainer import RunConfig
 # The source a cached step's key depends on (flows/caching.py), beside the step's own file.
 CODE = ("models/stackgan", "models/text", "tasks/data", "tasks/train", "tasks/evaluate")
 
-# the networks' sizes on the built-in 64x64 set (CPU-sized; the paper's are for 256x256)
+# the networks' sizes on the built-in 64x64 set (CPU-sized; the paper's are for 256x256),
+# and the two settings past the paper that measured better there (benchmarks/README.md)
 DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-captions": {"ngf": 16, "ndf": 16, "batch_size": 32, "stage2_residual": True,
                          "match_weight": 1.0},
