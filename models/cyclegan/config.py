@@ -26,6 +26,10 @@ class CycleGANConfig(Config):
     lambda_cycle: float = 10.0
     # weight of the identity loss, as a share of lambda_cycle (section 5.2: 0.5 lambda)
     lambda_identity: float = 0.5
+    # std of Gaussian noise on each translated image before it is translated back for the
+    # cycle term: CycleGAN can hide the source in a faint signal and draw anything visible
+    # (Chu et al. 2017); noise makes the content survive in what the eye sees. 0 = off
+    cycle_noise: float = 0.0
     # replay pool of earlier fakes per discriminator (section 4, Shrivastava et al.)
     pool_size: int = 50
     # Adam: lr 2e-4, beta1 0.5; constant for the first share of the run, then linear to 0
@@ -37,7 +41,7 @@ class CycleGANConfig(Config):
     def validate(self) -> None:
         self.require("at least 1", "ngf", "ndf", "blocks", "patch_layers", "batch_size")
         self.require("positive", "lr")
-        self.require("not negative", "lambda_cycle", "lambda_identity", "pool_size")
+        self.require("not negative", "lambda_cycle", "lambda_identity", "pool_size", "cycle_noise")
         self.require("in [0, 1)", "beta1")
         self.require("in [0, 1]", "lr_decay_start")
 

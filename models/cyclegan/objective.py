@@ -1,7 +1,8 @@
 """CycleGAN's objective (Zhu et al. 2017, section 4, eq. 1-3, and 5.2) in three phases of
 the engine, both directions of the translation in each:
   g:   L_G = LS(D_b(G(a)), 1) + LS(D_a(F(b)), 1)                       (least squares, 4.2)
-           + lambda_cycle (|F(G(a)) - a|_1 + |G(F(b)) - b|_1)          (cycle consistency)
+           + lambda_cycle (|F(G(a) + n) - a|_1 + |G(F(b) + n) - b|_1)  (cycle consistency;
+                                                    n ~ N(0, cycle_noise^2), 0 in the paper)
            + lambda_identity lambda_cycle (|G(b) - b|_1 + |F(a) - a|_1) (identity, 5.2)
   d_a: L = 1/2 [(D_a(a) - 1)^2 + D_a(pool_a(F(b)))^2]
   d_b: L = 1/2 [(D_b(b) - 1)^2 + D_b(pool_b(G(a)))^2]
@@ -40,7 +41,8 @@ class CycleGANObjective:
         a, b = batch["a"], batch["b"]
         fake_b, fake_a = G(a), F(b)  # (N, C_b, S, S), (N, C_a, S, S)
         adv = g_least_squares(self.m["D_b"](fake_b)) + g_least_squares(self.m["D_a"](fake_a))
-        cycle = (F(fake_b) - a).abs().mean() + (G(fake_a) - b).abs().mean()
+        back_a, back_b = F(self._noisy(fake_b)), G(self._noisy(fake_a))
+        cycle = (back_a - a).abs().mean() + (back_b - b).abs().mean()
         loss = adv + cfg.lambda_cycle * cycle
         terms = {"adv": adv.detach(), "cycle": cycle.detach()}
         if cfg.lambda_identity > 0:
@@ -49,6 +51,12 @@ class CycleGANObjective:
             terms["identity"] = identity.detach()
         self.fakes = {"a": fake_a.detach(), "b": fake_b.detach()}
         return loss, terms
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """x + N(0, cycle_noise^2) per pixel (x itself when cycle_noise is 0)."""
+        if self.cfg.cycle_noise <= 0:
+            return x
+        return x + self.cfg.cycle_noise * torch.randn_like(x)
 
     def _d(self, side: str, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         D = self.m[f"D_{side}"]

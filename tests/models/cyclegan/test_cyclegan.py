@@ -62,6 +62,21 @@ def test_generator_loss_terms_by_hand():
     assert d_loss.item() == pytest.approx(0.5)
 
 
+def test_cycle_noise_is_added_before_the_translation_back():
+    a, b = torch.full((2, 1, 4, 4), 0.2), torch.full((2, 1, 4, 4), -0.4)
+    cfg = CycleGANConfig(lambda_cycle=10.0, lambda_identity=0.0, cycle_noise=0.3)
+    obj = CycleGANObjective(_hand_models(), cfg, {s: ImagePool(0) for s in "ab"})
+    torch.manual_seed(5)
+    _, t = obj.g({"a": a, "b": b}, 0)
+    torch.manual_seed(5)
+    n_b, n_a = 0.3 * torch.randn(2, 1, 4, 4), 0.3 * torch.randn(2, 1, 4, 4)
+    # F(G(a) + n) = 0.5 (0.3 + n), G(F(b) + n) = -0.2 + n + 0.1
+    back_a, back_b = 0.5 * (a + 0.1 + n_b), b * 0.5 + n_a + 0.1
+    expected = (back_a - a).abs().mean() + (back_b - b).abs().mean()
+    assert t["cycle"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert abs(t["cycle"].item() - 0.35) > 1e-3  # not the noiseless value
+
+
 def test_discriminators_judge_fakes_through_the_replay_pool():
     cfg = resolve(CycleGANConfig(ngf=2, ndf=2, blocks=1, pool_size=4), 8)
     models = build_models(cfg, 1, 1, seed=0)
