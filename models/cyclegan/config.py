@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ganflow.models.config import Config
+from ganflow.models.config import Config, ConfigError
 from ganflow.models.patchgan import resolve_patch
 from ganflow.models.pix2pix.config import check_image_size
 
@@ -16,6 +16,9 @@ class CycleGANConfig(Config):
     ngf: int = 64
     # discriminator base channels
     ndf: int = 64
+    # stride-2 layers of the generators (the paper: 2). Fewer keep the generators' view
+    # local, so a translation can recolour an item but hardly redraw it as another item
+    down: int = 2
     # residual blocks of the generators; None: 6 below 256x256, 9 from 256 (section 7.2)
     blocks: int | None = None
     # stride-2 layers of the PatchGAN; None: the patch nearest 70/256 of the side
@@ -41,7 +44,7 @@ class CycleGANConfig(Config):
     def validate(self) -> None:
         self.require("at least 1", "ngf", "ndf", "blocks", "patch_layers", "batch_size")
         self.require("positive", "lr")
-        self.require("not negative", "lambda_cycle", "lambda_identity", "pool_size", "cycle_noise")
+        self.require("not negative", "down", "lambda_cycle", "lambda_identity", "pool_size", "cycle_noise")
         self.require("in [0, 1)", "beta1")
         self.require("in [0, 1]", "lr_decay_start")
 
@@ -49,6 +52,11 @@ class CycleGANConfig(Config):
 def resolve(cfg: CycleGANConfig, image_size: int) -> CycleGANConfig:
     """The config with the sizes that follow from the image side filled in (and checked)."""
     check_image_size(image_size)
+    if image_size % 2**cfg.down:
+        raise ConfigError(
+            f"down={cfg.down} halves the side {cfg.down} times: {image_size} is not divisible "
+            f"by {2**cfg.down}"
+        )
     blocks = cfg.blocks if cfg.blocks is not None else (9 if image_size >= 256 else 6)
     layers, patch = resolve_patch(cfg.patch_layers, image_size)
     return replace(cfg, blocks=blocks, patch_layers=layers, patch=patch)

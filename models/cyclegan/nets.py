@@ -3,7 +3,7 @@ G: A -> B and F: B -> A (Johnson et al. 2016), and a PatchGAN discriminator per 
 (models/patchgan.py) with instance norm.
 
 Generator, for a side divisible by 4:
-    c7s1-ngf (reflection pad 3) -> d(2 ngf) -> d(4 ngf)      # 7x7 conv, two stride-2 3x3 convs
+    c7s1-ngf (reflection pad 3) -> d(2 ngf) -> d(4 ngf)      # 7x7 conv, `down` (2) stride-2 convs
     -> R(4 ngf) x blocks                                      # 3x3 conv residual blocks
     -> u(2 ngf) -> u(ngf) -> c7s1-C, tanh                     # stride-1/2 transposed convs
 each conv followed by instance norm and ReLU, except the last.
@@ -48,11 +48,14 @@ class ResidualBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """(N, in_channels, S, S) in [-1, 1] -> (N, out_channels, S, S) in [-1, 1]."""
 
-    def __init__(self, in_channels: int, out_channels: int, ngf: int, blocks: int) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, ngf: int, blocks: int, down: int = 2
+    ) -> None:
         super().__init__()
+        widths = [ngf * 2**i for i in range(down + 1)]  # ngf, 2 ngf, 4 ngf for the paper's 2
         up = [
             m
-            for cin, cout in ((4 * ngf, 2 * ngf), (2 * ngf, ngf))
+            for cin, cout in zip(widths[:0:-1], widths[-2::-1], strict=True)
             for m in (
                 nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1),
                 nn.InstanceNorm2d(cout),
@@ -61,9 +64,8 @@ class ResnetGenerator(nn.Module):
         ]
         self.net = nn.Sequential(
             *_conv(in_channels, ngf, 7),
-            *_conv(ngf, 2 * ngf, 3, stride=2),
-            *_conv(2 * ngf, 4 * ngf, 3, stride=2),
-            *[ResidualBlock(4 * ngf) for _ in range(blocks)],
+            *[m for cin, cout in zip(widths, widths[1:]) for m in _conv(cin, cout, 3, stride=2)],
+            *[ResidualBlock(widths[-1]) for _ in range(blocks)],
             *up,
             nn.ReflectionPad2d(3),
             nn.Conv2d(ngf, out_channels, 7),
@@ -83,8 +85,8 @@ def build_models(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         models: dict[str, nn.Module] = {
-            "G_ab": ResnetGenerator(channels_a, channels_b, cfg.ngf, blocks),
-            "G_ba": ResnetGenerator(channels_b, channels_a, cfg.ngf, blocks),
+            "G_ab": ResnetGenerator(channels_a, channels_b, cfg.ngf, blocks, cfg.down),
+            "G_ba": ResnetGenerator(channels_b, channels_a, cfg.ngf, blocks, cfg.down),
             "D_a": PatchDiscriminator(channels_a, cfg.ndf, layers, "instance"),
             "D_b": PatchDiscriminator(channels_b, cfg.ndf, layers, "instance"),
         }

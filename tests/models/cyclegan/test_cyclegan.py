@@ -23,6 +23,23 @@ def test_shapes_at_every_size(side, blocks):
     assert m["D_b"](fake_b).shape[:2] == (1, 1) and m["D_a"](a).shape[:2] == (1, 1)
 
 
+@pytest.mark.parametrize("down", [0, 1, 2])
+def test_generator_depth_follows_down(down):
+    cfg = resolve(CycleGANConfig(ngf=4, ndf=2, down=down, blocks=1), 28)
+    g = build_models(cfg, 1, 3, seed=0)["G_ab"]
+    assert g(torch.rand(2, 1, 28, 28) * 2 - 1).shape == (2, 3, 28, 28)
+    strided = [m for m in g.modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == down
+    assert max(m.out_channels for m in g.modules() if isinstance(m, nn.Conv2d)) == 4 * 2**down
+
+
+def test_down_must_divide_the_side():
+    from ganflow.models.config import ConfigError
+
+    with pytest.raises(ConfigError, match="not divisible by 8"):
+        resolve(CycleGANConfig(down=3), 28)
+
+
 class Affine(nn.Module):
     def __init__(self, scale: float, shift: float) -> None:
         super().__init__()
