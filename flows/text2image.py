@@ -36,8 +36,13 @@ CODE = ("models/stackgan", "models/text", "tasks/data", "tasks/train", "tasks/ev
 # the networks' sizes on the built-in 64x64 set (CPU-sized; the paper's are for 256x256),
 # and the two settings past the paper that measured better there (benchmarks/README.md)
 DATA_DEFAULTS: dict[str, dict[str, Any]] = {
-    "fashion-captions": {"ngf": 16, "ndf": 16, "batch_size": 32, "stage2_residual": True,
-                         "match_weight": 1.0},
+    "fashion-captions": {
+        "ngf": 16,
+        "ndf": 16,
+        "batch_size": 32,
+        "stage2_residual": True,
+        "match_weight": 1.0,
+    },
 }
 STAGE_KEYS = ("consistency", "fid", "kid_mean", "is_mean", "r_precision")
 

@@ -40,8 +40,14 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "edges2fashion": {"ngf": 64, "ndf": 64, "batch_size": 16},
     # one stride-2 layer and 3 blocks: the paper's generator swaps the items' classes here
     # (benchmarks/README.md)
-    "fashion2fashion-m": {"ngf": 32, "ndf": 32, "batch_size": 8, "patch_layers": 2, "down": 1,
-                          "blocks": 3},
+    "fashion2fashion-m": {
+        "ngf": 32,
+        "ndf": 32,
+        "batch_size": 8,
+        "patch_layers": 2,
+        "down": 1,
+        "blocks": 3,
+    },
 }
 
 

@@ -44,7 +44,9 @@ class CycleGANConfig(Config):
     def validate(self) -> None:
         self.require("at least 1", "ngf", "ndf", "blocks", "patch_layers", "batch_size")
         self.require("positive", "lr")
-        self.require("not negative", "down", "lambda_cycle", "lambda_identity", "pool_size", "cycle_noise")
+        self.require(
+            "not negative", "down", "lambda_cycle", "lambda_identity", "pool_size", "cycle_noise"
+        )
         self.require("in [0, 1)", "beta1")
         self.require("in [0, 1]", "lr_decay_start")
 

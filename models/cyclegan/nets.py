@@ -64,7 +64,11 @@ class ResnetGenerator(nn.Module):
         ]
         self.net = nn.Sequential(
             *_conv(in_channels, ngf, 7),
-            *[m for cin, cout in zip(widths, widths[1:]) for m in _conv(cin, cout, 3, stride=2)],
+            *[
+                m
+                for cin, cout in zip(widths, widths[1:], strict=False)
+                for m in _conv(cin, cout, 3, stride=2)
+            ],
             *[ResidualBlock(widths[-1]) for _ in range(blocks)],
             *up,
             nn.ReflectionPad2d(3),

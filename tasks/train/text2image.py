@@ -101,7 +101,11 @@ def setup(
     total = steps_for(run.epochs, len(data), cfg.batch_size)
     matcher = enc.image_matcher() if cfg.match_weight > 0 else None
     training = objective.build_training(
-        models, cfg, batches(images, phi, offsets, cfg, run.seed + 100 * stage), total, stage,
+        models,
+        cfg,
+        batches(images, phi, offsets, cfg, run.seed + 100 * stage),
+        total,
+        stage,
         matcher,
     )
     torch.manual_seed(run.seed + 100 * stage)  # conditioning noise: checkpointed from here
