@@ -38,7 +38,7 @@ MODELS = ("pix2pix", "cyclegan")
 # plain texture passed for B and G hid the item in it for the cycle (benchmarks/README.md)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "edges2fashion": {"ngf": 64, "ndf": 64, "batch_size": 16},
-    # one stride-2 layer and 3 blocks: the paper's generator swaps the items' classes here
+    # one stride-2 layer and 4 blocks: the paper's generator swaps the items' classes here
     # (benchmarks/README.md)
     "fashion2fashion-m": {
         "ngf": 32,
@@ -46,7 +46,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 8,
         "patch_layers": 2,
         "down": 1,
-        "blocks": 3,
+        "blocks": 4,
     },
 }
 
