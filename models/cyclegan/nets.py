@@ -2,14 +2,16 @@
 G: A -> B and F: B -> A (Johnson et al. 2016), and a PatchGAN discriminator per domain
 (models/patchgan.py) with instance norm.
 
-Generator, for a side divisible by 4:
-    c7s1-ngf (reflection pad 3) -> d(2 ngf) -> d(4 ngf)      # 7x7 conv, `down` (2) stride-2 convs
+Generator, for a side divisible by 2^down (the paper's down = 2 shown):
+    c7s1-ngf (reflection pad 3) -> d(2 ngf) -> d(4 ngf)      # 7x7 conv, `down` stride-2 convs
     -> R(4 ngf) x blocks                                      # 3x3 conv residual blocks
-    -> u(2 ngf) -> u(ngf) -> c7s1-C, tanh                     # stride-1/2 transposed convs
+    -> u(2 ngf) -> u(ngf) -> c7s1-C, tanh                     # `down` stride-1/2 transposed convs
 each conv followed by instance norm and ReLU, except the last.
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -55,7 +57,7 @@ class ResnetGenerator(nn.Module):
         widths = [ngf * 2**i for i in range(down + 1)]  # ngf, 2 ngf, 4 ngf for the paper's 2
         up = [
             m
-            for cin, cout in zip(widths[:0:-1], widths[-2::-1], strict=True)
+            for cin, cout in pairwise(reversed(widths))
             for m in (
                 nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1),
                 nn.InstanceNorm2d(cout),
@@ -64,11 +66,7 @@ class ResnetGenerator(nn.Module):
         ]
         self.net = nn.Sequential(
             *_conv(in_channels, ngf, 7),
-            *[
-                m
-                for cin, cout in zip(widths, widths[1:], strict=False)
-                for m in _conv(cin, cout, 3, stride=2)
-            ],
+            *[m for cin, cout in pairwise(widths) for m in _conv(cin, cout, 3, stride=2)],
             *[ResidualBlock(widths[-1]) for _ in range(blocks)],
             *up,
             nn.ReflectionPad2d(3),
