@@ -35,6 +35,9 @@ class StackGANConfig(Config):
     # the matching-aware D's mismatched text: each image's nearest other text in the batch
     # (a hard negative) instead of the next image's (the paper)
     hard_negatives: bool = False
+    # the discriminators also project the compressed text onto their image features (a
+    # projection discriminator, Miyato & Koyama 2018) besides joining it to them (the paper)
+    d_projection: bool = False
     # weight of the conditioning augmentation's KL per dimension (section 3.1, eq. 3 and 5;
     # the released code's coefficient 2 on the mean over dimensions)
     kl_weight: float = 2.0

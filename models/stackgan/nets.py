@@ -8,6 +8,9 @@ Stage-II G: the Stage-I image -> down-convs to (4 ngf, S1/4, S1/4) -> joined wit
             [stage2_residual: RGB + atanh(Stage-I image upsampled), then tanh]
 D (both):   image -> 4x4 stride-2 convs to (8 ndf, 4, 4) -> joined with the compressed text
             (tiled) -> 3x3 conv -> 4x4 conv to one logit: "real image that matches the text"
+            [d_projection: + <W t, h> / sqrt(|h|), the compressed text t projected onto the
+            image features h (8 ndf, 4, 4) flattened, W zero at the start (Miyato & Koyama
+            2018's projection discriminator, kept spatial so position still counts)]
 """
 
 from __future__ import annotations
@@ -120,11 +123,20 @@ class MatchingDiscriminator(nn.Module):
         self.scale = cfg.embed_dim**0.5
         self.judge = nn.Sequential(nn.Conv2d(ch + cfg.d_text_dim, ch, 3, 1, 1, bias=False),
                                    nn.BatchNorm2d(ch), nn.LeakyReLU(0.2, True), nn.Conv2d(ch, 1, 4))  # fmt: skip
+        self.project = None
+        if cfg.d_projection:  # zero at the start: D begins as the concatenating one
+            self.project = nn.Linear(cfg.d_text_dim, ch * 16, bias=False)
+            nn.init.zeros_(self.project.weight)
 
     def forward(self, image: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         h = self.image(image)
-        t = self.text(phi * self.scale)[:, :, None, None].expand(-1, -1, *h.shape[-2:])
-        return self.judge(torch.cat([h, t], 1)).flatten()
+        t = self.text(phi * self.scale)
+        out = self.judge(torch.cat([h, t[:, :, None, None].expand(-1, -1, *h.shape[-2:])], 1))
+        out = out.flatten()
+        if self.project is not None:
+            flat = h.flatten(1)
+            out = out + (self.project(t) * flat).sum(1) / flat.shape[1] ** 0.5
+        return out
 
 
 def build_models(cfg: StackGANConfig, seed: int) -> dict[str, nn.Module]:

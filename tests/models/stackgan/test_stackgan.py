@@ -117,3 +117,27 @@ def test_hard_negatives_are_each_texts_nearest_other_text():
     real, fake = torch.zeros(4, 1), torch.ones(4, 1)
     _, (_, wrong, _), _ = matching_pairs(real, fake, phi, hardest=True)
     assert torch.equal(wrong, phi[[1, 0, 3, 2]])
+
+
+def test_projection_discriminator_adds_the_text_projected_on_the_image_features():
+    cfg = CFG.with_overrides({"d_projection": True})
+    D, plain = build_models(cfg, 0)["D1"].eval(), build_models(CFG, 0)["D1"].eval()
+    b = _batch()
+    with torch.no_grad():
+        assert torch.equal(D(b["x1"], b["phi"]), plain(b["x1"], b["phi"]))  # W = 0 at start
+        D.project.weight.fill_(1.0)  # W t = (sum of t) in every component
+        h = D.image(b["x1"]).flatten(1)
+        assert h.shape == (4, 128)  # 2 ndf channels at 4x4
+        t = D.text(b["phi"] * D.scale)
+        expected = plain(b["x1"], b["phi"]) + t.sum(1) * h.sum(1) / 128**0.5
+        assert torch.allclose(D(b["x1"], b["phi"]), expected, atol=1e-5)
+
+
+def test_projection_is_trained_with_d():
+    cfg = CFG.with_overrides({"d_projection": True})
+    models = build_models(cfg, 0)
+    batch = _batch()
+    training = build_training(models, cfg, lambda s: batch, 4, stage=1)
+    for step in range(2):
+        run_phases(training.phases, batch, step)
+    assert models["D1"].project.weight.abs().sum() > 0
