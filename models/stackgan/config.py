@@ -32,6 +32,10 @@ class StackGANConfig(Config):
     # 2018): the text encoder's own image encoder, frozen, must find each caption's image
     # among the batch's; 0 = off (the paper)
     match_weight: float = 0.0
+    # weight of an L1 term on Stage-II's G between its image, area-averaged down to Stage-I's
+    # side, and the Stage-I image it refines: Stage-II adds detail and keeps the outline
+    # (the item) Stage-I drew; 0 = off (the paper)
+    stage2_anchor: float = 0.0
     # the matching-aware D's mismatched text: each image's nearest other text in the batch
     # (a hard negative) instead of the next image's (the paper)
     hard_negatives: bool = False
@@ -54,6 +58,6 @@ class StackGANConfig(Config):
             raise ConfigError(f"stage2_size must be 2x or 4x stage1_size ({s1}), got {s2}")
         self.require("at least 1", "embed_dim", "cond_dim", "z_dim", "d_text_dim", "ngf", "ndf",
                      "batch_size")  # fmt: skip
-        self.require("not negative", "res_blocks", "kl_weight", "match_weight")
+        self.require("not negative", "res_blocks", "kl_weight", "match_weight", "stage2_anchor")
         self.require("positive", "lr")
         self.require("in [0, 1)", "beta1")

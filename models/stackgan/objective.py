@@ -6,6 +6,7 @@ of GAN-CLS (Reed et al. 2016, section 4.1): three kinds of pair, one label each,
   d: L_D = BCE(s_real, 1) + 1/2 [BCE(s_wrong, 0) + BCE(s_fake, 0)]
   g: L_G = BCE(s_fake, 1) + kl_weight * KL(N(mu, Sigma) || N(0, I)) / N_g
            [+ match_weight * InfoNCE(texts, matcher(G's images))]
+           [Stage II: + stage2_anchor * |area-down(G2's image) - Stage-I's image|_1 mean]
 (the KL per conditioning dimension, as the released code takes it: a mean over the batch
 and the dimensions, with its coefficient 2; the paper's lambda = 1 on the summed KL
 swamps the text at N_g = 128)
@@ -72,13 +73,17 @@ class StackGANObjective:
         self.m, self.cfg, self.stage, self.matcher = models, cfg, stage, matcher
         self.G, self.D = models[f"G{stage}"], models[f"D{stage}"]
 
-    def _fake(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self.stage == 1:
-            return self.G(batch["phi"], batch["z"])
+    def _low(self, batch: Batch) -> torch.Tensor:
         G1 = self.m["G1"].eval()  # frozen: its BN statistics and its weights stay as trained
         with torch.no_grad():
-            low, _, _ = G1(batch["phi"], batch["z"])
-        return self.G(low, batch["phi"])
+            return G1(batch["phi"], batch["z"])[0]
+
+    def _fake(
+        self, batch: Batch, low: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.stage == 1:
+            return self.G(batch["phi"], batch["z"])
+        return self.G(self._low(batch) if low is None else low, batch["phi"])
 
     def d(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with torch.no_grad():
@@ -97,11 +102,17 @@ class StackGANObjective:
         }
 
     def g(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        fake, mu, logvar = self._fake(batch)
+        anchored = self.stage == 2 and self.cfg.stage2_anchor > 0
+        low = self._low(batch) if anchored else None
+        fake, mu, logvar = self._fake(batch, low)
         adv = losses.binary_ce_with_logits(self.D(fake, batch["phi"]), 1.0)
         kl = kl_to_standard_normal(mu, logvar) / mu.shape[1]
         loss = adv + self.cfg.kl_weight * kl
         terms = {"adv": adv.detach(), "kl": kl.detach()}
+        if low is not None:
+            anchor = (F.interpolate(fake, size=low.shape[-1], mode="area") - low).abs().mean()
+            loss = loss + self.cfg.stage2_anchor * anchor
+            terms["anchor"] = anchor.detach()
         if self.cfg.match_weight > 0:
             match = contrastive_loss(batch["phi"], self.matcher(fake))  # type: ignore[misc]
             loss = loss + self.cfg.match_weight * match

@@ -141,3 +141,20 @@ def test_projection_is_trained_with_d():
     for step in range(2):
         run_phases(training.phases, batch, step)
     assert models["D1"].project.weight.abs().sum() > 0
+
+
+def test_stage2_anchor_is_the_l1_of_the_area_averaged_image_to_stage1():
+    import math
+
+    cfg = CFG.with_overrides({"stage2_anchor": 0.5})
+    obj = StackGANObjective(build_models(cfg, 0), cfg, 2)
+    checker = (torch.arange(32)[:, None] + torch.arange(32)[None]) % 2  # 0/1, 2x2 mean 0.5
+    zeros = torch.zeros(4, 4)
+    obj.G = lambda low, phi: (checker.float().expand(4, 3, 32, 32), zeros, zeros)
+    obj.D = lambda x, t: torch.zeros(len(x))  # BCE(0, 1) = log 2
+    obj._low = lambda batch: torch.full((4, 3, 16, 16), 0.25)
+    loss, terms = obj.g(_batch(), 0)
+    assert terms["anchor"].item() == pytest.approx(0.25)  # |0.5 - 0.25|
+    assert loss.item() == pytest.approx(math.log(2) + 0.5 * 0.25, rel=1e-6)  # KL is 0
+    _, stage1_terms = StackGANObjective(build_models(cfg, 0), cfg, 1).g(_batch(), 0)
+    assert "anchor" not in stage1_terms  # Stage-I has nothing to anchor to
