@@ -65,12 +65,15 @@ class StackGANObjective:
         cfg: StackGANConfig,
         stage: int,
         matcher: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        match_temperature: float = 0.1,
     ) -> None:
         """matcher: G's images (N, 3, S, S) in [-1, 1] -> (N, E) in the text embeddings'
-        space, frozen; needed when cfg.match_weight > 0."""
+        space, frozen; needed when cfg.match_weight > 0. match_temperature: the contrastive
+        softmax's temperature the matcher was trained with."""
         if cfg.match_weight > 0 and matcher is None:
             raise ValueError("match_weight > 0 needs the text encoder's image encoder")
         self.m, self.cfg, self.stage, self.matcher = models, cfg, stage, matcher
+        self.match_temperature = match_temperature
         self.G, self.D = models[f"G{stage}"], models[f"D{stage}"]
 
     def _low(self, batch: Batch) -> torch.Tensor:
@@ -114,7 +117,11 @@ class StackGANObjective:
             loss = loss + self.cfg.stage2_anchor * anchor
             terms["anchor"] = anchor.detach()
         if self.cfg.match_weight > 0:
-            match = contrastive_loss(batch["phi"], self.matcher(fake))  # type: ignore[misc]
+            match = contrastive_loss(
+                batch["phi"],
+                self.matcher(fake),  # type: ignore[misc]
+                self.match_temperature,
+            )
             loss = loss + self.cfg.match_weight * match
             terms["match"] = match.detach()
         return loss, terms
@@ -127,11 +134,12 @@ def build_training(
     total_steps: int,
     stage: int,
     matcher: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    match_temperature: float = 0.1,
 ) -> Training:
     """Stage `stage`'s phases d and g; in stage 2 the Stage-I generator is in the state (it
     is saved with the run) but in no phase, so nothing steps it. The matcher is in no phase
     and no state either: it is the text encoder's, which the run stores."""
-    obj = StackGANObjective(models, cfg, stage, matcher)
+    obj = StackGANObjective(models, cfg, stage, matcher, match_temperature)
     stateful: dict[str, Any] = dict(models)
     phases = []
     for name, module, loss in (("d", obj.D, obj.d), ("g", obj.G, obj.g)):

@@ -107,6 +107,7 @@ def setup(
         total,
         stage,
         matcher,
+        enc.recipe.temperature,
     )
     torch.manual_seed(run.seed + 100 * stage)  # conditioning noise: checkpointed from here
     record = stage_record(cfg, run, split, stage, total, stage1_checkpoint)

@@ -94,14 +94,14 @@ def test_matching_term_is_the_contrastive_loss_of_texts_and_matched_images():
         seen.append(x)
         return x.flatten(1)[:, :12]
 
-    obj = StackGANObjective(models, cfg, 1, matcher)
+    obj = StackGANObjective(models, cfg, 1, matcher, match_temperature=0.5)
     torch.manual_seed(1)
     loss, terms = obj.g(_batch(), 0)
     torch.manual_seed(1)
     plain, plain_terms = StackGANObjective(models, CFG, 1).g(_batch(), 0)
     fake = seen[0]
     assert fake.shape == (4, 3, 16, 16) and fake.requires_grad  # G's images, with gradients
-    expected = contrastive_loss(_batch()["phi"], fake.flatten(1)[:, :12])
+    expected = contrastive_loss(_batch()["phi"], fake.flatten(1)[:, :12], temperature=0.5)
     assert terms["match"].item() == pytest.approx(expected.item(), rel=1e-6)
     assert loss.item() == pytest.approx(plain.item() + 2.0 * expected.item(), rel=1e-5)
     with pytest.raises(ValueError, match="image encoder"):
