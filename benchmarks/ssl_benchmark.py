@@ -53,6 +53,7 @@ ABLATIONS: list[tuple[str, dict[str, Any]]] = [
     ("augment shift-flip + consistency (10)", {"augment": "shift-flip", "consistency": 10.0}),
     ("entropy minimisation (1)", {"entropy_weight": 1.0}),
     ("EMA of D for evaluation (0.999)", {"ema_decay": 0.999}),
+    ("neighbour consistency (1), 10 PCA-50 neighbours", {"neighbour_weight": 1.0}),
 ]
 # on 28x28 images the conv28s discriminator is one more switch
 ARCH_ROWS = {28: [("conv28s discriminator", {"arch": "conv28s"})]}

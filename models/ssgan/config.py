@@ -44,6 +44,11 @@ class SSGANConfig(Config):
     aug_shift: int | None = None  # the largest shift in pixels each way (None: side // 14, >= 1)
     consistency: float = 0.0  # weight of the class-posterior consistency on unlabelled images
     entropy_weight: float = 0.0  # weight of the conditional entropy on unlabelled images
+    # weight of the class-posterior consistency between each unlabelled image and one of its
+    # nearest neighbours (the graph LabelSpreading propagates labels along); 0 = off
+    neighbour_weight: float = 0.0
+    neighbour_k: int = 10  # neighbours per image, among PCA projections of the pixels
+    neighbour_dims: int = 50  # principal components the neighbours are found among
 
     def validate(self) -> None:
         if self.arch != "auto" and self.arch not in ARCHS:
@@ -53,9 +58,10 @@ class SSGANConfig(Config):
         if self.augment not in AUGMENTS:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         self.require("at least 1", "z_dim", "batch_size", "labelled_batch_size", "mbd_kernels",
-                     "mbd_kernel_dim", "vbn_reference_size")  # fmt: skip
+                     "mbd_kernel_dim", "vbn_reference_size", "neighbour_k", "neighbour_dims")  # fmt: skip
         self.require("not negative", "lr_d", "lr_g", "input_noise", "hidden_noise", "historical_averaging",
-                     "unsupervised_weight", "aug_shift", "consistency", "entropy_weight")  # fmt: skip
+                     "unsupervised_weight", "aug_shift", "consistency", "entropy_weight",
+                     "neighbour_weight")  # fmt: skip
         self.require(
             "in [0, 1)", "input_dropout", "dropout", "label_smoothing", "ema_decay", "beta1"
         )

@@ -4,6 +4,8 @@ One training step is two phases:
   d: L_D = L_supervised(labelled batch) + w * L_unsupervised(unlabelled batch, G(z))
          [+ consistency of the class posterior between two views of the unlabelled batch]
          [+ conditional entropy of the class posterior on the unlabelled batch]
+         [+ consistency of the class posterior between each unlabelled image and one of
+            its nearest neighbours, drawn per step]
          [+ historical averaging of D's parameters]
   g: L_G = feature matching on D's last hidden layer (default), or the non-saturating loss
          [+ historical averaging of G's parameters]
@@ -40,9 +42,11 @@ def _as_float(x: torch.Tensor) -> torch.Tensor:
 def make_batches(
     data: dict[str, torch.Tensor], cfg: SSGANConfig, seed: int, unlabelled: bool
 ) -> Callable[[int], Batch]:
-    """data: x_lab (L, C, H, W) uint8, y_lab (L,), x_unl (U, C, H, W) uint8, all on one device.
+    """data: x_lab (L, C, H, W) uint8, y_lab (L,), x_unl (U, C, H, W) uint8, all on one device;
+    with neighbour_weight, neighbours (U, k): each unlabelled image's nearest others.
     Each stream is an IndexStream and each augmentation a Shift, so batch t depends only on
-    (seed, t). With consistency on, x_unl_b is a second view of the images of x_unl."""
+    (seed, t). With consistency on, x_unl_b is a second view of the images of x_unl; with
+    neighbour_weight, x_nbr holds one neighbour of each, drawn with (seed, t)."""
     lab = IndexStream(len(data["x_lab"]), cfg.labelled_batch_size, seed * 3 + 1)
     if unlabelled:
         unl = IndexStream(len(data["x_unl"]), cfg.batch_size, seed * 3 + 2)
@@ -60,11 +64,17 @@ def make_batches(
         i = lab(step).to(device)
         batch = {"x_lab": view_lab(_as_float(data["x_lab"][i]), step), "y_lab": data["y_lab"][i]}
         if unlabelled:
-            x_unl = _as_float(data["x_unl"][unl(step).to(device)])
+            j = unl(step).to(device)
+            x_unl = _as_float(data["x_unl"][j])
             batch["x_unl"] = view_unl(x_unl, step)
             if cfg.consistency > 0:
                 batch["x_unl_b"] = view_unl_b(x_unl, step)
             batch["x_unl2"] = _as_float(data["x_unl"][unl2(step).to(device)])
+            if cfg.neighbour_weight > 0:
+                nbr = data["neighbours"]
+                g = torch.Generator().manual_seed((seed * 1_000_003 + step) * 17 + 11)
+                r = torch.randint(0, nbr.shape[1], (len(j),), generator=g).to(device)
+                batch["x_nbr"] = _as_float(data["x_unl"][nbr[j, r]])
         return batch
 
     return next_batch
@@ -124,6 +134,8 @@ class SSGANObjective:
         xs = [batch["x_lab"], batch["x_unl"], fake]
         if cfg.consistency > 0:
             xs.append(batch["x_unl_b"])
+        if cfg.neighbour_weight > 0:
+            xs.append(batch["x_nbr"])
         logits_lab, logits_unl, logits_fake, *rest = self._d_logits(*xs)
         l_sup = supervised_loss(logits_lab, batch["y_lab"])
         l_unsup = unsupervised_loss(logits_unl, logits_fake, self.real_target)
@@ -134,9 +146,13 @@ class SSGANObjective:
             "acc_lab": _accuracy(logits_lab, batch["y_lab"]),
         }
         if cfg.consistency > 0:
-            l_cons = consistency_loss(logits_unl, rest[0])
+            l_cons = consistency_loss(logits_unl, rest.pop(0))
             loss = loss + cfg.consistency * l_cons
             terms["cons"] = l_cons.detach()
+        if cfg.neighbour_weight > 0:
+            l_nbr = consistency_loss(logits_unl, rest.pop(0))
+            loss = loss + cfg.neighbour_weight * l_nbr
+            terms["nbr"] = l_nbr.detach()
         if cfg.entropy_weight > 0:
             l_ent = entropy_loss(logits_unl)
             loss = loss + cfg.entropy_weight * l_ent

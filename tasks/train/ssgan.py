@@ -15,6 +15,7 @@ from ganflow.models.ssgan.config import SSGANConfig, resolve
 from ganflow.models.ssgan.nets import build_models
 from ganflow.models.ssgan.objective import build_baseline_training, build_training
 from ganflow.tasks.data.bundle import DataBundle, load_bundle
+from ganflow.tasks.data.neighbours import cached_neighbour_table, neighbour_table
 from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import distribute, launch, rank_device
@@ -63,10 +64,30 @@ class _EvalClassifier:
         return self.error(self.bundle.x_val, self.bundle.y_val)
 
 
+def neighbours(
+    bundle: DataBundle, cfg: SSGANConfig, bundle_path: str | Path | None = None
+) -> torch.Tensor:
+    """(N, k) each training image's nearest others among PCA projections of the pixels,
+    cached beside the bundle (shared with the adversarial autoencoder's table) when its
+    path is given."""
+    k, dims = cfg.neighbour_k, cfg.neighbour_dims
+    if bundle_path is None:
+        return neighbour_table(bundle.x_train, k, dims)
+    path = Path(bundle_path)
+    cache = path.with_name(f"{path.stem}.neighbours-k{k}-d{dims}.pt")
+    return cached_neighbour_table(bundle.x_train, k, dims, cache)
+
+
 def setup(
-    bundle: DataBundle, cfg: SSGANConfig, run: RunConfig, kind: str, device: torch.device
+    bundle: DataBundle,
+    cfg: SSGANConfig,
+    run: RunConfig,
+    kind: str,
+    device: torch.device,
+    bundle_path: str | Path | None = None,
 ) -> Setup:
-    """The K+1 GAN (kind "gan") or its baseline over the bundle's labelled and unlabelled images."""
+    """The K+1 GAN (kind "gan") or its baseline over the bundle's labelled and unlabelled
+    images; the bundle's path names the cache of the neighbour table, when one is needed."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     c, h, w = bundle.image_shape
@@ -82,6 +103,8 @@ def setup(
         "y_lab": bundle.y_train[bundle.labelled].to(device),
         "x_unl": bundle.x_train.to(device),
     }
+    if kind == "gan" and cfg.neighbour_weight > 0:
+        data["neighbours"] = neighbours(bundle, cfg, bundle_path).to(device)
     total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
     build = build_training if kind == "gan" else build_baseline_training
     training = build(models, cfg, data, total, run.seed)
@@ -120,7 +143,7 @@ def train(
         return launch("ssgan", payload, run.gpus, out_dir)
     device = select_device(run.device)
     bundle = load_bundle(bundle_path)
-    s = setup(bundle, cfg, run, kind, device)
+    s = setup(bundle, cfg, run, kind, device, bundle_path)
     extra = [make(bundle, s) for make in callbacks]
     _, result = run_training(s, run, out_dir, device, progress, extra)
     return {**result, "config": s.record["model"]}
@@ -133,7 +156,8 @@ def train_rank(payload: dict[str, Any]) -> dict[str, Any]:
     run = RunConfig.from_dict(payload["run"])
     device = rank_device(run.device)
     bundle = load_bundle(payload["bundle_path"])
-    s = setup(bundle, SSGANConfig.from_dict(payload["cfg"]), run, payload["kind"], device)
+    cfg = SSGANConfig.from_dict(payload["cfg"])
+    s = setup(bundle, cfg, run, payload["kind"], device, payload["bundle_path"])
     counter: dict[str, int] = {}
     s.training.grad_sync = distribute(s.models, counter)
     _, result = run_training(s, run, payload["out_dir"], device)

@@ -241,3 +241,49 @@ def test_d_phase_adds_the_consistency_and_entropy_terms_with_their_weights():
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(terms["cons"], consistency_loss(unl, unl_b), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(terms["ent"], entropy_loss(unl), rtol=1e-5, atol=1e-6)
+
+
+def test_neighbour_batches_hold_one_listed_neighbour_of_each_unlabelled_image():
+    models, cfg, data = _tiny_training(neighbour_weight=1.0, neighbour_k=2)
+    # image i's neighbours are i+1 and i+2 (mod 20); each image is distinct (its index)
+    data["x_unl"] = torch.arange(20, dtype=torch.uint8)[:, None, None, None].expand(20, 1, 8, 8)
+    data["neighbours"] = torch.stack([(torch.arange(20) + d) % 20 for d in (1, 2)], 1)
+    training = build_training(models, cfg, data, total_steps=10, seed=0)
+    picks = []
+    for step in range(4):
+        b = training.next_batch(step)
+        own = (b["x_unl"][:, 0, 0, 0] * 255).round().long()
+        nbr = (b["x_nbr"][:, 0, 0, 0] * 255).round().long()
+        offset = (nbr - own) % 20
+        assert set(offset.tolist()) <= {1, 2}  # a listed neighbour, never the image itself
+        picks += offset.tolist()
+        assert torch.equal(b["x_nbr"], training.next_batch(step)["x_nbr"])  # (seed, step)
+    assert set(picks) == {1, 2}  # both neighbours are drawn
+
+
+def test_d_phase_adds_the_neighbour_consistency_with_its_weight():
+    from ganflow.models.losses import consistency_loss, supervised_loss, unsupervised_loss
+    from ganflow.models.ssgan.objective import SSGANObjective
+
+    models, cfg, data = _tiny_training(neighbour_weight=2.0, consistency=3.0)
+    data["neighbours"] = torch.stack([(torch.arange(20) + d) % 20 for d in (1, 2, 3)], 1)
+    D, G = models["D"].eval(), models["G"]
+    batch = build_training(models, cfg, data, total_steps=10, seed=0).next_batch(0)
+    assert not torch.equal(batch["x_nbr"], batch["x_unl"])
+    torch.manual_seed(4)
+    loss, terms = SSGANObjective(D, G, cfg).d(batch, 0)
+    torch.manual_seed(4)
+    with torch.no_grad():
+        fake = G(torch.rand(cfg.batch_size, cfg.z_dim))
+        lab, unl, unl_b, nbr, fk = (
+            D(x)[0]
+            for x in (batch["x_lab"], batch["x_unl"], batch["x_unl_b"], batch["x_nbr"], fake)
+        )
+        expected = (
+            supervised_loss(lab, batch["y_lab"])
+            + unsupervised_loss(unl, fk)
+            + 3.0 * consistency_loss(unl, unl_b)
+            + 2.0 * consistency_loss(unl, nbr)
+        )
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(terms["nbr"], consistency_loss(unl, nbr), rtol=1e-5, atol=1e-6)
