@@ -150,6 +150,13 @@ def fit_frontend(front: nn.Module, x: torch.Tensor, cache: Path) -> torch.Tensor
     return fit["f"]
 
 
+def neighbour_cache(bundle_path: str | Path, k: int, space: str) -> Path:
+    """Where the k-neighbour table of the training images in `space` is kept (`d50`: PCA-50
+    projections of the pixels; a front end's name and dims), one file for every family."""
+    p = Path(bundle_path)
+    return p.with_name(f"{p.stem}.neighbours-k{k}-{space}.pt")
+
+
 def frontend_cache(bundle_path: str | Path, frontend: str, dims: int) -> Path:
     """Where the fitted front end and the training images' features are kept."""
     p = Path(bundle_path)

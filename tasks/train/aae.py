@@ -21,6 +21,7 @@ from ganflow.tasks.data.neighbours import (
     cached_value,
     fit_frontend,
     frontend_cache,
+    neighbour_cache,
     spectral_partition,
 )
 from ganflow.tasks.evaluate.clustering import ValidationError
@@ -53,7 +54,7 @@ def _training_data(
             if features is not None
             else f"d{cfg.neighbour_dims}"
         )
-        cache = bundle_path.with_name(f"{bundle_path.stem}.neighbours-k{cfg.neighbours}-{space}.pt")
+        cache = neighbour_cache(bundle_path, cfg.neighbours, space)
         data["neighbours"] = cached_neighbour_table(
             bundle.x_train, cfg.neighbours, cfg.neighbour_dims, cache, features
         )

@@ -15,7 +15,11 @@ from ganflow.models.ssgan.config import SSGANConfig, resolve
 from ganflow.models.ssgan.nets import build_models
 from ganflow.models.ssgan.objective import build_baseline_training, build_training
 from ganflow.tasks.data.bundle import DataBundle, load_bundle
-from ganflow.tasks.data.neighbours import cached_neighbour_table, neighbour_table
+from ganflow.tasks.data.neighbours import (
+    cached_neighbour_table,
+    neighbour_cache,
+    neighbour_table,
+)
 from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import distribute, launch, rank_device
@@ -73,8 +77,7 @@ def neighbours(
     k, dims = cfg.neighbour_k, cfg.neighbour_dims
     if bundle_path is None:
         return neighbour_table(bundle.x_train, k, dims)
-    path = Path(bundle_path)
-    cache = path.with_name(f"{path.stem}.neighbours-k{k}-d{dims}.pt")
+    cache = neighbour_cache(bundle_path, k, f"d{dims}")
     return cached_neighbour_table(bundle.x_train, k, dims, cache)
 
 
