@@ -82,6 +82,23 @@ def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(1).mean()
 
 
+def graph_label_loss(
+    logits: torch.Tensor, target: torch.Tensor, certainty: bool = True
+) -> torch.Tensor:
+    """Cross-entropy toward labels spread over a neighbour graph, as Iscen et al. 2019
+    ("Label propagation for deep semi-supervised learning") train on them: each image's
+    label is the argmax of its spread distribution q, weighted (certainty=True) by its
+    certainty 1 - H(q) / log K, so that images the graph leaves undecided count little.
+    logits (N, K), target q (N, K) rows summing to 1 -> ()"""
+    ce = F.cross_entropy(logits, target.argmax(1), reduction="none")
+    if not certainty:
+        return ce.mean()
+    k = target.shape[1]
+    q = target.clamp_min(1e-12)
+    weight = 1.0 - (-(q * q.log()).sum(1)) / math.log(k)
+    return (weight.clamp(0.0, 1.0) * ce).mean()
+
+
 def categorical_code_nll(logits: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     """InfoGAN's categorical term (Chen et al. 2016, section 5): -E log Q(c | G(z, c)) for
     c ~ Cat(K), with Q's logits (N, K) and the drawn values (N,). -> ()"""

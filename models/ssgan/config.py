@@ -49,6 +49,15 @@ class SSGANConfig(Config):
     neighbour_weight: float = 0.0
     neighbour_k: int = 10  # neighbours per image, among PCA projections of the pixels
     neighbour_dims: int = 50  # principal components the neighbours are found among
+    # weight of the cross-entropy toward labels spread from the labelled images over the
+    # k-nearest-neighbour graph of the images' scattering features (Zhou et al. 2004's label
+    # spreading; Iscen et al. 2019 train on such labels), on unlabelled images; 0 = off;
+    # None: GRAPH_WEIGHT
+    graph_weight: float | None = None
+    graph_k: int = 20  # neighbours per image in that graph
+    graph_alpha: float = 0.8  # label spreading's alpha, in (0, 1): how far labels spread
+    graph_dims: int = 100  # whitened principal components of the scattering coefficients
+    graph_certainty: bool = True  # weigh each spread label by its certainty (Iscen et al.)
 
     def validate(self) -> None:
         if self.arch != "auto" and self.arch not in ARCHS:
@@ -58,15 +67,21 @@ class SSGANConfig(Config):
         if self.augment not in AUGMENTS:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         self.require("at least 1", "z_dim", "batch_size", "labelled_batch_size", "mbd_kernels",
-                     "mbd_kernel_dim", "vbn_reference_size", "neighbour_k", "neighbour_dims")  # fmt: skip
+                     "mbd_kernel_dim", "vbn_reference_size", "neighbour_k", "neighbour_dims", "graph_k",
+                     "graph_dims")  # fmt: skip
         self.require("not negative", "lr_d", "lr_g", "input_noise", "hidden_noise", "historical_averaging",
                      "unsupervised_weight", "aug_shift", "consistency", "entropy_weight",
-                     "neighbour_weight")  # fmt: skip
+                     "neighbour_weight", "graph_weight")  # fmt: skip
         self.require(
             "in [0, 1)", "input_dropout", "dropout", "label_smoothing", "ema_decay", "beta1"
         )
+        if not 0.0 < self.graph_alpha < 1.0:
+            raise ConfigError(f"graph_alpha must be in (0, 1), got {self.graph_alpha}")
         if not 0.0 <= self.lr_decay_start <= 1.0:
             raise ConfigError(f"lr_decay_start must be in [0, 1], got {self.lr_decay_start}")
+
+
+GRAPH_WEIGHT = 1.0  # graph_weight's default (benchmarks/README.md has the measurements)
 
 
 # Defaults that differ by architecture: the MLP and CIFAR values are the released code's.
@@ -109,4 +124,6 @@ def resolve(cfg: SSGANConfig, image_size: int) -> SSGANConfig:
     filled = {k: v for k, v in ARCH_DEFAULTS[arch].items() if getattr(cfg, k) is None}
     if cfg.aug_shift is None:
         filled["aug_shift"] = max(1, image_size // 14)
+    if cfg.graph_weight is None:
+        filled["graph_weight"] = GRAPH_WEIGHT
     return dataclasses.replace(cfg, arch=arch, **filled)

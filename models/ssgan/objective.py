@@ -6,6 +6,7 @@ One training step is two phases:
          [+ conditional entropy of the class posterior on the unlabelled batch]
          [+ consistency of the class posterior between each unlabelled image and one of
             its nearest neighbours, drawn per step]
+         [+ cross-entropy toward the labels spread over the scattering neighbour graph]
          [+ historical averaging of D's parameters]
   g: L_G = feature matching on D's last hidden layer (default), or the non-saturating loss
          [+ historical averaging of G's parameters]
@@ -27,6 +28,7 @@ from ganflow.models.losses import (
     entropy_loss,
     feature_matching_loss,
     generator_nonsaturating_loss,
+    graph_label_loss,
     supervised_loss,
     unsupervised_loss,
 )
@@ -43,7 +45,9 @@ def make_batches(
     data: dict[str, torch.Tensor], cfg: SSGANConfig, seed: int, unlabelled: bool
 ) -> Callable[[int], Batch]:
     """data: x_lab (L, C, H, W) uint8, y_lab (L,), x_unl (U, C, H, W) uint8, all on one device;
-    with neighbour_weight, neighbours (U, k): each unlabelled image's nearest others.
+    with neighbour_weight, neighbours (U, k): each unlabelled image's nearest others; with
+    graph_weight, graph (U, K): each unlabelled image's class distribution spread over the
+    neighbour graph.
     Each stream is an IndexStream and each augmentation a Shift, so batch t depends only on
     (seed, t). With consistency on, x_unl_b is a second view of the images of x_unl; with
     neighbour_weight, x_nbr holds one neighbour of each, drawn with (seed, t)."""
@@ -75,6 +79,8 @@ def make_batches(
                 g = torch.Generator().manual_seed((seed * 1_000_003 + step) * 17 + 11)
                 r = torch.randint(0, nbr.shape[1], (len(j),), generator=g).to(device)
                 batch["x_nbr"] = _as_float(data["x_unl"][nbr[j, r]])
+            if cfg.graph_weight > 0:
+                batch["y_graph"] = data["graph"][j]
         return batch
 
     return next_batch
@@ -127,7 +133,7 @@ class SSGANObjective:
 
     def d(self, batch: Batch, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L_D = L_supervised + w L_unsupervised (section 5, eq. 4-5) [+ consistency]
-        [+ entropy]."""
+        [+ neighbour consistency] [+ graph labels] [+ entropy]."""
         cfg = self.cfg
         with torch.no_grad():
             fake = self.fake()  # (N, C, H, W)
@@ -153,6 +159,10 @@ class SSGANObjective:
             l_nbr = consistency_loss(logits_unl, rest.pop(0))
             loss = loss + cfg.neighbour_weight * l_nbr
             terms["nbr"] = l_nbr.detach()
+        if cfg.graph_weight > 0:
+            l_graph = graph_label_loss(logits_unl, batch["y_graph"], cfg.graph_certainty)
+            loss = loss + cfg.graph_weight * l_graph
+            terms["graph"] = l_graph.detach()
         if cfg.entropy_weight > 0:
             l_ent = entropy_loss(logits_unl)
             loss = loss + cfg.entropy_weight * l_ent
@@ -230,6 +240,9 @@ def build_training(
     seed: int,
 ) -> Training:
     """The K+1 GAN's two phases (d, g) over labelled + unlabelled data."""
+    for key, needed in (("neighbours", cfg.neighbour_weight > 0), ("graph", cfg.graph_weight > 0)):
+        if needed and key not in data:
+            raise ValueError(f"the config's {key} term needs data[{key!r}]")
     D, G = models["D"], models["G"]
     stateful: dict[str, Any] = {"D": D, "G": G}
     pd = _Player("d", D, cfg.lr_d, cfg, total_steps, stateful, averaged=True)

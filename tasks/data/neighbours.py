@@ -67,7 +67,6 @@ def spectral_partition(
     The eigenproblem sees the whole graph at once, where stochastic training of a cluster head
     only ever sees pairs of neighbours, and the diffusion weights make the result insensitive
     to the number of eigenvectors (benchmarks/README.md has the measurements)."""
-    import scipy.sparse as sp
     from scipy.sparse.linalg import lobpcg
     from sklearn.cluster import KMeans
 
@@ -78,10 +77,7 @@ def spectral_partition(
         raise ValueError(
             f"spectral partition: need 2 <= clusters <= eigenvectors < images, got {clusters}, {m} for {n}"
         )
-    w = sp.csr_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), nb.ravel())), shape=(n, n))
-    w = ((w + w.T) > 0).astype(np.float64)
-    inv_sqrt_deg = sp.diags(1.0 / np.sqrt(np.asarray(w.sum(1)).ravel()))
-    a = (inv_sqrt_deg @ w @ inv_sqrt_deg).tocsr()
+    a = knn_graph(neighbours)
     if n <= 2000 or n < 5 * m:  # small graphs: dense and exact
         vals, vecs = np.linalg.eigh(a.toarray())
         vals, vecs = vals[-m:], vecs[:, -m:]
@@ -95,6 +91,52 @@ def spectral_partition(
     emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     labels = KMeans(clusters, n_init=10, random_state=seed).fit_predict(emb)
     return torch.from_numpy(labels).long()
+
+
+def knn_graph(neighbours: torch.Tensor):
+    """The symmetric k-nearest-neighbour graph's normalised affinity D^-1/2 W D^-1/2 (W_ij = 1
+    when j is among i's neighbours or i among j's), as a scipy CSR matrix. neighbours: (N, k)"""
+    import scipy.sparse as sp
+
+    nb = neighbours.cpu().numpy()
+    n, k = nb.shape
+    w = sp.csr_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), nb.ravel())), shape=(n, n))
+    w = ((w + w.T) > 0).astype(np.float64)
+    inv_sqrt_deg = sp.diags(1.0 / np.sqrt(np.asarray(w.sum(1)).ravel()))
+    return (inv_sqrt_deg @ w @ inv_sqrt_deg).tocsr()
+
+
+def propagate_labels(
+    neighbours: torch.Tensor,
+    labelled: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    alpha: float,
+    tol: float = 1e-6,
+    max_iter: int = 1000,
+) -> torch.Tensor:
+    """(N, K) class distributions of every image, spread from the labelled ones over the
+    symmetric k-nearest-neighbour graph (Zhou et al. 2004, "Learning with local and global
+    consistency"; scikit-learn's LabelSpreading): F <- alpha S F + (1 - alpha) Y until it
+    settles, the fixed point being (1 - alpha)(I - alpha S)^-1 Y, with S = D^-1/2 W D^-1/2
+    and Y the one-hot labels (zero rows for the others). Rows are normalised to sum to 1; an
+    image no label reaches gets the uniform distribution. neighbours: (N, k) indices;
+    labelled: (L,) indices, labels: (L,) classes."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    s = knn_graph(neighbours)
+    y = np.zeros((s.shape[0], num_classes))
+    y[labelled.cpu().numpy(), labels.cpu().numpy()] = 1.0
+    f = y.copy()
+    for _ in range(max_iter):
+        nxt = alpha * (s @ f) + (1.0 - alpha) * y
+        done = np.abs(nxt - f).max() < tol
+        f = nxt
+        if done:
+            break
+    total = f.sum(1, keepdims=True)
+    f = np.where(total > 0, f / np.where(total > 0, total, 1.0), 1.0 / num_classes)
+    return torch.from_numpy(f).float()
 
 
 def cached_value(cache: Path, valid, compute):

@@ -11,16 +11,22 @@ import torch
 from torch import nn
 
 from ganflow.models.engine import Callback, Training, steps_for
+from ganflow.models.scattering import ScatteringFront
 from ganflow.models.ssgan.config import SSGANConfig, resolve
 from ganflow.models.ssgan.nets import build_models
 from ganflow.models.ssgan.objective import build_baseline_training, build_training
 from ganflow.tasks.data.bundle import DataBundle, load_bundle
 from ganflow.tasks.data.neighbours import (
     cached_neighbour_table,
+    fit_frontend,
+    frontend_cache,
+    nearest_neighbours,
     neighbour_cache,
     neighbour_table,
+    propagate_labels,
 )
 from ganflow.tasks.evaluate.classification import predict
+from ganflow.tasks.progress import announced
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import distribute, launch, rank_device
 from ganflow.tasks.train.trainer import ProgressHook, RunConfig, Setup, bundle_run, run_training
@@ -81,6 +87,52 @@ def neighbours(
     return cached_neighbour_table(bundle.x_train, k, dims, cache)
 
 
+def graph_labels(
+    bundle: DataBundle, cfg: SSGANConfig, bundle_path: str | Path | None = None
+) -> torch.Tensor:
+    """(N, K) each training image's class distribution, spread from the labelled images over
+    the graph of its graph_k nearest neighbours among whitened scattering features. The
+    front end's fit and the neighbour table are cached beside the bundle when its path is
+    given (the adversarial autoencoder's caches: one fit serves both families)."""
+    x, k = bundle.x_train, cfg.graph_k
+    if len(x) <= k:
+        raise ValueError(f"graph labels need more than graph_k={k} training images, got {len(x)}")
+    try:  # at most graph_dims components: fewer where there are few images or coefficients
+        dims = min(
+            cfg.graph_dims,
+            len(x) - 1,
+            ScatteringFront(bundle.image_shape, 1).coefficients_per_image,
+        )
+        front = ScatteringFront(bundle.image_shape, dims)
+    except ValueError as e:
+        raise ValueError(f"graph_weight needs the scattering front end: {e}") from None
+    if bundle_path is None:
+        features = front.fit(x)
+        table = nearest_neighbours(features, k)
+    else:
+        features = fit_frontend(front, x, frontend_cache(bundle_path, "scattering", dims))
+        cache = neighbour_cache(bundle_path, k, f"scattering-d{dims}")
+        table = announced(
+            f"the {k} nearest neighbours of {len(x)} images",
+            cached_neighbour_table,
+            x,
+            k,
+            dims,
+            cache,
+            features,
+        )
+    lab = bundle.labelled
+    return announced(
+        f"spreading {len(lab)} labels over the neighbour graph",
+        propagate_labels,
+        table,
+        lab,
+        bundle.y_train[lab],
+        bundle.num_classes,
+        cfg.graph_alpha,
+    )
+
+
 def setup(
     bundle: DataBundle,
     cfg: SSGANConfig,
@@ -108,6 +160,8 @@ def setup(
     }
     if kind == "gan" and cfg.neighbour_weight > 0:
         data["neighbours"] = neighbours(bundle, cfg, bundle_path).to(device)
+    if kind == "gan" and cfg.graph_weight > 0:
+        data["graph"] = graph_labels(bundle, cfg, bundle_path).to(device)
     total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
     build = build_training if kind == "gan" else build_baseline_training
     training = build(models, cfg, data, total, run.seed)

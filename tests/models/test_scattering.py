@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ganflow.models.aae import nets as aae_nets
-from ganflow.models.aae.nets import ScatteringFront
-from ganflow.models.scattering import Scattering2D
+from ganflow.models.scattering import Scattering2D, ScatteringFront
 
 
 def _naive(x: torch.Tensor, s: Scattering2D) -> torch.Tensor:

@@ -68,6 +68,7 @@ def test_resolve_fills_arch_defaults_and_rejects_mismatches():
 
 def _tiny_training(**over):
     torch.manual_seed(0)
+    over.setdefault("graph_weight", 0.0)  # its tests give data["graph"] themselves
     cfg = resolve(SSGANConfig(batch_size=8, labelled_batch_size=6, vbn_reference_size=4, **over), 8)
     models = build_models(cfg, 1, 3, seed=0)
     data = {
@@ -196,6 +197,31 @@ def test_augment_and_consistency_settings_are_checked_and_resolved():
     assert resolve(SSGANConfig(aug_shift=0), 8).aug_shift == 0
 
 
+def test_graph_settings_are_checked_and_the_weight_resolved():
+    from ganflow.models.config import ConfigError
+    from ganflow.models.ssgan.config import GRAPH_WEIGHT
+
+    bad = [
+        ("graph_weight", -1.0, "must not be negative"),
+        ("graph_k", 0, "must be at least 1"),
+        ("graph_alpha", 1.0, r"must be in \(0, 1\)"),
+    ]
+    for key, value, says in bad:
+        with pytest.raises(ConfigError, match=says):
+            SSGANConfig().with_overrides({key: value})
+    assert resolve(SSGANConfig(), 28).graph_weight == GRAPH_WEIGHT > 0
+    assert resolve(SSGANConfig(), 8).graph_weight == GRAPH_WEIGHT
+    assert resolve(SSGANConfig(arch="mlp28"), 28).graph_weight == GRAPH_WEIGHT
+    assert resolve(SSGANConfig(graph_weight=0.0), 28).graph_weight == 0.0
+    assert resolve(SSGANConfig(graph_weight=2.0), 8).graph_weight == 2.0
+
+
+def test_a_training_with_a_graph_term_but_no_graph_is_refused():
+    models, cfg, data = _tiny_training(graph_weight=1.0)
+    with pytest.raises(ValueError, match="graph"):
+        build_training(models, cfg, data, total_steps=10, seed=0)
+
+
 def test_augmented_batches_shift_the_real_images_and_carry_a_second_view():
     models, cfg, data = _tiny_training()
     plain = build_training(models, cfg, data, total_steps=10, seed=0).next_batch(3)
@@ -287,3 +313,39 @@ def test_d_phase_adds_the_neighbour_consistency_with_its_weight():
         )
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(terms["nbr"], consistency_loss(unl, nbr), rtol=1e-5, atol=1e-6)
+
+
+def test_graph_batches_carry_each_unlabelled_image_s_spread_labels():
+    models, cfg, data = _tiny_training(graph_weight=1.0)
+    # image i is distinct (its index); its spread distribution puts i / 19 on class 0
+    data["x_unl"] = torch.arange(20, dtype=torch.uint8)[:, None, None, None].expand(20, 1, 8, 8)
+    p = torch.arange(20).float() / 19
+    data["graph"] = torch.stack([p, 1 - p, torch.zeros(20)], 1)
+    training = build_training(models, cfg, data, total_steps=10, seed=0)
+    for step in range(3):
+        b = training.next_batch(step)
+        own = (b["x_unl"][:, 0, 0, 0] * 255).round().long()
+        assert torch.equal(b["y_graph"], data["graph"][own])
+
+
+@pytest.mark.parametrize("certainty", [True, False])
+def test_d_phase_adds_the_graph_label_term_with_its_weight(certainty):
+    from ganflow.models.losses import graph_label_loss, supervised_loss, unsupervised_loss
+    from ganflow.models.ssgan.objective import SSGANObjective
+
+    models, cfg, data = _tiny_training(graph_weight=2.5, graph_certainty=certainty)
+    g = torch.Generator().manual_seed(3)
+    data["graph"] = torch.rand(20, 3, generator=g).softmax(1)
+    D, G = models["D"].eval(), models["G"]
+    batch = build_training(models, cfg, data, total_steps=10, seed=0).next_batch(0)
+    torch.manual_seed(4)
+    loss, terms = SSGANObjective(D, G, cfg).d(batch, 0)
+    torch.manual_seed(4)
+    with torch.no_grad():
+        fake = G(torch.rand(cfg.batch_size, cfg.z_dim))
+        lab, unl, fk = (D(x)[0] for x in (batch["x_lab"], batch["x_unl"], fake))
+        l_graph = graph_label_loss(unl, batch["y_graph"], certainty)
+        expected = supervised_loss(lab, batch["y_lab"]) + unsupervised_loss(unl, fk) + 2.5 * l_graph
+    assert l_graph > 0
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(terms["graph"], l_graph, rtol=1e-5, atol=1e-6)

@@ -57,3 +57,19 @@ def test_wide_images_are_reduced_by_pca_first(bundle):
     f = baselines.features(wide)
     assert f["train"].shape == (len(bundle.x_train), baselines.PCA_DIMS)
     assert baselines.features(bundle)["train"].shape == (len(bundle.x_train), 64)
+
+
+def test_label_spreading_on_scattering_features_joins_the_choice(bundle, digits_bundle):
+    f = baselines.scattering_features(bundle, digits_bundle["path"], dims=40)
+    assert f["train"].shape == (len(bundle.x_train), 40)
+    assert f["test"].shape == (len(bundle.x_test), 40)
+    got = baselines.classical_baselines(bundle, scattering=f)
+    row = got["label_spreading_scattering"]
+    assert 0.0 <= row["test_error"] < 0.3 and row["chosen"] in baselines.KNN_GRID
+    rows = ("label_spreading_knn", "label_spreading_rbf", "label_spreading_scattering")
+    assert got["label_spreading"]["val_error"] == min(got[r]["val_error"] for r in rows)
+    # the graph comes from the features given: scrambled features make it worse
+    g = torch.Generator().manual_seed(0)
+    noise = {k: v[torch.randperm(len(v), generator=g).numpy()] for k, v in f.items()}
+    worse = baselines.classical_baselines(bundle, scattering=noise)["label_spreading_scattering"]
+    assert worse["test_error"] > row["test_error"] + 0.3

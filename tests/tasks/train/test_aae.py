@@ -30,7 +30,7 @@ def test_aae_run_resumes_and_refuses_another_config(digits_bundle, tmp_path):
 
 
 def test_scattering_aae_fits_its_front_end_once_and_saves_it(digits_bundle, tmp_path, monkeypatch):
-    from ganflow.models.aae.nets import ScatteringFront
+    from ganflow.models.scattering import ScatteringFront
     from ganflow.tasks.evaluate.clustering import score_clusters as score
     from ganflow.tasks.train.aae import train_aae
     from ganflow.tasks.train.checkpoint import load_run

@@ -25,3 +25,27 @@ def test_the_table_is_cached_beside_the_bundle_and_read_back(digits_bundle, tmp_
     torch.save(planted, cache)
     assert torch.equal(neighbours(bundle, cfg, path), planted)
     assert torch.equal(neighbours(bundle, cfg), table)  # without a path: computed, uncached
+
+
+def test_graph_labels_spread_the_labels_and_share_the_autoencoder_s_caches(digits_bundle, tmp_path):
+    from ganflow.tasks.data.neighbours import frontend_cache
+    from ganflow.tasks.train.ssgan import graph_labels
+
+    path = tmp_path / "bundle.npz"
+    shutil.copy(digits_bundle["path"], path)
+    bundle, cfg = load_bundle(path), SSGANConfig(graph_k=10, graph_dims=40)
+    q = graph_labels(bundle, cfg, path)
+    n, k = len(bundle.x_train), bundle.num_classes
+    assert q.shape == (n, k) and torch.allclose(q.sum(1), torch.ones(n))
+    lab = bundle.labelled
+    assert torch.equal(q[lab].argmax(1), bundle.y_train[lab])  # the labels hold where given
+    # spread over the scattering graph, the labels are right for most of the others
+    others = torch.ones(n, dtype=torch.bool)
+    others[lab] = False
+    acc = (q[others].argmax(1) == bundle.y_train[others]).float().mean()
+    assert acc > 0.8
+    # the front end's fit and the table sit where the adversarial autoencoder looks for them
+    assert frontend_cache(path, "scattering", 40).exists()
+    table = torch.load(neighbour_cache(path, 10, "scattering-d40"), weights_only=True)
+    assert table.shape == (n, 10)
+    assert torch.allclose(graph_labels(bundle, cfg, path), q)  # read back, same labels

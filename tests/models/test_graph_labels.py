@@ -1,0 +1,87 @@
+"""Label spreading over a neighbour graph and the K+1 GAN's term on the spread labels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganflow.models.losses import graph_label_loss
+from ganflow.tasks.data.neighbours import knn_graph, propagate_labels
+
+
+def _chain() -> torch.Tensor:
+    """Six images on a line, each with its two nearest others as neighbours: two clusters
+    {0, 1, 2} and {3, 4, 5} joined by the edge 2-3."""
+    return torch.tensor([[1, 2], [0, 2], [1, 3], [4, 2], [3, 5], [4, 3]])
+
+
+def test_knn_graph_is_symmetric_and_normalised_by_degree():
+    s = knn_graph(_chain()).toarray()
+    w = np.zeros((6, 6))
+    for i, row in enumerate(_chain().tolist()):
+        for j in row:
+            w[i, j] = w[j, i] = 1.0
+    d = w.sum(1)
+    np.testing.assert_allclose(s, w / np.sqrt(np.outer(d, d)))
+
+
+def test_propagation_reaches_the_closed_form_fixed_point():
+    alpha = 0.8
+    f = propagate_labels(_chain(), torch.tensor([0, 5]), torch.tensor([1, 0]), 2, alpha)
+    s = knn_graph(_chain()).toarray()
+    y = np.zeros((6, 2))
+    y[0, 1] = y[5, 0] = 1.0
+    closed = (1 - alpha) * np.linalg.solve(np.eye(6) - alpha * s, y)
+    closed /= closed.sum(1, keepdims=True)
+    np.testing.assert_allclose(f.numpy(), closed, atol=1e-5)
+    # each cluster takes the label of its labelled end
+    assert f.argmax(1).tolist() == [1, 1, 1, 0, 0, 0]
+    assert torch.allclose(f.sum(1), torch.ones(6))
+
+
+def test_an_image_no_label_reaches_is_uniform():
+    # two components; only the first holds a label
+    nb = torch.tensor([[1], [0], [3], [2]])
+    f = propagate_labels(nb, torch.tensor([0]), torch.tensor([2]), 3, 0.5)
+    assert f[0].argmax() == 2 and f[1].argmax() == 2
+    assert torch.allclose(f[2:], torch.full((2, 3), 1 / 3))
+
+
+def test_propagation_refuses_alpha_outside_its_domain():
+    with pytest.raises(ValueError, match="alpha"):
+        propagate_labels(_chain(), torch.tensor([0]), torch.tensor([0]), 2, 1.0)
+
+
+def test_graph_label_loss_by_hand():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    target = torch.tensor([[0.9, 0.1], [0.3, 0.7], [0.5, 0.5]])
+    h = lambda p: -sum(v * math.log(v) for v in p)  # noqa: E731
+    w = [1 - h([0.9, 0.1]) / math.log(2), 1 - h([0.3, 0.7]) / math.log(2), 0.0]
+    ce = [
+        -math.log(math.exp(2) / (math.exp(2) + 1)),  # label 0
+        -math.log(math.exp(1) / (math.exp(1) + 1)),  # label 1
+        math.log(2),  # undecided: weight 0
+    ]
+    want = sum(a * b for a, b in zip(w, ce, strict=True)) / 3
+    assert graph_label_loss(logits, target).item() == pytest.approx(want, rel=1e-5)
+
+
+def test_graph_label_loss_follows_the_labels_gradient():
+    logits = torch.zeros(4, 3, requires_grad=True)
+    target = F.one_hot(torch.tensor([0, 1, 2, 1]), 3).float()
+    graph_label_loss(logits, target).backward()
+    # certain labels: the gradient of the mean cross-entropy toward each label
+    want = (logits.detach().softmax(1) - target) / 4
+    assert torch.allclose(logits.grad, want, atol=1e-5)
+
+
+def test_graph_label_loss_without_certainty_counts_every_label_fully():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    target = torch.tensor([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])
+    want = F.cross_entropy(logits, torch.tensor([0, 1, 0]))
+    assert graph_label_loss(logits, target, certainty=False).item() == pytest.approx(want.item())
+    assert graph_label_loss(logits, target).item() < want.item()
