@@ -37,10 +37,14 @@ def test_json_has_every_method_and_the_time_to(bench, tmp_path, capsys):
                        "--time-to", "0.2", "--curve-every", "5", "--out", str(tmp_path), "--json"])  # fmt: skip
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
-    for method in ("gan", "baseline", "label_spreading", "logistic_regression"):
+    graphs = ("label_spreading_knn", "label_spreading_rbf", "label_spreading_scattering")
+    for method in ("gan", "baseline", "label_spreading", "logistic_regression", *graphs):
         r = doc[method]
         assert set(r) >= {"test_error_mean", "test_error_std", "test_errors"}
         assert len(r["test_errors"]) == 2 and all(0 <= e <= 1 for e in r["test_errors"])
+    for i, e in enumerate(doc["label_spreading"]["test_errors"]):  # per seed, one of the three
+        assert e in {doc[g]["test_errors"][i] for g in graphs}
+    assert doc["config"]["graph_weight"] is None  # resolved per image size: the default
     t = doc["time_to"]
     assert t["accuracy"] == 0.2 and len(t["per_seed"]) == 2
     for split in ("val", "test"):  # 20 % accuracy: reached at the first point, step 5

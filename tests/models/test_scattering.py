@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganflow.models.aae import nets as aae_nets
+from ganflow.models import scattering as scattering_module
 from ganflow.models.scattering import Scattering2D, ScatteringFront
 
 
@@ -92,7 +92,7 @@ def test_front_end_fits_whitens_and_round_trips(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="more than"):
         ScatteringFront((1, 8, 8), dims=12).fit(x[:10])
     # many coefficients (colour images): randomised PCA, the same whitened subspace
-    monkeypatch.setattr(aae_nets, "EXACT_PCA_MAX", 0)
+    monkeypatch.setattr(scattering_module, "EXACT_PCA_MAX", 0)
     approx = ScatteringFront((1, 8, 8), dims=12)
     f2 = approx.fit(x, batch_size=64)
     assert torch.allclose(f2.norm(dim=1), torch.full((300,), math.sqrt(12)), atol=1e-4)
