@@ -117,8 +117,10 @@ def run_one(info: dict, cfg: SSGANConfig, run: RunConfig, out: Path, kind: str,
     curves: list[Curve] = []
 
     def make_curve(bundle: Any, setup: Any) -> Curve:
-        curves.append(Curve(bundle, setup, curve_every, t_start or t0))
-        return curves[-1]
+        if not curves:  # one curve through every round of a run (graph_rounds)
+            curves.append(Curve(bundle, setup, curve_every, t_start or t0))
+        curves[0].classifier = setup.validation
+        return curves[0]
 
     trained = train(
         info["path"], cfg, run, out, kind, callbacks=[make_curve] if curve_every else ()

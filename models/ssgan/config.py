@@ -58,6 +58,9 @@ class SSGANConfig(Config):
     graph_alpha: float = 0.8  # label spreading's alpha, in (0, 1): how far labels spread
     graph_dims: int = 100  # whitened principal components of the scattering coefficients
     graph_certainty: bool = True  # weigh each spread label by its certainty (Iscen et al.)
+    # trainings in all: each after the first spreads the labels together with the previous
+    # training's class predictions (Iscen et al.'s alternation, on the fixed graph)
+    graph_rounds: int = 1
 
     def validate(self) -> None:
         if self.arch != "auto" and self.arch not in ARCHS:
@@ -68,7 +71,7 @@ class SSGANConfig(Config):
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         self.require("at least 1", "z_dim", "batch_size", "labelled_batch_size", "mbd_kernels",
                      "mbd_kernel_dim", "vbn_reference_size", "neighbour_k", "neighbour_dims", "graph_k",
-                     "graph_dims")  # fmt: skip
+                     "graph_dims", "graph_rounds")  # fmt: skip
         self.require("not negative", "lr_d", "lr_g", "input_noise", "hidden_noise", "historical_averaging",
                      "unsupervised_weight", "aug_shift", "consistency", "entropy_weight",
                      "neighbour_weight", "graph_weight")  # fmt: skip

@@ -114,6 +114,7 @@ def propagate_labels(
     alpha: float,
     tol: float = 1e-6,
     max_iter: int = 1000,
+    prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(N, K) class distributions of every image, spread from the labelled ones over the
     symmetric k-nearest-neighbour graph (Zhou et al. 2004, "Learning with local and global
@@ -121,11 +122,18 @@ def propagate_labels(
     settles, the fixed point being (1 - alpha)(I - alpha S)^-1 Y, with S = D^-1/2 W D^-1/2
     and Y the one-hot labels (zero rows for the others). Rows are normalised to sum to 1; an
     image no label reaches gets the uniform distribution. neighbours: (N, k) indices;
-    labelled: (L,) indices, labels: (L,) classes."""
+    labelled: (L,) indices, labels: (L,) classes; prior: (N, K) class distributions of the
+    other images (a classifier's predictions) spread together with the labels, Y's rows for
+    them (the labelled rows keep their one-hot labels)."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     s = knn_graph(neighbours)
     y = np.zeros((s.shape[0], num_classes))
+    if prior is not None:
+        if tuple(prior.shape) != y.shape:
+            raise ValueError(f"prior must be {y.shape}, got {tuple(prior.shape)}")
+        y = prior.detach().cpu().double().numpy().copy()
+        y[labelled.cpu().numpy()] = 0.0
     y[labelled.cpu().numpy(), labels.cpu().numpy()] = 1.0
     f = y.copy()
     for _ in range(max_iter):

@@ -88,12 +88,16 @@ def neighbours(
 
 
 def graph_labels(
-    bundle: DataBundle, cfg: SSGANConfig, bundle_path: str | Path | None = None
+    bundle: DataBundle,
+    cfg: SSGANConfig,
+    bundle_path: str | Path | None = None,
+    prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(N, K) each training image's class distribution, spread from the labelled images over
-    the graph of its graph_k nearest neighbours among whitened scattering features. The
-    front end's fit and the neighbour table are cached beside the bundle when its path is
-    given (the adversarial autoencoder's caches: one fit serves both families)."""
+    """(N, K) each training image's class distribution, spread from the labelled images (and
+    from `prior`, (N, K) an earlier classifier's predictions, where given) over the graph of
+    its graph_k nearest neighbours among whitened scattering features. The front end's fit
+    and the neighbour table are cached beside the bundle when its path is given (the
+    adversarial autoencoder's caches: one fit serves both families)."""
     x, k = bundle.x_train, cfg.graph_k
     if len(x) <= k:
         raise ValueError(f"graph labels need more than graph_k={k} training images, got {len(x)}")
@@ -122,14 +126,12 @@ def graph_labels(
             features,
         )
     lab = bundle.labelled
+    what = f"spreading {len(lab)} labels" + ("" if prior is None else " and the predictions")
     return announced(
-        f"spreading {len(lab)} labels over the neighbour graph",
-        propagate_labels,
-        table,
-        lab,
-        bundle.y_train[lab],
-        bundle.num_classes,
-        cfg.graph_alpha,
+        f"{what} over the neighbour graph",
+        lambda: propagate_labels(
+            table, lab, bundle.y_train[lab], bundle.num_classes, cfg.graph_alpha, prior=prior
+        ),
     )
 
 
@@ -140,9 +142,11 @@ def setup(
     kind: str,
     device: torch.device,
     bundle_path: str | Path | None = None,
+    prior: torch.Tensor | None = None,
 ) -> Setup:
     """The K+1 GAN (kind "gan") or its baseline over the bundle's labelled and unlabelled
-    images; the bundle's path names the cache of the neighbour table, when one is needed."""
+    images; the bundle's path names the cache of the neighbour table, when one is needed;
+    prior, an earlier round's predictions, is spread with the labels (graph_labels)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     c, h, w = bundle.image_shape
@@ -161,7 +165,7 @@ def setup(
     if kind == "gan" and cfg.neighbour_weight > 0:
         data["neighbours"] = neighbours(bundle, cfg, bundle_path).to(device)
     if kind == "gan" and cfg.graph_weight > 0:
-        data["graph"] = graph_labels(bundle, cfg, bundle_path).to(device)
+        data["graph"] = graph_labels(bundle, cfg, bundle_path, prior).to(device)
     total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
     build = build_training if kind == "gan" else build_baseline_training
     training = build(models, cfg, data, total, run.seed)
@@ -195,15 +199,45 @@ def train(
     if run.gpus > 1:
         if callbacks:
             raise ValueError("callbacks run in one process; use gpus=1 with them")
+        if kind == "gan" and cfg.graph_rounds > 1:
+            raise ValueError("graph_rounds above 1 trains in one process; use --gpus 1")
         payload = {"bundle_path": str(bundle_path), "cfg": cfg.to_dict(), "run": run.to_dict(),
                    "out_dir": str(out_dir), "kind": kind}  # fmt: skip
         return launch("ssgan", payload, run.gpus, out_dir)
     device = select_device(run.device)
     bundle = load_bundle(bundle_path)
-    s = setup(bundle, cfg, run, kind, device, bundle_path)
+    prior, walls = None, []
+    for r in range(1, graph_rounds(bundle, cfg, kind)):  # the rounds before the last
+        s = setup(bundle, cfg, run, kind, device, bundle_path, prior)
+        extra = [make(bundle, s) for make in callbacks]
+        _, earlier = run_training(
+            s, run, Path(out_dir) / f"graph-round{r}", device, progress, extra
+        )
+        walls.append(earlier["wall_s"])
+        prior = round_predictions(earlier["checkpoint"], bundle, device)
+    s = setup(bundle, cfg, run, kind, device, bundle_path, prior)
     extra = [make(bundle, s) for make in callbacks]
     _, result = run_training(s, run, out_dir, device, progress, extra)
+    if walls:  # the training time of every round
+        result["wall_s"] = round(result["wall_s"] + sum(walls), 2)
     return {**result, "config": s.record["model"]}
+
+
+def graph_rounds(bundle: DataBundle, cfg: SSGANConfig, kind: str) -> int:
+    """How many trainings a run is: graph_rounds for the K+1 GAN with graph labels, else 1."""
+    if kind != "gan" or resolve(cfg, bundle.image_shape[-1]).graph_weight == 0:
+        return 1
+    return cfg.graph_rounds
+
+
+def round_predictions(
+    checkpoint: str | Path, bundle: DataBundle, device: torch.device
+) -> torch.Tensor:
+    """(N, K) the class posterior of a finished round's classifier on the training images."""
+    from ganflow.tasks.train.checkpoint import load_run
+
+    run = load_run(checkpoint, device)
+    return predict(run.family.classifier(run), bundle.x_train, device).softmax(1)
 
 
 def train_rank(payload: dict[str, Any]) -> dict[str, Any]:

@@ -85,3 +85,21 @@ def test_graph_label_loss_without_certainty_counts_every_label_fully():
     want = F.cross_entropy(logits, torch.tensor([0, 1, 0]))
     assert graph_label_loss(logits, target, certainty=False).item() == pytest.approx(want.item())
     assert graph_label_loss(logits, target).item() < want.item()
+
+
+def test_a_prior_spreads_with_the_labels_to_the_closed_form():
+    alpha = 0.8
+    prior = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.1, 0.9], [0.2, 0.8], [0.9, 0.1]])
+    f = propagate_labels(_chain(), torch.tensor([0]), torch.tensor([0]), 2, alpha, prior=prior)
+    y = prior.double().numpy().copy()
+    y[0] = [1.0, 0.0]  # the labelled row keeps its label
+    s = knn_graph(_chain()).toarray()
+    closed = (1 - alpha) * np.linalg.solve(np.eye(6) - alpha * s, y)
+    closed /= closed.sum(1, keepdims=True)
+    np.testing.assert_allclose(f.numpy(), closed, atol=1e-5)
+    # without the prior the one label takes the whole chain; with it the far end turns
+    alone = propagate_labels(_chain(), torch.tensor([0]), torch.tensor([0]), 2, alpha)
+    assert alone.argmax(1).tolist() == [0] * 6
+    assert f[3:5].argmax(1).tolist() == [1, 1]
+    with pytest.raises(ValueError, match="prior"):
+        propagate_labels(_chain(), torch.tensor([0]), torch.tensor([0]), 2, alpha, prior=prior[:3])

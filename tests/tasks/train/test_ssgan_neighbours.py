@@ -49,3 +49,34 @@ def test_graph_labels_spread_the_labels_and_share_the_autoencoder_s_caches(digit
     table = torch.load(neighbour_cache(path, 10, "scattering-d40"), weights_only=True)
     assert table.shape == (n, 10)
     assert torch.allclose(graph_labels(bundle, cfg, path), q)  # read back, same labels
+
+
+def test_a_second_graph_round_spreads_the_first_round_s_predictions(
+    digits_bundle, tmp_path, monkeypatch
+):
+    import ganflow.tasks.train.ssgan as ssgan
+    from ganflow.tasks.train.trainer import RunConfig
+
+    path = tmp_path / "bundle.npz"
+    shutil.copy(digits_bundle["path"], path)
+    priors = []
+    real = ssgan.graph_labels
+
+    def recording(bundle, cfg, bundle_path=None, prior=None):
+        priors.append(prior)
+        return real(bundle, cfg, bundle_path, prior)
+
+    monkeypatch.setattr(ssgan, "graph_labels", recording)
+    cfg = SSGANConfig(graph_rounds=2, graph_dims=40)
+    run = RunConfig(epochs=1, seed=0, eval_every=10**9)
+    out = ssgan.train(path, cfg, run, tmp_path / "run")
+    first = tmp_path / "run" / "graph-round1" / "checkpoint.pt"
+    assert first.exists() and out["checkpoint"] == str(tmp_path / "run" / "checkpoint.pt")
+    assert len(priors) == 2 and priors[0] is None
+    bundle = load_bundle(path)
+    want = ssgan.round_predictions(first, bundle, torch.device("cpu"))
+    assert torch.allclose(priors[1], want)
+    # one round only without graph labels, and none for the baseline
+    assert ssgan.graph_rounds(bundle, SSGANConfig(graph_rounds=3, graph_weight=0.0), "gan") == 1
+    assert ssgan.graph_rounds(bundle, SSGANConfig(graph_rounds=3), "baseline") == 1
+    assert ssgan.graph_rounds(bundle, SSGANConfig(graph_rounds=3), "gan") == 3
