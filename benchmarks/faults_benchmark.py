@@ -602,7 +602,8 @@ def disk_cases(f: dict[str, Path], w: Path) -> list[Case]:
         (full / "datasets" / "good").mkdir(parents=True)
         shutil.copytree(f["version"], full / "datasets" / "good" / "v1")
         run_cli(partial)  # a run stopped by its time budget, with its checkpoint
-        with open(full / "filler", "wb") as fh, contextlib.suppress(OSError):
+        # the partial run may have filled the disk already: then even the open fails
+        with contextlib.suppress(OSError), open(full / "filler", "wb") as fh:
             while True:
                 fh.write(b"\0" * 65536)
                 fh.flush()

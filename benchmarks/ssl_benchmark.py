@@ -56,6 +56,7 @@ ABLATIONS: list[tuple[str, dict[str, Any]]] = [
     ("EMA of D for evaluation (0.999)", {"ema_decay": 0.999}),
     ("neighbour consistency (1), 10 PCA-50 neighbours", {"neighbour_weight": 1.0}),
     ("graph labels off (the scattering graph's labels)", {"graph_weight": 0.0}),
+    ("one graph round (no second spreading)", {"graph_rounds": 1}),
 ]
 # on 28x28 images the conv28s discriminator is one more switch
 ARCH_ROWS = {28: [("conv28s discriminator", {"arch": "conv28s"})]}

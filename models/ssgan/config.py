@@ -60,7 +60,7 @@ class SSGANConfig(Config):
     graph_certainty: bool = True  # weigh each spread label by its certainty (Iscen et al.)
     # trainings in all: each after the first spreads the labels together with the previous
     # training's class predictions (Iscen et al.'s alternation, on the fixed graph)
-    graph_rounds: int = 1
+    graph_rounds: int = 2
 
     def validate(self) -> None:
         if self.arch != "auto" and self.arch not in ARCHS:

@@ -26,6 +26,7 @@ from ganflow.tasks.data.neighbours import (
     propagate_labels,
 )
 from ganflow.tasks.evaluate.classification import predict
+from ganflow.tasks.io import save_torch
 from ganflow.tasks.progress import announced
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import distribute, launch, rank_device
@@ -196,30 +197,59 @@ def train(
     checkpoint path, steps, wall time, throughput, final validation error, resolved config.
     Each of `callbacks` is called with the bundle and the setup and returns an engine
     callback (a benchmark's learning curve, say)."""
-    if run.gpus > 1:
-        if callbacks:
-            raise ValueError("callbacks run in one process; use gpus=1 with them")
-        if kind == "gan" and cfg.graph_rounds > 1:
-            raise ValueError("graph_rounds above 1 trains in one process; use --gpus 1")
-        payload = {"bundle_path": str(bundle_path), "cfg": cfg.to_dict(), "run": run.to_dict(),
-                   "out_dir": str(out_dir), "kind": kind}  # fmt: skip
-        return launch("ssgan", payload, run.gpus, out_dir)
-    device = select_device(run.device)
+    if run.gpus > 1 and callbacks:
+        raise ValueError("callbacks run in one process; use gpus=1 with them")
     bundle = load_bundle(bundle_path)
+    device = None if run.gpus > 1 else select_device(run.device)
     prior, walls = None, []
     for r in range(1, graph_rounds(bundle, cfg, kind)):  # the rounds before the last
-        s = setup(bundle, cfg, run, kind, device, bundle_path, prior)
-        extra = [make(bundle, s) for make in callbacks]
-        _, earlier = run_training(
-            s, run, Path(out_dir) / f"graph-round{r}", device, progress, extra
+        earlier = _train_round(
+            bundle,
+            bundle_path,
+            cfg,
+            run,
+            Path(out_dir) / f"graph-round{r}",
+            kind,
+            device,
+            prior,
+            progress,
+            callbacks,
         )
         walls.append(earlier["wall_s"])
-        prior = round_predictions(earlier["checkpoint"], bundle, device)
+        prior = round_predictions(earlier["checkpoint"], bundle, device or torch.device("cpu"))
+    result = _train_round(
+        bundle, bundle_path, cfg, run, out_dir, kind, device, prior, progress, callbacks
+    )
+    if walls:  # the training time of every round
+        result["wall_s"] = round(result["wall_s"] + sum(walls), 2)
+    return result
+
+
+def _train_round(
+    bundle: DataBundle,
+    bundle_path: str | Path,
+    cfg: SSGANConfig,
+    run: RunConfig,
+    out_dir: str | Path,
+    kind: str,
+    device: torch.device | None,
+    prior: torch.Tensor | None,
+    progress: ProgressHook | None,
+    callbacks: Sequence[Callable[[DataBundle, Setup], Callback]],
+) -> dict[str, Any]:
+    """One training in out_dir: in this process on `device`, or (device None) spread over
+    run.gpus processes, the prior handed to them in a file beside the checkpoint."""
+    if device is None:
+        payload = {"bundle_path": str(bundle_path), "cfg": cfg.to_dict(), "run": run.to_dict(),
+                   "out_dir": str(out_dir), "kind": kind}  # fmt: skip
+        if prior is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            payload["prior"] = str(Path(out_dir) / "graph-prior.pt")
+            save_torch(payload["prior"], prior.cpu())
+        return launch("ssgan", payload, run.gpus, out_dir)
     s = setup(bundle, cfg, run, kind, device, bundle_path, prior)
     extra = [make(bundle, s) for make in callbacks]
     _, result = run_training(s, run, out_dir, device, progress, extra)
-    if walls:  # the training time of every round
-        result["wall_s"] = round(result["wall_s"] + sum(walls), 2)
     return {**result, "config": s.record["model"]}
 
 
@@ -248,7 +278,8 @@ def train_rank(payload: dict[str, Any]) -> dict[str, Any]:
     device = rank_device(run.device)
     bundle = load_bundle(payload["bundle_path"])
     cfg = SSGANConfig.from_dict(payload["cfg"])
-    s = setup(bundle, cfg, run, payload["kind"], device, payload["bundle_path"])
+    prior = torch.load(payload["prior"], weights_only=True) if "prior" in payload else None
+    s = setup(bundle, cfg, run, payload["kind"], device, payload["bundle_path"], prior)
     counter: dict[str, int] = {}
     s.training.grad_sync = distribute(s.models, counter)
     _, result = run_training(s, run, payload["out_dir"], device)

@@ -13,11 +13,12 @@ from ganflow.tasks.train.ssgan import train
 from ganflow.tasks.train.trainer import RunConfig
 
 # in-network noise off, so that one process and two draw exactly the same numbers
-CFG = {"batch_size": 40, "labelled_batch_size": 20, "input_noise": 0.0, "hidden_noise": 0.0}
+# one graph round: the second round's labels would carry the first's float rounding
+CFG = dict(batch_size=40, labelled_batch_size=20, input_noise=0.0, hidden_noise=0.0, graph_rounds=1)
 
 
-def run(bundle, out, gpus, **kw):
-    cfg = SSGANConfig().with_overrides(CFG)
+def run(bundle, out, gpus, cfg_over=None, **kw):
+    cfg = SSGANConfig().with_overrides({**CFG, **(cfg_over or {})})
     r = RunConfig(seed=0, device="cpu", log_every=1, eval_every=1000, gpus=gpus, **kw)
     return train(bundle["path"], cfg, r, out, "gan")
 
@@ -140,3 +141,11 @@ def test_a_stop_one_rank_decides_on_its_own_clock_is_taken_by_every_rank(tmp_pat
     init = f"file://{tmp_path / 'rendezvous'}"
     mp.spawn(_agree_on_rank, args=(init, str(tmp_path)), nprocs=2, join=True)
     assert [torch.load(tmp_path / f"{r}.pt") for r in (0, 1)] == [(True, False)] * 2
+
+
+def test_graph_rounds_spread_over_processes_hand_the_prior_to_the_ranks(digits_bundle, tmp_path):
+    out = run(digits_bundle, tmp_path / "rounds", 2, {"graph_rounds": 2}, epochs=1)
+    assert out["ranks"] == 2 and out["steps"] == out["total_steps"]
+    assert (tmp_path / "rounds" / "graph-round1" / "checkpoint.pt").exists()
+    prior = torch.load(tmp_path / "rounds" / "graph-prior.pt", weights_only=True)
+    assert prior.shape[1] == 10 and torch.allclose(prior.sum(1), torch.ones(len(prior)))

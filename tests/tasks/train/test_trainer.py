@@ -16,6 +16,7 @@ from ganflow.tasks.train.trainer import RunConfig, TrainingDivergedError
 
 # every stateful trick on, so that its buffers must survive the checkpoint
 CFG = SSGANConfig(
+    graph_rounds=1,  # one training: the trainer's mechanics (the rounds: test_ssgan_neighbours)
     batch_size=32,
     labelled_batch_size=20,
     vbn_reference_size=16,
