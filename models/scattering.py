@@ -50,6 +50,11 @@ def _morlet(m: int, n: int, sigma: float, theta: float, xi: float, slant: float)
     return wave - (wave.sum() / env.sum()) * env
 
 
+def scattering_channels(J: int, L: int) -> int:
+    """Coefficient maps per input channel: order 0, J L of order 1, L^2 J (J - 1) / 2 of 2."""
+    return 1 + J * L + L * L * J * (J - 1) // 2
+
+
 class Scattering2D(nn.Module):
     """(N, C, H, W) float images -> (N, C * (1 + J L + L^2 J (J - 1) / 2), H / 2^J, W / 2^J)
     scattering coefficients. H and W must be divisible by 2^J."""
@@ -94,8 +99,7 @@ class Scattering2D(nn.Module):
 
     @property
     def channels_per_input(self) -> int:
-        J, L = self.J, self.L
-        return 1 + J * L + L * L * J * (J - 1) // 2
+        return scattering_channels(self.J, self.L)
 
     def _filters(self, kind: str, res: int) -> torch.Tensor:
         return getattr(self, f"{kind}{res}")
@@ -171,20 +175,22 @@ class ScatteringFront(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], dims: int) -> None:
         super().__init__()
         self.scattering = Scattering2D(image_shape[1:], J=2, L=8)
-        n_coeffs = (
-            image_shape[0]
-            * self.scattering.channels_per_input
-            * (image_shape[1] // 4)
-            * (image_shape[2] // 4)
-        )
+        n_coeffs = self.coefficient_count(image_shape)
         if dims > n_coeffs:
             raise ValueError(
                 f"frontend_dims={dims} is more than the {n_coeffs} scattering coefficients of an image"
             )
-        self.dims, self.coefficients_per_image = dims, n_coeffs
+        self.dims = dims
         self.register_buffer("mean", torch.zeros(n_coeffs))
         self.register_buffer("proj", torch.zeros(n_coeffs, dims))
         self.register_buffer("fitted", torch.tensor(False))
+
+    @staticmethod
+    def coefficient_count(image_shape: tuple[int, int, int]) -> int:
+        """Scattering coefficients of one image of shape (C, H, W), without building the
+        filters: the most principal components the front end can keep."""
+        c, h, w = image_shape
+        return c * scattering_channels(2, 8) * (h // 4) * (w // 4)
 
     def coefficients(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) in [0, 1] -> (N, coefficients) log-scattering coefficients."""

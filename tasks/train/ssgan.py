@@ -102,12 +102,9 @@ def graph_labels(
     x, k = bundle.x_train, cfg.graph_k
     if len(x) <= k:
         raise ValueError(f"graph labels need more than graph_k={k} training images, got {len(x)}")
-    try:  # at most graph_dims components: fewer where there are few images or coefficients
-        dims = min(
-            cfg.graph_dims,
-            len(x) - 1,
-            ScatteringFront(bundle.image_shape, 1).coefficients_per_image,
-        )
+    # at most graph_dims components: fewer where there are few images or coefficients
+    dims = min(cfg.graph_dims, len(x) - 1, ScatteringFront.coefficient_count(bundle.image_shape))
+    try:
         front = ScatteringFront(bundle.image_shape, dims)
     except ValueError as e:
         raise ValueError(f"graph_weight needs the scattering front end: {e}") from None
@@ -143,11 +140,11 @@ def setup(
     kind: str,
     device: torch.device,
     bundle_path: str | Path | None = None,
-    prior: torch.Tensor | None = None,
+    graph: torch.Tensor | None = None,
 ) -> Setup:
     """The K+1 GAN (kind "gan") or its baseline over the bundle's labelled and unlabelled
     images; the bundle's path names the cache of the neighbour table, when one is needed;
-    prior, an earlier round's predictions, is spread with the labels (graph_labels)."""
+    graph, the spread labels where the caller computed them (graph_labels) for a round."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     c, h, w = bundle.image_shape
@@ -166,7 +163,9 @@ def setup(
     if kind == "gan" and cfg.neighbour_weight > 0:
         data["neighbours"] = neighbours(bundle, cfg, bundle_path).to(device)
     if kind == "gan" and cfg.graph_weight > 0:
-        data["graph"] = graph_labels(bundle, cfg, bundle_path, prior).to(device)
+        if graph is None:
+            graph = graph_labels(bundle, cfg, bundle_path)
+        data["graph"] = graph.to(device)
     total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
     build = build_training if kind == "gan" else build_baseline_training
     training = build(models, cfg, data, total, run.seed)
@@ -238,26 +237,33 @@ def _train_round(
     callbacks: Sequence[Callable[[DataBundle, Setup], Callback]],
 ) -> dict[str, Any]:
     """One training in out_dir: in this process on `device`, or (device None) spread over
-    run.gpus processes, the prior handed to them in a file beside the checkpoint."""
+    run.gpus processes. The labels are spread here, once (with `prior`, the previous
+    round's predictions); spread ranks read them from a file beside the checkpoint."""
+    graph = (
+        graph_labels(bundle, cfg, bundle_path, prior) if _uses_graph(bundle, cfg, kind) else None
+    )
     if device is None:
         payload = {"bundle_path": str(bundle_path), "cfg": cfg.to_dict(), "run": run.to_dict(),
                    "out_dir": str(out_dir), "kind": kind}  # fmt: skip
-        if prior is not None:
+        if graph is not None:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            payload["prior"] = str(Path(out_dir) / "graph-prior.pt")
-            save_torch(payload["prior"], prior.cpu())
+            payload["graph"] = str(Path(out_dir) / "graph-labels.pt")
+            save_torch(payload["graph"], graph)
         return launch("ssgan", payload, run.gpus, out_dir)
-    s = setup(bundle, cfg, run, kind, device, bundle_path, prior)
+    s = setup(bundle, cfg, run, kind, device, bundle_path, graph)
     extra = [make(bundle, s) for make in callbacks]
     _, result = run_training(s, run, out_dir, device, progress, extra)
     return {**result, "config": s.record["model"]}
 
 
+def _uses_graph(bundle: DataBundle, cfg: SSGANConfig, kind: str) -> bool:
+    """Whether the run trains on graph labels: the K+1 GAN with graph_weight (resolved) on."""
+    return kind == "gan" and resolve(cfg, bundle.image_shape[-1]).graph_weight > 0
+
+
 def graph_rounds(bundle: DataBundle, cfg: SSGANConfig, kind: str) -> int:
     """How many trainings a run is: graph_rounds for the K+1 GAN with graph labels, else 1."""
-    if kind != "gan" or resolve(cfg, bundle.image_shape[-1]).graph_weight == 0:
-        return 1
-    return cfg.graph_rounds
+    return cfg.graph_rounds if _uses_graph(bundle, cfg, kind) else 1
 
 
 def round_predictions(
@@ -278,8 +284,8 @@ def train_rank(payload: dict[str, Any]) -> dict[str, Any]:
     device = rank_device(run.device)
     bundle = load_bundle(payload["bundle_path"])
     cfg = SSGANConfig.from_dict(payload["cfg"])
-    prior = torch.load(payload["prior"], weights_only=True) if "prior" in payload else None
-    s = setup(bundle, cfg, run, payload["kind"], device, payload["bundle_path"], prior)
+    graph = torch.load(payload["graph"], weights_only=True) if "graph" in payload else None
+    s = setup(bundle, cfg, run, payload["kind"], device, payload["bundle_path"], graph)
     counter: dict[str, int] = {}
     s.training.grad_sync = distribute(s.models, counter)
     _, result = run_training(s, run, payload["out_dir"], device)

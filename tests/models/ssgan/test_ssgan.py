@@ -238,6 +238,22 @@ def test_augmented_batches_shift_the_real_images_and_carry_a_second_view():
     assert torch.equal(pi["x_unl_b"], pi["x_unl"])
 
 
+def _d_phase_and_logits(models, cfg, batch, keys):
+    """The d phase's loss and terms on `batch` (D in eval mode: no noise, so the passes
+    compare), and D's logits of batch[key] for each key and of the fake batch the phase drew
+    (the same z, from the same seed), for the expected loss by hand."""
+    from ganflow.models.ssgan.objective import SSGANObjective
+
+    D, G = models["D"].eval(), models["G"]
+    torch.manual_seed(4)
+    loss, terms = SSGANObjective(D, G, cfg).d(batch, 0)
+    torch.manual_seed(4)
+    with torch.no_grad():
+        fake = G(torch.rand(cfg.batch_size, cfg.z_dim))
+        logits = [D(batch[key])[0] for key in keys] + [D(fake)[0]]
+    return loss, terms, logits
+
+
 def test_d_phase_adds_the_consistency_and_entropy_terms_with_their_weights():
     from ganflow.models.losses import (
         consistency_loss,
@@ -245,19 +261,13 @@ def test_d_phase_adds_the_consistency_and_entropy_terms_with_their_weights():
         supervised_loss,
         unsupervised_loss,
     )
-    from ganflow.models.ssgan.objective import SSGANObjective
 
     models, cfg, data = _tiny_training(augment="shift", consistency=3.0, entropy_weight=0.5)
-    D, G = models["D"].eval(), models["G"]  # eval: no noise, so the passes compare
     batch = build_training(models, cfg, data, total_steps=10, seed=0).next_batch(0)
-    torch.manual_seed(4)
-    loss, terms = SSGANObjective(D, G, cfg).d(batch, 0)
-    torch.manual_seed(4)
+    loss, terms, (lab, unl, unl_b, fk) = _d_phase_and_logits(
+        models, cfg, batch, ["x_lab", "x_unl", "x_unl_b"]
+    )
     with torch.no_grad():
-        fake = G(torch.rand(cfg.batch_size, cfg.z_dim))
-        lab, unl, unl_b, fk = (
-            D(x)[0] for x in (batch["x_lab"], batch["x_unl"], batch["x_unl_b"], fake)
-        )
         expected = (
             supervised_loss(lab, batch["y_lab"])
             + unsupervised_loss(unl, fk)
@@ -289,22 +299,15 @@ def test_neighbour_batches_hold_one_listed_neighbour_of_each_unlabelled_image():
 
 def test_d_phase_adds_the_neighbour_consistency_with_its_weight():
     from ganflow.models.losses import consistency_loss, supervised_loss, unsupervised_loss
-    from ganflow.models.ssgan.objective import SSGANObjective
 
     models, cfg, data = _tiny_training(neighbour_weight=2.0, consistency=3.0)
     data["neighbours"] = torch.stack([(torch.arange(20) + d) % 20 for d in (1, 2, 3)], 1)
-    D, G = models["D"].eval(), models["G"]
     batch = build_training(models, cfg, data, total_steps=10, seed=0).next_batch(0)
     assert not torch.equal(batch["x_nbr"], batch["x_unl"])
-    torch.manual_seed(4)
-    loss, terms = SSGANObjective(D, G, cfg).d(batch, 0)
-    torch.manual_seed(4)
+    loss, terms, (lab, unl, unl_b, nbr, fk) = _d_phase_and_logits(
+        models, cfg, batch, ["x_lab", "x_unl", "x_unl_b", "x_nbr"]
+    )
     with torch.no_grad():
-        fake = G(torch.rand(cfg.batch_size, cfg.z_dim))
-        lab, unl, unl_b, nbr, fk = (
-            D(x)[0]
-            for x in (batch["x_lab"], batch["x_unl"], batch["x_unl_b"], batch["x_nbr"], fake)
-        )
         expected = (
             supervised_loss(lab, batch["y_lab"])
             + unsupervised_loss(unl, fk)
@@ -331,19 +334,13 @@ def test_graph_batches_carry_each_unlabelled_image_s_spread_labels():
 @pytest.mark.parametrize("certainty", [True, False])
 def test_d_phase_adds_the_graph_label_term_with_its_weight(certainty):
     from ganflow.models.losses import graph_label_loss, supervised_loss, unsupervised_loss
-    from ganflow.models.ssgan.objective import SSGANObjective
 
     models, cfg, data = _tiny_training(graph_weight=2.5, graph_certainty=certainty)
     g = torch.Generator().manual_seed(3)
     data["graph"] = torch.rand(20, 3, generator=g).softmax(1)
-    D, G = models["D"].eval(), models["G"]
     batch = build_training(models, cfg, data, total_steps=10, seed=0).next_batch(0)
-    torch.manual_seed(4)
-    loss, terms = SSGANObjective(D, G, cfg).d(batch, 0)
-    torch.manual_seed(4)
+    loss, terms, (lab, unl, fk) = _d_phase_and_logits(models, cfg, batch, ["x_lab", "x_unl"])
     with torch.no_grad():
-        fake = G(torch.rand(cfg.batch_size, cfg.z_dim))
-        lab, unl, fk = (D(x)[0] for x in (batch["x_lab"], batch["x_unl"], fake))
         l_graph = graph_label_loss(unl, batch["y_graph"], certainty)
         expected = supervised_loss(lab, batch["y_lab"]) + unsupervised_loss(unl, fk) + 2.5 * l_graph
     assert l_graph > 0

@@ -143,9 +143,11 @@ def test_a_stop_one_rank_decides_on_its_own_clock_is_taken_by_every_rank(tmp_pat
     assert [torch.load(tmp_path / f"{r}.pt") for r in (0, 1)] == [(True, False)] * 2
 
 
-def test_graph_rounds_spread_over_processes_hand_the_prior_to_the_ranks(digits_bundle, tmp_path):
+def test_graph_rounds_spread_over_processes_hand_the_spread_labels_to_the_ranks(
+    digits_bundle, tmp_path
+):
     out = run(digits_bundle, tmp_path / "rounds", 2, {"graph_rounds": 2}, epochs=1)
     assert out["ranks"] == 2 and out["steps"] == out["total_steps"]
     assert (tmp_path / "rounds" / "graph-round1" / "checkpoint.pt").exists()
-    prior = torch.load(tmp_path / "rounds" / "graph-prior.pt", weights_only=True)
-    assert prior.shape[1] == 10 and torch.allclose(prior.sum(1), torch.ones(len(prior)))
+    labels = torch.load(tmp_path / "rounds" / "graph-labels.pt", weights_only=True)
+    assert labels.shape[1] == 10 and torch.allclose(labels.sum(1), torch.ones(len(labels)))
