@@ -55,12 +55,18 @@ class SSGANConfig(Config):
     # None: GRAPH_WEIGHT
     graph_weight: float | None = None
     graph_k: int = 20  # neighbours per image in that graph
-    graph_alpha: float = 0.8  # label spreading's alpha, in (0, 1): how far labels spread
+    graph_alpha: float = 0.95  # label spreading's alpha, in (0, 1): how far labels spread
+    # edge weights: the cosine similarity of the two images' features to this power (Iscen
+    # et al. 2019); 0: every edge weighs 1
+    graph_gamma: float = 3.0
     graph_dims: int = 100  # whitened principal components of the scattering coefficients
     graph_certainty: bool = True  # weigh each spread label by its certainty (Iscen et al.)
     # trainings in all: each after the first spreads the labels together with the previous
     # training's class predictions (Iscen et al.'s alternation, on the fixed graph)
     graph_rounds: int = 2
+    # label spreading's alpha in those later rounds: the predictions already cover every
+    # image, so they are only smoothed over near neighbours, not spread far
+    graph_prior_alpha: float = 0.5
 
     def validate(self) -> None:
         if self.arch != "auto" and self.arch not in ARCHS:
@@ -74,12 +80,13 @@ class SSGANConfig(Config):
                      "graph_dims", "graph_rounds")  # fmt: skip
         self.require("not negative", "lr_d", "lr_g", "input_noise", "hidden_noise", "historical_averaging",
                      "unsupervised_weight", "aug_shift", "consistency", "entropy_weight",
-                     "neighbour_weight", "graph_weight")  # fmt: skip
+                     "neighbour_weight", "graph_weight", "graph_gamma")  # fmt: skip
         self.require(
             "in [0, 1)", "input_dropout", "dropout", "label_smoothing", "ema_decay", "beta1"
         )
-        if not 0.0 < self.graph_alpha < 1.0:
-            raise ConfigError(f"graph_alpha must be in (0, 1), got {self.graph_alpha}")
+        for name in ("graph_alpha", "graph_prior_alpha"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
         if not 0.0 <= self.lr_decay_start <= 1.0:
             raise ConfigError(f"lr_decay_start must be in [0, 1], got {self.lr_decay_start}")
 

@@ -93,17 +93,43 @@ def spectral_partition(
     return torch.from_numpy(labels).long()
 
 
-def knn_graph(neighbours: torch.Tensor):
-    """The symmetric k-nearest-neighbour graph's normalised affinity D^-1/2 W D^-1/2 (W_ij = 1
-    when j is among i's neighbours or i among j's), as a scipy CSR matrix. neighbours: (N, k)"""
+def knn_graph(neighbours: torch.Tensor, weights: torch.Tensor | None = None):
+    """The symmetric k-nearest-neighbour graph's normalised affinity D^-1/2 W D^-1/2, as a
+    scipy CSR matrix: W_ij = max(w_ij, w_ji), w_ij the weight of the edge from i to its
+    neighbour j (1 without weights; 0 where j is not among i's neighbours).
+    neighbours: (N, k) indices; weights: (N, k) non-negative, as from neighbour_weights."""
     import scipy.sparse as sp
 
     nb = neighbours.cpu().numpy()
     n, k = nb.shape
-    w = sp.csr_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), nb.ravel())), shape=(n, n))
-    w = ((w + w.T) > 0).astype(np.float64)
-    inv_sqrt_deg = sp.diags(1.0 / np.sqrt(np.asarray(w.sum(1)).ravel()))
+    v = np.ones(n * k) if weights is None else weights.detach().cpu().double().numpy().ravel()
+    w = sp.csr_matrix((v, (np.repeat(np.arange(n), k), nb.ravel())), shape=(n, n))
+    w = w.maximum(w.T)
+    deg = np.asarray(w.sum(1)).ravel()
+    inv_sqrt_deg = sp.diags(np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1e-300)), 0.0))
     return (inv_sqrt_deg @ w @ inv_sqrt_deg).tocsr()
+
+
+@torch.no_grad()
+def neighbour_weights(
+    features: torch.Tensor, neighbours: torch.Tensor, gamma: float
+) -> torch.Tensor | None:
+    """(N, k) the affinity of each image to each of its neighbours: the cosine similarity of
+    their features, clipped at 0, to the power gamma (Iscen et al. 2019 use 3: near
+    neighbours count more than far ones); None for gamma 0, every edge weighing 1.
+    features: (N, D); neighbours: (N, k) indices."""
+    if gamma < 0:
+        raise ValueError(f"gamma must not be negative, got {gamma}")
+    if gamma == 0:
+        return None
+    f = nn.functional.normalize(features.float(), dim=1)
+    cos = torch.cat(  # in blocks: (block, k, D) gathered features at a time
+        [
+            torch.einsum("nd,nkd->nk", f[i : i + 4096], f[neighbours[i : i + 4096]])
+            for i in range(0, len(f), 4096)
+        ]
+    )
+    return cos.clamp(min=0.0) ** gamma
 
 
 def propagate_labels(
@@ -113,11 +139,12 @@ def propagate_labels(
     num_classes: int,
     alpha: float,
     tol: float = 1e-6,
-    max_iter: int = 1000,
+    max_iter: int = 10000,
     prior: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(N, K) class distributions of every image, spread from the labelled ones over the
-    symmetric k-nearest-neighbour graph (Zhou et al. 2004, "Learning with local and global
+    symmetric k-nearest-neighbour graph (its edges weighted by `weights`, as in knn_graph) (Zhou et al. 2004, "Learning with local and global
     consistency"; scikit-learn's LabelSpreading): F <- alpha S F + (1 - alpha) Y until it
     settles, the fixed point being (1 - alpha)(I - alpha S)^-1 Y, with S = D^-1/2 W D^-1/2
     and Y the one-hot labels (zero rows for the others). Rows are normalised to sum to 1; an
@@ -127,7 +154,7 @@ def propagate_labels(
     them (the labelled rows keep their one-hot labels)."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    s = knn_graph(neighbours)
+    s = knn_graph(neighbours, weights)
     y = np.zeros((s.shape[0], num_classes))
     if prior is not None:
         if tuple(prior.shape) != y.shape:
@@ -138,7 +165,9 @@ def propagate_labels(
     f = y.copy()
     for _ in range(max_iter):
         nxt = alpha * (s @ f) + (1.0 - alpha) * y
-        done = np.abs(nxt - f).max() < tol
+        # what is left to move is at most alpha / (1 - alpha) times this step: stop when
+        # that is below tol relative to the largest value
+        done = np.abs(nxt - f).max() * alpha < tol * (1.0 - alpha) * np.abs(nxt).max()
         f = nxt
         if done:
             break

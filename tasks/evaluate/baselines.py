@@ -21,7 +21,9 @@ from ganflow.tasks.data.bundle import DataBundle
 # (fitted on the training pool), so that the neighbour graphs stay affordable
 PCA_ABOVE, PCA_DIMS = 100, 50
 RBF_POOL = 6000  # the RBF graph is dense: at most this many training images (labelled + others)
-KNN_GRID = [{"n_neighbors": k, "alpha": a} for k in (5, 10, 20, 40) for a in (0.2, 0.8)]
+ALPHAS = (0.2, 0.8, 0.95)  # how far labels spread (the K+1 GAN's own graph uses 0.95)
+KNN_GRID = [{"n_neighbors": k, "alpha": a} for k in (5, 10, 20, 40) for a in ALPHAS]
+MAX_ITER = 1000  # enough for alpha 0.95 to settle
 RBF_SCALES = (1.0, 4.0, 16.0, 64.0)  # gamma = scale / median squared distance
 LR_GRID = [{"C": c} for c in (0.01, 0.1, 1.0, 10.0)]
 
@@ -80,7 +82,7 @@ def label_spreading(
     if kernel == "knn":
         return _select(
             KNN_GRID,
-            lambda s: LabelSpreading(kernel="knn", max_iter=100, **s).fit(x, y),
+            lambda s: LabelSpreading(kernel="knn", max_iter=MAX_ITER, **s).fit(x, y),
             f, y_val, y_test,
         )  # fmt: skip
     rng = np.random.default_rng(seed)
@@ -90,10 +92,10 @@ def label_spreading(
     probe = xs[rng.permutation(len(xs))[:1000]]
     d2 = ((probe[:, None, :] - probe[None, :, :]) ** 2).sum(-1)
     median = float(np.median(d2[np.triu_indices(len(probe), 1)]))
-    grid = [{"gamma": s / median, "alpha": a} for s in RBF_SCALES for a in (0.2, 0.8)]
+    grid = [{"gamma": s / median, "alpha": a} for s in RBF_SCALES for a in ALPHAS]
     return _select(
         grid,
-        lambda s: LabelSpreading(kernel="rbf", max_iter=100, **s).fit(xs, ys),
+        lambda s: LabelSpreading(kernel="rbf", max_iter=MAX_ITER, **s).fit(xs, ys),
         f, y_val, y_test,
     )  # fmt: skip
 

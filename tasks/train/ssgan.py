@@ -23,6 +23,7 @@ from ganflow.tasks.data.neighbours import (
     nearest_neighbours,
     neighbour_cache,
     neighbour_table,
+    neighbour_weights,
     propagate_labels,
 )
 from ganflow.tasks.evaluate.classification import predict
@@ -95,8 +96,10 @@ def graph_labels(
     prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(N, K) each training image's class distribution, spread from the labelled images (and
-    from `prior`, (N, K) an earlier classifier's predictions, where given) over the graph of
-    its graph_k nearest neighbours among whitened scattering features. The front end's fit
+    from `prior`, (N, K) an earlier classifier's predictions, where given, with
+    graph_prior_alpha in place of graph_alpha) over the graph of
+    its graph_k nearest neighbours among whitened scattering features (each edge weighted by
+    the two images' cosine similarity to the power graph_gamma). The front end's fit
     and the neighbour table are cached beside the bundle when its path is given (the
     adversarial autoencoder's caches: one fit serves both families)."""
     x, k = bundle.x_train, cfg.graph_k
@@ -123,12 +126,19 @@ def graph_labels(
             cache,
             features,
         )
+    weights = neighbour_weights(features, table, cfg.graph_gamma)
     lab = bundle.labelled
     what = f"spreading {len(lab)} labels" + ("" if prior is None else " and the predictions")
     return announced(
         f"{what} over the neighbour graph",
         lambda: propagate_labels(
-            table, lab, bundle.y_train[lab], bundle.num_classes, cfg.graph_alpha, prior=prior
+            table,
+            lab,
+            bundle.y_train[lab],
+            bundle.num_classes,
+            cfg.graph_alpha if prior is None else cfg.graph_prior_alpha,
+            prior=prior,
+            weights=weights,
         ),
     )
 

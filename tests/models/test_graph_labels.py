@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ganflow.models.losses import graph_label_loss
-from ganflow.tasks.data.neighbours import knn_graph, propagate_labels
+from ganflow.tasks.data.neighbours import knn_graph, neighbour_weights, propagate_labels
 
 
 def _chain() -> torch.Tensor:
@@ -27,6 +27,39 @@ def test_knn_graph_is_symmetric_and_normalised_by_degree():
             w[i, j] = w[j, i] = 1.0
     d = w.sum(1)
     np.testing.assert_allclose(s, w / np.sqrt(np.outer(d, d)))
+
+
+def test_edge_weights_are_clipped_cosines_to_the_power_gamma():
+    f = torch.tensor([[1.0, 0.0], [3.0, 4.0], [0.0, 2.0], [-1.0, 0.0]])
+    nb = torch.tensor([[1, 3], [2, 0], [1, 3], [0, 2]])
+    w = neighbour_weights(f, nb, 3.0)
+    # cos(0,1) = 0.6, cos(0,3) = -1 -> 0; cos(1,2) = 0.8; cos(2,3) = 0
+    want = torch.tensor([[0.6, 0.0], [0.8, 0.6], [0.8, 0.0], [0.0, 0.0]]) ** 3
+    assert torch.allclose(w, want)
+    assert neighbour_weights(f, nb, 0.0) is None  # gamma 0: every edge weighs 1
+    with pytest.raises(ValueError, match="gamma"):
+        neighbour_weights(f, nb, -1.0)
+
+
+def test_a_weighted_graph_keeps_the_larger_weight_of_each_edge():
+    weights = torch.tensor([[0.5, 0.2], [0.5, 0.9], [0.9, 0.1], [1.0, 0.1], [1.0, 0.3], [0.3, 0.4]])
+    s = knn_graph(_chain(), weights).toarray()
+    w = np.zeros((6, 6))
+    for i, (row, ws) in enumerate(zip(_chain().tolist(), weights.tolist(), strict=True)):
+        for j, v in zip(row, ws, strict=True):
+            w[i, j] = max(w[i, j], v)
+    w = np.maximum(w, w.T)
+    d = w.sum(1)
+    np.testing.assert_allclose(s, w / np.sqrt(np.outer(d, d)), rtol=1e-6)
+    # spreading follows the weights: the fixed point of the weighted graph
+    alpha = 0.9
+    f = propagate_labels(
+        _chain(), torch.tensor([0, 5]), torch.tensor([1, 0]), 2, alpha, weights=weights
+    )
+    y = np.zeros((6, 2))
+    y[0, 1] = y[5, 0] = 1.0
+    closed = (1 - alpha) * np.linalg.solve(np.eye(6) - alpha * s, y)
+    np.testing.assert_allclose(f.numpy(), closed / closed.sum(1, keepdims=True), atol=1e-5)
 
 
 def test_propagation_reaches_the_closed_form_fixed_point():

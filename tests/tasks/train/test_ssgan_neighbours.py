@@ -28,7 +28,7 @@ def test_the_table_is_cached_beside_the_bundle_and_read_back(digits_bundle, tmp_
 
 
 def test_graph_labels_spread_the_labels_and_share_the_autoencoder_s_caches(digits_bundle, tmp_path):
-    from ganflow.tasks.data.neighbours import frontend_cache
+    from ganflow.tasks.data.neighbours import frontend_cache, neighbour_weights, propagate_labels
     from ganflow.tasks.train.ssgan import graph_labels
 
     path = tmp_path / "bundle.npz"
@@ -49,6 +49,20 @@ def test_graph_labels_spread_the_labels_and_share_the_autoencoder_s_caches(digit
     table = torch.load(neighbour_cache(path, 10, "scattering-d40"), weights_only=True)
     assert table.shape == (n, 10)
     assert torch.allclose(graph_labels(bundle, cfg, path), q)  # read back, same labels
+    # the edges are weighted by the features' cosine similarity to the power graph_gamma
+    features = torch.load(frontend_cache(path, "scattering", 40), weights_only=True)["f"]
+    weights = neighbour_weights(features, table, cfg.graph_gamma)
+    want = propagate_labels(table, lab, bundle.y_train[lab], k, cfg.graph_alpha, weights=weights)
+    assert torch.allclose(q, want, atol=1e-5)
+    unweighted = graph_labels(bundle, SSGANConfig(graph_k=10, graph_dims=40, graph_gamma=0), path)
+    assert not torch.allclose(unweighted, q, atol=1e-3)
+    # with a prior (a later round) the spread is graph_prior_alpha's, a shorter one
+    prior = torch.softmax(torch.randn(n, k, generator=torch.Generator().manual_seed(0)), 1)
+    got = graph_labels(bundle, cfg, path, prior)
+    want = propagate_labels(
+        table, lab, bundle.y_train[lab], k, cfg.graph_prior_alpha, prior=prior, weights=weights
+    )
+    assert cfg.graph_prior_alpha != cfg.graph_alpha and torch.allclose(got, want, atol=1e-5)
 
 
 def test_a_second_graph_round_spreads_the_first_round_s_predictions(
