@@ -57,6 +57,7 @@ ABLATIONS: list[tuple[str, dict[str, Any]]] = [
     ("neighbour consistency (1), 10 PCA-50 neighbours", {"neighbour_weight": 1.0}),
     ("graph labels off (the scattering graph's labels)", {"graph_weight": 0.0}),
     ("one graph round (no second spreading)", {"graph_rounds": 1}),
+    ("later rounds spread the predictions on the first graph", {"graph_rebuild": False}),
     ("unweighted graph edges (graph_gamma 0)", {"graph_gamma": 0.0}),
     ("labels spread less far (graph_alpha 0.8)", {"graph_alpha": 0.8}),
 ]

@@ -64,8 +64,13 @@ class SSGANConfig(Config):
     # trainings in all: each after the first spreads the labels together with the previous
     # training's class predictions (Iscen et al.'s alternation, on the fixed graph)
     graph_rounds: int = 2
-    # label spreading's alpha in those later rounds: the predictions already cover every
-    # image, so they are only smoothed over near neighbours, not spread far
+    # the later rounds find the neighbours again among the scattering features joined with
+    # the previous round's D features (Iscen et al. build their graph on the network's
+    # features) and spread the labels alone over that graph; false: the first graph, the
+    # labels spread together with the previous round's predictions (graph_prior_alpha)
+    graph_rebuild: bool = True
+    # label spreading's alpha for those predictions: they already cover every image, so
+    # they are only smoothed over near neighbours, not spread far
     graph_prior_alpha: float = 0.5
 
     def validate(self) -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ganflow.models.classifiers import channels_last
 from ganflow.models.engine import Callback, Training, steps_for
 from ganflow.models.scattering import ScatteringFront
 from ganflow.models.ssgan.config import SSGANConfig, resolve
@@ -94,14 +96,17 @@ def graph_labels(
     cfg: SSGANConfig,
     bundle_path: str | Path | None = None,
     prior: torch.Tensor | None = None,
+    joined: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(N, K) each training image's class distribution, spread from the labelled images (and
-    from `prior`, (N, K) an earlier classifier's predictions, where given, with
-    graph_prior_alpha in place of graph_alpha) over the graph of
-    its graph_k nearest neighbours among whitened scattering features (each edge weighted by
-    the two images' cosine similarity to the power graph_gamma). The front end's fit
-    and the neighbour table are cached beside the bundle when its path is given (the
-    adversarial autoencoder's caches: one fit serves both families)."""
+    """(N, K) each training image's class distribution, spread from the labelled images over
+    the graph of its graph_k nearest neighbours among whitened scattering features (each
+    edge weighted by the two images' cosine similarity to the power graph_gamma). A later
+    round passes either `prior`, (N, K) the previous classifier's predictions, spread with
+    the labels (with graph_prior_alpha in place of graph_alpha), or `joined`, (N, F) its
+    features: the neighbours are then found among the scattering features and those, each
+    scaled to unit length and joined. The front end's fit and the first neighbour table are
+    cached beside the bundle when its path is given (the adversarial autoencoder's caches:
+    one fit serves both families)."""
     x, k = bundle.x_train, cfg.graph_k
     if len(x) <= k:
         raise ValueError(f"graph labels need more than graph_k={k} training images, got {len(x)}")
@@ -111,21 +116,19 @@ def graph_labels(
         front = ScatteringFront(bundle.image_shape, dims)
     except ValueError as e:
         raise ValueError(f"graph_weight needs the scattering front end: {e}") from None
+    what = f"the {k} nearest neighbours of {len(x)} images"
     if bundle_path is None:
         features = front.fit(x)
-        table = nearest_neighbours(features, k)
     else:
         features = fit_frontend(front, x, frontend_cache(bundle_path, "scattering", dims))
+    if joined is not None:
+        features = torch.cat([F.normalize(features.float(), dim=1), F.normalize(joined, dim=1)], 1)
+        table = announced(f"{what} among their joined features", nearest_neighbours, features, k)
+    elif bundle_path is None:
+        table = nearest_neighbours(features, k)
+    else:
         cache = neighbour_cache(bundle_path, k, f"scattering-d{dims}")
-        table = announced(
-            f"the {k} nearest neighbours of {len(x)} images",
-            cached_neighbour_table,
-            x,
-            k,
-            dims,
-            cache,
-            features,
-        )
+        table = announced(what, cached_neighbour_table, x, k, dims, cache, features)
     weights = neighbour_weights(features, table, cfg.graph_gamma)
     lab = bundle.labelled
     what = f"spreading {len(lab)} labels" + ("" if prior is None else " and the predictions")
@@ -210,7 +213,8 @@ def train(
         raise ValueError("callbacks run in one process; use gpus=1 with them")
     bundle = load_bundle(bundle_path)
     device = None if run.gpus > 1 else select_device(run.device)
-    prior, walls = None, []
+    prior: dict[str, torch.Tensor] = {}
+    walls = []
     for r in range(1, graph_rounds(bundle, cfg, kind)):  # the rounds before the last
         earlier = _train_round(
             bundle,
@@ -225,7 +229,10 @@ def train(
             callbacks,
         )
         walls.append(earlier["wall_s"])
-        prior = round_predictions(earlier["checkpoint"], bundle, device or torch.device("cpu"))
+        posterior, features = round_outputs(
+            earlier["checkpoint"], bundle, device or torch.device("cpu")
+        )
+        prior = {"joined": features} if cfg.graph_rebuild else {"prior": posterior}
     result = _train_round(
         bundle, bundle_path, cfg, run, out_dir, kind, device, prior, progress, callbacks
     )
@@ -242,15 +249,16 @@ def _train_round(
     out_dir: str | Path,
     kind: str,
     device: torch.device | None,
-    prior: torch.Tensor | None,
+    prior: dict[str, torch.Tensor],
     progress: ProgressHook | None,
     callbacks: Sequence[Callable[[DataBundle, Setup], Callback]],
 ) -> dict[str, Any]:
     """One training in out_dir: in this process on `device`, or (device None) spread over
-    run.gpus processes. The labels are spread here, once (with `prior`, the previous
-    round's predictions); spread ranks read them from a file beside the checkpoint."""
+    run.gpus processes. The labels are spread here, once (with `prior`, what the previous
+    round hands on: graph_labels's prior or joined); spread ranks read them from a file
+    beside the checkpoint."""
     graph = (
-        graph_labels(bundle, cfg, bundle_path, prior) if _uses_graph(bundle, cfg, kind) else None
+        graph_labels(bundle, cfg, bundle_path, **prior) if _uses_graph(bundle, cfg, kind) else None
     )
     if device is None:
         payload = {"bundle_path": str(bundle_path), "cfg": cfg.to_dict(), "run": run.to_dict(),
@@ -276,14 +284,23 @@ def graph_rounds(bundle: DataBundle, cfg: SSGANConfig, kind: str) -> int:
     return cfg.graph_rounds if _uses_graph(bundle, cfg, kind) else 1
 
 
-def round_predictions(
-    checkpoint: str | Path, bundle: DataBundle, device: torch.device
-) -> torch.Tensor:
-    """(N, K) the class posterior of a finished round's classifier on the training images."""
+@torch.no_grad()
+def round_outputs(
+    checkpoint: str | Path, bundle: DataBundle, device: torch.device, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A finished round's discriminator on the training images: its class posterior (N, K)
+    and its last hidden layer's features (N, F), on the CPU."""
     from ganflow.tasks.train.checkpoint import load_run
 
     run = load_run(checkpoint, device)
-    return predict(run.family.classifier(run), bundle.x_train, device).softmax(1)
+    model = run.family.classifier(run).eval()
+    logits, features = [], []
+    for i in range(0, len(bundle.x_train), batch_size):
+        xb = bundle.x_train[i : i + batch_size].to(device).float() / 255.0
+        out, f = model(channels_last(xb))
+        logits.append(out.float().cpu())
+        features.append(f.float().cpu())
+    return torch.cat(logits).softmax(1), torch.cat(features)
 
 
 def train_rank(payload: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,9 @@ kept beside the bundle under the name the adversarial autoencoder's table has.""
 
 import shutil
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import load_bundle
@@ -65,32 +67,73 @@ def test_graph_labels_spread_the_labels_and_share_the_autoencoder_s_caches(digit
     assert cfg.graph_prior_alpha != cfg.graph_alpha and torch.allclose(got, want, atol=1e-5)
 
 
-def test_a_second_graph_round_spreads_the_first_round_s_predictions(
-    digits_bundle, tmp_path, monkeypatch
+@pytest.mark.parametrize("rebuild", [True, False])
+def test_a_second_graph_round_builds_on_the_first_round_s_discriminator(
+    digits_bundle, tmp_path, monkeypatch, rebuild
 ):
+    """Round 2 gets round 1's D features to join to the scattering features (the default)
+    or, with graph_rebuild off, its class posterior to spread with the labels."""
     import ganflow.tasks.train.ssgan as ssgan
     from ganflow.tasks.train.trainer import RunConfig
 
     path = tmp_path / "bundle.npz"
     shutil.copy(digits_bundle["path"], path)
-    priors = []
+    calls = []
     real = ssgan.graph_labels
 
-    def recording(bundle, cfg, bundle_path=None, prior=None):
-        priors.append(prior)
-        return real(bundle, cfg, bundle_path, prior)
+    def recording(bundle, cfg, bundle_path=None, **handed):
+        calls.append(handed)
+        return real(bundle, cfg, bundle_path, **handed)
 
     monkeypatch.setattr(ssgan, "graph_labels", recording)
-    cfg = SSGANConfig(graph_rounds=2, graph_dims=40)
+    cfg = SSGANConfig(graph_rounds=2, graph_dims=40, graph_rebuild=rebuild)
     run = RunConfig(epochs=1, seed=0, eval_every=10**9)
     out = ssgan.train(path, cfg, run, tmp_path / "run")
     first = tmp_path / "run" / "graph-round1" / "checkpoint.pt"
     assert first.exists() and out["checkpoint"] == str(tmp_path / "run" / "checkpoint.pt")
-    assert len(priors) == 2 and priors[0] is None
+    assert len(calls) == 2 and calls[0] == {}
     bundle = load_bundle(path)
-    want = ssgan.round_predictions(first, bundle, torch.device("cpu"))
-    assert torch.allclose(priors[1], want)
-    # one round only without graph labels, and none for the baseline
+    posterior, features = ssgan.round_outputs(first, bundle, torch.device("cpu"))
+    n = len(bundle.x_train)
+    assert posterior.shape == (n, bundle.num_classes) and features.shape[0] == n
+    if rebuild:
+        assert set(calls[1]) == {"joined"} and torch.allclose(calls[1]["joined"], features)
+    else:
+        assert set(calls[1]) == {"prior"} and torch.allclose(calls[1]["prior"], posterior)
+
+
+def test_a_joined_graph_finds_the_neighbours_among_both_features(digits_bundle, tmp_path):
+    from ganflow.tasks.data.neighbours import (
+        frontend_cache,
+        nearest_neighbours,
+        neighbour_weights,
+        propagate_labels,
+    )
+    from ganflow.tasks.train.ssgan import graph_labels
+
+    path = tmp_path / "bundle.npz"
+    shutil.copy(digits_bundle["path"], path)
+    bundle, cfg = load_bundle(path), SSGANConfig(graph_k=10, graph_dims=40)
+    alone = graph_labels(bundle, cfg, path)
+    scattering = torch.load(frontend_cache(path, "scattering", 40), weights_only=True)["f"]
+    # features that carry the class: the joined graph's labels are better than the first's
+    extra = torch.nn.functional.one_hot(bundle.y_train, bundle.num_classes).float() * 3.0
+    got = graph_labels(bundle, cfg, path, joined=extra)
+    both = torch.cat([F.normalize(scattering, dim=1), F.normalize(extra, dim=1)], 1)
+    table = nearest_neighbours(both, 10)
+    lab = bundle.labelled
+    weights = neighbour_weights(both, table, cfg.graph_gamma)
+    k = bundle.num_classes
+    want = propagate_labels(table, lab, bundle.y_train[lab], k, cfg.graph_alpha, weights=weights)
+    assert torch.allclose(got, want, atol=1e-5)
+    right = (got.argmax(1) == bundle.y_train).float().mean()
+    assert right > (alone.argmax(1) == bundle.y_train).float().mean() and right > 0.99
+
+
+def test_only_the_gan_with_graph_labels_trains_in_rounds(digits_bundle):
+    import ganflow.tasks.train.ssgan as ssgan
+
+    bundle = load_bundle(digits_bundle["path"])
     assert ssgan.graph_rounds(bundle, SSGANConfig(graph_rounds=3, graph_weight=0.0), "gan") == 1
     assert ssgan.graph_rounds(bundle, SSGANConfig(graph_rounds=3), "baseline") == 1
     assert ssgan.graph_rounds(bundle, SSGANConfig(graph_rounds=3), "gan") == 3
