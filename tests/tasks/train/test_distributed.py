@@ -151,3 +151,45 @@ def test_graph_rounds_spread_over_processes_hand_the_spread_labels_to_the_ranks(
     assert (tmp_path / "rounds" / "graph-round1" / "checkpoint.pt").exists()
     labels = torch.load(tmp_path / "rounds" / "graph-labels.pt", weights_only=True)
     assert labels.shape[1] == 10 and torch.allclose(labels.sum(1), torch.ones(len(labels)))
+
+
+def test_a_rank_trains_on_the_labels_file_it_is_handed_and_spreads_none_itself(
+    digits_bundle, tmp_path, monkeypatch
+):
+    """In one process, a group of one: the rank reads the spread labels from the payload's
+    file (planted here) and never calls graph_labels."""
+    import torch.distributed as dist
+
+    import ganflow.tasks.train.ssgan as ssgan
+    from ganflow.tasks.data.bundle import load_bundle
+
+    bundle = load_bundle(digits_bundle["path"])
+    planted = torch.full((len(bundle.x_train), bundle.num_classes), 0.01)
+    planted[:, 3] = 0.91
+    torch.save(planted, tmp_path / "graph-labels.pt")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a rank spread the labels itself")
+
+    handed = []
+    real_setup = ssgan.setup
+
+    def recording(bundle, cfg, run, kind, device, bundle_path=None, graph=None):
+        handed.append(graph)
+        return real_setup(bundle, cfg, run, kind, device, bundle_path, graph)
+
+    monkeypatch.setattr(ssgan, "graph_labels", refuse)
+    monkeypatch.setattr(ssgan, "setup", recording)
+    cfg = SSGANConfig().with_overrides(CFG)
+    r = RunConfig(seed=0, device="cpu", eval_every=1000, epochs=1)
+    payload = dict(
+        bundle_path=digits_bundle["path"], cfg=cfg.to_dict(), run=r.to_dict(), kind="gan"
+    )
+    payload.update(out_dir=str(tmp_path / "rank"), graph=str(tmp_path / "graph-labels.pt"))
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rv'}", rank=0, world_size=1)
+    try:
+        out = ssgan.train_rank(payload)
+    finally:
+        dist.destroy_process_group()
+    assert out["ranks"] == 1 and len(handed) == 1
+    assert torch.equal(handed[0], planted)
