@@ -213,7 +213,7 @@ def train(
         raise ValueError("callbacks run in one process; use gpus=1 with them")
     bundle = load_bundle(bundle_path)
     device = None if run.gpus > 1 else select_device(run.device)
-    prior: dict[str, torch.Tensor] = {}
+    handed: dict[str, torch.Tensor] = {}  # what a round hands the next: graph_labels's keywords
     walls = []
     for r in range(1, graph_rounds(bundle, cfg, kind)):  # the rounds before the last
         earlier = _train_round(
@@ -224,7 +224,7 @@ def train(
             Path(out_dir) / f"graph-round{r}",
             kind,
             device,
-            prior,
+            handed,
             progress,
             callbacks,
         )
@@ -232,9 +232,9 @@ def train(
         posterior, features = round_outputs(
             earlier["checkpoint"], bundle, device or torch.device("cpu")
         )
-        prior = {"joined": features} if cfg.graph_rebuild else {"prior": posterior}
+        handed = {"joined": features} if cfg.graph_rebuild else {"prior": posterior}
     result = _train_round(
-        bundle, bundle_path, cfg, run, out_dir, kind, device, prior, progress, callbacks
+        bundle, bundle_path, cfg, run, out_dir, kind, device, handed, progress, callbacks
     )
     if walls:  # the training time of every round
         result["wall_s"] = round(result["wall_s"] + sum(walls), 2)
@@ -249,16 +249,16 @@ def _train_round(
     out_dir: str | Path,
     kind: str,
     device: torch.device | None,
-    prior: dict[str, torch.Tensor],
+    handed: dict[str, torch.Tensor],
     progress: ProgressHook | None,
     callbacks: Sequence[Callable[[DataBundle, Setup], Callback]],
 ) -> dict[str, Any]:
     """One training in out_dir: in this process on `device`, or (device None) spread over
-    run.gpus processes. The labels are spread here, once (with `prior`, what the previous
+    run.gpus processes. The labels are spread here, once (with `handed`, what the previous
     round hands on: graph_labels's prior or joined); spread ranks read them from a file
     beside the checkpoint."""
     graph = (
-        graph_labels(bundle, cfg, bundle_path, **prior) if _uses_graph(bundle, cfg, kind) else None
+        graph_labels(bundle, cfg, bundle_path, **handed) if _uses_graph(bundle, cfg, kind) else None
     )
     if device is None:
         payload = {"bundle_path": str(bundle_path), "cfg": cfg.to_dict(), "run": run.to_dict(),
