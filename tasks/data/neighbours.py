@@ -144,8 +144,9 @@ def propagate_labels(
     weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(N, K) class distributions of every image, spread from the labelled ones over the
-    symmetric k-nearest-neighbour graph (its edges weighted by `weights`, as in knn_graph) (Zhou et al. 2004, "Learning with local and global
-    consistency"; scikit-learn's LabelSpreading): F <- alpha S F + (1 - alpha) Y until it
+    symmetric k-nearest-neighbour graph, its edges weighted by `weights` as in knn_graph
+    (Zhou et al. 2004, "Learning with local and global consistency"; scikit-learn's
+    LabelSpreading): F <- alpha S F + (1 - alpha) Y until it
     settles, the fixed point being (1 - alpha)(I - alpha S)^-1 Y, with S = D^-1/2 W D^-1/2
     and Y the one-hot labels (zero rows for the others). Rows are normalised to sum to 1; an
     image no label reaches gets the uniform distribution. neighbours: (N, k) indices;

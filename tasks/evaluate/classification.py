@@ -21,20 +21,37 @@ CONFUSION = "confusion"
 
 
 @torch.no_grad()
-def predict(
-    model: nn.Module, x: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 500
-) -> torch.Tensor:
-    """Class logits (N, K) of a discriminator/classifier in eval mode, for uint8 or float
-    images (N, C, H, W); computed in batches, returned on the CPU in float32."""
+def _outputs(
+    model: nn.Module, x: torch.Tensor, device: torch.device | str, batch_size: int
+) -> list[tuple[torch.Tensor, ...]]:
+    """The model's outputs in eval mode on uint8 or float images (N, C, H, W), batch by
+    batch, each as a tuple of CPU float32 tensors."""
     model.eval()
     out = []
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size].to(device)
         xb = xb.float() / 255.0 if xb.dtype == torch.uint8 else xb.float()
-        logits = model(channels_last(xb))
-        logits = logits[0] if isinstance(logits, tuple) else logits
-        out.append(logits.float().cpu())
+        y = model(channels_last(xb))
+        out.append(tuple(t.float().cpu() for t in (y if isinstance(y, tuple) else (y,))))
+    return out
+
+
+def predict(
+    model: nn.Module, x: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 500
+) -> torch.Tensor:
+    """Class logits (N, K) of a discriminator/classifier in eval mode, for uint8 or float
+    images (N, C, H, W); computed in batches, returned on the CPU in float32."""
+    out = [o[0] for o in _outputs(model, x, device, batch_size)]
     return torch.cat(out) if out else torch.empty(0)
+
+
+def predict_features(
+    model: nn.Module, x: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class logits (N, K) and features (N, F) of a discriminator that returns both (the K+1
+    GAN's), as predict computes the logits."""
+    out = _outputs(model, x, device, batch_size)
+    return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:

@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganflow.models.classifiers import channels_last
 from ganflow.models.engine import Callback, Training, steps_for
 from ganflow.models.scattering import ScatteringFront
 from ganflow.models.ssgan.config import SSGANConfig, resolve
@@ -28,7 +27,7 @@ from ganflow.tasks.data.neighbours import (
     neighbour_weights,
     propagate_labels,
 )
-from ganflow.tasks.evaluate.classification import predict
+from ganflow.tasks.evaluate.classification import predict, predict_features
 from ganflow.tasks.io import save_torch
 from ganflow.tasks.progress import announced
 from ganflow.tasks.train.devices import select_device
@@ -284,23 +283,16 @@ def graph_rounds(bundle: DataBundle, cfg: SSGANConfig, kind: str) -> int:
     return cfg.graph_rounds if _uses_graph(bundle, cfg, kind) else 1
 
 
-@torch.no_grad()
 def round_outputs(
-    checkpoint: str | Path, bundle: DataBundle, device: torch.device, batch_size: int = 500
+    checkpoint: str | Path, bundle: DataBundle, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A finished round's discriminator on the training images: its class posterior (N, K)
     and its last hidden layer's features (N, F), on the CPU."""
     from ganflow.tasks.train.checkpoint import load_run
 
     run = load_run(checkpoint, device)
-    model = run.family.classifier(run).eval()
-    logits, features = [], []
-    for i in range(0, len(bundle.x_train), batch_size):
-        xb = bundle.x_train[i : i + batch_size].to(device).float() / 255.0
-        out, f = model(channels_last(xb))
-        logits.append(out.float().cpu())
-        features.append(f.float().cpu())
-    return torch.cat(logits).softmax(1), torch.cat(features)
+    logits, features = predict_features(run.family.classifier(run), bundle.x_train, device)
+    return logits.softmax(1), features
 
 
 def train_rank(payload: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from ganflow.tasks.evaluate.classification import classification_metrics, confusion_matrix, predict
+from ganflow.tasks.evaluate.classification import (
+    classification_metrics,
+    confusion_matrix,
+    predict,
+    predict_features,
+)
 from ganflow.tasks.evaluate.metrics import mean_std
 
 
@@ -35,3 +40,15 @@ def test_predict_scales_uint8_and_batches():
     x = torch.tensor([[[[255, 0]]], [[[51, 102]]], [[[0, 255]]]], dtype=torch.uint8)  # (3, 1, 1, 2)
     out = predict(Echo(), x, batch_size=2)
     torch.testing.assert_close(out, torch.tensor([[1.0, 0.0], [0.2, 0.4], [0.0, 1.0]]))
+
+
+def test_predict_features_returns_the_second_output_batch_by_batch():
+    class LogitsAndFeatures(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1), -3 * x.flatten(1)
+
+    x = torch.tensor([[[[255, 0]]], [[[51, 102]]], [[[0, 255]]]], dtype=torch.uint8)
+    logits, features = predict_features(LogitsAndFeatures(), x, batch_size=2)
+    want = torch.tensor([[1.0, 0.0], [0.2, 0.4], [0.0, 1.0]])
+    torch.testing.assert_close(logits, want)
+    torch.testing.assert_close(features, -3 * want)
