@@ -244,3 +244,12 @@ class IndexStream:
         stream = torch.cat([self._permutation(e) for e in range(first, last + 1)])
         offset = start - first * self.n
         return stream[offset : offset + self.batch_size]
+
+
+def load_states(modules: dict[str, nn.Module], state: dict[str, Any]) -> None:
+    """Each module's weights from the checkpoint entry of the same name."""
+    missing = sorted(set(modules) - set(state))
+    if missing:
+        raise KeyError(f"the checkpoint has no weights for {missing}")
+    for name, m in modules.items():
+        m.load_state_dict(state[name])

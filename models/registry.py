@@ -21,6 +21,7 @@ from ganflow.models.aae.config import AAEConfig
 from ganflow.models.config import Config
 from ganflow.models.cyclegan import nets as cyclegan
 from ganflow.models.cyclegan.config import CycleGANConfig
+from ganflow.models.engine import load_states
 from ganflow.models.gan import sampling as gan
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.infogan import sampling as infogan
@@ -114,15 +115,6 @@ class Family:
         return self.why_not_sampled(run) or f"{self.title}, which makes no images"
 
 
-def load_states(modules: dict[str, nn.Module], state: dict[str, Any]) -> None:
-    """Each module's weights from the checkpoint entry of the same name."""
-    missing = sorted(set(modules) - set(state))
-    if missing:
-        raise KeyError(f"the checkpoint has no weights for {missing}")
-    for name, m in modules.items():
-        m.load_state_dict(state[name])
-
-
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
@@ -206,7 +198,7 @@ FAMILIES: dict[str, Family] = {
             "a StackGAN text-to-image model",
             StackGANConfig,
             stackgan.modules_for,
-            load_states,
+            stackgan.load_for_eval,
             why_not_sampled=lambda run: (
                 "a text-to-image model, which draws from captions: use `ganflow text2image "
                 "generate --prompt ...` or the text2image flow's --export"

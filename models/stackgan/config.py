@@ -42,6 +42,10 @@ class StackGANConfig(Config):
     # the discriminators also project the compressed text onto their image features (a
     # projection discriminator, Miyato & Koyama 2018) besides joining it to them (the paper)
     d_projection: bool = False
+    # decay of an exponential moving average of the trained stage's generator weights; the
+    # average is what the run is evaluated, sampled and exported with, and what Stage-II
+    # refines (Karras et al. 2018, BigGAN); 0 = off (the paper)
+    g_ema: float = 0.0
     # weight of the conditioning augmentation's KL per dimension (section 3.1, eq. 3 and 5;
     # the released code's coefficient 2 on the mean over dimensions)
     kl_weight: float = 2.0
@@ -60,4 +64,4 @@ class StackGANConfig(Config):
                      "batch_size")  # fmt: skip
         self.require("not negative", "res_blocks", "kl_weight", "match_weight", "stage2_anchor")
         self.require("positive", "lr")
-        self.require("in [0, 1)", "beta1")
+        self.require("in [0, 1)", "beta1", "g_ema")

@@ -32,6 +32,7 @@ from torch import nn
 
 from ganflow.models import losses
 from ganflow.models.engine import Batch, Phase, Training, adam
+from ganflow.models.regularizers import EMA
 from ganflow.models.stackgan.conditioning import kl_to_standard_normal
 from ganflow.models.stackgan.config import StackGANConfig
 from ganflow.models.text.matching import contrastive_loss
@@ -138,12 +139,17 @@ def build_training(
 ) -> Training:
     """Stage `stage`'s phases d and g; in stage 2 the Stage-I generator is in the state (it
     is saved with the run) but in no phase, so nothing steps it. The matcher is in no phase
-    and no state either: it is the text encoder's, which the run stores."""
+    and no state either: it is the text encoder's, which the run stores. With g_ema, the
+    average of the stage's G (state `ema_g1` or `ema_g2`) follows each step of G."""
     obj = StackGANObjective(models, cfg, stage, matcher, match_temperature)
     stateful: dict[str, Any] = dict(models)
+    ema = None
+    if cfg.g_ema > 0:
+        ema = stateful[f"ema_g{stage}"] = EMA(obj.G, cfg.g_ema)
     phases = []
     for name, module, loss in (("d", obj.D, obj.d), ("g", obj.G, obj.g)):
         opt = adam(module.parameters(), cfg.lr, (cfg.beta1, 0.999))
         stateful[f"opt_{name}{stage}"] = opt
-        phases.append(Phase(f"{name}{stage}", [module], opt, loss))
+        after = (lambda: ema.update(obj.G)) if name == "g" and ema is not None else None
+        phases.append(Phase(f"{name}{stage}", [module], opt, loss, after_step=after))
     return Training(phases, batches, stateful)

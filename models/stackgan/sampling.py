@@ -3,9 +3,12 @@ Stage-II on Stage-I's image, both in eval mode (the conditioning is its mean).""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
+from ganflow.models.engine import load_states
 from ganflow.models.images import to_uint8
 from ganflow.models.stackgan.config import StackGANConfig
 from ganflow.models.stackgan.nets import build_models
@@ -14,6 +17,15 @@ from ganflow.models.stackgan.nets import build_models
 def modules_for(cfg: StackGANConfig, record: dict) -> dict[str, nn.Module]:
     """The networks of a checkpoint's run record (the registry's build hook)."""
     return build_models(cfg, record["seed"])
+
+
+def load_for_eval(modules: dict[str, nn.Module], state: dict[str, Any]) -> None:
+    """Each network's weights, and each generator's average where the run kept one (g_ema):
+    that is what the run is scored, sampled and exported with."""
+    load_states(modules, state)
+    for stage in (1, 2):
+        if f"ema_g{stage}" in state:
+            modules[f"G{stage}"].load_state_dict(state[f"ema_g{stage}"]["shadow"])
 
 
 def noise(n: int, z_dim: int, seed: int) -> torch.Tensor:

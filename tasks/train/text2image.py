@@ -79,7 +79,8 @@ def setup(
     device: torch.device, stage1_checkpoint: str | None = None,
 ) -> Setup:  # fmt: skip
     """Stage `stage`'s networks, phases and run record; stage 2 loads G1 from the Stage-I
-    checkpoint (its hash is in the record: another Stage-I cannot be resumed over)."""
+    checkpoint (its hash is in the record: another Stage-I cannot be resumed over), its
+    average's weights where Stage-I kept one (g_ema)."""
     cfg.validate()
     if stage not in STAGES:
         raise ConfigError(f"stage must be 1 or 2, got {stage}")
@@ -97,7 +98,10 @@ def setup(
     models = {k: m.to(device) for k, m in build_models(cfg, run.seed).items()}
     if stage == 2:
         state = load_checkpoint(stage1_checkpoint, map_location=device, family="stackgan")["state"]  # type: ignore[arg-type]
-        models["G1"].load_state_dict(state["G1"])
+        # the weights Stage-I is evaluated with: its average where it kept one
+        models["G1"].load_state_dict(
+            state["ema_g1"]["shadow"] if "ema_g1" in state else state["G1"]
+        )
     total = steps_for(run.epochs, len(data), cfg.batch_size)
     matcher = enc.image_matcher() if cfg.match_weight > 0 else None
     training = objective.build_training(

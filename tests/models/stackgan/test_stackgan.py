@@ -158,3 +158,22 @@ def test_stage2_anchor_is_the_l1_of_the_area_averaged_image_to_stage1():
     assert loss.item() == pytest.approx(math.log(2) + 0.5 * 0.25, rel=1e-6)  # KL is 0
     _, stage1_terms = StackGANObjective(build_models(cfg, 0), cfg, 1).g(_batch(), 0)
     assert "anchor" not in stage1_terms  # Stage-I has nothing to anchor to
+
+
+def test_g_ema_averages_the_trained_generator_after_each_g_step():
+    cfg = CFG.with_overrides({"g_ema": 0.75})
+    models = build_models(cfg, 0)
+    batch = _batch()
+    stage2 = build_training(models, cfg, lambda s: batch, 4, stage=2)
+    assert "ema_g2" in stage2.stateful and "ema_g1" not in stage2.stateful
+    d_phase, g_phase = stage2.phases
+    start = {k: v.clone() for k, v in models["G2"].state_dict().items()}
+    run_phases([d_phase], batch, 0)  # D's step leaves the average alone
+    shadow = stage2.stateful["ema_g2"].shadow
+    assert all(torch.equal(shadow[k], start[k]) for k in start)
+    run_phases([g_phase], batch, 0)
+    now = models["G2"].state_dict()
+    moved = [k for k in start if now[k].is_floating_point() and not torch.equal(now[k], start[k])]
+    assert moved  # G stepped, and its average went a quarter of the way
+    for k in moved:
+        torch.testing.assert_close(shadow[k], 0.75 * start[k] + 0.25 * now[k])

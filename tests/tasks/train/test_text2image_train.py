@@ -121,3 +121,22 @@ def test_stage2_killed_resumes_to_the_unbroken_state(tiny_captions, encoder, tmp
         )
     with pytest.raises(ConfigError, match="Stage-I checkpoint"):
         train_stage(tiny_captions, encoder, CFG, run, 2, tmp_path / "x", DEV)
+
+
+def test_g_ema_is_what_stage2_refines_and_what_the_run_is_loaded_with(
+    tiny_captions, encoder, tmp_path
+):
+    from ganflow.tasks.train.checkpoint import load_run
+
+    cfg = CFG.with_overrides({"g_ema": 0.9})
+    s1 = train_stage(tiny_captions, encoder, cfg, RUN, 1, tmp_path / "s1", DEV)
+    s2 = train_stage(tiny_captions, encoder, cfg, RUN, 2, tmp_path / "s2", DEV, s1["checkpoint"])
+    state1 = load_checkpoint(s1["checkpoint"])["state"]
+    state2 = load_checkpoint(s2["checkpoint"])["state"]
+    avg1, avg2 = state1["ema_g1"]["shadow"], state2["ema_g2"]["shadow"]
+    assert any(not torch.equal(avg1[k], v) for k, v in state1["G1"].items())
+    # Stage-II refined Stage-I's average, not its last weights
+    assert all(torch.equal(avg1[k], v) for k, v in state2["G1"].items())
+    run = load_run(s2["checkpoint"], family="stackgan")
+    for name, avg in (("G1", avg1), ("G2", avg2)):
+        assert all(torch.equal(avg[k], v) for k, v in run.modules[name].state_dict().items())
