@@ -30,9 +30,17 @@ from ganflow.tasks.data.neighbours import (
 from ganflow.tasks.evaluate.classification import predict, predict_features
 from ganflow.tasks.io import save_torch
 from ganflow.tasks.progress import announced
+from ganflow.tasks.train.checkpoint import CheckpointError, load_checkpoint
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import distribute, launch, rank_device
-from ganflow.tasks.train.trainer import ProgressHook, RunConfig, Setup, bundle_run, run_training
+from ganflow.tasks.train.trainer import (
+    CHECKPOINT_NAME,
+    ProgressHook,
+    RunConfig,
+    Setup,
+    bundle_run,
+    run_training,
+)
 
 KINDS = ("gan", "baseline")
 
@@ -214,7 +222,10 @@ def train(
     device = None if run.gpus > 1 else select_device(run.device)
     handed: dict[str, torch.Tensor] = {}  # what a round hands the next: graph_labels's keywords
     walls = []
-    for r in range(1, graph_rounds(bundle, cfg, kind)):  # the rounds before the last
+    # a finished run is only read back (or refused, where its config differs): neither the
+    # rounds before it nor the labels it trained on are needed again
+    reuse = _finished(out_dir)
+    for r in range(1, 1 if reuse else graph_rounds(bundle, cfg, kind)):  # the earlier rounds
         earlier = _train_round(
             bundle,
             bundle_path,
@@ -233,7 +244,7 @@ def train(
         )
         handed = {"joined": features} if cfg.graph_rebuild else {"prior": posterior}
     result = _train_round(
-        bundle, bundle_path, cfg, run, out_dir, kind, device, handed, progress, callbacks
+        bundle, bundle_path, cfg, run, out_dir, kind, device, handed, progress, callbacks, reuse
     )
     if walls:  # the training time of every round
         result["wall_s"] = round(result["wall_s"] + sum(walls), 2)
@@ -251,14 +262,18 @@ def _train_round(
     handed: dict[str, torch.Tensor],
     progress: ProgressHook | None,
     callbacks: Sequence[Callable[[DataBundle, Setup], Callback]],
+    reuse: bool = False,
 ) -> dict[str, Any]:
     """One training in out_dir: in this process on `device`, or (device None) spread over
     run.gpus processes. The labels are spread here, once (with `handed`, what the previous
     round hands on: graph_labels's prior or joined); spread ranks read them from a file
-    beside the checkpoint."""
-    graph = (
-        graph_labels(bundle, cfg, bundle_path, **handed) if _uses_graph(bundle, cfg, kind) else None
-    )
+    beside the checkpoint. `reuse`: out_dir holds a finished run, which takes no step, so
+    the labels are not spread (zeros stand in for them)."""
+    graph = None
+    if reuse and _uses_graph(bundle, cfg, kind):
+        graph = torch.zeros(len(bundle.x_train), bundle.num_classes)
+    elif _uses_graph(bundle, cfg, kind):
+        graph = graph_labels(bundle, cfg, bundle_path, **handed)
     if device is None:
         payload = {"bundle_path": str(bundle_path), "cfg": cfg.to_dict(), "run": run.to_dict(),
                    "out_dir": str(out_dir), "kind": kind}  # fmt: skip
@@ -271,6 +286,18 @@ def _train_round(
     extra = [make(bundle, s) for make in callbacks]
     _, result = run_training(s, run, out_dir, device, progress, extra)
     return {**result, "config": s.record["model"]}
+
+
+def _finished(out_dir: str | Path) -> bool:
+    """Whether out_dir holds the checkpoint of a run that took all its steps."""
+    path = Path(out_dir) / CHECKPOINT_NAME
+    if not path.exists():
+        return False
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError:
+        return False  # the trainer names what is wrong with it
+    return int(ckpt["step"]) >= int(ckpt["config"].get("total_steps", -1))
 
 
 def _uses_graph(bundle: DataBundle, cfg: SSGANConfig, kind: str) -> bool:

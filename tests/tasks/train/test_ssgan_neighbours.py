@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import load_bundle
 from ganflow.tasks.data.neighbours import neighbour_cache
+from ganflow.tasks.train.checkpoint import CheckpointError
 from ganflow.tasks.train.ssgan import neighbours
 
 
@@ -100,6 +101,13 @@ def test_a_second_graph_round_builds_on_the_first_round_s_discriminator(
         assert set(calls[1]) == {"joined"} and torch.allclose(calls[1]["joined"], features)
     else:
         assert set(calls[1]) == {"prior"} and torch.allclose(calls[1]["prior"], posterior)
+    # run again, the finished run is read back: no labels spread, no round's outputs read
+    monkeypatch.setattr(ssgan, "round_outputs", lambda *a: pytest.fail("a round was redone"))
+    again = ssgan.train(path, cfg, run, tmp_path / "run")
+    assert len(calls) == 2 and again["checkpoint"] == out["checkpoint"]
+    assert again["steps"] == again["resumed_from"] == out["steps"]
+    with pytest.raises(CheckpointError, match="another config"):  # refused, as before
+        ssgan.train(path, cfg.with_overrides({"graph_k": 5}), run, tmp_path / "run")
 
 
 def test_a_joined_graph_finds_the_neighbours_among_both_features(digits_bundle, tmp_path):
