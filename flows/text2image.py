@@ -44,6 +44,7 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
         "match_weight": 2.0,
         "d_projection": True,
         "stage2_anchor": 10.0,
+        "g_ema": 0.999,
     },
 }
 STAGE_KEYS = ("consistency", "fid", "kid_mean", "is_mean", "r_precision")
