@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ganflow.models.config import Config, ConfigError
 
-ARCH_BY_SIZE = {8: "mlp8s", 28: "mlp28", 32: "conv32"}
+ARCH_BY_SIZE = {8: "mlp8", 28: "mlp28", 32: "conv32"}
 ARCH_IMAGE_SIZE = {"mlp28": 28, "mlp8": 8, "mlp8s": 8, "conv28": 28, "conv28s": 28, "conv32": 32,
                    "conv8": 8}  # fmt: skip
 ARCHS = tuple(ARCH_IMAGE_SIZE)
@@ -61,6 +61,9 @@ class SSGANConfig(Config):
     graph_gamma: float = 3.0
     graph_dims: int = 100  # whitened principal components of the scattering coefficients
     graph_certainty: bool = True  # weigh each spread label by its certainty (Iscen et al.)
+    # class mass normalisation of the spread labels (Zhu et al. 2003): each class's total
+    # over the images is its share of the labelled images
+    graph_class_mass: bool = False
     # trainings in all: each after the first spreads the labels together with the previous
     # training's class predictions (Iscen et al.'s alternation, on the fixed graph)
     graph_rounds: int = 2

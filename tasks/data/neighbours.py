@@ -142,6 +142,7 @@ def propagate_labels(
     max_iter: int = 10000,
     prior: torch.Tensor | None = None,
     weights: torch.Tensor | None = None,
+    class_mass: bool = False,
 ) -> torch.Tensor:
     """(N, K) class distributions of every image, spread from the labelled ones over the
     symmetric k-nearest-neighbour graph, its edges weighted by `weights` as in knn_graph
@@ -152,7 +153,10 @@ def propagate_labels(
     image no label reaches gets the uniform distribution. neighbours: (N, k) indices;
     labelled: (L,) indices, labels: (L,) classes; prior: (N, K) class distributions of the
     other images (a classifier's predictions) spread together with the labels, Y's rows for
-    them (the labelled rows keep their one-hot labels)."""
+    them (the labelled rows keep their one-hot labels). class_mass: each class's column is
+    scaled so that its mass over the images is the class's share of the labels before the
+    rows are normalised (Zhu et al. 2003's class mass normalisation: a class whose labelled
+    images sit in a dense part of the graph does not take over its neighbours')."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     s = knn_graph(neighbours, weights)
@@ -172,6 +176,10 @@ def propagate_labels(
         f = nxt
         if done:
             break
+    if class_mass:
+        share = np.bincount(labels.cpu().numpy(), minlength=num_classes) / len(labels)
+        mass = f.sum(0)
+        f = f * np.where(mass > 0, share / np.where(mass > 0, mass, 1.0), 0.0)
     total = f.sum(1, keepdims=True)
     f = np.where(total > 0, f / np.where(total > 0, total, 1.0), 1.0 / num_classes)
     return torch.from_numpy(f).float()

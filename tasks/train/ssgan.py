@@ -149,6 +149,7 @@ def graph_labels(
             cfg.graph_alpha if prior is None else cfg.graph_prior_alpha,
             prior=prior,
             weights=weights,
+            class_mass=cfg.graph_class_mass,
         ),
     )
 

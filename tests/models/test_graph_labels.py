@@ -62,6 +62,21 @@ def test_a_weighted_graph_keeps_the_larger_weight_of_each_edge():
     np.testing.assert_allclose(f.numpy(), closed / closed.sum(1, keepdims=True), atol=1e-5)
 
 
+def test_class_mass_normalisation_gives_each_class_its_share_of_the_labels():
+    # image 2 (class 0) sits at the bridge, 5 (class 1) at an end: class 0 spreads more mass
+    lab, cls, alpha = torch.tensor([2, 5]), torch.tensor([0, 1]), 0.9
+    plain = propagate_labels(_chain(), lab, cls, 2, alpha)
+    f = propagate_labels(_chain(), lab, cls, 2, alpha, class_mass=True)
+    s = knn_graph(_chain()).toarray()
+    y = np.zeros((6, 2))
+    y[[2, 5], [0, 1]] = 1.0
+    closed = (1 - alpha) * np.linalg.solve(np.eye(6) - alpha * s, y)
+    assert closed.sum(0)[0] > closed.sum(0)[1]
+    closed *= 0.5 / closed.sum(0)  # each class half the mass, as half the labels
+    np.testing.assert_allclose(f.numpy(), closed / closed.sum(1, keepdims=True), atol=1e-5)
+    assert (f[:, 1] > plain[:, 1] + 1e-3).all()  # on every image class 1 gains
+
+
 def test_propagation_reaches_the_closed_form_fixed_point():
     alpha = 0.8
     f = propagate_labels(_chain(), torch.tensor([0, 5]), torch.tensor([1, 0]), 2, alpha)

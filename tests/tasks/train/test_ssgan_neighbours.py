@@ -59,6 +59,11 @@ def test_graph_labels_spread_the_labels_and_share_the_autoencoder_s_caches(digit
     assert torch.allclose(q, want, atol=1e-5)
     unweighted = graph_labels(bundle, SSGANConfig(graph_k=10, graph_dims=40, graph_gamma=0), path)
     assert not torch.allclose(unweighted, q, atol=1e-3)
+    massed = graph_labels(bundle, cfg.with_overrides({"graph_class_mass": True}), path)
+    want = propagate_labels(
+        table, lab, bundle.y_train[lab], k, cfg.graph_alpha, weights=weights, class_mass=True
+    )
+    assert torch.allclose(massed, want, atol=1e-5) and not torch.allclose(massed, q, atol=1e-3)
     # with a prior (a later round) the spread is graph_prior_alpha's, a shorter one
     prior = torch.softmax(torch.randn(n, k, generator=torch.Generator().manual_seed(0)), 1)
     got = graph_labels(bundle, cfg, path, prior)
