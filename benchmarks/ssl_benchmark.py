@@ -60,9 +60,13 @@ ABLATIONS: list[tuple[str, dict[str, Any]]] = [
     ("later rounds spread the predictions on the first graph", {"graph_rebuild": False}),
     ("unweighted graph edges (graph_gamma 0)", {"graph_gamma": 0.0}),
     ("labels spread less far (graph_alpha 0.8)", {"graph_alpha": 0.8}),
+    ("class mass normalisation of the spread labels", {"graph_class_mass": True}),
 ]
-# on 28x28 images the conv28s discriminator is one more switch
-ARCH_ROWS = {28: [("conv28s discriminator", {"arch": "conv28s"})]}
+# the other architecture of each image size is one more switch
+ARCH_ROWS = {
+    8: [("mlp8s discriminator (narrower)", {"arch": "mlp8s"})],
+    28: [("conv28s discriminator", {"arch": "conv28s"})],
+}
 METHODS = ("gan", "baseline", "label_spreading", "logistic_regression")
 # each graph LabelSpreading ran on; label_spreading is the one of them chosen on validation
 SPREADING_GRAPHS = ("label_spreading_knn", "label_spreading_rbf", "label_spreading_scattering")

@@ -3,9 +3,9 @@
 Architectures:
   mlp28  the paper's permutation-invariant MNIST model (released code): D is 1000-500-250-
          250-250 with Gaussian noise; G is 500-500 softplus with (virtual) batch norm.
-  mlp8   the same model for 8x8 images
-  mlp8s  the default for 8x8 images (scikit-learn digits): the same design sized for 64
-         pixels, D 500-250-250, G 250-250 (as accurate on digits, a third of the time)
+  mlp8   the same model for 8x8 images, their default (scikit-learn digits): with the
+         graph labels it generalises better than mlp8s (benchmarks/README.md)
+  mlp8s  the same design sized for 64 pixels, D 500-250-250, G 250-250 (half the time)
   conv32 the paper's CIFAR-10 model: D is the 96/192-channel all-conv net with dropout and
          weight norm; G is a 4x4x512 -> 32x32 transposed-conv net.
   conv28 a small conv net for 28x28 images (Fashion-MNIST, MNIST).

@@ -56,7 +56,7 @@ def test_every_trick_switches_from_the_config():
 def test_resolve_fills_arch_defaults_and_rejects_mismatches():
     cfg = resolve(SSGANConfig(), 28)
     assert cfg.arch == "mlp28" and cfg.input_noise == ARCH_DEFAULTS["mlp28"]["input_noise"]
-    assert resolve(SSGANConfig(), 8).arch == "mlp8s"
+    assert resolve(SSGANConfig(), 8).arch == "mlp8"
     assert resolve(SSGANConfig(input_noise=0.0), 28).input_noise == 0.0
     with pytest.raises(ValueError, match="takes 28x28"):
         resolve(SSGANConfig(arch="mlp28"), 32)
