@@ -34,7 +34,8 @@ def test_time_to_is_the_first_point_at_the_accuracy(bench):
 
 def test_json_has_every_method_and_the_time_to(bench, tmp_path, capsys):
     code = bench.main(["--data", "digits", "--labels-per-class", "5", "--seeds", "0,1", "--epochs", "2",
-                       "--time-to", "0.2", "--curve-every", "5", "--out", str(tmp_path), "--json"])  # fmt: skip
+                       "--time-to", "0.2", "--curve-every", "5", "--out", str(tmp_path), "--json",
+                       "--set", "arch=mlp8s"])  # fmt: skip
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     graphs = ("label_spreading_knn", "label_spreading_rbf", "label_spreading_scattering")
