@@ -30,7 +30,7 @@ from ganflow.tasks.data.neighbours import (
 from ganflow.tasks.evaluate.classification import predict, predict_features
 from ganflow.tasks.io import save_torch
 from ganflow.tasks.progress import announced
-from ganflow.tasks.train.checkpoint import CheckpointError, load_checkpoint
+from ganflow.tasks.train.checkpoint import CheckpointError, load_checkpoint, load_run
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import distribute, launch, rank_device
 from ganflow.tasks.train.trainer import (
@@ -316,8 +316,6 @@ def round_outputs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A finished round's discriminator on the training images: its class posterior (N, K)
     and its last hidden layer's features (N, F), on the CPU."""
-    from ganflow.tasks.train.checkpoint import load_run
-
     run = load_run(checkpoint, device)
     logits, features = predict_features(run.family.classifier(run), bundle.x_train, device)
     return logits.softmax(1), features
