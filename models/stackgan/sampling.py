@@ -19,13 +19,19 @@ def modules_for(cfg: StackGANConfig, record: dict) -> dict[str, nn.Module]:
     return build_models(cfg, record["seed"])
 
 
+def generator_weights(state: dict[str, Any], stage: int) -> dict[str, Any]:
+    """The weights stage `stage`'s generator is evaluated with in a checkpoint's state: its
+    average where the run kept one (g_ema), else its own."""
+    average = state.get(f"ema_g{stage}")
+    return average["shadow"] if average is not None else state[f"G{stage}"]
+
+
 def load_for_eval(modules: dict[str, nn.Module], state: dict[str, Any]) -> None:
-    """Each network's weights, and each generator's average where the run kept one (g_ema):
-    that is what the run is scored, sampled and exported with."""
+    """Each network's weights, each generator's those it is evaluated with: what the run is
+    scored, sampled and exported with."""
     load_states(modules, state)
     for stage in (1, 2):
-        if f"ema_g{stage}" in state:
-            modules[f"G{stage}"].load_state_dict(state[f"ema_g{stage}"]["shadow"])
+        modules[f"G{stage}"].load_state_dict(generator_weights(state, stage))
 
 
 def noise(n: int, z_dim: int, seed: int) -> torch.Tensor:

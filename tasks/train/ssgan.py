@@ -271,10 +271,12 @@ def _train_round(
     beside the checkpoint. `reuse`: out_dir holds a finished run, which takes no step, so
     the labels are not spread (zeros stand in for them)."""
     graph = None
-    if reuse and _uses_graph(bundle, cfg, kind):
-        graph = torch.zeros(len(bundle.x_train), bundle.num_classes)
-    elif _uses_graph(bundle, cfg, kind):
-        graph = graph_labels(bundle, cfg, bundle_path, **handed)
+    if _uses_graph(bundle, cfg, kind):
+        graph = (
+            torch.zeros(len(bundle.x_train), bundle.num_classes)
+            if reuse
+            else graph_labels(bundle, cfg, bundle_path, **handed)
+        )
     if device is None:
         payload = {"bundle_path": str(bundle_path), "cfg": cfg.to_dict(), "run": run.to_dict(),
                    "out_dir": str(out_dir), "kind": kind}  # fmt: skip

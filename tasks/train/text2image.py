@@ -18,6 +18,7 @@ from ganflow.models.image_batches import to_unit
 from ganflow.models.stackgan import objective
 from ganflow.models.stackgan.config import StackGANConfig
 from ganflow.models.stackgan.nets import build_models
+from ganflow.models.stackgan.sampling import generator_weights
 from ganflow.tasks.data.captions import CaptionSplit, pick_captions
 from ganflow.tasks.io import file_sha256
 from ganflow.tasks.train.checkpoint import load_checkpoint
@@ -98,10 +99,7 @@ def setup(
     models = {k: m.to(device) for k, m in build_models(cfg, run.seed).items()}
     if stage == 2:
         state = load_checkpoint(stage1_checkpoint, map_location=device, family="stackgan")["state"]  # type: ignore[arg-type]
-        # the weights Stage-I is evaluated with: its average where it kept one
-        models["G1"].load_state_dict(
-            state["ema_g1"]["shadow"] if "ema_g1" in state else state["G1"]
-        )
+        models["G1"].load_state_dict(generator_weights(state, 1))
     total = steps_for(run.epochs, len(data), cfg.batch_size)
     matcher = enc.image_matcher() if cfg.match_weight > 0 else None
     training = objective.build_training(
