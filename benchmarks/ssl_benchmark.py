@@ -59,6 +59,7 @@ ABLATIONS: list[tuple[str, dict[str, Any]]] = [
     ("one graph round (no second spreading)", {"graph_rounds": 1}),
     ("later rounds spread the predictions on the first graph", {"graph_rebuild": False}),
     ("unweighted graph edges (graph_gamma 0)", {"graph_gamma": 0.0}),
+    ("graph_alpha 0.95 on every split (not chosen on validation)", {"graph_alpha": 0.95}),
     ("labels spread less far (graph_alpha 0.8)", {"graph_alpha": 0.8}),
     ("class mass normalisation of the spread labels", {"graph_class_mass": True}),
 ]
@@ -139,6 +140,7 @@ def run_one(info: dict, cfg: SSGANConfig, run: RunConfig, out: Path, kind: str,
         "wall_s": time.monotonic() - t0,
         "images_per_s": trained["images_per_s"],
         "steps": trained["steps"],
+        "graph_alpha": trained["config"].get("graph_alpha"),
     }
     if curves:
         row["curve"] = curves[0]
@@ -154,6 +156,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "wall_s_mean": sum(r["wall_s"] for r in rows) / len(rows),
         "images_per_s_mean": sum(r.get("images_per_s") or 0 for r in rows) / len(rows),
         "steps": rows[0].get("steps"),
+        **({"graph_alpha": [r["graph_alpha"] for r in rows]} if "graph_alpha" in rows[0] else {}),
         **({"chosen": [r["chosen"] for r in rows]} if "chosen" in rows[0] else {}),
     }
 
@@ -296,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{label:<52} {100 * r['test_error_mean']:>7.2f} ± {100 * r['test_error_std']:<5.2f} "
             f"{delta:>11} {r['wall_s_mean']:>8.1f} {ips}"
         )
+    alphas = table["default"].get("graph_alpha") or []
+    if any(a is not None for a in alphas):
+        print(f"\ngraph_alpha by seed (chosen on validation unless set): {alphas}")
     if time_to is not None:
         m = time_to["mean"]
         print(

@@ -123,15 +123,19 @@ def _fmt(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
+def say(line: str) -> None:
+    """One line on stderr (not with --quiet): a choice made or a result worth a log line."""
+    if not quiet():
+        print(line, file=sys.stderr, flush=True)
+
+
 def announced(what: str, fn: Any, *args: Any) -> Any:
     """fn(*args), with a line on stderr before and after (for a step of a minute or so with no
     natural unit of progress)."""
-    if not quiet():
-        print(f"{what} ...", file=sys.stderr, flush=True)
+    say(f"{what} ...")
     t0 = time.monotonic()
     out = fn(*args)
-    if not quiet():
-        print(f"{what}: done in {_duration(time.monotonic() - t0)}", file=sys.stderr, flush=True)
+    say(f"{what}: done in {_duration(time.monotonic() - t0)}")
     return out
 
 

@@ -4,7 +4,7 @@ that differ by architecture and `resolve`, which settles them for an image size.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ganflow.models.config import Config, ConfigError
 
@@ -55,7 +55,10 @@ class SSGANConfig(Config):
     # None: GRAPH_WEIGHT
     graph_weight: float | None = None
     graph_k: int = 20  # neighbours per image in that graph
-    graph_alpha: float = 0.95  # label spreading's alpha, in (0, 1): how far labels spread
+    # label spreading's alpha, in (0, 1): how far labels spread; None: the alpha of
+    # graph_alpha_grid whose spread labels are the most often right on the validation images
+    graph_alpha: float | None = None
+    graph_alpha_grid: list[float] = field(default_factory=lambda: [0.95, 0.99])
     # edge weights: the cosine similarity of the two images' features to this power (Iscen
     # et al. 2019); 0: every edge weighs 1
     graph_gamma: float = 3.0
@@ -92,9 +95,13 @@ class SSGANConfig(Config):
         self.require(
             "in [0, 1)", "input_dropout", "dropout", "label_smoothing", "ema_decay", "beta1"
         )
-        for name in ("graph_alpha", "graph_prior_alpha"):
-            if not 0.0 < getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        alphas = {"graph_alpha": self.graph_alpha, "graph_prior_alpha": self.graph_prior_alpha}
+        alphas.update({f"graph_alpha_grid[{i}]": a for i, a in enumerate(self.graph_alpha_grid)})
+        for name, value in alphas.items():
+            if value is not None and not 0.0 < value < 1.0:
+                raise ConfigError(f"{name} must be in (0, 1), got {value}")
+        if not self.graph_alpha_grid:
+            raise ConfigError("graph_alpha_grid must hold at least one alpha")
         if not 0.0 <= self.lr_decay_start <= 1.0:
             raise ConfigError(f"lr_decay_start must be in [0, 1], got {self.lr_decay_start}")
 

@@ -17,19 +17,25 @@ from ganflow.tasks.progress import Progress
 
 
 @torch.no_grad()
-def nearest_neighbours(f: torch.Tensor, k: int, block: int = 2048) -> torch.Tensor:
-    """(N, k) indices of each row's k nearest other rows of f (N, D), by Euclidean distance.
-    Blockwise, so memory stays at block x N distances (about 0.5 GB for 60,000 rows)."""
-    n = len(f)
+def nearest_neighbours(
+    f: torch.Tensor, k: int, block: int = 2048, among: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(N, k) indices of each row's k nearest other rows of f (N, D), by Euclidean distance;
+    given `among` (M, D), of its k nearest rows of `among` instead (f's rows are then new
+    points, not among them). Blockwise, so memory stays at block x N distances (about 0.5 GB
+    for 60,000 rows)."""
+    base = f if among is None else among
+    n = len(base)
     if n <= k:
         raise ValueError(f"neighbour consistency needs more than k={k} training images, got {n}")
-    f = f.float()
-    sq = (f * f).sum(1)
-    out = torch.empty(n, k, dtype=torch.long)
-    for i in range(0, n, block):
-        d = sq[i : i + block, None] - 2 * f[i : i + block] @ f.T + sq[None]
-        rows = torch.arange(d.shape[0])
-        d[rows, rows + i] = float("inf")  # an image is not its own neighbour
+    f, base = f.float(), base.float()
+    sq = (base * base).sum(1)
+    out = torch.empty(len(f), k, dtype=torch.long)
+    for i in range(0, len(f), block):
+        d = (f[i : i + block] ** 2).sum(1, keepdim=True) - 2 * f[i : i + block] @ base.T + sq[None]
+        if among is None:
+            rows = torch.arange(d.shape[0])
+            d[rows, rows + i] = float("inf")  # an image is not its own neighbour
         out[i : i + block] = d.topk(k, dim=1, largest=False).indices
     return out
 
@@ -112,24 +118,42 @@ def knn_graph(neighbours: torch.Tensor, weights: torch.Tensor | None = None):
 
 @torch.no_grad()
 def neighbour_weights(
-    features: torch.Tensor, neighbours: torch.Tensor, gamma: float
+    features: torch.Tensor,
+    neighbours: torch.Tensor,
+    gamma: float,
+    among: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """(N, k) the affinity of each image to each of its neighbours: the cosine similarity of
     their features, clipped at 0, to the power gamma (Iscen et al. 2019 use 3: near
     neighbours count more than far ones); None for gamma 0, every edge weighing 1.
-    features: (N, D); neighbours: (N, k) indices."""
+    features: (N, D); neighbours: (N, k) indices into `among` (M, D), by default features."""
     if gamma < 0:
         raise ValueError(f"gamma must not be negative, got {gamma}")
     if gamma == 0:
         return None
     f = nn.functional.normalize(features.float(), dim=1)
+    g = f if among is None else nn.functional.normalize(among.float(), dim=1)
     cos = torch.cat(  # in blocks: (block, k, D) gathered features at a time
         [
-            torch.einsum("nd,nkd->nk", f[i : i + 4096], f[neighbours[i : i + 4096]])
+            torch.einsum("nd,nkd->nk", f[i : i + 4096], g[neighbours[i : i + 4096]])
             for i in range(0, len(f), 4096)
         ]
     )
     return cos.clamp(min=0.0) ** gamma
+
+
+def induced_labels(
+    labels: torch.Tensor, neighbours: torch.Tensor, weights: torch.Tensor | None
+) -> torch.Tensor:
+    """(M, K) class distributions of new points from the spread labels (N, K) of the graph's
+    images: each point's neighbours' labels (neighbours: (M, k) indices into them), averaged
+    with the edge weights (M, k) (None: equally), the induction formula of Delalleau, Bengio
+    and Le Roux 2005 for label spreading. A point whose weights are all 0 gets the uniform
+    distribution."""
+    w = torch.ones(neighbours.shape) if weights is None else weights.float()
+    f = (w[:, :, None] * labels.float()[neighbours]).sum(1)
+    total = f.sum(1, keepdim=True)
+    return torch.where(total > 0, f / total.clamp_min(1e-30), 1.0 / labels.shape[1])
 
 
 def propagate_labels(

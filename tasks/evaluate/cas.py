@@ -12,7 +12,6 @@ data set and sample count, and scoring the same images again trains nothing.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from ganflow.models.classifiers import (
 from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.evaluate.extractors import stratified_subset
 from ganflow.tasks.io import DATA_DIR, digest, read_keyed_json, write_json
-from ganflow.tasks.progress import StepProgress, quiet
+from ganflow.tasks.progress import StepProgress, say
 
 CAS_VERSION = 2  # 1: a real baseline with the samples' class counts; 2: the real class mix
 CAS_ACCURACY = "cas_accuracy"
@@ -81,9 +80,7 @@ def accuracy_of_trained(
     pred = predict(model, x_test, device).argmax(1)
     acc = float((pred == y_test).double().mean())
     write_json(path, {"key": key, "accuracy": acc, "trained": done})
-    if not quiet():
-        print(f"{what}: {training_summary(done)}, test accuracy {100 * acc:.2f} %",
-              file=sys.stderr, flush=True)  # fmt: skip
+    say(f"{what}: {training_summary(done)}, test accuracy {100 * acc:.2f} %")
     if report is not None:
         report.update(done, cached=False)
     return acc

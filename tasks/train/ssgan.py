@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ganflow.tasks.data.neighbours import (
     cached_neighbour_table,
     fit_frontend,
     frontend_cache,
+    induced_labels,
     nearest_neighbours,
     neighbour_cache,
     neighbour_table,
@@ -29,7 +31,7 @@ from ganflow.tasks.data.neighbours import (
 )
 from ganflow.tasks.evaluate.classification import predict, predict_features
 from ganflow.tasks.io import save_torch
-from ganflow.tasks.progress import announced
+from ganflow.tasks.progress import announced, say
 from ganflow.tasks.train.checkpoint import CheckpointError, load_checkpoint, load_run
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import distribute, launch, rank_device
@@ -107,13 +109,67 @@ def graph_labels(
 ) -> torch.Tensor:
     """(N, K) each training image's class distribution, spread from the labelled images over
     the graph of its graph_k nearest neighbours among whitened scattering features (each
-    edge weighted by the two images' cosine similarity to the power graph_gamma). A later
-    round passes either `prior`, (N, K) the previous classifier's predictions, spread with
-    the labels (with graph_prior_alpha in place of graph_alpha), or `joined`, (N, F) its
-    features: the neighbours are then found among the scattering features and those, each
-    scaled to unit length and joined. The front end's fit and the first neighbour table are
-    cached beside the bundle when its path is given (the adversarial autoencoder's caches:
-    one fit serves both families)."""
+    edge weighted by the two images' cosine similarity to the power graph_gamma), with
+    graph_alpha (chosen on the validation images, choose_graph_alpha, where it is None). A
+    later round passes either `prior`, (N, K) the previous classifier's predictions, spread
+    with the labels (with graph_prior_alpha in place of graph_alpha), or `joined`, (N, F)
+    its features: the neighbours are then found among the scattering features and those,
+    each scaled to unit length and joined. The front end's fit and the first neighbour
+    table are cached beside the bundle when its path is given (the adversarial
+    autoencoder's caches: one fit serves both families)."""
+    if cfg.graph_alpha is None:
+        alpha, labels = choose_graph_alpha(bundle, cfg, bundle_path)
+        if prior is None and joined is None:
+            return labels
+        cfg = dataclasses.replace(cfg, graph_alpha=alpha)
+    graph = _graph(bundle, cfg, bundle_path, joined)
+    alpha = cfg.graph_alpha if prior is None else cfg.graph_prior_alpha
+    return _spread(bundle, cfg, graph, alpha, prior)
+
+
+def choose_graph_alpha(
+    bundle: DataBundle, cfg: SSGANConfig, bundle_path: str | Path | None = None
+) -> tuple[float, torch.Tensor]:
+    """(alpha, the labels spread with it): of graph_alpha_grid, the alpha whose spread labels
+    are the most often right on the validation images (ties: the first in the grid), each
+    validation image taking the weighted labels of its graph_k nearest training images
+    (induced_labels: the graph itself is unchanged). Without validation images, or with one
+    alpha in the grid, the grid's first."""
+    graph = _graph(bundle, cfg, bundle_path, None)
+    grid, x_val = cfg.graph_alpha_grid, bundle.x_val
+    if len(grid) == 1 or len(x_val) == 0:
+        return grid[0], _spread(bundle, cfg, graph, grid[0])
+    front, features, _, _ = graph
+    with torch.no_grad():
+        f_val = torch.cat(
+            [front(x_val[i : i + 1000].float() / 255.0) for i in range(0, len(x_val), 1000)]
+        )
+    table = nearest_neighbours(f_val, cfg.graph_k, among=features)
+    weights = neighbour_weights(f_val, table, cfg.graph_gamma, among=features)
+    best: tuple[float, float, torch.Tensor] | None = None
+    scores = []
+    for alpha in grid:
+        labels = _spread(bundle, cfg, graph, alpha)
+        right = (induced_labels(labels, table, weights).argmax(1) == bundle.y_val).float().mean()
+        scores.append(f"{alpha:g}: {100 * float(right):.1f} %")
+        if best is None or float(right) > best[1]:
+            best = (alpha, float(right), labels)
+    assert best is not None
+    say(
+        f"graph_alpha {best[0]:g}, chosen on {len(x_val)} validation images "
+        f"(their spread labels right at {', '.join(scores)})"
+    )
+    return best[0], best[2]
+
+
+def _graph(
+    bundle: DataBundle,
+    cfg: SSGANConfig,
+    bundle_path: str | Path | None,
+    joined: torch.Tensor | None,
+) -> tuple[ScatteringFront, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(fitted front end, training features, (N, k) neighbour table, (N, k) edge weights) of
+    graph_labels's graph."""
     x, k = bundle.x_train, cfg.graph_k
     if len(x) <= k:
         raise ValueError(f"graph labels need more than graph_k={k} training images, got {len(x)}")
@@ -136,17 +192,28 @@ def graph_labels(
     else:
         cache = neighbour_cache(bundle_path, k, f"scattering-d{dims}")
         table = announced(what, cached_neighbour_table, x, k, dims, cache, features)
-    weights = neighbour_weights(features, table, cfg.graph_gamma)
+    return front, features, table, neighbour_weights(features, table, cfg.graph_gamma)
+
+
+def _spread(
+    bundle: DataBundle,
+    cfg: SSGANConfig,
+    graph: tuple[ScatteringFront, torch.Tensor, torch.Tensor, torch.Tensor | None],
+    alpha: float,
+    prior: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The labels (and the prior) spread over `graph` (from _graph) with `alpha`."""
+    _, _, table, weights = graph
     lab = bundle.labelled
     what = f"spreading {len(lab)} labels" + ("" if prior is None else " and the predictions")
     return announced(
-        f"{what} over the neighbour graph",
+        f"{what} over the neighbour graph (alpha {alpha:g})",
         lambda: propagate_labels(
             table,
             lab,
             bundle.y_train[lab],
             bundle.num_classes,
-            cfg.graph_alpha if prior is None else cfg.graph_prior_alpha,
+            alpha,
             prior=prior,
             weights=weights,
             class_mass=cfg.graph_class_mass,
@@ -183,9 +250,13 @@ def setup(
     }
     if kind == "gan" and cfg.neighbour_weight > 0:
         data["neighbours"] = neighbours(bundle, cfg, bundle_path).to(device)
-    if kind == "gan" and cfg.graph_weight > 0:
-        if graph is None:
+    if kind == "gan" and cfg.graph_weight > 0 and graph is None:
+        if cfg.graph_alpha is None:  # the record keeps the alpha chosen
+            alpha, graph = choose_graph_alpha(bundle, cfg, bundle_path)
+            cfg = dataclasses.replace(cfg, graph_alpha=alpha)
+        else:
             graph = graph_labels(bundle, cfg, bundle_path)
+    if graph is not None:
         data["graph"] = graph.to(device)
     total = steps_for(run.epochs, len(bundle.x_train), cfg.batch_size)
     build = build_training if kind == "gan" else build_baseline_training
@@ -225,7 +296,15 @@ def train(
     walls = []
     # a finished run is only read back (or refused, where its config differs): neither the
     # rounds before it nor the labels it trained on are needed again
-    reuse = _finished(out_dir)
+    finished = _finished(out_dir)
+    reuse = finished is not None
+    first = None  # the first round's labels, where they were spread choosing the alpha
+    if _uses_graph(bundle, cfg, kind) and cfg.graph_alpha is None:
+        # every round spreads with one alpha: a finished run's, or the one chosen now
+        chosen = (finished or {}).get("model", {}).get("graph_alpha")
+        if chosen is None:
+            chosen, first = choose_graph_alpha(bundle, cfg, bundle_path)
+        cfg = dataclasses.replace(cfg, graph_alpha=chosen)
     for r in range(1, 1 if reuse else graph_rounds(bundle, cfg, kind)):  # the earlier rounds
         earlier = _train_round(
             bundle,
@@ -238,14 +317,27 @@ def train(
             handed,
             progress,
             callbacks,
+            graph=first,
         )
+        first = None
         walls.append(earlier["wall_s"])
         posterior, features = round_outputs(
             earlier["checkpoint"], bundle, device or torch.device("cpu")
         )
         handed = {"joined": features} if cfg.graph_rebuild else {"prior": posterior}
     result = _train_round(
-        bundle, bundle_path, cfg, run, out_dir, kind, device, handed, progress, callbacks, reuse
+        bundle,
+        bundle_path,
+        cfg,
+        run,
+        out_dir,
+        kind,
+        device,
+        handed,
+        progress,
+        callbacks,
+        reuse,
+        first,
     )
     if walls:  # the training time of every round
         result["wall_s"] = round(result["wall_s"] + sum(walls), 2)
@@ -264,14 +356,15 @@ def _train_round(
     progress: ProgressHook | None,
     callbacks: Sequence[Callable[[DataBundle, Setup], Callback]],
     reuse: bool = False,
+    graph: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """One training in out_dir: in this process on `device`, or (device None) spread over
     run.gpus processes. The labels are spread here, once (with `handed`, what the previous
     round hands on: graph_labels's prior or joined); spread ranks read them from a file
     beside the checkpoint. `reuse`: out_dir holds a finished run, which takes no step, so
-    the labels are not spread (zeros stand in for them)."""
-    graph = None
-    if _uses_graph(bundle, cfg, kind):
+    the labels are not spread (zeros stand in for them); `graph`: the labels, where the
+    caller spread them already."""
+    if graph is None and _uses_graph(bundle, cfg, kind):
         graph = (
             torch.zeros(len(bundle.x_train), bundle.num_classes)
             if reuse
@@ -291,16 +384,18 @@ def _train_round(
     return {**result, "config": s.record["model"]}
 
 
-def _finished(out_dir: str | Path) -> bool:
-    """Whether out_dir holds the checkpoint of a run that took all its steps."""
+def _finished(out_dir: str | Path) -> dict[str, Any] | None:
+    """The record (bundle_run's) of the run out_dir holds where it took all its steps, else
+    None."""
     path = Path(out_dir) / CHECKPOINT_NAME
     if not path.exists():
-        return False
+        return None
     try:
         ckpt = load_checkpoint(path)
     except CheckpointError:
-        return False  # the trainer names what is wrong with it
-    return int(ckpt["step"]) >= int(ckpt["config"].get("total_steps", -1))
+        return None  # the trainer names what is wrong with it
+    done = int(ckpt["step"]) >= int(ckpt["config"].get("total_steps", -1))
+    return ckpt["config"] if done else None
 
 
 def _uses_graph(bundle: DataBundle, cfg: SSGANConfig, kind: str) -> bool:

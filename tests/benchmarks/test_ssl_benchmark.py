@@ -46,6 +46,8 @@ def test_json_has_every_method_and_the_time_to(bench, tmp_path, capsys):
     for i, e in enumerate(doc["label_spreading"]["test_errors"]):  # per seed, one of the three
         assert e in {doc[g]["test_errors"][i] for g in graphs}
     assert doc["config"]["graph_weight"] is None  # resolved per image size: the default
+    assert len(doc["gan"]["graph_alpha"]) == 2  # chosen on each split's validation images
+    assert set(doc["gan"]["graph_alpha"]) <= set(doc["config"]["graph_alpha_grid"])
     t = doc["time_to"]
     assert t["accuracy"] == 0.2 and len(t["per_seed"]) == 2
     for split in ("val", "test"):  # 20 % accuracy: reached at the first point, step 5

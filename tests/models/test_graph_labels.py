@@ -10,7 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from ganflow.models.losses import graph_label_loss
-from ganflow.tasks.data.neighbours import knn_graph, neighbour_weights, propagate_labels
+from ganflow.tasks.data.neighbours import (
+    induced_labels,
+    knn_graph,
+    nearest_neighbours,
+    neighbour_weights,
+    propagate_labels,
+)
 
 
 def _chain() -> torch.Tensor:
@@ -39,6 +45,31 @@ def test_edge_weights_are_clipped_cosines_to_the_power_gamma():
     assert neighbour_weights(f, nb, 0.0) is None  # gamma 0: every edge weighs 1
     with pytest.raises(ValueError, match="gamma"):
         neighbour_weights(f, nb, -1.0)
+
+
+def test_new_points_find_their_neighbours_and_weights_among_other_points():
+    base = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [5.0, 5.0]])
+    new = torch.tensor([[0.9, 0.1], [0.0, 0.0]])
+    nb = nearest_neighbours(new, 2, among=base)
+    # (0.9, 0.1): 1 then 0; (0, 0) is base point 0 itself, which counts among them
+    assert nb.tolist() == [[1, 0], [0, 1]]
+    assert nearest_neighbours(base, 2).tolist()[0] == [1, 2]  # within one set: never itself
+    f_new, f_base = torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 0.0], [0.0, -2.0]])
+    w = neighbour_weights(f_new, torch.tensor([[0, 1]]), 2.0, among=f_base)
+    # cos to (1, 0) = 1/sqrt(2), squared 0.5; to (0, -2) = -1/sqrt(2), clipped to 0
+    assert torch.allclose(w, torch.tensor([[0.5, 0.0]]))
+
+
+def test_induced_labels_average_the_neighbours_spread_labels_by_weight():
+    labels = torch.tensor([[1.0, 0.0], [0.2, 0.8], [0.5, 0.5]])
+    nb = torch.tensor([[0, 1], [2, 1], [0, 2]])
+    w = torch.tensor([[3.0, 1.0], [0.0, 2.0], [0.0, 0.0]])
+    got = induced_labels(labels, nb, w)
+    # (3 (1, 0) + (0.2, 0.8)) / 4.0; only the second; no weight at all: uniform
+    want = torch.tensor([[0.8, 0.2], [0.2, 0.8], [0.5, 0.5]])
+    assert torch.allclose(got, want)
+    even = induced_labels(labels, nb, None)  # no weights: the plain average
+    assert torch.allclose(even[0], torch.tensor([0.6, 0.4]))
 
 
 def test_a_weighted_graph_keeps_the_larger_weight_of_each_edge():

@@ -205,6 +205,8 @@ def test_graph_settings_are_checked_and_the_weight_resolved():
         ("graph_weight", -1.0, "must not be negative"),
         ("graph_k", 0, "must be at least 1"),
         ("graph_alpha", 1.0, r"must be in \(0, 1\)"),
+        ("graph_alpha_grid", [0.95, 0.0], r"graph_alpha_grid\[1\] must be in \(0, 1\)"),
+        ("graph_alpha_grid", [], "must hold at least one alpha"),
         ("graph_prior_alpha", 0.0, r"graph_prior_alpha must be in \(0, 1\)"),
         ("graph_gamma", -1.0, "must not be negative"),
     ]

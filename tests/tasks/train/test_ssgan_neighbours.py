@@ -36,7 +36,7 @@ def test_graph_labels_spread_the_labels_and_share_the_autoencoder_s_caches(digit
 
     path = tmp_path / "bundle.npz"
     shutil.copy(digits_bundle["path"], path)
-    bundle, cfg = load_bundle(path), SSGANConfig(graph_k=10, graph_dims=40)
+    bundle, cfg = load_bundle(path), SSGANConfig(graph_k=10, graph_dims=40, graph_alpha=0.95)
     q = graph_labels(bundle, cfg, path)
     n, k = len(bundle.x_train), bundle.num_classes
     assert q.shape == (n, k) and torch.allclose(q.sum(1), torch.ones(n))
@@ -57,7 +57,7 @@ def test_graph_labels_spread_the_labels_and_share_the_autoencoder_s_caches(digit
     weights = neighbour_weights(features, table, cfg.graph_gamma)
     want = propagate_labels(table, lab, bundle.y_train[lab], k, cfg.graph_alpha, weights=weights)
     assert torch.allclose(q, want, atol=1e-5)
-    unweighted = graph_labels(bundle, SSGANConfig(graph_k=10, graph_dims=40, graph_gamma=0), path)
+    unweighted = graph_labels(bundle, cfg.with_overrides({"graph_gamma": 0}), path)
     assert not torch.allclose(unweighted, q, atol=1e-3)
     massed = graph_labels(bundle, cfg.with_overrides({"graph_class_mass": True}), path)
     want = propagate_labels(
@@ -92,7 +92,7 @@ def test_a_second_graph_round_builds_on_the_first_round_s_discriminator(
         return real(bundle, cfg, bundle_path, **handed)
 
     monkeypatch.setattr(ssgan, "graph_labels", recording)
-    cfg = SSGANConfig(graph_rounds=2, graph_dims=40, graph_rebuild=rebuild)
+    cfg = SSGANConfig(graph_rounds=2, graph_dims=40, graph_rebuild=rebuild, graph_alpha=0.95)
     run = RunConfig(epochs=1, seed=0, eval_every=10**9)
     out = ssgan.train(path, cfg, run, tmp_path / "run")
     first = tmp_path / "run" / "graph-round1" / "checkpoint.pt"
@@ -126,7 +126,7 @@ def test_a_joined_graph_finds_the_neighbours_among_both_features(digits_bundle, 
 
     path = tmp_path / "bundle.npz"
     shutil.copy(digits_bundle["path"], path)
-    bundle, cfg = load_bundle(path), SSGANConfig(graph_k=10, graph_dims=40)
+    bundle, cfg = load_bundle(path), SSGANConfig(graph_k=10, graph_dims=40, graph_alpha=0.95)
     alone = graph_labels(bundle, cfg, path)
     scattering = torch.load(frontend_cache(path, "scattering", 40), weights_only=True)["f"]
     # features that carry the class: the joined graph's labels are better than the first's
@@ -141,6 +141,90 @@ def test_a_joined_graph_finds_the_neighbours_among_both_features(digits_bundle, 
     assert torch.allclose(got, want, atol=1e-5)
     right = (got.argmax(1) == bundle.y_train).float().mean()
     assert right > (alone.argmax(1) == bundle.y_train).float().mean() and right > 0.99
+
+
+def _val_answers(bundle, cfg, path, alpha):
+    """The validation images' classes as the labels spread with `alpha` would give them."""
+    from ganflow.models.scattering import ScatteringFront
+    from ganflow.tasks.data.neighbours import (
+        fit_frontend,
+        frontend_cache,
+        induced_labels,
+        nearest_neighbours,
+        neighbour_weights,
+    )
+    from ganflow.tasks.train.ssgan import graph_labels
+
+    front = ScatteringFront(bundle.image_shape, cfg.graph_dims)
+    features = fit_frontend(front, bundle.x_train, frontend_cache(path, "scattering", 40))
+    f_val = front(bundle.x_val.float() / 255.0)
+    table = nearest_neighbours(f_val, cfg.graph_k, among=features)
+    weights = neighbour_weights(f_val, table, cfg.graph_gamma, among=features)
+    labels = graph_labels(bundle, cfg.with_overrides({"graph_alpha": alpha}), path)
+    return induced_labels(labels, table, weights).argmax(1), labels
+
+
+def test_the_alpha_is_the_one_whose_labels_are_right_on_the_validation_images(
+    digits_bundle, tmp_path
+):
+    """Validation classes planted to agree with one alpha's spread labels: that alpha is
+    chosen, whichever place it has in the grid, with its labels."""
+    from ganflow.tasks.train.ssgan import choose_graph_alpha, graph_labels
+
+    path = tmp_path / "bundle.npz"
+    shutil.copy(digits_bundle["path"], path)
+    bundle = load_bundle(path)
+    cfg = SSGANConfig(graph_k=10, graph_dims=40, graph_alpha_grid=[0.3, 0.99])
+    low, low_labels = _val_answers(bundle, cfg, path, 0.3)
+    high, high_labels = _val_answers(bundle, cfg, path, 0.99)
+    assert (low != high).sum() >= 3  # the two alphas answer differently
+    for answers, alpha, labels in ((low, 0.3, low_labels), (high, 0.99, high_labels)):
+        bundle.y_val = answers
+        got, spread = choose_graph_alpha(bundle, cfg, path)
+        assert got == alpha and torch.allclose(spread, labels)
+        assert torch.allclose(graph_labels(bundle, cfg, path), labels)  # None: chosen
+    bundle.y_val = high
+    flipped = cfg.with_overrides({"graph_alpha_grid": [0.99, 0.3]})
+    assert choose_graph_alpha(bundle, flipped, path)[0] == 0.99
+    # one alpha, or no validation images: the grid's first, unmeasured
+    assert (
+        choose_graph_alpha(bundle, cfg.with_overrides({"graph_alpha_grid": [0.3]}), path)[0] == 0.3
+    )
+    bundle.x_val, bundle.y_val = bundle.x_val[:0], bundle.y_val[:0]
+    assert choose_graph_alpha(bundle, flipped, path)[0] == 0.99
+
+
+def test_a_run_spreads_with_the_chosen_alpha_records_it_and_reuses_it(
+    digits_bundle, tmp_path, monkeypatch
+):
+    import ganflow.tasks.train.ssgan as ssgan
+    from ganflow.tasks.train.trainer import RunConfig
+
+    path = tmp_path / "bundle.npz"
+    shutil.copy(digits_bundle["path"], path)
+    cfg = SSGANConfig(graph_rounds=2, graph_dims=40, graph_alpha_grid=[0.3, 0.99])
+    bundle = load_bundle(path)
+    chosen, labels = ssgan.choose_graph_alpha(bundle, cfg, path)
+    seen = []
+    real = ssgan.build_training
+
+    def recording(models, cfg, data, *a):
+        seen.append((cfg.graph_alpha, data["graph"]))
+        return real(models, cfg, data, *a)
+
+    monkeypatch.setattr(ssgan, "build_training", recording)
+    run = RunConfig(epochs=1, seed=0, eval_every=10**9)
+    out = ssgan.train(path, cfg, run, tmp_path / "run")
+    # both rounds spread with the chosen alpha; the first trains on its labels
+    assert [a for a, _ in seen] == [chosen, chosen] and out["config"]["graph_alpha"] == chosen
+    assert torch.allclose(seen[0][1], labels)
+    # read back: the finished run's alpha, nothing spread or chosen again
+    monkeypatch.setattr(ssgan, "choose_graph_alpha", lambda *a: pytest.fail("chosen again"))
+    again = ssgan.train(path, cfg, run, tmp_path / "run")
+    assert again["checkpoint"] == out["checkpoint"] and again["config"]["graph_alpha"] == chosen
+    # an alpha given is used as it is
+    fixed = ssgan.train(path, cfg.with_overrides({"graph_alpha": 0.5}), run, tmp_path / "fixed")
+    assert fixed["config"]["graph_alpha"] == 0.5 and seen[-1][0] == 0.5
 
 
 def test_only_the_gan_with_graph_labels_trains_in_rounds(digits_bundle):
