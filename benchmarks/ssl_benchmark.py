@@ -180,6 +180,18 @@ def _fmt(x: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The benchmark; a bad setting or data folder ends it with one line and exit code 2."""
+    from ganflow.flows.errors import error_line, user_errors
+
+    try:
+        return _main(argv)
+    except user_errors() as e:
+        line, code = error_line(e)
+        print(f"ssl_benchmark: {line}", file=sys.stderr)
+        return code
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -59,3 +59,14 @@ def test_bad_accuracy_is_refused(bench, capsys):
     with pytest.raises(SystemExit) as e:
         bench.main(["--time-to", "80"])
     assert e.value.code == 2 and "an accuracy in (0, 1), got 80" in capsys.readouterr().err
+
+
+def test_bad_settings_and_data_folders_end_in_one_line(bench, tmp_path, capsys):
+    code = bench.main(["--data", "digits", "--set", "graph_alpha_grid=[0.95, 1.5]"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "graph_alpha_grid[1] must be in (0, 1)" in err
+    code = bench.main(
+        ["--data", "fashion-mnist", "--data-root", str(tmp_path), "--out", str(tmp_path)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "IDX files" in err
