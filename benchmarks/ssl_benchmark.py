@@ -241,12 +241,10 @@ def _main(argv: list[str] | None) -> int:
     out = Path(args.out or tempfile.mkdtemp(prefix="ssl-bench-"))
     results: dict[str, list[dict[str, Any]]] = {}
     curves: list[Curve] = []
-    variants: list[tuple[str, dict[str, Any]]] = [("default", {})]
+    prepared = {}  # seed: (data, run config, seconds its data took to prepare)
     for seed in args.seeds:
-        t_start = time.monotonic()
+        t0 = time.monotonic()
         info = prepare(params.data_spec(seed), out / "data")
-        if args.ablate:
-            variants = ABLATIONS + ARCH_ROWS.get(info["image_shape"][-1], [])
         run = RunConfig(
             epochs=epochs,
             seed=seed,
@@ -254,9 +252,17 @@ def _main(argv: list[str] | None) -> int:
             max_minutes=args.max_minutes,
             eval_every=10**9,
         )
-        for i, (name, over) in enumerate(variants):
-            cfg = base_cfg.with_overrides(over)
+        prepared[seed] = (info, run, time.monotonic() - t0)
+    shape = prepared[args.seeds[0]][0]["image_shape"]
+    variants = ABLATIONS + ARCH_ROWS.get(shape[-1], []) if args.ablate else [("default", {})]
+    # a row over every seed before the next row: each row printed is whole, and a stopped
+    # benchmark given the same --out again reads its finished runs back
+    for i, (name, over) in enumerate(variants):
+        cfg = base_cfg.with_overrides(over)
+        for seed, (info, run, prep_s) in prepared.items():
             curve_every = args.curve_every if (args.time_to and name == "default") else None
+            # "in all" counts the seed's data preparation and this run
+            t_start = time.monotonic() - prep_s
             row = run_one(info, cfg, run, out / f"s{seed}" / f"gan{i}", "gan", curve_every, t_start)
             if "curve" in row:
                 curves.append(row.pop("curve"))
@@ -264,6 +270,15 @@ def _main(argv: list[str] | None) -> int:
             print(
                 f"seed {seed} {name}: {100 * row['test_error']:.2f} %", file=sys.stderr, flush=True
             )
+        if len(variants) > 1:
+            r = aggregate(results[name])
+            print(
+                f"row {i + 1}/{len(variants)} {name}: {100 * r['test_error_mean']:.2f} ± "
+                f"{100 * r['test_error_std']:.2f} % over seeds {args.seeds}",
+                file=sys.stderr,
+                flush=True,
+            )
+    for seed, (info, run, _) in prepared.items():
         results.setdefault("baseline", []).append(
             run_one(info, base_cfg, run, out / f"s{seed}" / "baseline", "baseline")
         )

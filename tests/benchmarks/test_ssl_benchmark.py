@@ -70,3 +70,23 @@ def test_bad_settings_and_data_folders_end_in_one_line(bench, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "IDX files" in err
+
+
+def test_ablate_runs_a_row_over_every_seed_before_the_next(bench, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(
+        bench, "ABLATIONS", [("default", {}), ("weight norm off", {"weight_norm": False})]
+    )
+    monkeypatch.setattr(bench, "ARCH_ROWS", {})
+    args = (
+        "--data digits --labels-per-class 5 --seeds 0,1 --epochs 1 --ablate --no-classical --json"
+    )
+    args = [*args.split(), "--out", str(tmp_path), "--set", "arch=mlp8s"]
+    assert bench.main(args) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert list(doc["ablations"]) == ["default", "weight norm off"]
+    assert all(len(r["test_errors"]) == 2 for r in doc["ablations"].values())
+    lines = [ln for ln in captured.err.splitlines() if ln.startswith(("seed ", "row "))]
+    want = ["seed 0 default", "seed 1 default", "row 1/2 default"]
+    want += ["seed 0 weight norm off", "seed 1 weight norm off", "row 2/2 weight norm off"]
+    assert [ln.split(":")[0] for ln in lines] == want

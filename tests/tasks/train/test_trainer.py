@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -84,9 +86,11 @@ def test_finished_run_is_reused_and_reloadable(digits_bundle, tmp_path):
     again = train(digits_bundle["path"], CFG, RUN, tmp_path / "run")
     assert again["resumed_from"] == first["steps"] and again["steps"] == first["steps"]
     loaded = load_run(first["checkpoint"])
+    alpha = loaded.config.graph_alpha  # None in CFG: the one chosen on validation is kept
+    assert alpha in CFG.graph_alpha_grid
     assert (
         loaded.family.name == "ssgan"
-        and loaded.config == resolve(CFG, 8)
+        and loaded.config == dataclasses.replace(resolve(CFG, 8), graph_alpha=alpha)
         and len(loaded.class_names) == 10
     )
     assert loaded.modules["G"](torch.rand(2, CFG.z_dim)).shape == (2, 1, 8, 8)
