@@ -165,6 +165,8 @@ def run_semi_supervised(p: SemiSupervisedParams, steps: Steps | None = None) -> 
         "class_names": info["class_names"],
         "counts": info["counts"],
         "config": results[0]["gan"]["train"]["config"],
+        # per seed: how far the K+1 GAN's labels spread (chosen on each split's validation)
+        "graph_alpha": [r["gan"]["train"]["config"].get("graph_alpha") for r in results],
         "params": p.to_dict(),
         **{kind: _summarise(results, kind) for kind in KINDS},
     }

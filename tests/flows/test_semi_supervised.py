@@ -31,6 +31,8 @@ def test_flow_runs_both_models_for_every_seed(flow_summary):
         )
         assert all(Path(c).is_file() for c in s["checkpoints"])
     assert len(set(flow_summary["fingerprints"])) == 2  # one label split per seed
+    grid = flow_summary["config"]["graph_alpha_grid"]
+    assert len(flow_summary["graph_alpha"]) == 2 and set(flow_summary["graph_alpha"]) <= set(grid)
 
 
 def test_flow_writes_report_and_pictures(flow_summary):
