@@ -236,6 +236,15 @@ class ScatteringFront(nn.Module):
         f = (c if centred else c - self.mean) @ self.proj
         return F.normalize(f, dim=1) * math.sqrt(self.dims)
 
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """(N, dims) the features of uint8 images x (N, C, H, W), in batches."""
+        parts = [
+            self(x[i : i + batch_size].to(self.mean.device).float() / 255.0)
+            for i in range(0, len(x), batch_size)
+        ]
+        return torch.cat(parts) if parts else torch.zeros(0, self.dims)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not bool(self.fitted):
             raise RuntimeError(

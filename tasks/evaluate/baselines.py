@@ -117,20 +117,13 @@ def scattering_features(
     """Whitened scattering features (the K+1 GAN's graph and the adversarial autoencoder's
     front end, fitted on the training pool and cached beside the bundle) of the training
     pool, validation and test images."""
-    import torch
-
     from ganflow.models.scattering import ScatteringFront
     from ganflow.tasks.data.neighbours import fit_frontend, frontend_cache
 
     front = ScatteringFront(bundle.image_shape, dims)
     train = fit_frontend(front, bundle.x_train, frontend_cache(bundle_path, "scattering", dims))
-
-    @torch.no_grad()
-    def apply(x: torch.Tensor) -> np.ndarray:
-        parts = [front(x[i : i + 1000].float() / 255.0) for i in range(0, len(x), 1000)]
-        return torch.cat(parts).numpy() if parts else np.zeros((0, dims), np.float32)
-
-    return {"train": train.numpy(), "val": apply(bundle.x_val), "test": apply(bundle.x_test)}
+    val, test = front.encode(bundle.x_val), front.encode(bundle.x_test)
+    return {"train": train.numpy(), "val": val.numpy(), "test": test.numpy()}
 
 
 def classical_baselines(

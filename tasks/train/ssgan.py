@@ -140,10 +140,7 @@ def choose_graph_alpha(
     if len(grid) == 1 or len(x_val) == 0:
         return grid[0], _spread(bundle, cfg, graph, grid[0])
     front, features, _, _ = graph
-    with torch.no_grad():
-        f_val = torch.cat(
-            [front(x_val[i : i + 1000].float() / 255.0) for i in range(0, len(x_val), 1000)]
-        )
+    f_val = front.encode(x_val)
     table = nearest_neighbours(f_val, cfg.graph_k, among=features)
     weights = neighbour_weights(f_val, table, cfg.graph_gamma, among=features)
     best: tuple[float, float, torch.Tensor] | None = None
