@@ -117,14 +117,29 @@ def graph_labels(
     each scaled to unit length and joined. The front end's fit and the first neighbour
     table are cached beside the bundle when its path is given (the adversarial
     autoencoder's caches: one fit serves both families)."""
-    if cfg.graph_alpha is None:
-        alpha, labels = choose_graph_alpha(bundle, cfg, bundle_path)
-        if prior is None and joined is None:
-            return labels
-        cfg = dataclasses.replace(cfg, graph_alpha=alpha)
+    cfg, labels = settle_graph_alpha(bundle, cfg, bundle_path)
+    if labels is not None and prior is None and joined is None:
+        return labels
     graph = _graph(bundle, cfg, bundle_path, joined)
     alpha = cfg.graph_alpha if prior is None else cfg.graph_prior_alpha
     return _spread(bundle, cfg, graph, alpha, prior)
+
+
+def settle_graph_alpha(
+    bundle: DataBundle,
+    cfg: SSGANConfig,
+    bundle_path: str | Path | None = None,
+    chosen: float | None = None,
+) -> tuple[SSGANConfig, torch.Tensor | None]:
+    """(cfg with graph_alpha set, the first round's labels where they were spread to choose
+    it): cfg as it is where graph_alpha is given; with `chosen` (a finished run's alpha)
+    where it is None; else with the alpha choose_graph_alpha picks on validation."""
+    if cfg.graph_alpha is not None:
+        return cfg, None
+    labels = None
+    if chosen is None:
+        chosen, labels = choose_graph_alpha(bundle, cfg, bundle_path)
+    return dataclasses.replace(cfg, graph_alpha=chosen), labels
 
 
 def choose_graph_alpha(
@@ -248,10 +263,8 @@ def setup(
     if kind == "gan" and cfg.neighbour_weight > 0:
         data["neighbours"] = neighbours(bundle, cfg, bundle_path).to(device)
     if kind == "gan" and cfg.graph_weight > 0 and graph is None:
-        if cfg.graph_alpha is None:  # the record keeps the alpha chosen
-            alpha, graph = choose_graph_alpha(bundle, cfg, bundle_path)
-            cfg = dataclasses.replace(cfg, graph_alpha=alpha)
-        else:
+        cfg, graph = settle_graph_alpha(bundle, cfg, bundle_path)  # the record keeps it
+        if graph is None:
             graph = graph_labels(bundle, cfg, bundle_path)
     if graph is not None:
         data["graph"] = graph.to(device)
@@ -296,12 +309,10 @@ def train(
     finished = _finished(out_dir)
     reuse = finished is not None
     first = None  # the first round's labels, where they were spread choosing the alpha
-    if _uses_graph(bundle, cfg, kind) and cfg.graph_alpha is None:
+    if _uses_graph(bundle, cfg, kind):
         # every round spreads with one alpha: a finished run's, or the one chosen now
         chosen = (finished or {}).get("model", {}).get("graph_alpha")
-        if chosen is None:
-            chosen, first = choose_graph_alpha(bundle, cfg, bundle_path)
-        cfg = dataclasses.replace(cfg, graph_alpha=chosen)
+        cfg, first = settle_graph_alpha(bundle, cfg, bundle_path, chosen)
     for r in range(1, 1 if reuse else graph_rounds(bundle, cfg, kind)):  # the earlier rounds
         earlier = _train_round(
             bundle,
