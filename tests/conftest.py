@@ -55,3 +55,15 @@ def tiny_captions():
     return CaptionSplit(
         fashion_captions(items, True, seed=0, n=320), fashion_captions(items, False, seed=1)
     )
+
+
+@pytest.fixture
+def set_train_s():
+    """Rewrites a checkpoint's recorded training time: set_train_s(path, seconds)."""
+
+    def rewrite(path, seconds: float) -> None:
+        ckpt = torch.load(path, weights_only=True)
+        ckpt["train_s"] = seconds
+        torch.save(ckpt, path)
+
+    return rewrite

@@ -347,9 +347,22 @@ def train(
         reuse,
         first,
     )
+    if reuse:  # the earlier rounds' training, as their checkpoints record it
+        earlier_dirs = [
+            Path(out_dir) / f"graph-round{r}" for r in range(1, graph_rounds(bundle, cfg, kind))
+        ]
+        walls = [_recorded_train_s(d) for d in earlier_dirs]
     if walls:  # the training time of every round
         result["wall_s"] = round(result["wall_s"] + sum(walls), 2)
     return result
+
+
+def _recorded_train_s(out_dir: Path) -> float:
+    """The training seconds out_dir's checkpoint records; 0 where there is none to read."""
+    try:
+        return float(load_checkpoint(out_dir / CHECKPOINT_NAME).get("train_s", 0.0))
+    except CheckpointError:
+        return 0.0
 
 
 def _train_round(

@@ -118,6 +118,13 @@ class Trainer:
         self.path = Path(out_dir) / CHECKPOINT_NAME
         self.history: list[dict[str, float]] = []
         self.last_saved: int | None = None
+        self.spent_s = 0.0  # training seconds of the processes before this one (checkpoint's)
+        self._since: float | None = None  # when this process's fit began
+
+    def training_s(self) -> float:
+        """Seconds spent training this run so far, by every process that trained it."""
+        now = 0.0 if self._since is None else time.monotonic() - self._since
+        return self.spent_s + now
 
     @property
     def kind(self) -> str:
@@ -130,7 +137,7 @@ class Trainer:
     def save(self, step: int) -> None:
         if self.last_saved == step or not is_main():  # one writer when spread over ranks
             return
-        extra = {"history": self.history, **self.setup.extra}
+        extra = {"history": self.history, "train_s": self.training_s(), **self.setup.extra}
         save_checkpoint(self.path, self.setup.training.stateful, step, self.setup.record, extra)
         self.last_saved = step
 
@@ -154,6 +161,7 @@ class Trainer:
             )
         restore(self.setup.training.stateful, ckpt)
         self.history = list(ckpt.get("history", []))
+        self.spent_s = float(ckpt.get("train_s", 0.0))
         self.last_saved = ckpt["step"]
         return int(ckpt["step"])
 
@@ -161,6 +169,7 @@ class Trainer:
         """The shared engine's fit from `start`; a NaN/inf loss becomes TrainingDivergedError
         naming the last good checkpoint, which is kept."""
         t = self.setup.training
+        self._since = time.monotonic()
         try:
             return fit(
                 t.phases,
@@ -224,6 +233,11 @@ class TrainingCallbacks:
             self.t.save(step)
 
 
+def _rate(steps: int, seconds: float, batch_size: int) -> float | None:
+    """Images a second over `steps` steps of `seconds`; None where either is 0."""
+    return round(steps * batch_size / seconds, 1) if steps and seconds > 0 else None
+
+
 def run_training(
     setup: Setup,
     run: RunConfig,
@@ -234,7 +248,9 @@ def run_training(
 ) -> tuple[Trainer, dict[str, Any]]:
     """Train (or resume, or reuse a finished) run in out_dir. Returns the trainer and the
     result every family reports: kind, checkpoint, steps, total_steps, resumed_from,
-    stopped_early, wall_s (training), images_per_s, val_error, device."""
+    stopped_early, wall_s (training, in every process that trained the run: a finished run
+    read back reports the time it took), images_per_s (of the steps this process took, or
+    of the whole run where it took none), val_error, device."""
     prepare_device(device)
     trainer = Trainer(setup, run, out_dir, device)
     start = trainer.resume_step()
@@ -243,6 +259,11 @@ def run_training(
     wall = time.monotonic() - t0
     vals = [h["val_error"] for h in trainer.history if "val_error" in h]
     done = result.steps_done - start
+    if done:
+        spent, rate = trainer.spent_s + wall, _rate(done, wall, setup.batch_size)
+    else:  # read back (with this process's time where the checkpoint predates train_s)
+        spent = trainer.spent_s or wall
+        rate = _rate(start, trainer.spent_s, setup.batch_size)
     return trainer, {
         "kind": setup.kind,
         "checkpoint": str(trainer.path),
@@ -250,8 +271,8 @@ def run_training(
         "total_steps": setup.total_steps,
         "resumed_from": start or None,
         "stopped_early": result.stopped_early,
-        "wall_s": round(wall, 2),
-        "images_per_s": round(done * setup.batch_size / wall, 1) if wall > 0 else None,
+        "wall_s": round(spent, 2),
+        "images_per_s": rate,
         "val_error": vals[-1] if vals else None,
         "device": str(device),
     }

@@ -72,7 +72,9 @@ def test_bad_settings_and_data_folders_end_in_one_line(bench, tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "IDX files" in err
 
 
-def test_ablate_runs_a_row_over_every_seed_before_the_next(bench, tmp_path, capsys, monkeypatch):
+def test_ablate_runs_a_row_over_every_seed_before_the_next(
+    bench, tmp_path, capsys, monkeypatch, set_train_s
+):
     monkeypatch.setattr(
         bench, "ABLATIONS", [("default", {}), ("weight norm off", {"weight_norm": False})]
     )
@@ -90,3 +92,12 @@ def test_ablate_runs_a_row_over_every_seed_before_the_next(bench, tmp_path, caps
     want = ["seed 0 default", "seed 1 default", "row 1/2 default"]
     want += ["seed 0 weight norm off", "seed 1 weight norm off", "row 2/2 weight norm off"]
     assert [ln.split(":")[0] for ln in lines] == want
+    # given the same --out, the finished runs are read back: the same errors, and the wall
+    # time their checkpoints record (each round's), not the moment spent reading them
+    for ckpt in tmp_path.rglob("checkpoint.pt"):
+        set_train_s(ckpt, 100.0)
+    assert bench.main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    for name, row in again["ablations"].items():
+        assert row["test_errors"] == doc["ablations"][name]["test_errors"]
+        assert row["wall_s_mean"] == 100.0 * doc["config"]["graph_rounds"]

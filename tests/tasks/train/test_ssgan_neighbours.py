@@ -195,7 +195,7 @@ def test_the_alpha_is_the_one_whose_labels_are_right_on_the_validation_images(
 
 
 def test_a_run_spreads_with_the_chosen_alpha_records_it_and_reuses_it(
-    digits_bundle, tmp_path, monkeypatch
+    digits_bundle, tmp_path, monkeypatch, set_train_s
 ):
     import ganflow.tasks.train.ssgan as ssgan
     from ganflow.tasks.train.trainer import RunConfig
@@ -220,8 +220,11 @@ def test_a_run_spreads_with_the_chosen_alpha_records_it_and_reuses_it(
     assert torch.allclose(seen[0][1], labels)
     # read back: the finished run's alpha, nothing spread or chosen again
     monkeypatch.setattr(ssgan, "choose_graph_alpha", lambda *a: pytest.fail("chosen again"))
+    set_train_s(tmp_path / "run" / "graph-round1" / "checkpoint.pt", 300.0)
+    set_train_s(tmp_path / "run" / "checkpoint.pt", 400.0)
     again = ssgan.train(path, cfg, run, tmp_path / "run")
     assert again["checkpoint"] == out["checkpoint"] and again["config"]["graph_alpha"] == chosen
+    assert again["wall_s"] == 700.0  # both rounds' training, as their checkpoints record it
     # an alpha given is used as it is
     fixed = ssgan.train(path, cfg.with_overrides({"graph_alpha": 0.5}), run, tmp_path / "fixed")
     assert fixed["config"]["graph_alpha"] == 0.5 and seen[-1][0] == 0.5

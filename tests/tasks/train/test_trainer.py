@@ -60,7 +60,7 @@ def _flatten(obj, prefix=""):
     return {prefix: obj}
 
 
-def test_killed_run_resumes_to_the_same_weights(digits_bundle, tmp_path):
+def test_killed_run_resumes_to_the_same_weights(digits_bundle, tmp_path, set_train_s):
     unbroken = train(digits_bundle["path"], CFG, RUN, tmp_path / "unbroken")
     assert unbroken["steps"] == unbroken["total_steps"] > 12
 
@@ -73,18 +73,29 @@ def test_killed_run_resumes_to_the_same_weights(digits_bundle, tmp_path):
     assert (
         load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["step"] == 10
     )  # the last periodic one
+    # the training time so far travels with the checkpoint: the resumed run adds its own
+    set_train_s(tmp_path / "killed" / "checkpoint.pt", 1000.0)
     resumed = train(digits_bundle["path"], CFG, RUN, tmp_path / "killed")
     assert resumed["resumed_from"] == 10 and resumed["steps"] == unbroken["steps"]
+    assert 1000 < resumed["wall_s"] < 1000 + 5 * unbroken["wall_s"] + 5
+    assert resumed["images_per_s"] < 1e5  # of this process's steps, not of the 1000 s
+    assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["train_s"] > 1000
     _assert_same_state(
         _states(tmp_path / "unbroken" / "checkpoint.pt"),
         _states(tmp_path / "killed" / "checkpoint.pt"),
     )
 
 
-def test_finished_run_is_reused_and_reloadable(digits_bundle, tmp_path):
+def test_finished_run_is_reused_and_reloadable(digits_bundle, tmp_path, set_train_s):
     first = train(digits_bundle["path"], CFG, RUN, tmp_path / "run")
+    recorded = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["train_s"]
+    assert 0 < recorded <= first["wall_s"]
+    set_train_s(tmp_path / "run" / "checkpoint.pt", 777.0)
     again = train(digits_bundle["path"], CFG, RUN, tmp_path / "run")
     assert again["resumed_from"] == first["steps"] and again["steps"] == first["steps"]
+    # a run read back reports the training it took, not the moment spent reading it
+    assert again["wall_s"] == 777.0
+    assert again["images_per_s"] == round(first["steps"] * CFG.batch_size / 777.0, 1)
     loaded = load_run(first["checkpoint"])
     alpha = loaded.config.graph_alpha  # None in CFG: the one chosen on validation is kept
     assert alpha in CFG.graph_alpha_grid
