@@ -73,3 +73,25 @@ def test_label_spreading_on_scattering_features_joins_the_choice(bundle, digits_
     noise = {k: v[torch.randperm(len(v), generator=g).numpy()] for k, v in f.items()}
     worse = baselines.classical_baselines(bundle, scattering=noise)["label_spreading_scattering"]
     assert worse["test_error"] > row["test_error"] + 0.3
+
+
+def test_an_image_far_from_every_pool_image_is_counted_without_a_warning(bundle):
+    """Under the RBF grid's gammas a test image far from the whole pool has no weight to
+    any pool image (scikit-learn divides 0 by 0): no RuntimeWarning reaches the user, and
+    the image counts in the test error as the first class."""
+    import warnings
+
+    import numpy as np
+
+    f = baselines.features(bundle)
+    far = np.full((1, f["test"].shape[1]), 1e3, dtype=f["test"].dtype)
+    f = {**f, "test": np.concatenate([f["test"], far])}
+    y_test = torch.cat([bundle.y_test, torch.ones(1, dtype=bundle.y_test.dtype)])  # not class 0
+    far_bundle = dataclasses.replace(bundle, y_test=y_test)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = baselines.label_spreading(far_bundle, f, "rbf")
+    near = baselines.label_spreading(bundle, baselines.features(bundle), "rbf")
+    n = len(bundle.y_test)
+    assert got["chosen"] == near["chosen"]
+    assert got["test_error"] == pytest.approx((near["test_error"] * n + 1) / (n + 1))
