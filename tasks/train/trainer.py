@@ -121,10 +121,13 @@ class Trainer:
         self.spent_s = 0.0  # training seconds of the processes before this one (checkpoint's)
         self._since: float | None = None  # when this process's fit began
 
+    def session_s(self) -> float:
+        """Seconds since this process's fit began (0 before it)."""
+        return 0.0 if self._since is None else time.monotonic() - self._since
+
     def training_s(self) -> float:
         """Seconds spent training this run so far, by every process that trained it."""
-        now = 0.0 if self._since is None else time.monotonic() - self._since
-        return self.spent_s + now
+        return self.spent_s + self.session_s()
 
     @property
     def kind(self) -> str:
@@ -196,7 +199,7 @@ class TrainingCallbacks:
 
     def __init__(self, trainer: Trainer, start: int, progress: ProgressHook | None) -> None:
         self.t, self.total, self.progress = trainer, trainer.total_steps, progress
-        self.t0 = self.saved_at = time.monotonic()
+        self.saved_at = time.monotonic()
         self.bar = Progress(
             f"{trainer.kind} seed {trainer.run.seed}", self.total, "step", initial=start
         )
@@ -215,7 +218,7 @@ class TrainingCallbacks:
             if val is not None:
                 t.history.append({"step": step, "val_error": val})
         now = time.monotonic()
-        out_of_time = run.max_minutes is not None and now - self.t0 > 60 * run.max_minutes
+        out_of_time = run.max_minutes is not None and t.session_s() > 60 * run.max_minutes
         due, out_of_time = agree(now - self.saved_at >= 60 * run.checkpoint_minutes, out_of_time)
         if step % run.checkpoint_every == 0 or step == self.total or due:
             t.save(step)
@@ -254,9 +257,8 @@ def run_training(
     prepare_device(device)
     trainer = Trainer(setup, run, out_dir, device)
     start = trainer.resume_step()
-    t0 = time.monotonic()
     result = trainer.fit(start, [*callbacks, TrainingCallbacks(trainer, start, progress)])
-    wall = time.monotonic() - t0
+    wall = trainer.session_s()
     vals = [h["val_error"] for h in trainer.history if "val_error" in h]
     done = result.steps_done - start
     if done:
