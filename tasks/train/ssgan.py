@@ -313,13 +313,16 @@ def train(
         # every round spreads with one alpha: a finished run's, or the one chosen now
         chosen = (finished or {}).get("model", {}).get("graph_alpha")
         cfg, first = settle_graph_alpha(bundle, cfg, bundle_path, chosen)
-    for r in range(1, 1 if reuse else graph_rounds(bundle, cfg, kind)):  # the earlier rounds
+    earlier_dirs = [
+        Path(out_dir) / f"graph-round{r}" for r in range(1, graph_rounds(bundle, cfg, kind))
+    ]
+    for earlier_dir in [] if reuse else earlier_dirs:  # the earlier rounds
         earlier = _train_round(
             bundle,
             bundle_path,
             cfg,
             run,
-            Path(out_dir) / f"graph-round{r}",
+            earlier_dir,
             kind,
             device,
             handed,
@@ -348,9 +351,6 @@ def train(
         first,
     )
     if reuse:  # the earlier rounds' training, as their checkpoints record it
-        earlier_dirs = [
-            Path(out_dir) / f"graph-round{r}" for r in range(1, graph_rounds(bundle, cfg, kind))
-        ]
         walls = [_recorded_train_s(d) for d in earlier_dirs]
     if walls:  # the training time of every round
         result["wall_s"] = round(result["wall_s"] + sum(walls), 2)
