@@ -53,18 +53,17 @@ def _select(
     """Fit each setting, keep the one with the lowest validation error, report its test error."""
     t0 = time.monotonic()
     best: tuple[float, dict[str, Any], Any] | None = None
-    for setting in grid:
-        # under the RBF grid's largest gamma an image far from every pool image has no
-        # weight to any, and scikit-learn divides 0 by 0: it then predicts the first class,
-        # which the validation error counts, so the warning says nothing the choice misses
-        with np.errstate(divide="ignore", invalid="ignore"):
+    # under the RBF grid's largest gamma an image far from every pool image has no weight
+    # to any, and scikit-learn divides 0 by 0: it then predicts the first class, which the
+    # errors count, so the warning says nothing the choice and the test error miss
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for setting in grid:
             model = fit(setting)
             val = _error(model, f["val"], y_val)
-        if best is None or val < best[0]:
-            best = (val, setting, model)
-    assert best is not None
-    val, setting, model = best
-    with np.errstate(divide="ignore", invalid="ignore"):
+            if best is None or val < best[0]:
+                best = (val, setting, model)
+        assert best is not None
+        val, setting, model = best
         test = _error(model, f["test"], y_test)
     return {
         "test_error": test,
