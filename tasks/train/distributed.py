@@ -34,6 +34,7 @@ naming it); outside training (validation) such a batch runs whole on every rank.
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import json
 import os
@@ -227,10 +228,19 @@ def launch(
                f"--nproc-per-node={nproc}", "-m", "ganflow.tasks.train.distributed", str(spec)]  # fmt: skip
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))}  # fmt: skip
         done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=None, text=True)
-        if done.returncode != 0 or not result.is_file():
+        if not result.is_file():
             raise DistributedTrainingError(
                 f"distributed training ({nproc} processes) failed with exit code {done.returncode}; "
                 "the ranks' errors are above"
+            )
+        if done.returncode != 0:
+            # rank 0 writes the result after its last step and checkpoint, which every rank
+            # took with it: a process died on its way out (the lines above say how)
+            print(
+                f"ganflow: a process of the distributed training exited with code {done.returncode} "
+                "after the training had finished; its result is complete",
+                file=sys.stderr,
+                flush=True,
             )
         return json.loads(result.read_text())
 
@@ -245,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganflow.tasks.io import write_json
     from ganflow.tasks.progress import set_quiet
 
+    faulthandler.enable()  # a rank killed by a signal prints where it was
     spec = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     dist.init_process_group(backend)
@@ -252,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         if not is_main():
             set_quiet(True)
         result = _target(spec["family"])(spec["payload"])
-        if is_main():
+        if is_main():  # rank 0 writes every output: with this file, the training is whole
             write_json(spec["result"], result)
         dist.barrier()
     finally:
@@ -261,4 +272,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the work is saved and the group destroyed: leave without the interpreter's teardown,
+    # where collective-library threads still alive can abort the process (SIGABRT)
+    os._exit(code)

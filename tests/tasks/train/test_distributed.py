@@ -202,3 +202,42 @@ def test_a_rank_trains_on_the_labels_file_it_is_handed_and_spreads_none_itself(
         dist.destroy_process_group()
     assert out["ranks"] == 1 and len(handed) == 1
     assert torch.equal(handed[0], planted)
+
+
+def _fake_torchrun(monkeypatch, returncode, result=None):
+    """subprocess.run standing in for torchrun: writes `result` where rank 0 would."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from ganflow.tasks.train import distributed
+
+    def fake(cmd, **kwargs):
+        if result is not None:
+            spec = json.loads(Path(cmd[-1]).read_text())
+            Path(spec["result"]).write_text(json.dumps(result))
+        return subprocess.CompletedProcess(cmd, returncode)
+
+    monkeypatch.setattr(distributed.subprocess, "run", fake)
+
+
+def test_a_process_dying_on_its_way_out_after_the_result_costs_a_line_not_the_run(
+    tmp_path, monkeypatch, capfd
+):
+    from ganflow.tasks.train.distributed import launch
+
+    _fake_torchrun(monkeypatch, 1, {"steps": 3})
+    assert launch("ssgan", {}, 2, tmp_path) == {"steps": 3}
+    err = capfd.readouterr().err
+    assert "exited with code 1 after the training had finished" in err
+
+
+def test_a_run_whose_rank_0_wrote_no_result_fails(tmp_path, monkeypatch):
+    from ganflow.tasks.train.distributed import DistributedTrainingError, launch
+
+    _fake_torchrun(monkeypatch, 1)
+    with pytest.raises(DistributedTrainingError, match="exit code 1"):
+        launch("ssgan", {}, 2, tmp_path)
+    _fake_torchrun(monkeypatch, 0)  # a clean exit without the result is a failure too
+    with pytest.raises(DistributedTrainingError, match="exit code 0"):
+        launch("ssgan", {}, 2, tmp_path)
