@@ -102,3 +102,20 @@ def test_front_end_fits_whitens_and_round_trips(tmp_path, monkeypatch):
     assert overlap.min() > 0.9  # top principal axes agree
     with pytest.raises(ValueError, match="frontend_dims"):
         ScatteringFront((1, 8, 8), dims=1000)
+
+
+def test_the_front_end_scatters_in_small_batches_with_the_coefficients_of_one_pass():
+    """fit and encode scatter a few images a pass (faster on the CPU): the features are
+    those of one pass over all images, bit for bit, and progress reaches every image."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (150, 1, 8, 8), generator=g, dtype=torch.uint8)
+    seen = []
+    small = ScatteringFront((1, 8, 8), dims=12)
+    f = small.fit(x, batch_size=16, progress=lambda done, total: seen.append((done, total)))
+    whole = ScatteringFront((1, 8, 8), dims=12)
+    assert torch.equal(f, whole.fit(x, batch_size=len(x)))
+    assert seen[-1] == (150, 150) and len(seen) == 10
+    assert torch.equal(small.encode(x, batch_size=150), whole.project(whole._scatter(x, 150)))
+    assert small.encode(x[:0]).shape == (0, 12)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ScatteringFront((1, 8, 8), dims=12).encode(x)
