@@ -1,11 +1,11 @@
 """BigGAN's generator tricks (Brock et al. 2019, section 3 and appendix B) for the
-class-conditional GAN at 28x28 and 32x32: class-conditional batch norm whose gains and biases
+class-conditional GAN at any image side: class-conditional batch norm whose gains and biases
 are linear in a shared class embedding, and a hierarchical latent space (z split into one
 chunk per resolution, each joining the class embedding in that block's conditioning). D stays
 DCGAN's with the projection conditioning (conditional.py), as in BigGAN.
 
     z = [z_0, z_1, ..., z_L]                    (hierarchical: L blocks; else z_0 = z, z_i = [])
-    h = linear(z_0) -> (4w, s0, s0)             s0 = 7 (28 px) or 4 (32 px)
+    h = linear(z_0) -> (4w, s0, s0)             s0: the stage plan's first map (7 at 28, 4 at 32)
     block i: h <- conv(up(ReLU(CBN(h | [e(y), z_i]))))     (s -> 2s, channels halve)
     x = tanh(conv(ReLU(BN(h))))
 The orthogonal regularisation and the truncation trick live in regularizers.py and
@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganflow.models import stages
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.images import up
 
@@ -62,16 +63,16 @@ def z_chunks(z: torch.Tensor, blocks: int, hierarchical: bool) -> list[torch.Ten
 
 
 class BigGANGenerator(nn.Module):
-    """(z (N, z_dim), y (N,)) -> x (N, C, S, S) in [-1, 1], S = 28 or 32."""
+    """(z (N, z_dim), y (N,)) -> x (N, C, S, S) in [-1, 1], S any side of the stage plan."""
 
     def __init__(self, cfg: GANConfig, channels: int, size: int, num_classes: int) -> None:
         super().__init__()
-        if size not in (28, 32):
-            raise ValueError(f"arch biggan supports 28 and 32 pixel images, got {size}")
+        p = stages.plan(size, cfg.width, 8 * cfg.width, "arch biggan", deepest=4 * cfg.width)
         self.num_classes, self.hierarchical = num_classes, cfg.hierarchical_latent
-        self.s0 = 7 if size == 28 else 4
-        blocks = 2 if size == 28 else 3
-        widths = [4 * cfg.width, 2 * cfg.width, cfg.width, cfg.width][: blocks + 1]
+        self.s0, blocks = p.first, p.stages
+        # s0 .. S: the widths of the plan from the smallest map up, the last block halving
+        # once more down to w (28: 4w, 2w, w; 32: 4w, 2w, w, w)
+        widths = [*p.widths[::-1], max(p.widths[0] // 2, cfg.width)]
         chunks = z_chunks(torch.zeros(1, cfg.z_dim), blocks, self.hierarchical)
         self.shared = nn.Embedding(num_classes, cfg.embed_dim)  # one embedding for all blocks
         self.linear = nn.Linear(chunks[0].shape[1], widths[0] * self.s0 * self.s0)

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from ganflow.models import losses
 from ganflow.models.config import Config, ConfigError
 
-# biggan: BigGAN's generator (class-conditional batch norm from a shared embedding, a
-# hierarchical latent) with DCGAN's D; class-conditional only (biggan.py)
-ARCHS = ("mlp", "dcgan", "biggan")
+# dcgan: Radford et al.'s all-conv nets; resnet: SNGAN/BigGAN-style residual G and D
+# (resnet.py); biggan: BigGAN's generator (class-conditional batch norm from a shared
+# embedding, a hierarchical latent) with DCGAN's D, class-conditional only (biggan.py)
+ARCHS = ("mlp", "dcgan", "resnet", "biggan")
 # LOGAN's latent step before the players' updates: none | gd | ngd (Wu et al. 2019, eq. 2, 5)
 LATENT_OPTS = ("none", "gd", "ngd")
 D_OPTIMIZERS = ("adam", "sgd")
@@ -21,9 +22,13 @@ CONDITIONS = ("none", "concat", "projection", "acgan")
 
 @dataclass
 class GANConfig(Config):
-    arch: str = "dcgan"  # mlp (vectors) | dcgan (28x28 grey or 32x32 colour) | biggan (conditional)
+    # mlp (vectors) | dcgan | resnet (images of side 28, or a multiple of 4 from 8 to 256) |
+    # biggan (conditional)
+    arch: str = "dcgan"
     z_dim: int = 100  # dimension of the N(0, I) noise z
-    width: int = 64  # dcgan: base channel count; mlp: hidden units per layer
+    # images: channels of the stage at the image side (doubling to 8x at the smallest map);
+    # mlp: hidden units per layer
+    width: int = 64
     depth: int = 3  # mlp: hidden layers in G and in D
     g_batchnorm: bool = True  # batch norm in G (DCGAN; optional for the MLP)
     d_batchnorm: bool | None = (
@@ -47,7 +52,9 @@ class GANConfig(Config):
     n_critic: int = 1  # D steps per G step
     batch_size: int = 64
     spectral_norm: bool = False  # spectral normalisation of D's layers (Miyato et al. 2018)
-    self_attention: bool = False  # SAGAN block in G and D (dcgan)
+    self_attention: bool = False  # SAGAN block in G and D (dcgan, resnet)
+    # the map side the attention block works at; 0: half the image side, at most 32
+    attention_side: int = 0
     minibatch_discrimination: bool = False  # Salimans et al. 2016, section 3.2, before D's read-out
     pack: int = 1  # PacGAN: D judges this many samples at once (Lin et al. 2018)
     unrolled_steps: int = 0  # k: G's loss through k differentiable D updates (Metz et al. 2016)
@@ -90,6 +97,10 @@ class GANConfig(Config):
         if self.label_smoothing and not losses.LOSSES[self.loss].smoothable:
             raise ConfigError(
                 f"label_smoothing has no meaning for the {self.loss} loss (no targets)"
+            )
+        if self.attention_side < 0 or self.attention_side & (self.attention_side - 1):
+            raise ConfigError(
+                f"attention_side must be 0 (auto) or a map side such as 8, 16, 32, got {self.attention_side}"
             )
         for name in ("n_critic", "pack", "batch_size", "z_dim", "width", "r1_every"):
             if getattr(self, name) < 1:

@@ -1,6 +1,7 @@
 """Networks of the unconditional GAN family: MLPs for low-dimensional data (the toy mixtures
-of the mode-collapse benchmark) and DCGAN (Radford et al. 2015, section 3) for 28x28 grey
-and 32x32 colour images.
+of the mode-collapse benchmark) and DCGAN (Radford et al. 2015, section 3) for images of any
+side the stage plan takes (28, and multiples of 4 from 8 to 256; models/stages.py); the
+ResNet networks are in resnet.py.
 
 DCGAN's rules: strided convolutions in D and transposed convolutions in G instead of pooling;
 batch norm in both (not on G's output or D's input); ReLU in G with a tanh output; LeakyReLU
@@ -21,6 +22,7 @@ import math
 import torch
 from torch import nn
 
+from ganflow.models import stages
 from ganflow.models.gan.biggan import BigGANGenerator
 from ganflow.models.gan.conditional import (
     ConditionalDiscriminator,
@@ -28,30 +30,10 @@ from ganflow.models.gan.conditional import (
     feature_width,
 )
 from ganflow.models.gan.config import GANConfig
-from ganflow.models.layers import MinibatchDiscrimination, SelfAttention, maybe_spectral_norm
-
-DCGAN_SIZES = (28, 32)
-
-
-def _pack(x: torch.Tensor, pack: int) -> torch.Tensor:
-    """(N, C, ...) -> (N / pack, pack * C, ...): consecutive samples side by side."""
-    n = x.shape[0]
-    if n % pack:
-        raise ValueError(f"batch of {n} cannot be split into packs of {pack}")
-    return x.reshape(n // pack, pack * x.shape[1], *x.shape[2:])
-
-
-class _Head(nn.Module):
-    """features (N, F) -> logits (N,), through minibatch discrimination when asked."""
-
-    def __init__(self, n_features: int, mbd: bool, spectral: bool) -> None:
-        super().__init__()
-        self.mbd = MinibatchDiscrimination(n_features, 50, 5) if mbd else None
-        width = self.mbd.out_features if self.mbd is not None else n_features
-        self.out = maybe_spectral_norm(nn.Linear(width, 1), spectral)
-
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return self.out(self.mbd(f) if self.mbd is not None else f).squeeze(1)
+from ganflow.models.gan.heads import Head, attention_map, pack_samples
+from ganflow.models.gan.resnet import ResNetDiscriminator, ResNetGenerator
+from ganflow.models.layers import SelfAttention, maybe_spectral_norm
+from ganflow.models.stages import StagePlan
 
 
 class MLPGenerator(nn.Module):
@@ -87,10 +69,10 @@ class MLPDiscriminator(nn.Module):
             layers += [maybe_spectral_norm(nn.Linear(width, hidden), sn), nn.LeakyReLU(0.2)]
             width = hidden
         self.body = nn.Sequential(*layers)
-        self.head = _Head(width, cfg.minibatch_discrimination, sn)
+        self.head = Head(width, cfg.minibatch_discrimination, sn)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.body(_pack(x, self.pack))
+        f = self.body(pack_samples(x, self.pack))
         return self.head(f), f
 
 
@@ -106,36 +88,36 @@ def _dcgan_init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def _stages(size: int, width: int) -> list[int]:
-    """Channel widths from the smallest map up: 28 -> 7, 14 (2 stages), 32 -> 4, 8, 16 (3)."""
-    if size not in DCGAN_SIZES:
-        raise ValueError(
-            f"dcgan supports {DCGAN_SIZES} pixel images, got {size}: use --arch mlp for other sizes"
-        )
-    return [4 * width, 2 * width] if size == 28 else [4 * width, 2 * width, width]
+def dcgan_plan(size: int, width: int) -> StagePlan:
+    """DCGAN's stages for side `size`: widths w, 2w, ... up to 8w from the image side down,
+    the smallest map at least 4w wide (28 -> 2w, 4w at 14, 7; 32 -> w, 2w, 4w; 64 -> w .. 8w)."""
+    return stages.plan(size, width, 8 * width, "dcgan", deepest=4 * width)
 
 
 class DCGANGenerator(nn.Module):
-    """z (N, z_dim) -> x (N, C, S, S) in [-1, 1]; S = 28 (7 -> 14 -> 28) or 32 (4 -> ... -> 32)."""
+    """z (N, z_dim) -> x (N, C, S, S) in [-1, 1]: a transposed conv from 1x1 to the first map
+    s0, stride-2 transposed convs up to S (28: 7 -> 14 -> 28; 64: 4 -> 8 -> ... -> 64)."""
 
     def __init__(self, cfg: GANConfig, channels: int, size: int) -> None:
         super().__init__()
-        widths = _stages(size, cfg.width)
-        first = 7 if size == 28 else 4
+        p = dcgan_plan(size, cfg.width)
+        attend = attention_map(size, cfg.attention_side) if cfg.self_attention else 0
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(cfg.z_dim, widths[0], first, 1, 0, bias=False),
-            nn.BatchNorm2d(widths[0]),
+            nn.ConvTranspose2d(cfg.z_dim, p.widths[-1], p.first, 1, 0, bias=False),
+            nn.BatchNorm2d(p.widths[-1]),
             nn.ReLU(),
         ]
-        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False)):
+        side = p.first
+        for c_in, c_out in p.up():
+            side *= 2
             layers += [
                 nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(c_out),
                 nn.ReLU(),
             ]
-            if cfg.self_attention and i == len(widths) - 2:  # on the last hidden map (14 or 16)
+            if side == attend:
                 layers.append(SelfAttention(c_out))
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        layers += [nn.ConvTranspose2d(p.widths[0], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(_dcgan_init)
 
@@ -150,25 +132,25 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, cfg: GANConfig, channels: int, size: int, batchnorm: bool) -> None:
         super().__init__()
         self.pack = cfg.pack
-        widths = _stages(size, cfg.width)[::-1]  # (w, 2w[, 4w]) going down
+        p = dcgan_plan(size, cfg.width)
+        attend = attention_map(size, cfg.attention_side) if cfg.self_attention else 0
         sn = cfg.spectral_norm
         layers: list[nn.Module] = []
         c_in = channels * cfg.pack
-        for i, c_out in enumerate(widths):
+        for i, (c_out, side) in enumerate(zip(p.widths, p.maps, strict=True)):
             layers.append(maybe_spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1), sn))
             if batchnorm and i > 0:
                 layers.append(nn.BatchNorm2d(c_out))
             layers.append(nn.LeakyReLU(0.2))
-            if cfg.self_attention and i == 0:  # on the first map (14 or 16)
+            if side == attend:
                 layers.append(SelfAttention(c_out, spectral=sn))
             c_in = c_out
         self.body = nn.Sequential(*layers, nn.Flatten())
-        last = size // 2 ** len(widths)
-        self.head = _Head(widths[-1] * last * last, cfg.minibatch_discrimination, sn)
+        self.head = Head(p.widths[-1] * p.first * p.first, cfg.minibatch_discrimination, sn)
         self.apply(_dcgan_init)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.body(_pack(x, self.pack))
+        f = self.body(pack_samples(x, self.pack))
         return self.head(f), f
 
 
@@ -196,12 +178,18 @@ def build_models(
                 raise ValueError(
                     f"arch {cfg.arch} takes square (C, S, S) images, got {tuple(shape)}"
                 )
-            G = (
-                BigGANGenerator(cfg, shape[0], shape[1], num_classes)
-                if cfg.arch == "biggan"
-                else DCGANGenerator(g_cfg, shape[0], shape[1])
+            c, side = shape[0], shape[1]
+            if cfg.arch == "biggan":
+                G = BigGANGenerator(cfg, c, side, num_classes)
+            elif cfg.arch == "resnet":
+                G = ResNetGenerator(g_cfg, c, side)
+            else:
+                G = DCGANGenerator(g_cfg, c, side)
+            D = (
+                ResNetDiscriminator(cfg, c + extra, side)
+                if cfg.arch == "resnet"
+                else DCGANDiscriminator(cfg, c + extra, side, cfg.d_uses_batchnorm())
             )
-            D = DCGANDiscriminator(cfg, shape[0] + extra, shape[1], cfg.d_uses_batchnorm())
         if cfg.conditional and cfg.arch != "biggan":  # BigGAN's G reads y itself
             G = ConditionalGenerator(G, num_classes, cfg.embed_dim)
         if cfg.conditional:

@@ -1,6 +1,7 @@
 """Image folders: the `folder` source (a class-per-subfolder tree, or train/ and test/ trees)
 and folders of generated samples to evaluate. Every image is converted to the asked channels
-and size; a file that cannot be read raises DataError naming it."""
+and size by one resize policy (decode.py); a file that cannot be read raises DataError
+naming it."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ganflow.tasks.data.decode import cached_decode
 from ganflow.tasks.data.raw import DataError, RawData, SourceOptions, stratified_holdout
 from ganflow.tasks.data.safefiles import (
     IMAGE_EXTENSIONS,
     check_tree,
     list_images,
-    open_image,
     subfolders,
 )
+from ganflow.tasks.io import DATA_DIR
 
 
 def _class_dirs(root: Path) -> list[Path]:
@@ -29,18 +31,15 @@ def image_files(folder: Path, root: Path | None = None) -> list[Path]:
     return list_images(Path(folder), Path(root) if root else None)
 
 
-def read_images(files: list[Path], image_size: int, channels: int) -> np.ndarray:
-    """uint8 (N, channels, size, size), each image converted and resized (bilinear); a file
-    that cannot be read raises DataError naming it."""
-    from PIL import Image
-
-    mode = "L" if channels == 1 else "RGB"
-    x = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)
-    for i, path in enumerate(files):
-        im = open_image(path, mode).resize((image_size, image_size), Image.Resampling.BILINEAR)
-        arr = np.asarray(im, dtype=np.uint8)
-        x[i] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return x
+def read_images(
+    files: list[Path], image_size: int, channels: int, what: str = "", cache: bool = True
+) -> np.ndarray:
+    """uint8 (N, channels, size, size): each image converted, centre-cropped to a square and
+    resized (antialiased) by the one resize policy (decode.py), decoded by a pool of threads
+    and cached by the files' content (unless not `cache`); a file that cannot be read raises
+    DataError naming it."""
+    where = DATA_DIR / "cache" / "decoded" if cache else None
+    return cached_decode(files, image_size, channels, where, what)
 
 
 def _read_image_tree(
@@ -54,7 +53,7 @@ def _read_image_tree(
                 f"class folder {root / name} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
             )
         files += [(p, label) for p in imgs]
-    x = read_images([p for p, _ in files], opts.image_size, opts.channels)
+    x = read_images([p for p, _ in files], opts.image_size, opts.channels, str(root))
     return x, np.array([lbl for _, lbl in files], dtype=np.int64)
 
 

@@ -86,9 +86,11 @@ def list_images(folder: Path, root: Path | None = None, recursive: bool = True) 
     return sorted(out)
 
 
-def open_image(path: Path, mode: str) -> Any:
+def open_image(path: Path, mode: str, draft: int = 0) -> Any:
     """The image at path, decoded and converted to `mode` ('L' or 'RGB'); a file that is no
-    image, is truncated, or declares more than MAX_IMAGE_PIXELS is a DataError naming it."""
+    image, is truncated, or declares more than MAX_IMAGE_PIXELS is a DataError naming it.
+    draft: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale while its shorter side stays at
+    least twice this (Pillow's draft mode; 0: full scale)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -99,6 +101,8 @@ def open_image(path: Path, mode: str) -> Any:
                     f"image {path} declares {w}x{h} pixels, more than the {MAX_IMAGE_PIXELS:,} "
                     "allowed (set GANFLOW_MAX_IMAGE_PIXELS to allow more); not decoded"
                 )
+            if draft and im.format == "JPEG" and min(w, h) >= 4 * draft:
+                im.draft(im.mode if im.mode in ("L", "RGB") else None, (2 * draft, 2 * draft))
             out = im.convert(mode)
             out.load()
             return out

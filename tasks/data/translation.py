@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganflow.tasks.data.decode import fit_square
 from ganflow.tasks.data.raw import DataError, RawData, SourceOptions
 from ganflow.tasks.data.safefiles import IMAGE_EXTENSIONS, check_tree, list_images, open_image
 
@@ -160,9 +161,8 @@ def _read(path: Path, channels: int):
 
 
 def _array(im, size: int) -> np.ndarray:
-    from PIL import Image
-
-    arr = np.asarray(im.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+    """The one resize policy (decode.py): centre crop to a square, antialiased resize."""
+    arr = np.asarray(fit_square(im, size), dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 

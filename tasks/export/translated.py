@@ -64,7 +64,7 @@ class TranslatedFolder:
 
         for i in range(0, len(self.files), batch_size):
             chunk = self.files[i : i + batch_size]
-            x = torch.from_numpy(read_images(chunk, self.shape[-1], self.cin))
+            x = torch.from_numpy(read_images(chunk, self.shape[-1], self.cin, cache=False))
             yield chunk, translate_images(self.G, x)
 
     def fill(self, w: Any, progress: Any = None) -> None:

@@ -51,9 +51,40 @@ def test_dcgan_shapes(size, channels, tricks):
     assert sum(isinstance(mod, torch.nn.Linear) for mod in m["D"].modules()) == 1
 
 
-def test_dcgan_rejects_other_sizes_and_mlp_needs_vectors():
-    with pytest.raises(ValueError, match="28, 32"):
-        build_models(GANConfig(width=8), (1, 8, 8), 0)
+@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+def test_image_archs_refuse_sides_off_the_plan_naming_the_sides_they_take(arch):
+    for side in (30, 260, 4):
+        with pytest.raises(ValueError, match="multiple of 4 from 8 to 256"):
+            build_models(GANConfig(arch=arch, width=8), (1, side, side), 0)
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+@pytest.mark.parametrize("side", [8, 48, 64, 128])
+def test_image_archs_follow_the_side(arch, side):
+    cfg = GANConfig(arch=arch, width=4, z_dim=8, self_attention=True, spectral_norm=True)
+    m = build_models(cfg, (3, side, side), 0)
+    x = m["G"](torch.randn(2, 8))
+    assert x.shape == (2, 3, side, side) and float(x.abs().max()) <= 1.0
+    logits, feats = m["D"](x)
+    assert logits.shape == (2,) and feats.shape[0] == 2
+    # the smallest map is 4 to 7 pixels: the networks grow by stages, not by a wider first map
+    assert any(isinstance(mod, SelfAttention) for mod in m["D"].modules())
+
+
+def test_dcgan_keeps_its_28_and_32_pixel_networks():
+    """The stage plan gives the same layers DCGAN had at 28 (7 -> 14 -> 28, 4w then 2w) and
+    32 (4 -> 8 -> 16 -> 32, 4w, 2w, w), so earlier checkpoints still load."""
+    g28 = build_models(GANConfig(width=8), (1, 28, 28), 0)["G"]
+    convs = [m for m in g28.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [
+        (100, 32, 7), (32, 16, 4), (16, 1, 4)
+    ]  # fmt: skip
+    d32 = build_models(GANConfig(width=8), (3, 32, 32), 0)["D"]
+    convs = [m for m in d32.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(3, 8), (8, 16), (16, 32)]
+
+
+def test_mlp_needs_vectors():
     with pytest.raises(ValueError, match="vectors"):
         build_models(GANConfig(**TINY_MLP), (1, 28, 28), 0)
 
