@@ -70,13 +70,19 @@ def check_side(side: int, family: str, sizes: str | None = None) -> None:
 
 
 def plan(
-    side: int, base: int, cap: int, family: str = "this network", deepest: int = 0
+    side: int,
+    base: int,
+    cap: int,
+    family: str = "this network",
+    deepest: int = 0,
+    smallest: int = 4,
 ) -> StagePlan:
     """The stage plan of a network for square images of `side` pixels. With `deepest`, the
     base doubles until the smallest map has at least that many channels (a side of few
-    stages still ends as wide as DCGAN's 32-pixel net)."""
+    stages still ends as wide as DCGAN's 32-pixel net). smallest: the least side of the first
+    map (the paper's CIFAR-10 D stops at 8)."""
     check_side(side, family)
-    s0 = first_map(side)
+    s0 = first_map(side, smallest)
     n = (side // s0).bit_length() - 1
     while base * 2 ** (n - 1) < min(deepest, cap):
         base *= 2

@@ -7,17 +7,25 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ganflow.models.config import Config, ConfigError
+from ganflow.models.stages import check_side
 
-ARCH_BY_SIZE = {8: "mlp8", 28: "mlp28", 32: "conv32"}
+# the defaults by image side; any other side takes a conv net that follows the side
+ARCH_BY_SIZE = {8: "mlp8", 28: "mlp28"}
 ARCH_IMAGE_SIZE = {"mlp28": 28, "mlp8": 8, "mlp8s": 8, "conv28": 28, "conv28s": 28, "conv32": 32,
                    "conv8": 8}  # fmt: skip
-ARCHS = tuple(ARCH_IMAGE_SIZE)
+# conv: the paper's CIFAR-10 all-conv D (96 then 192 channels, stride-2 stages down to 8x8) and
+# its transposed-conv G, at any side; convs: a narrow strided conv D (32 channels at the side,
+# doubling to 256) and a DCGAN-style G, a useful rate on a CPU (models/stages.py)
+SIDE_ARCHS = ("conv", "convs")
+ARCHS = (*ARCH_IMAGE_SIZE, *SIDE_ARCHS)
 AUGMENTS = ("none", "shift", "shift-flip")
 
 
 @dataclass
 class SSGANConfig(Config):
-    arch: str = "auto"  # mlp28 | mlp8 | mlp8s | conv28 | conv32 | conv8; auto picks by size
+    # mlp28 | mlp8 | mlp8s | conv28 | conv28s | conv32 | conv8 | conv | convs; auto picks by
+    # size and device: mlp8 at 8, mlp28 at 28, else conv on a GPU and convs on a CPU
+    arch: str = "auto"
     z_dim: int = 100  # generator noise size, z ~ U(0, 1)
     feature_matching: bool = True  # G: ||E f(x) - E f(G(z))||^2 (sec. 3.1); else non-saturating
     minibatch_discrimination: bool = False  # minibatch features before D's output (sec. 3.2)
@@ -123,26 +131,36 @@ ARCH_DEFAULTS: dict[str, dict[str, float]] = {
     "conv32": dict(
         input_noise=0.0, hidden_noise=0.0, input_dropout=0.2, dropout=0.5, lr_d=0.0003, lr_g=0.0003
     ),
+    "convs": dict(
+        input_noise=0.1, hidden_noise=0.2, input_dropout=0.0, dropout=0.2, lr_d=0.0006, lr_g=0.0006
+    ),
 }
+ARCH_DEFAULTS["conv"] = ARCH_DEFAULTS["conv32"]  # the same network at other sides
 ARCH_DEFAULTS["conv28s"] = ARCH_DEFAULTS["conv28"]
 ARCH_DEFAULTS["mlp8"] = ARCH_DEFAULTS["mlp28"]  # the same model on 8x8 inputs
 ARCH_DEFAULTS["mlp8s"] = ARCH_DEFAULTS["mlp28"]  # and its narrower version
 
 
-def resolve(cfg: SSGANConfig, image_size: int) -> SSGANConfig:
-    """Fill `arch: auto` and the None fields for images of `image_size`; the resolved config is
-    what checkpoints store, so a run is reproducible from it alone."""
-    arch = cfg.arch
-    if arch == "auto":
-        if image_size not in ARCH_BY_SIZE:
-            raise ValueError(
-                f"no default architecture for {image_size}x{image_size} images; resize to one of "
-                f"{sorted(ARCH_BY_SIZE)} (e.g. --image-size 32) or name --arch"
-            )
-        arch = ARCH_BY_SIZE[image_size]
+def default_arch(image_size: int, accelerated: bool) -> str:
+    """mlp8 at 8, mlp28 at 28; at other sides the paper's conv net on an accelerator and the
+    narrow one on a CPU (benchmarks/README.md has the rates)."""
+    if image_size in ARCH_BY_SIZE:
+        return ARCH_BY_SIZE[image_size]
+    if accelerated:
+        return "conv32" if image_size == 32 else "conv"
+    return "convs"
+
+
+def resolve(cfg: SSGANConfig, image_size: int, accelerated: bool = False) -> SSGANConfig:
+    """Fill `arch: auto` and the None fields for images of `image_size` (accelerated: training
+    on a GPU); the resolved config is what checkpoints store, so a run is reproducible from
+    it alone."""
+    arch = default_arch(image_size, accelerated) if cfg.arch == "auto" else cfg.arch
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-    if ARCH_IMAGE_SIZE[arch] != image_size:
+    if arch in SIDE_ARCHS:
+        check_side(image_size, f"architecture {arch}")
+    elif ARCH_IMAGE_SIZE[arch] != image_size:
         raise ValueError(
             f"architecture {arch} takes {ARCH_IMAGE_SIZE[arch]}x{ARCH_IMAGE_SIZE[arch]} images, the data are {image_size}x{image_size}"
         )

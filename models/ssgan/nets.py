@@ -12,6 +12,9 @@ Architectures:
   conv28s a narrow strided conv D (32-64-128 channels) with mlp28's generator: a conv net
          at about twice mlp28's cost on a CPU.
   conv8  a small conv net for 8x8 images (scikit-learn digits).
+  conv   conv32 at any side: stride-2 stages of the same design down to an 8x8 map.
+  convs  a narrow strided conv D (32 channels at the side, doubling to 256) and a DCGAN-style
+         G, at any side: the default on a CPU for sides other than 8 and 28.
 
 Discriminators return (class logits (N, K), features (N, F)): the features are the last
 hidden layer, the one feature matching uses. Generators map z (N, z_dim) to images in [0, 1].
@@ -24,6 +27,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ganflow.models import stages
 from ganflow.models.layers import (
     GaussianNoise,
     MinibatchDiscrimination,
@@ -32,7 +36,7 @@ from ganflow.models.layers import (
     VirtualBatchNorm,
     maybe_weight_norm,
 )
-from ganflow.models.ssgan.config import ARCH_IMAGE_SIZE, ARCHS, SSGANConfig
+from ganflow.models.ssgan.config import ARCH_IMAGE_SIZE, ARCHS, SIDE_ARCHS, SSGANConfig
 
 # hidden widths of the MLP discriminators (the last is the feature layer) and generators
 MLP_D_WIDTHS = {"mlp28": (1000, 500, 250, 250, 250), "mlp8": (1000, 500, 250, 250, 250),
@@ -77,8 +81,11 @@ def _conv(cin: int, cout: int, k: int, s: int, p: int, wn: bool) -> list[nn.Modu
     return [maybe_weight_norm(nn.Conv2d(cin, cout, k, s, p), wn), nn.LeakyReLU(0.2)]
 
 
-def discriminator_body(arch: str, channels: int, cfg: SSGANConfig) -> tuple[nn.Module, int]:
-    """Build the feature extractor of D; returns (module, feature width)."""
+def discriminator_body(
+    arch: str, channels: int, cfg: SSGANConfig, size: int = 0
+) -> tuple[nn.Module, int]:
+    """Build the feature extractor of D for images of side `size` (the fixed-size archs know
+    theirs); returns (module, feature width)."""
     wn, hn, dr = cfg.weight_norm, cfg.hidden_noise, cfg.dropout
     reg = _regularisers(cfg.input_noise, cfg.input_dropout)
     if arch.startswith("mlp"):
@@ -115,13 +122,42 @@ def discriminator_body(arch: str, channels: int, cfg: SSGANConfig) -> tuple[nn.M
         layers += [*_conv(192, 192, 3, 1, 0, wn), *_conv(192, 192, 1, 1, 0, wn)]  # 6x6
         layers += [*_conv(192, 192, 1, 1, 0, wn), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         return nn.Sequential(*layers), 192
+    if arch in SIDE_ARCHS:
+        return _side_body(arch, channels, size, cfg)
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
 
 
+def _side_body(arch: str, channels: int, size: int, cfg: SSGANConfig) -> tuple[nn.Module, int]:
+    """D's body for the archs that follow the side (models/stages.py):
+    conv   each stage conv3x3, conv3x3, conv3x3 stride 2 (96 channels, then 192) down to an
+           8x8 map, then conv3x3 valid, 1x1, 1x1 and global pooling: the paper's CIFAR-10 net
+           (conv32) at any side;
+    convs  each stage one conv3x3 stride 2 (32 channels at the side, doubling to 256) down to
+           a 4-7 pixel map, then a conv3x3 and global pooling."""
+    wn, hn, dr = cfg.weight_norm, cfg.hidden_noise, cfg.dropout
+    layers: list[nn.Module] = list(_regularisers(cfg.input_noise, cfg.input_dropout))
+    c_in = channels
+    if arch == "conv":
+        p = stages.plan(size, 96, 192, f"architecture {arch}", smallest=8)
+        for c in p.widths:
+            layers += [*_conv(c_in, c, 3, 1, 1, wn), *_conv(c, c, 3, 1, 1, wn)]
+            layers += [*_conv(c, c, 3, 2, 1, wn), *_regularisers(hn, dr)]
+            c_in = c
+        layers += [*_conv(c_in, c_in, 3, 1, 0, wn), *_conv(c_in, c_in, 1, 1, 0, wn)]
+        layers += [*_conv(c_in, c_in, 1, 1, 0, wn), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        return nn.Sequential(*layers), c_in
+    p = stages.plan(size, 32, 256, f"architecture {arch}")
+    for c in p.widths:
+        layers += [*_conv(c_in, c, 3, 2, 1, wn), *_regularisers(hn, dr)]
+        c_in = c
+    layers += [*_conv(c_in, c_in, 3, 1, 1, wn), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return nn.Sequential(*layers), c_in
+
+
 def build_discriminator(
-    arch: str, channels: int, num_classes: int, cfg: SSGANConfig
+    arch: str, channels: int, num_classes: int, cfg: SSGANConfig, size: int = 0
 ) -> Discriminator:
-    body, fdim = discriminator_body(arch, channels, cfg)
+    body, fdim = discriminator_body(arch, channels, cfg, size)
     mbd = (
         MinibatchDiscrimination(fdim, cfg.mbd_kernels, cfg.mbd_kernel_dim)
         if cfg.minibatch_discrimination
@@ -131,7 +167,7 @@ def build_discriminator(
 
 
 def _generator_layers(
-    arch: str, channels: int, z_dim: int, norm: Callable[[int, bool], nn.Module]
+    arch: str, channels: int, z_dim: int, norm: Callable[[int, bool], nn.Module], size: int = 0
 ) -> list[nn.Module]:
     """norm(width, spatial) builds the normalisation layer (VBN or batch norm)."""
     if arch in MLP_G_WIDTH:  # the MLP generators
@@ -175,7 +211,31 @@ def _generator_layers(
             maybe_weight_norm(nn.ConvTranspose2d(128, channels, 5, 2, 2, output_padding=1), True),
             nn.Sigmoid(),  # 32x32
         ]
+    if arch in SIDE_ARCHS:
+        return _side_generator(arch, channels, z_dim, size, norm)
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+
+
+def _side_generator(
+    arch: str, channels: int, z_dim: int, size: int, norm: Callable[[int, bool], nn.Module]
+) -> list[nn.Module]:
+    """G for the archs that follow the side: z -> linear -> the first map of the stage plan ->
+    stride-2 transposed convs -> sigmoid. conv: the paper's CIFAR-10 G (512 channels at 4x4,
+    halving, 5x5 kernels); convs: DCGAN's 4x4 kernels, 256 channels halving to 32."""
+    k, pad, out_pad = (5, 2, 1) if arch == "conv" else (4, 1, 0)
+    p = stages.plan(size, 128, 512) if arch == "conv" else stages.plan(size, 32, 256)
+    c0 = p.widths[-1]
+    layers: list[nn.Module] = [
+        nn.Linear(z_dim, c0 * p.first * p.first),
+        Reshape(c0, p.first, p.first),
+        norm(c0, True),
+        nn.ReLU(),
+    ]
+    for c_in, c_out in p.up():
+        layers += [nn.ConvTranspose2d(c_in, c_out, k, 2, pad, output_padding=out_pad)]
+        layers += [norm(c_out, True), nn.ReLU()]
+    last = nn.ConvTranspose2d(p.widths[0], channels, k, 2, pad, output_padding=out_pad)
+    return [*layers, maybe_weight_norm(last, True), nn.Sigmoid()]
 
 
 def sample_z(
@@ -185,26 +245,35 @@ def sample_z(
     return torch.rand(n, z_dim, device=device, generator=generator)
 
 
-def build_generator(arch: str, channels: int, cfg: SSGANConfig, seed: int) -> nn.Module:
+def build_generator(
+    arch: str, channels: int, cfg: SSGANConfig, seed: int, size: int = 0
+) -> nn.Module:
     """A generator with virtual batch norm (reference z drawn once from `seed` and stored as a
     buffer) or with ordinary batch norm."""
     if cfg.virtual_batch_norm:
-        layers = _generator_layers(arch, channels, cfg.z_dim, lambda w, _s: VirtualBatchNorm(w))
+        layers = _generator_layers(
+            arch, channels, cfg.z_dim, lambda w, _s: VirtualBatchNorm(w), size
+        )
         z_ref = sample_z(
             cfg.vbn_reference_size, cfg.z_dim, generator=torch.Generator().manual_seed(seed + 7919)
         )
         return VBNSequential(layers, z_ref)
     layers = _generator_layers(
-        arch, channels, cfg.z_dim, lambda w, s: nn.BatchNorm2d(w) if s else nn.BatchNorm1d(w)
+        arch,
+        channels,
+        cfg.z_dim,
+        lambda w, s: nn.BatchNorm2d(w) if s else nn.BatchNorm1d(w),
+        size,
     )
     return nn.Sequential(*layers)
 
 
 def build_models(
-    cfg: SSGANConfig, channels: int, num_classes: int, seed: int
+    cfg: SSGANConfig, channels: int, num_classes: int, seed: int, size: int = 0
 ) -> dict[str, nn.Module]:
-    """{'D': discriminator/classifier, 'G': generator} for a resolved config."""
+    """{'D': discriminator/classifier, 'G': generator} for a resolved config; `size`, the
+    image side, is needed by the archs that follow it (conv, convs)."""
     return {
-        "D": build_discriminator(cfg.arch, channels, num_classes, cfg),
-        "G": build_generator(cfg.arch, channels, cfg, seed),
+        "D": build_discriminator(cfg.arch, channels, num_classes, cfg, size),
+        "G": build_generator(cfg.arch, channels, cfg, seed, size),
     }

@@ -15,7 +15,8 @@ from ganflow.models.ssgan.nets import build_models, sample_z
 
 def modules_for(cfg: SSGANConfig, record: dict[str, Any]) -> dict[str, nn.Module]:
     """The networks of a run with this record (a checkpoint's config entry)."""
-    return build_models(cfg, record["image_shape"][0], record["num_classes"], record["seed"])
+    c, side = record["image_shape"][0], record["image_shape"][-1]
+    return build_models(cfg, c, record["num_classes"], record["seed"], side)
 
 
 def load_for_eval(modules: dict[str, nn.Module], state: dict[str, Any]) -> None:

@@ -68,8 +68,9 @@ class _EvalClassifier:
             return self.D
         if self.copy is None:
             with torch.random.fork_rng(devices=[]):
-                c, k = self.bundle.image_shape[0], self.bundle.num_classes
-                self.copy = build_models(self.cfg, c, k, self.seed)["D"].to(self.device)
+                (c, side, _), k = self.bundle.image_shape, self.bundle.num_classes
+                D = build_models(self.cfg, c, k, self.seed, side)["D"]
+                self.copy = D.to(self.device)
         self.training.ema.copy_to(self.copy)
         return self.copy
 
@@ -250,10 +251,10 @@ def setup(
     c, h, w = bundle.image_shape
     if h != w:
         raise ValueError(f"images must be square, got {h}x{w}")
-    cfg = resolve(cfg, h)
+    cfg = resolve(cfg, h, accelerated=device.type != "cpu")
     torch.manual_seed(run.seed)
     models = {
-        k: m.to(device) for k, m in build_models(cfg, c, bundle.num_classes, run.seed).items()
+        k: m.to(device) for k, m in build_models(cfg, c, bundle.num_classes, run.seed, h).items()
     }
     data = {
         "x_lab": bundle.x_train[bundle.labelled].to(device),

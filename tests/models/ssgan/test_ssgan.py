@@ -24,6 +24,17 @@ def test_shapes_of_every_architecture(arch):
     assert logits.shape == (5, 7) and feats.ndim == 2 and feats.shape[0] == 5
 
 
+@pytest.mark.parametrize("arch", ["conv", "convs"])
+@pytest.mark.parametrize("side", [32, 64, 128])
+def test_the_conv_nets_follow_the_side(arch, side):
+    cfg = resolve(SSGANConfig(arch=arch, vbn_reference_size=4), side)
+    m = build_models(cfg, 3, num_classes=4, seed=0, size=side)
+    x = m["G"](torch.rand(2, cfg.z_dim))
+    assert x.shape == (2, 3, side, side) and 0 <= float(x.min()) <= float(x.max()) <= 1
+    logits, feats = m["D"](x)
+    assert logits.shape == (2, 4) and feats.shape == (2, 192 if arch == "conv" else 128 + 128 * (side > 32))
+
+
 def _has(module: nn.Module, kind: type) -> bool:
     return any(isinstance(m, kind) for m in module.modules())
 
@@ -60,8 +71,12 @@ def test_resolve_fills_arch_defaults_and_rejects_mismatches():
     assert resolve(SSGANConfig(input_noise=0.0), 28).input_noise == 0.0
     with pytest.raises(ValueError, match="takes 28x28"):
         resolve(SSGANConfig(arch="mlp28"), 32)
-    with pytest.raises(ValueError, match="no default architecture for 64x64"):
-        resolve(SSGANConfig(), 64)
+    # other sides take the conv nets that follow the side: the narrow one on a CPU
+    assert resolve(SSGANConfig(), 64).arch == "convs"
+    assert resolve(SSGANConfig(), 64, accelerated=True).arch == "conv"
+    assert resolve(SSGANConfig(), 32, accelerated=True).arch == "conv32"
+    with pytest.raises(ValueError, match="multiple of 4 from 8 to 256; got 66"):
+        resolve(SSGANConfig(), 66)
     with pytest.raises(ValueError, match=r"unknown SSGANConfig key\(s\) \[.learning_rate.\]"):
         SSGANConfig.from_dict({"learning_rate": 1})
 
