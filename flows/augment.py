@@ -29,7 +29,7 @@ from ganflow.flows.artifacts import publish_report_and_seeds
 from ganflow.flows.caching import cached_step
 from ganflow.flows.export import cached_scorer
 from ganflow.flows.gan import make_config
-from ganflow.flows.params import params_flow
+from ganflow.flows.params import DataReading, params_flow
 from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
 from ganflow.flows.semi_supervised import DEFAULT_EPOCHS
 from ganflow.flows.tasks import prepare_task
@@ -37,7 +37,7 @@ from ganflow.models.classifiers import ClassifierTraining
 from ganflow.models.config import ConfigError, param
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import DataSpec, load_bundle, prepare
-from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
+from ganflow.tasks.data.sources import SOURCES, check_source
 from ganflow.tasks.data.streams import load_data
 from ganflow.tasks.evaluate.cas import CAS_ACCURACY, REAL_ACCURACY, accuracy_of_trained
 from ganflow.tasks.evaluate.metrics import mean_std
@@ -58,7 +58,7 @@ METRICS = ("real_only_accuracy", "real_plus_synthetic_accuracy", CAS_ACCURACY, "
 
 
 @dataclass
-class AugmentParams(SeedWorkers):
+class AugmentParams(SeedWorkers, DataReading):
     data: str = param("digits", f"data set: {', '.join(SOURCES)}")
     labels_per_class: int = param(10, "labelled images per class")
     seeds: list[int] = param([0], "label-split seeds, comma-separated (e.g. 0,1,2)")
@@ -87,7 +87,6 @@ class AugmentParams(SeedWorkers):
     datasets_root: str | None = param(
         None, "where data sets are published (default: data/datasets)", flag="--root"
     )
-    data_root: str | None = param(None, "where the data set's files are")
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     max_minutes: float | None = param(None, "generator training budget per seed")
     run_dir: str | None = param(None, "run directory (default: a new data/runs/augment-...)")
@@ -103,6 +102,7 @@ class AugmentParams(SeedWorkers):
     def validate(self) -> None:
         check_source(self.data)
         self.check_workers()
+        self.check_reading()
         self.require("positive", "max_minutes")
         if self.generator not in GENERATORS:
             raise ConfigError(f"generator must be one of {GENERATORS}, got {self.generator!r}")
@@ -159,9 +159,7 @@ def train_generator(
     if p.generator == "ssgan":
         return train(bundle_path, SSGANConfig().with_overrides(p.model), run, out, "gan")
     cfg = make_config(p.data, {**CGAN_DEFAULTS, **p.model})
-    data = load_data(
-        p.data, SourceOptions(root=p.data_root), labels_per_class=p.labels_per_class, seed=seed
-    )
+    data = load_data(p.data, p.source_options(), labels_per_class=p.labels_per_class, seed=seed)
     return train_gan(data, cfg, run, out)
 
 
@@ -204,7 +202,7 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
     p.validate()
     steps = steps or AugmentSteps()
     run_dir = claim_run_dir(p.run_dir, "augment", config=p.to_dict())
-    source = SourceOptions(root=p.data_root)
+    source = p.source_options()
 
     def one_seed(seed: int) -> dict[str, Any]:
         info = steps.prepare(

@@ -19,13 +19,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from ganflow.flows.artifacts import publish_report_and_seeds
 from ganflow.flows.caching import cached_step
-from ganflow.flows.params import param, params_flow
+from ganflow.flows.params import DataReading, param, params_flow
 from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
 from ganflow.models.config import Config, ConfigError, parse_setting
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.registry import FAMILIES as FAMILIES_BY_NAME
 from ganflow.tasks.data import toy
-from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
+from ganflow.tasks.data.sources import SOURCES, check_source
 from ganflow.tasks.data.streams import load_data
 from ganflow.tasks.evaluate.metrics import mean_std
 from ganflow.tasks.io import claim_run_dir, write_json, write_text
@@ -77,7 +77,7 @@ def make_config(data: str, overrides: dict[str, Any], family: str = "gan") -> Co
 
 
 @dataclass
-class GANParams(SeedWorkers):
+class GANParams(SeedWorkers, DataReading):
     data: str = param(
         "ring",
         f"ring | grid (2-D mixtures) | {' | '.join(SOURCES)}",
@@ -101,12 +101,12 @@ class GANParams(SeedWorkers):
     max_minutes: float | None = param(None, "wall-time budget per seed")
     gpus: int = param(1, "processes per training (torchrun: one per GPU; CPU processes with gloo)")
     num_samples: int = param(10_000, "image data: samples scored (FID etc.)")
-    data_root: str | None = param(None, "where the data set's files are")
     run_dir: str | None = param(None, "run directory (default: a new data/runs/gan-...)")
 
     def validate(self) -> None:
         check_source(self.data, toy.TOY_DATA)
         self.check_workers()
+        self.check_reading()
         self.require("positive", "max_minutes")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
@@ -190,7 +190,7 @@ def run_gan(
     GANParams.validate(p)
     cfg = make_config(p.data, p.model, p.family)
     run_dir = claim_run_dir(run_dir or p.run_dir, "train-gan", f"gan-{p.data}", p.to_dict())
-    data = load_data(p.data, SourceOptions(root=p.data_root))
+    data = load_data(p.data, p.source_options())
     n_steps = p.steps if p.steps is not None else (TOY_STEPS if data.images is None else None)
 
     def one_seed(seed: int) -> dict[str, Any]:
@@ -209,7 +209,7 @@ def run_gan(
             seed=seed,
             num_samples=p.num_samples,
             device=p.device,
-            source=SourceOptions(root=p.data_root),
+            source=p.source_options(),
         )
         row = {
             "seed": seed,

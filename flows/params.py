@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from ganflow.models.config import Config, ConfigError, param, parse_setting  # noqa: F401 (param: re-exported)
 from ganflow.tasks.data.bundle import DataSpec
+from ganflow.tasks.data.raw import check_reading
 from ganflow.tasks.data.sources import SourceOptions
 
 P = TypeVar("P", bound=Config)
@@ -161,26 +162,51 @@ def params_from_args(cls: type[P], args: argparse.Namespace, **extra: Any) -> P:
     return cls.from_dict({**given, **extra})
 
 
+SIDE_HELP = (
+    "the image side: a folder's images are centre-cropped to a square and resized to it, a "
+    "built-in set is resized (default: the set's own; a folder 32)"
+)
+CHANNELS_HELP = "1 = greyscale, 3 = RGB; images are converted (default: the set's own; a folder 3)"
+
+
 @dataclasses.dataclass
-class BundleSource(Config):
-    """The fields of a flow that prepares a data bundle from a named source (a base of its
-    params): where the files are, how a folder source is read, the validation split."""
+class DataReading(Config):
+    """Where a flow's data set is and how its images are read: the fields every command that
+    reads a data set shares (a base of its params)."""
 
     data_root: str | None = param(
         None, "where the data set's files are (folder source: the image tree)"
     )
-    image_size: int = param(32, "folder source: resize images to this size")
-    channels: int = param(3, "folder source: 1 = greyscale, 3 = RGB", choices=(1, 3))
+    image_size: int | None = param(None, SIDE_HELP)
+    channels: int | None = param(None, CHANNELS_HELP, choices=(1, 3))
+
+    def check_reading(self) -> None:
+        try:
+            check_reading(self.image_size, self.channels)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+
+    def source_options(self, download: bool = False) -> SourceOptions:
+        return SourceOptions(
+            root=self.data_root,
+            download=download,
+            image_size=self.image_size,
+            channels=self.channels,
+        )
+
+
+@dataclasses.dataclass
+class BundleSource(DataReading):
+    """The fields of a flow that prepares a data bundle from a named source (a base of its
+    params): where the files are, how their images are read, the validation split."""
+
     val_fraction: float = param(0.1, "stratified validation fraction of the training set")
 
     def check_bundle_source(self) -> None:
-        if self.image_size < 8:
-            raise ConfigError(f"image_size must be at least 8, got {self.image_size}")
+        self.check_reading()
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
     def bundle_spec(self, data: str, labels_per_class: int, seed: int) -> DataSpec:
-        opts = SourceOptions(
-            root=self.data_root, image_size=self.image_size, channels=self.channels
-        )
+        opts = self.source_options()
         return DataSpec(data, labels_per_class, seed, self.val_fraction, opts)

@@ -13,13 +13,13 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from ganflow.flows.params import param, params_flow
+from ganflow.flows.params import BundleSource, param, params_flow
 from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
 from ganflow.flows.tasks import evaluate_task, prepare_task, train_task
 from ganflow.models.config import ConfigError
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import DataSpec, prepare
-from ganflow.tasks.data.sources import SOURCES, SourceOptions, check_source
+from ganflow.tasks.data.sources import SOURCES, check_source
 from ganflow.tasks.evaluate.classification import (
     PER_CLASS_ACCURACY,
     TEST_ERROR,
@@ -47,18 +47,12 @@ KINDS = ("gan", "baseline")
 
 
 @dataclass
-class SemiSupervisedParams(SeedWorkers):
+class SemiSupervisedParams(SeedWorkers, BundleSource):
     data: str = param("digits", f"data set: {', '.join(SOURCES)}")
     labels_per_class: int = param(5, "labelled images per class")
     seeds: list[int] = param([0], "label-split seeds, comma-separated (e.g. 0,1,2)")
     epochs: int | None = param(None, "passes over the unlabelled data (default: per data set)")
-    data_root: str | None = param(
-        None, "where the data set's files are (folder source: the image tree)"
-    )
     download: bool = param(False, "allow a torchvision download (needs internet)")
-    image_size: int = param(32, "folder source: resize images to this size (8, 28 or 32)")
-    channels: int = param(3, "folder source: 1 = greyscale, 3 = RGB", choices=(1, 3))
-    val_fraction: float = param(0.1, "stratified validation fraction of the training set")
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     precision: str = param("auto", "auto (bf16 on CUDA) | fp32 | bf16", choices=PRECISIONS)
     max_minutes: float | None = param(None, "wall-time budget per model and seed")
@@ -80,10 +74,7 @@ class SemiSupervisedParams(SeedWorkers):
             raise ConfigError(f"labels_per_class must be at least 1, got {self.labels_per_class}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.image_size < 8:
-            raise ConfigError(f"image_size must be at least 8, got {self.image_size}")
+        self.check_bundle_source()
         cfg = SSGANConfig().with_overrides(self.model)  # the model settings, checked now
         check_split(self.gpus, cfg, ("batch_size", "labelled_batch_size"))
 
@@ -99,12 +90,7 @@ class SemiSupervisedParams(SeedWorkers):
         )
 
     def data_spec(self, seed: int) -> DataSpec:
-        opts = SourceOptions(
-            root=self.data_root,
-            download=self.download,
-            image_size=self.image_size,
-            channels=self.channels,
-        )
+        opts = self.source_options(self.download)
         return DataSpec(self.data, self.labels_per_class, seed, self.val_fraction, opts)
 
 

@@ -73,16 +73,30 @@ class _Block(nn.Module):
         return F.relu(self.bn2(self.conv2(y)) + self.short(x))
 
 
-class SmallResNet(nn.Module):
-    """A ResNet for 32x32 colour images: stem, three stages of two blocks (64, 128, 256
-    channels; 32 -> 16 -> 8), global average pool (the 256-d features), fc K."""
+def stem_stride(side: int) -> int:
+    """The stride of SmallResNet's stem: the power of 2 that brings a side of 64 or more to
+    32-63 pixels (photographs at 64 to 256 cost what a 32-pixel image costs), else 1."""
+    stride = 1
+    while side // (2 * stride) >= 32:
+        stride *= 2
+    return stride
 
-    def __init__(self, channels: int, num_classes: int, width: int = 64) -> None:
+
+class SmallResNet(nn.Module):
+    """A ResNet for colour or grey images of side 32 or more: a stem (strided for 64 and
+    more: 64 -> 32, 128 -> 32, ...), three stages of two blocks (64, 128, 256 channels; each
+    later stage halves the map), global average pool (the 256-d features), fc K."""
+
+    def __init__(self, channels: int, num_classes: int, width: int = 64, side: int = 32) -> None:
         super().__init__()
         w = [width, 2 * width, 4 * width]
+        s = stem_stride(side)
         self.stem = nn.Sequential(
-            nn.Conv2d(channels, w[0], 3, 1, 1, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU()
-        )
+            nn.Conv2d(channels, w[0], 3 if s == 1 else 2 * s - 1, s, s - 1 if s > 1 else 1,
+                      bias=False),
+            nn.BatchNorm2d(w[0]),
+            nn.ReLU(),
+        )  # fmt: skip
         blocks, cin = [], w[0]
         for i, cout in enumerate(w):
             blocks += [_Block(cin, cout, 1 if i == 0 else 2), _Block(cout, cout, 1)]
@@ -97,15 +111,18 @@ class SmallResNet(nn.Module):
 
 
 def classifier_arch(image_shape: tuple[int, int, int]) -> str:
-    """'lenet' for 28x28 and 8x8 (and other sizes divisible by 4 up to 28), 'resnet' for 32x32."""
+    """'lenet' for 28x28 and 8x8 (and other sizes divisible by 4 up to 28), 'resnet' for a
+    side of 32 or more (a multiple of 4)."""
     _, h, w = image_shape
     if h != w:
         raise ValueError(f"images must be square, got {h}x{w}")
-    if h == 32:
+    if h % 4 == 0 and h >= 32:
         return "resnet"
     if h % 4 == 0 and h <= 28:
         return "lenet"
-    raise ValueError(f"no domain classifier for {h}x{w} images (8, 28 and 32 are supported)")
+    raise ValueError(
+        f"no domain classifier for {h}x{w} images (a side that is a multiple of 4 is needed)"
+    )
 
 
 def build_classifier(
@@ -118,7 +135,7 @@ def build_classifier(
         raise ValueError(f"unknown classifier {arch!r}; choose lenet or resnet")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = LeNet(c, h, num_classes) if arch == "lenet" else SmallResNet(c, num_classes)
+        model = LeNet(c, h, num_classes) if arch == "lenet" else SmallResNet(c, num_classes, side=h)
     return model.to(memory_format=torch.channels_last)
 
 

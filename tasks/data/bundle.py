@@ -122,7 +122,23 @@ def fingerprint(
         "content_sha256": content,
         "split": split,
         "split_sha256": idx_hash,
+        "reader": reader_record(spec.source),
     }
+
+
+def reader_record(opts: SourceOptions) -> dict[str, Any]:
+    """How the source was read (its folder, image side and channels), so that evaluate and
+    export read a run's data set back as it was trained on."""
+    root = str(Path(opts.root).resolve()) if opts.root else None
+    return {"root": root, "image_size": opts.image_size, "channels": opts.channels}
+
+
+def recorded_source(fp: dict[str, Any]) -> SourceOptions:
+    """The SourceOptions a fingerprint's reader record names (the defaults where a run from an
+    earlier version recorded none)."""
+    r = fp.get("reader") or {}
+    known = {k: r[k] for k in ("root", "image_size", "channels") if r.get(k) is not None}
+    return SourceOptions(**known)
 
 
 def build_bundle(raw: RawData, spec: DataSpec) -> DataBundle:

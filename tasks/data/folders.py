@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from ganflow.tasks.data.decode import cached_decode
-from ganflow.tasks.data.raw import DataError, RawData, SourceOptions, stratified_holdout
+from ganflow.tasks.data.raw import (
+    FOLDER_CHANNELS,
+    FOLDER_SIDE,
+    DataError,
+    RawData,
+    SourceOptions,
+    check_reading,
+    stratified_holdout,
+)
 from ganflow.tasks.data.safefiles import (
     IMAGE_EXTENSIONS,
     check_tree,
@@ -53,7 +61,8 @@ def _read_image_tree(
                 f"class folder {root / name} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
             )
         files += [(p, label) for p in imgs]
-    x = read_images([p for p, _ in files], opts.image_size, opts.channels, str(root))
+    side, channels = opts.image_size or FOLDER_SIDE, opts.channels or FOLDER_CHANNELS
+    x = read_images([p for p, _ in files], side, channels, str(root))
     return x, np.array([lbl for _, lbl in files], dtype=np.int64)
 
 
@@ -100,8 +109,7 @@ def load_image_folder(opts: SourceOptions) -> RawData:
         raise DataError(
             "the folder source needs --data-root DIR (a folder with one subfolder per class)"
         )
-    if opts.channels not in (1, 3):
-        raise DataError(f"channels must be 1 or 3, got {opts.channels}")
+    check_reading(opts.image_size, opts.channels)
     root = Path(opts.root)
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist")

@@ -21,12 +21,19 @@ class RawData:
     class_names: list[str]
 
 
+FOLDER_SIDE, FOLDER_CHANNELS = 32, 3  # a folder's images, when no side or channels are given
+MAX_SIDE = 1024  # the largest image side any reader makes
+
+
 @dataclass
 class SourceOptions:
     root: str | None = None  # where the files are (None: the source's default places)
     download: bool = False  # allow a torchvision download (needs internet)
-    image_size: int = 32  # folder source: images are resized to image_size x image_size
-    channels: int = 3  # folder source: 1 (greyscale) or 3 (RGB)
+    # the image side: a folder's images are centre-cropped and resized to it, a built-in set's
+    # resized (None: the set's own side; a folder's FOLDER_SIDE)
+    image_size: int | None = None
+    # 1 (greyscale) or 3 (RGB): images are converted (None: the set's own; a folder's RGB)
+    channels: int | None = None
     test_fraction: float = 0.2  # folder/digits without a separate test set: held-out fraction
 
 
@@ -39,3 +46,41 @@ def stratified_holdout(y: np.ndarray, fraction: float, seed: int = 0) -> np.ndar
         idx = rng.permutation(np.flatnonzero(y == c))
         mask[idx[: max(1, round(fraction * len(idx)))]] = True
     return mask
+
+
+def check_reading(image_size: int | None, channels: int | None) -> None:
+    """Refuse an image side or channel count no reader makes (DataError naming it)."""
+    if image_size is not None and not 8 <= image_size <= MAX_SIDE:
+        raise DataError(f"image_size must be from 8 to {MAX_SIDE} pixels, got {image_size}")
+    if channels is not None and channels not in (1, 3):
+        raise DataError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels}")
+
+
+def conform(raw: RawData, image_size: int | None, channels: int | None) -> RawData:
+    """A built-in set's images at the asked side (antialiased bilinear resize) and channels
+    (grey repeated over R, G, B; colour to grey by luminance); unchanged where not asked."""
+    check_reading(image_size, channels)
+
+    def one(x: np.ndarray) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        t = torch.from_numpy(x)
+        if channels is not None and channels != t.shape[1]:
+            if channels == 3:
+                t = t.expand(-1, 3, -1, -1)
+            else:
+                w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+                t = (t.float() * w).sum(1, keepdim=True).round().to(torch.uint8)
+        if image_size is not None and image_size != t.shape[-1]:
+            out = []
+            for i in range(0, len(t), 4096):
+                f = F.interpolate(t[i : i + 4096].float(), size=(image_size, image_size),
+                                  mode="bilinear", antialias=True, align_corners=False)  # fmt: skip
+                out.append(f.round().clamp(0, 255).to(torch.uint8))
+            t = torch.cat(out) if out else t[:, :, :image_size, :image_size]
+        return np.ascontiguousarray(t.numpy())
+
+    if image_size is None and channels is None:
+        return raw
+    return RawData(one(raw.train_x), raw.train_y, one(raw.test_x), raw.test_y, raw.class_names)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganflow.tasks.data.raw import DataError, RawData, SourceOptions, stratified_holdout  # noqa: F401 (re-exported)
+from ganflow.tasks.data.raw import DataError, RawData, SourceOptions, conform, stratified_holdout  # noqa: F401 (re-exported)
 from ganflow.tasks.io import DATA_DIR
 
 FASHION_CLASSES = [
@@ -195,4 +195,7 @@ def check_source(name: str, extra: tuple[str, ...] = ()) -> None:
 def load_source(name: str, opts: SourceOptions) -> RawData:
     if name not in SOURCES:
         raise DataError(f"unknown data set {name!r}; choose one of: {', '.join(SOURCES)}")
-    return SOURCES[name](opts)
+    raw = SOURCES[name](opts)
+    if name == "folder":  # read at the asked side and channels already
+        return raw
+    return conform(raw, opts.image_size, opts.channels)

@@ -58,6 +58,9 @@ class Extractor:
     head: nn.Module | None  # features -> logits; None for pool3-only networks
     info: dict[str, Any] = field(default_factory=dict)  # goes into every result's protocol
     device: str = "cpu"
+    # the most images a pass on a CPU: a large network runs faster on small batches there
+    # (the FID Inception: about 16 images/s at 8 against 7 at 256 on 2 cores)
+    cpu_batch: int = 256
 
     @functools.cached_property
     def weights_digest(self) -> str:
@@ -73,6 +76,8 @@ class Extractor:
             return _FEATURES[key]
         self.module.eval()
         feats, probs = [], []
+        if torch.device(self.device).type == "cpu":
+            batch_size = min(batch_size, self.cpu_batch)
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(self.device)
             xb = xb.float() / 255.0 if xb.dtype == torch.uint8 else xb.float()
@@ -290,9 +295,10 @@ def inception_extractor(
             "resize": "bilinear to 299x299, greyscale repeated to RGB",
             "input_range": list(FID_INCEPTION_RANGE),
         }
-        return Extractor("fid-inception", module, _fid_inception_prepare, None, info, device), str(
-            path
+        ext = Extractor(
+            "fid-inception", module, _fid_inception_prepare, None, info, device, cpu_batch=8
         )
+        return ext, str(path)
     if not download:
         return (
             None,
@@ -320,5 +326,6 @@ def inception_extractor(
         head.to(device),
         info,
         device,
+        cpu_batch=8,
     )
     return ext, "torchvision download"

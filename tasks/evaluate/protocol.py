@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganflow.models.config import Config, ConfigError, param
+from ganflow.tasks.data.bundle import recorded_source
 from ganflow.tasks.data.sources import DataError, RawData, SourceOptions, load_source
 from ganflow.tasks.evaluate.extractors import (
     domain_extractor,
@@ -28,8 +29,14 @@ class EvalParams(Config):
     data: str | None = param(None, "reference data set (default: the checkpoint's training data)")
     data_root: str | None = param(None, "where the reference data set's files are")
     download: bool = param(False, "allow a torchvision download (needs internet)")
-    image_size: int = param(32, "folder reference only: resize images to this size")
-    channels: int = param(3, "folder reference only: 1 = greyscale, 3 = RGB", choices=(1, 3))
+    image_size: int | None = param(
+        None, "folder reference: resize images to this side (default: the run's, else 32)"
+    )
+    channels: int | None = param(
+        None,
+        "folder reference: 1 = greyscale, 3 = RGB (default: the run's, else 3)",
+        choices=(1, 3),
+    )
     num_samples: int | None = param(
         None, "samples scored (default: as many as the test set has, at most 10,000)"
     )
@@ -99,9 +106,24 @@ def data_name(p: EvalParams) -> str:
     raise DataError("name the reference data set with --data (it cannot be read from the input)")
 
 
+def reference_source(p: EvalParams) -> SourceOptions:
+    """Where and how the reference data set is read: the options given, else as the
+    checkpoint's run read its data (the same data set only), else the defaults."""
+    recorded = SourceOptions()
+    if p.checkpoint and (p.data is None or p.data == data_name(p)):
+        recorded = recorded_source(_checkpoint_info(p)["fingerprint"])
+    return SourceOptions(
+        root=p.data_root or recorded.root,
+        download=p.download,
+        image_size=p.image_size or recorded.image_size,
+        channels=p.channels or recorded.channels,
+    )
+
+
 def load_reference(p: EvalParams) -> RawData:
     """The reference data set, read once per process for the same data and options."""
-    return _load_reference(data_name(p), p.data_root, p.download, p.image_size, p.channels)
+    o = reference_source(p)
+    return _load_reference(data_name(p), o.root, o.download, o.image_size, o.channels)
 
 
 @functools.lru_cache(maxsize=2)

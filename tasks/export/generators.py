@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ganflow.models.registry import Run
+from ganflow.tasks.data.bundle import recorded_source
 from ganflow.tasks.train.checkpoint import CheckpointError, load_run
 
 
@@ -31,6 +32,7 @@ class GeneratorSource:
         self.config: dict[str, Any] = run.config.to_dict()
         self.data_name = run.record.get("data_name") or run.fingerprint.get("source", "")
         self.data_fingerprint = run.record.get("data", "")
+        self.source = recorded_source(run.fingerprint)  # how its data set was read
 
     def draw(self, labels: torch.Tensor | None, n: int, g: torch.Generator) -> tuple:
         return self.run.family.sample(self.run, n, labels, g)

@@ -30,7 +30,7 @@ def export_scorer(
     def score(x: torch.Tensor, y: torch.Tensor, src: GeneratorSource) -> dict[str, Any]:
         if not src.data_name:
             return {"note": "the run does not record its data set: no metrics"}
-        raw = load_source(src.data_name, source or SourceOptions())
+        raw = load_source(src.data_name, source or src.source)
         x_test, y_test = torch.from_numpy(raw.test_x), torch.from_numpy(raw.test_y)
         out = classification_accuracy_score(
             x,

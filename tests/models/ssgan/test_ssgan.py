@@ -32,7 +32,10 @@ def test_the_conv_nets_follow_the_side(arch, side):
     x = m["G"](torch.rand(2, cfg.z_dim))
     assert x.shape == (2, 3, side, side) and 0 <= float(x.min()) <= float(x.max()) <= 1
     logits, feats = m["D"](x)
-    assert logits.shape == (2, 4) and feats.shape == (2, 192 if arch == "conv" else 128 + 128 * (side > 32))
+    assert logits.shape == (2, 4) and feats.shape == (
+        2,
+        192 if arch == "conv" else 128 + 128 * (side > 32),
+    )
 
 
 def _has(module: nn.Module, kind: type) -> bool:
