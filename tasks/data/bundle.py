@@ -31,6 +31,8 @@ class DataSpec:
     seed: int = 0  # data seed: draws the labelled subset and the validation part
     val_fraction: float = 0.1  # stratified fraction of the training set held out for validation
     source: SourceOptions = field(default_factory=SourceOptions)
+    # classes the data must have: 2 to classify; 1 for a GAN that draws without labels
+    min_classes: int = 2
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -154,9 +156,15 @@ def build_bundle(raw: RawData, spec: DataSpec) -> DataBundle:
         raise DataError(f"{spec.name}: the test set is empty")
     k = len(raw.class_names)
     present = np.unique(raw.train_y)
-    if len(present) < 2:
+    if not raw.labelled and spec.min_classes > 1:
         raise DataError(
-            f"{spec.name}: the training set has {len(present)} class(es); at least 2 are needed"
+            f"{spec.source.root or spec.name} has no class folders (one subfolder per class); "
+            "classification needs at least 2 classes (an unlabelled folder suits train-gan, "
+            "evaluate and translate)"
+        )
+    if len(present) < spec.min_classes:
+        raise DataError(
+            f"{spec.name}: the training set has {len(present)} class(es); at least {spec.min_classes} are needed"
         )
     if present.min() < 0 or present.max() >= k:
         raise DataError(

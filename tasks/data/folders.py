@@ -14,6 +14,7 @@ from ganflow.tasks.data.decode import cached_decode
 from ganflow.tasks.data.raw import (
     FOLDER_CHANNELS,
     FOLDER_SIDE,
+    UNLABELLED,
     DataError,
     RawData,
     SourceOptions,
@@ -102,9 +103,32 @@ def class_folder_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._") or "class"
 
 
+def _unlabelled(root: Path, train_root: Path, split_trees: bool, opts: SourceOptions) -> RawData:
+    """A folder of images without class folders (root/*.jpg, or one subfolder of them such
+    as CelebA's images/, or train/ and test/ such folders): one class, UNLABELLED, that the
+    unconditional GANs and the sample metrics take and the classifiers refuse."""
+    side, channels = opts.image_size or FOLDER_SIDE, opts.channels or FOLDER_CHANNELS
+    files = image_files(train_root, root)
+    if not files:
+        raise DataError(
+            f"{train_root} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no class folders"
+        )
+    x = read_images(files, side, channels, str(train_root))
+    y = np.zeros(len(x), dtype=np.int64)
+    if split_trees:
+        test_files = image_files(root / "test", root)
+        if not test_files:
+            raise DataError(f"{root / 'test'} holds no images")
+        tx = read_images(test_files, side, channels, str(root / "test"))
+        return RawData(x, y, tx, np.zeros(len(tx), dtype=np.int64), [UNLABELLED])
+    test = stratified_holdout(y, opts.test_fraction)
+    return RawData(x[~test], y[~test], x[test], y[test], [UNLABELLED])
+
+
 def load_image_folder(opts: SourceOptions) -> RawData:
     """A class-per-subfolder image tree (root/<class>/*.png), or root/train/<class>/ and
-    root/test/<class>/. Images of any size and mode are converted and resized."""
+    root/test/<class>/; a folder without class folders is read as unlabelled (_unlabelled).
+    Images of any size and mode are converted, centre-cropped and resized."""
     if not opts.root:
         raise DataError(
             "the folder source needs --data-root DIR (a folder with one subfolder per class)"
@@ -118,9 +142,7 @@ def load_image_folder(opts: SourceOptions) -> RawData:
     train_root = root / "train" if split_trees else root
     classes = [p.name for p in _class_dirs(train_root)]
     if len(classes) < 2:
-        raise DataError(
-            f"{train_root} has {len(classes)} class folder(s); semi-supervised classification needs at least 2"
-        )
+        return _unlabelled(root, train_root, split_trees, opts)
     x, y = _read_image_tree(train_root, classes, opts)
     if split_trees:
         test_classes = [p.name for p in _class_dirs(root / "test")]

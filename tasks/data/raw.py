@@ -20,7 +20,13 @@ class RawData:
     test_y: np.ndarray  # (M,) int64
     class_names: list[str]
 
+    @property
+    def labelled(self) -> bool:
+        return self.class_names != [UNLABELLED]
 
+
+# the one class name of a folder without class folders: GANs train on it, classifiers refuse it
+UNLABELLED = "(unlabelled)"
 FOLDER_SIDE, FOLDER_CHANNELS = 32, 3  # a folder's images, when no side or channels are given
 MAX_SIDE = 1024  # the largest image side any reader makes
 

@@ -14,6 +14,7 @@ import torch
 from ganflow.models.engine import IndexStream
 from ganflow.tasks.data import toy
 from ganflow.tasks.data.bundle import DataSpec, load_bundle, prepare
+from ganflow.tasks.data.raw import UNLABELLED
 from ganflow.tasks.data.sources import SourceOptions
 
 RealBatch = Callable[[int], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
@@ -83,9 +84,13 @@ def load_data(
         labels_per_class=labels_per_class or 1,
         seed=seed,
         source=source or SourceOptions(),
+        min_classes=2 if labels_per_class else 1,
     )
     b = load_bundle(prepare(spec, cache_dir)["path"])
     x, y = b.x_train, b.y_train
+    if b.class_names == [UNLABELLED]:  # a folder without classes: images alone
+        return GANData(name, tuple(b.image_shape), len(x), {**b.fingerprint, "labels": "none"},
+                       [], x, None)  # fmt: skip
     if labels_per_class is not None:
         x, y = x[b.labelled], y[b.labelled]
     fp = b.fingerprint if labels_per_class else {**b.fingerprint, "labels": "all"}

@@ -37,7 +37,7 @@ from ganflow.models.classifiers import (
     training_summary,
 )
 from ganflow.tasks.data.bundle import content_hash
-from ganflow.tasks.data.sources import DATA_DIR, RawData
+from ganflow.tasks.data.sources import DATA_DIR, DataError, RawData
 from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.io import atomic_write, digest, save_torch
 from ganflow.tasks.progress import StepProgress, quiet
@@ -329,3 +329,29 @@ def inception_extractor(
         cpu_batch=8,
     )
     return ext, "torchvision download"
+
+
+# --- the reference features of a data set ------------------------------------------------
+
+
+def reference_extractor(
+    raw: RawData,
+    name: str,
+    device: str = "cpu",
+    min_steps: int = 200,
+    max_seconds: float | None = 80.0,
+    progress: bool = False,
+) -> tuple[Extractor, np.ndarray]:
+    """(the extractor the sample metrics use, the training indices it never saw): a labelled
+    set's domain classifier; for an unlabelled folder, which has no classes to train one on,
+    the FID Inception network (label-free features; the protocol names it)."""
+    if raw.labelled:
+        ext = domain_extractor(raw, name, device, None, progress, min_steps, max_seconds)
+        return ext, cached_holdout(ext)
+    ext, how = inception_extractor(device=device)
+    if ext is None:
+        raise DataError(
+            f"{name} has no classes, so its images are scored in Inception features, and {how}"
+        )
+    ext.info["why"] = "the data set has no classes to train a domain classifier on"
+    return ext, reference_holdout(raw.train_y, holdout_size(raw))

@@ -11,9 +11,7 @@ from typing import Any
 from ganflow.models.config import Config, ConfigError, param
 from ganflow.tasks.data.bundle import recorded_source
 from ganflow.tasks.data.sources import DataError, RawData, SourceOptions, load_source
-from ganflow.tasks.evaluate.extractors import (
-    domain_extractor,
-)
+from ganflow.tasks.evaluate.extractors import reference_extractor
 from ganflow.tasks.train.checkpoint import load_checkpoint
 from ganflow.tasks.train.devices import select_device
 
@@ -135,16 +133,18 @@ def _load_reference(
 
 
 def extractor(p: EvalParams) -> dict[str, Any]:
-    """Train or load the domain classifier; returns its protocol info (with the cache path)."""
+    """Train or load the domain classifier (Inception for a set without classes); returns
+    its protocol info (with the cache path)."""
     raw = load_reference(p)
-    return domain_extractor(
+    ext, _ = reference_extractor(
         raw,
         data_name(p),
         device_of(p),
         progress=True,
         min_steps=p.extractor_steps,
         max_seconds=p.extractor_seconds,
-    ).info
+    )
+    return ext.info
 
 
 def sample_count(p: EvalParams, raw: RawData) -> int:

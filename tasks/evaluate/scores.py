@@ -19,9 +19,8 @@ from ganflow.tasks.evaluate import metrics as M
 from ganflow.tasks.evaluate.cas import classification_accuracy_score
 from ganflow.tasks.evaluate.extractors import (
     Extractor,
-    cached_holdout,
-    domain_extractor,
     inception_extractor,
+    reference_extractor,
     stratified_subset,
 )
 from ganflow.tasks.evaluate.protocol import EvalParams, data_name, device_of, load_reference
@@ -84,15 +83,16 @@ def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> di
     (which="floor") against the real test set, with their protocol."""
     raw, device = load_reference(p), device_of(p)
     name = data_name(p)
-    ext = domain_extractor(
+    ext, hold = reference_extractor(
         raw, name, device, min_steps=p.extractor_steps, max_seconds=p.extractor_seconds
     )
     stored = torch.load(samples_path, map_location="cpu", weights_only=True)
     x_test, y_test = torch.from_numpy(raw.test_x), torch.from_numpy(raw.test_y)
-    hold = cached_holdout(ext)
     if which == "samples":
         x_fake, y_fake, info = stored["x"], stored["y"], dict(stored["info"])
-        if y_fake is None and info.get("source") == "checkpoint":
+        if not raw.labelled:  # no classes to train or test a CAS classifier on
+            y_fake = None
+        elif y_fake is None and info.get("source") == "checkpoint":
             y_fake = torch.from_numpy(ext.probs(x_fake).argmax(1))
     elif which == "floor":  # the real images CAS's real baseline is trained on, too
         key, path = _floor_cache(p, ext, len(stored["x"]))
@@ -133,9 +133,13 @@ def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> di
         out.update(cas)
     else:
         protocol["cas"] = {
-            "skipped": "switched off" if not p.cas else "the samples carry no labels"
+            "skipped": "switched off"
+            if not p.cas
+            else ("the samples carry no labels" if raw.labelled else "the data set has no classes")
         }
-    inc, how = _inception(p, device)
+    inc, how = _inception(p, device) if ext.info.get("kind") != "inception" else (None, "")
+    if not how:
+        how = "the main extractor is Inception already"
     protocol["inception"] = {"used": inc is not None, "how": how}
     if inc is not None:
         res = distribution_metrics(inc, x_test, x_fake, p)

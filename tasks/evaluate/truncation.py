@@ -12,7 +12,7 @@ import torch
 
 from ganflow.tasks.data.sources import DataError
 from ganflow.tasks.evaluate import metrics as M
-from ganflow.tasks.evaluate.extractors import domain_extractor
+from ganflow.tasks.evaluate.extractors import reference_extractor
 from ganflow.tasks.evaluate.protocol import EvalParams, data_name, load_reference
 from ganflow.tasks.evaluate.samples import sample_run
 from ganflow.tasks.io import DATA_DIR
@@ -40,7 +40,7 @@ def truncation_curve(
     if why is not None:
         raise DataError(f"{checkpoint} cannot be scored: it is {why}")
     raw, name = load_reference(p), data_name(p)
-    ext = domain_extractor(raw, name, device)
+    ext, _ = reference_extractor(raw, name, device)
     real = ext.features(torch.from_numpy(raw.test_x), keep=True)
     rows = []
     bar = Progress("truncation curve", len(thresholds) + 1, "set")

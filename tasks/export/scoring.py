@@ -45,11 +45,11 @@ def export_scorer(
             min_steps=cas_min_steps,
         )
         if distribution:
-            from ganflow.tasks.evaluate.extractors import domain_extractor
+            from ganflow.tasks.evaluate.extractors import reference_extractor
             from ganflow.tasks.evaluate.protocol import EvalParams
             from ganflow.tasks.evaluate.scores import distribution_metrics
 
-            ext = domain_extractor(raw, src.data_name, device)
+            ext, _ = reference_extractor(raw, src.data_name, device)
             dist = distribution_metrics(ext, x_test, x, EvalParams(seed=seed))
             out["protocol"]["extractor"] = ext.info
             out.update({k: v for k, v in dist.items() if k != "protocol"})
