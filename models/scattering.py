@@ -172,15 +172,35 @@ CPU_BATCH, GPU_BATCH = 64, 1024
 EXACT_PCA_MAX = 4096  # the front end's PCA is exact up to this many coefficients, randomised above
 
 
+# the largest side the front end scatters at: larger images are first resized to it
+# (antialiased), which keeps a 64 or 256 pixel photograph's cost that of a 32 pixel one
+FRONT_SIDE = 32
+# weight of the colour (chroma) averages beside the luminance's log-scattering coefficients
+CHROMA_SCALE = 4.0
+
+
+def front_side(side: int) -> int:
+    """The side the front end scatters images of this side at."""
+    return side if side <= FRONT_SIDE else FRONT_SIDE
+
+
 class ScatteringFront(nn.Module):
-    """A fixed front end for the encoder: log-scattering coefficients (J=2, L=8) of each
-    channel, projected on their top `dims` whitened principal components and scaled to norm
-    sqrt(dims) (unit variance per coordinate). The projection is fitted on the training
-    images (fit) and saved with the model; the scattering filters are rebuilt on load."""
+    """A fixed front end for the encoder: log-scattering coefficients (J=2, L=8), projected
+    on their top `dims` whitened principal components and scaled to norm sqrt(dims) (unit
+    variance per coordinate). Grey images are scattered as they are; colour images are
+    resized to at most FRONT_SIDE, their luminance Y = 0.299 R + 0.587 G + 0.114 B scattered
+    and their colour (B - Y, R - Y) averaged over the same 4x4 windows (order 0 only): on
+    photographs this spreads labels better than scattering R, G and B, at a fifth of the
+    cost (benchmarks/README.md). The projection is fitted on the training images (fit) and
+    saved with the model; the scattering filters are rebuilt on load."""
 
     def __init__(self, image_shape: tuple[int, int, int], dims: int) -> None:
         super().__init__()
-        self.scattering = Scattering2D(image_shape[1:], J=2, L=8)
+        c, h, w = image_shape
+        self.colour, self.side = c == 3, front_side(h)
+        if h != w:
+            raise ValueError(f"the scattering front end takes square images, got {h}x{w}")
+        self.scattering = Scattering2D((self.side, self.side), J=2, L=8)
         n_coeffs = self.coefficient_count(image_shape)
         if dims > n_coeffs:
             raise ValueError(
@@ -195,12 +215,24 @@ class ScatteringFront(nn.Module):
     def coefficient_count(image_shape: tuple[int, int, int]) -> int:
         """Scattering coefficients of one image of shape (C, H, W), without building the
         filters: the most principal components the front end can keep."""
-        c, h, w = image_shape
-        return c * scattering_channels(2, 8) * (h // 4) * (w // 4)
+        c, h, _ = image_shape
+        s = front_side(h)
+        if c == 3:  # the luminance scattered, two colour averages
+            return (scattering_channels(2, 8) + 2) * (s // 4) ** 2
+        return c * scattering_channels(2, 8) * (s // 4) ** 2
 
     def coefficients(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) in [0, 1] -> (N, coefficients) log-scattering coefficients."""
-        return torch.log1p(10.0 * self.scattering(x).flatten(1))
+        """(N, C, H, W) in [0, 1] -> (N, coefficients) log-scattering coefficients (and the
+        colour averages of colour images)."""
+        if x.shape[-1] != self.side:
+            x = F.interpolate(x, size=(self.side, self.side), mode="bilinear", antialias=True)
+        if not self.colour:
+            return torch.log1p(10.0 * self.scattering(x).flatten(1))
+        r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+        lum = 0.299 * r + 0.587 * g + 0.114 * b
+        chroma = F.avg_pool2d(torch.cat([b - lum, r - lum], 1), 4)  # (N, 2, S/4, S/4)
+        scat = torch.log1p(10.0 * self.scattering(lum)).flatten(1)
+        return torch.cat([scat, CHROMA_SCALE * chroma.flatten(1)], 1)
 
     def _scatter(
         self, x: torch.Tensor, batch_size: int | None = None, progress=None
