@@ -46,6 +46,9 @@ class AAEConfig(Config):
     # a fixed translation- and deformation-stable front end; neighbours are found among them);
     # "auto": scattering where the images allow it (sides divisible by 4), else pixels
     frontend: str = "auto"
+    # the image networks: "mlp" (the paper's), "conv" (a stride-2 conv encoder on pixels and a
+    # transposed-conv decoder, models/stages.py), "auto": mlp up to 32 pixels, conv above
+    arch: str = "auto"
     frontend_dims: int = 100  # scattering front end: whitened principal components kept
     consistency_weight: float = 1.0  # weight of -log <y(x), y(neighbour)>
     balance_weight: float = 1.0  # weight of log K - H(mean y): keeps every cluster in use
@@ -70,12 +73,16 @@ class AAEConfig(Config):
         return self.uses_neighbours and self.head_init != "none" and self.head_init_epochs != 0
 
     def resolved(self, image_shape: tuple[int, ...]) -> AAEConfig:
-        """This config with frontend="auto" settled for images of image_shape (C, H, W)."""
-        if self.frontend != "auto":
-            return self
+        """This config with frontend and arch "auto" settled for images of image_shape
+        (C, H, W)."""
         h, w = image_shape[-2:]
-        ok = h % 4 == 0 and w % 4 == 0 and h >= 8 and w >= 8
-        return dataclasses.replace(self, frontend="scattering" if ok else "pixels")
+        out = self
+        if self.arch == "auto":
+            out = dataclasses.replace(out, arch="conv" if min(h, w) > 32 else "mlp")
+        if self.frontend == "auto":
+            ok = h % 4 == 0 and w % 4 == 0 and h >= 8 and w >= 8
+            out = dataclasses.replace(out, frontend="scattering" if ok else "pixels")
+        return out
 
     def validate(self) -> None:
         if self.clusters < 0 or self.clusters == 1:
@@ -90,6 +97,8 @@ class AAEConfig(Config):
             raise ConfigError(
                 f"head_init must be one of {HEAD_INITS} and head_init_epochs >= 0, got {self.head_init!r}, {self.head_init_epochs}"
             )
+        if self.arch not in ("auto", "mlp", "conv"):
+            raise ConfigError(f"arch must be auto, mlp or conv, got {self.arch!r}")
         if self.frontend not in FRONTENDS:
             raise ConfigError(f"frontend must be one of {FRONTENDS}, got {self.frontend!r}")
         if self.frontend_dims < 1:

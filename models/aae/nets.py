@@ -1,5 +1,6 @@
 """Networks of the adversarial autoencoder: MLP encoder, decoder and latent discriminators
-(two hidden layers each, as in Makhzani et al. 2015's MNIST networks)."""
+(two hidden layers each, as in Makhzani et al. 2015's MNIST networks), and for images above
+32 pixels a conv encoder and decoder that follow the side (models/stages.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import torch
 from torch import nn
 
+from ganflow.models import stages
 from ganflow.models.aae.config import AAEConfig
 from ganflow.models.layers import MinibatchDiscrimination
 from ganflow.models.scattering import ScatteringFront
@@ -64,6 +66,54 @@ class FrontEndEncoder(nn.Module):
         return self.head(self.front(x))
 
 
+def conv_plan(side: int) -> stages.StagePlan:
+    """The conv encoder's and decoder's stages: 32 channels at the side, doubling to 256."""
+    return stages.plan(side, 32, 256, "the adversarial autoencoder's conv nets")
+
+
+class ConvEncoder(nn.Module):
+    """x (N, C, S, S) in [0, 1] -> (y logits (N, K) or None, z (N, d)): stride-2 convs down
+    the stage plan (LeakyReLU 0.2, batch norm after the first), then the paper's two hidden
+    layers on the flattened smallest map."""
+
+    def __init__(self, image_shape: tuple[int, int, int], cfg: AAEConfig) -> None:
+        super().__init__()
+        c, side, _ = image_shape
+        p = conv_plan(side)
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(p.down()):
+            layers.append(nn.Conv2d(c_in or c, c_out, 4, 2, 1))
+            layers += [nn.BatchNorm2d(c_out)] if i > 0 else []
+            layers.append(nn.LeakyReLU(0.2))
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.head = Encoder((p.widths[-1], p.first, p.first), cfg)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        return self.head(self.body(x))
+
+
+class ConvDecoder(nn.Module):
+    """(y (N, K) or None, z (N, d)) -> x (N, C, S, S) logits: a linear layer to the stage
+    plan's smallest map, stride-2 transposed convs (batch norm, ReLU) up to the side."""
+
+    def __init__(self, image_shape: tuple[int, int, int], cfg: AAEConfig) -> None:
+        super().__init__()
+        c, side, _ = image_shape
+        p = conv_plan(side)
+        top = p.widths[-1]
+        layers: list[nn.Module] = [
+            nn.Linear(cfg.clusters + cfg.z_dim, top * p.first**2),
+            nn.ReLU(),
+            nn.Unflatten(1, (top, p.first, p.first)),
+        ]
+        for c_in, c_out in p.up():
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out), nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.ConvTranspose2d(p.widths[0], c, 4, 2, 1))
+
+    def forward(self, y: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z if y is None else torch.cat([y, z], dim=1))
+
+
 class Decoder(nn.Module):
     """(y (N, K) probabilities or one-hot, z (N, d)) -> x (N, C, H, W) logits."""
 
@@ -87,10 +137,14 @@ def build_models(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         cond = num_labels + 1 if cfg.label_conditioned else 0
-        encoder = FrontEndEncoder if cfg.frontend == "scattering" else Encoder
+        conv = cfg.arch == "conv"
+        if cfg.frontend == "scattering":
+            encoder: type[nn.Module] = FrontEndEncoder
+        else:
+            encoder = ConvEncoder if conv else Encoder
         models = {
             "E": encoder(image_shape, cfg),
-            "Dec": Decoder(image_shape, cfg),
+            "Dec": (ConvDecoder if conv else Decoder)(image_shape, cfg),
             "D_z": _mlp(cfg.z_dim + cond, cfg.hidden, 1),
         }
         if cfg.clusters:

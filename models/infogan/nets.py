@@ -2,7 +2,8 @@
 (Chen et al. 2016, section 5: Q shares all of D's convolutional layers and adds one fully
 connected layer before its outputs).
 
-`conv` is the paper's MNIST architecture (appendix C, table 1), for sides divisible by 4:
+`conv` is the paper's MNIST architecture (appendix C, table 1), with one more stride-2 stage
+for each doubling of the side above 32 (conv_plan):
     D: conv 4x4 s2 w, lReLU -> conv 4x4 s2 2w, BN, lReLU -> FC fc, BN, lReLU -> FC 1
     Q: D's fc features -> FC 128, BN, lReLU -> FC (K + continuous)
     G: FC fc, BN, ReLU -> FC 2w (S/4)^2, BN, ReLU -> upconv 4x4 s2 w, BN, ReLU -> upconv C, tanh
@@ -16,7 +17,14 @@ import math
 import torch
 from torch import nn
 
+from ganflow.models import stages
 from ganflow.models.infogan.config import InfoGANConfig
+
+
+def conv_plan(side: int, width: int) -> stages.StagePlan:
+    """The paper's two stride-2 stages (w, 2w) at 28 and 32 pixels, and a stage more (up to
+    4w channels) for each doubling above 32, so the fully connected layer stays small."""
+    return stages.plan(side, width, 4 * width, "infogan's conv net", smallest=7)
 
 
 def _init(m: nn.Module) -> None:
@@ -51,20 +59,22 @@ class Generator(nn.Module):
                 nn.Tanh(),
             )
         else:
-            q = s // 4
-            self.net = nn.Sequential(
+            p = conv_plan(s, w)
+            q, top = p.first, p.widths[-1] * p.first**2
+            layers: list[nn.Module] = [
                 nn.Linear(n_in, cfg.fc),
                 nn.BatchNorm1d(cfg.fc),
                 nn.ReLU(),
-                nn.Linear(cfg.fc, 2 * w * q * q),
-                nn.BatchNorm1d(2 * w * q * q),
+                nn.Linear(cfg.fc, top),
+                nn.BatchNorm1d(top),
                 nn.ReLU(),
-                nn.Unflatten(1, (2 * w, q, q)),  # (N, 2w, S/4, S/4)
-                nn.ConvTranspose2d(2 * w, w, 4, 2, 1),
-                nn.BatchNorm2d(w),
-                nn.ReLU(),
-                nn.ConvTranspose2d(w, c, 4, 2, 1),
-                nn.Tanh(),
+                nn.Unflatten(1, (p.widths[-1], q, q)),  # (N, 2w, S/4, S/4) at 28 and 32
+            ]
+            for c_in, c_out in p.up():
+                layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out)]
+                layers.append(nn.ReLU())
+            self.net = nn.Sequential(
+                *layers, nn.ConvTranspose2d(p.widths[0], c, 4, 2, 1), nn.Tanh()
             )
         self.apply(_init)
 
@@ -90,15 +100,16 @@ class Discriminator(nn.Module):
             )
             self.features = h
         else:
-            q = s // 4
+            p = conv_plan(s, w)
+            layers: list[nn.Module] = []
+            for i, (c_in, c_out) in enumerate(p.down()):
+                layers.append(nn.Conv2d(c_in or c, c_out, 4, 2, 1))
+                layers += [nn.BatchNorm2d(c_out)] if i > 0 else []
+                layers.append(nn.LeakyReLU(0.1))
             self.body = nn.Sequential(
-                nn.Conv2d(c, w, 4, 2, 1),
-                nn.LeakyReLU(0.1),
-                nn.Conv2d(w, 2 * w, 4, 2, 1),
-                nn.BatchNorm2d(2 * w),
-                nn.LeakyReLU(0.1),
+                *layers,
                 nn.Flatten(),
-                nn.Linear(2 * w * q * q, cfg.fc),
+                nn.Linear(p.widths[-1] * p.first**2, cfg.fc),
                 nn.BatchNorm1d(cfg.fc),
                 nn.LeakyReLU(0.1),
             )

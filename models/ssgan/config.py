@@ -36,6 +36,10 @@ class SSGANConfig(Config):
     virtual_batch_norm: bool = True  # VBN in G, fixed reference batch (sec. 3.5); else BN
     vbn_reference_size: int = 100  # size of the VBN reference batch
     weight_norm: bool = True  # weight-normalised D layers, as in the released models
+    # weight norm's data-dependent initialisation of D on unlabelled images (Salimans &
+    # Kingma 2016, section 3, as the released code does); None: the arch's default (on for
+    # the conv nets, whose depth shrinks the activations of a default initialisation)
+    data_init: bool | None = None
     input_noise: float | None = None  # std of Gaussian noise on D's input (None: arch default)
     hidden_noise: float | None = None  # std of Gaussian noise on D's hidden layers
     input_dropout: float | None = None  # dropout rate on D's input
@@ -129,12 +133,14 @@ ARCH_DEFAULTS: dict[str, dict[str, float]] = {
         input_noise=0.2, hidden_noise=0.3, input_dropout=0.0, dropout=0.0, lr_d=0.001, lr_g=0.001
     ),
     "conv32": dict(
-        input_noise=0.0, hidden_noise=0.0, input_dropout=0.2, dropout=0.5, lr_d=0.0003, lr_g=0.0003
+        input_noise=0.0, hidden_noise=0.0, input_dropout=0.2, dropout=0.5, lr_d=0.0003, lr_g=0.0003,
+        data_init=True,
     ),
     "convs": dict(
-        input_noise=0.1, hidden_noise=0.2, input_dropout=0.0, dropout=0.2, lr_d=0.0006, lr_g=0.0006
+        input_noise=0.1, hidden_noise=0.2, input_dropout=0.0, dropout=0.2, lr_d=0.0006, lr_g=0.0006,
+        data_init=True,
     ),
-}
+}  # fmt: skip
 ARCH_DEFAULTS["conv"] = ARCH_DEFAULTS["conv32"]  # the same network at other sides
 ARCH_DEFAULTS["conv28s"] = ARCH_DEFAULTS["conv28"]
 ARCH_DEFAULTS["mlp8"] = ARCH_DEFAULTS["mlp28"]  # the same model on 8x8 inputs
@@ -165,6 +171,8 @@ def resolve(cfg: SSGANConfig, image_size: int, accelerated: bool = False) -> SSG
             f"architecture {arch} takes {ARCH_IMAGE_SIZE[arch]}x{ARCH_IMAGE_SIZE[arch]} images, the data are {image_size}x{image_size}"
         )
     filled = {k: v for k, v in ARCH_DEFAULTS[arch].items() if getattr(cfg, k) is None}
+    if cfg.data_init is None:
+        filled.setdefault("data_init", False)
     if cfg.aug_shift is None:
         filled["aug_shift"] = max(1, image_size // 14)
     if cfg.graph_weight is None:

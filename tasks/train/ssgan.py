@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganflow.models.engine import Callback, Training, steps_for
+from ganflow.models.layers import weight_norm_data_init
 from ganflow.models.scattering import ScatteringFront
 from ganflow.models.ssgan.config import SSGANConfig, resolve
 from ganflow.models.ssgan.nets import build_models
@@ -99,6 +100,13 @@ def neighbours(
         return neighbour_table(bundle.x_train, k, dims)
     cache = neighbour_cache(bundle_path, k, f"d{dims}")
     return cached_neighbour_table(bundle.x_train, k, dims, cache)
+
+
+def init_d(D: nn.Module, x: torch.Tensor, seed: int, device: torch.device, n: int = 500) -> None:
+    """Weight norm's data-dependent initialisation of D on n unlabelled images drawn with
+    the seed (the same on every rank and every resume; a resumed run loads its weights after)."""
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + 4049))[:n]
+    weight_norm_data_init(D, x[pick].to(device).float() / 255.0)
 
 
 def graph_labels(
@@ -256,6 +264,8 @@ def setup(
     models = {
         k: m.to(device) for k, m in build_models(cfg, c, bundle.num_classes, run.seed, h).items()
     }
+    if cfg.data_init and cfg.weight_norm:
+        init_d(models["D"], bundle.x_train, run.seed, device)
     data = {
         "x_lab": bundle.x_train[bundle.labelled].to(device),
         "y_lab": bundle.y_train[bundle.labelled].to(device),
