@@ -38,7 +38,9 @@ def distribution_metrics(
         fr, ff, p.kid_subsets, p.kid_subset_size, p.seed
     )
     if ext.head is not None:
-        out[M.IS_MEAN], out[M.IS_STD] = M.inception_score(ext.probs(x_fake), 10, p.seed)
+        # 10 splits (Salimans et al.), fewer for a set of under 10 images (a small folder)
+        splits = max(1, min(10, len(x_fake)))
+        out[M.IS_MEAN], out[M.IS_STD] = M.inception_score(ext.probs(x_fake), splits, p.seed)
     else:
         out[M.IS_MEAN] = out[M.IS_STD] = None
     out.update(M.manifold_metrics(fr, ff, k_pr=3, k_dc=5, cache_dir=DATA_DIR / "cache" / "radii"))
