@@ -116,7 +116,13 @@ class Progress:
     def __exit__(
         self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close(done=exc_type is None)
+        if exc_type is None:
+            self.close(done=True)
+            return
+        # an error ends the work: its own line says what went wrong, no progress line beside it
+        self.off, bar, self.bar = True, self.bar, None
+        if bar is not None:
+            bar.close()
 
 
 def _fmt(v: Any) -> str:
