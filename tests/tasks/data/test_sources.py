@@ -115,8 +115,10 @@ def test_folder_bad_inputs(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_source("folder", SourceOptions(root=str(tmp_path / "nope")))
     write_image_tree(tmp_path / "one", {"only": 3})
-    with pytest.raises(DataError, match="1 class folder"):
-        load_source("folder", SourceOptions(root=str(tmp_path / "one")))
+    # one class folder is an unlabelled folder: it loads, and a classifier refuses it
+    one = load_source("folder", SourceOptions(root=str(tmp_path / "one")))
+    with pytest.raises(DataError, match="has no class folders"):
+        build_bundle(one, DataSpec("folder", 1, source=SourceOptions(root=str(tmp_path / "one"))))
     write_image_tree(tmp_path / "two", {"a": 3})
     (tmp_path / "two" / "b").mkdir()
     with pytest.raises(DataError, match=r"class folder .*b holds no images"):

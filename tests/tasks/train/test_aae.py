@@ -22,7 +22,9 @@ def test_aae_run_resumes_and_refuses_another_config(digits_bundle, tmp_path):
     again = train_aae(digits_bundle["path"], cfg, run, tmp_path)  # finished: reused, not retrained
     assert again["resumed_from"] == first["steps"] == again["steps"] == first["total_steps"]
     loaded = load_run(first["checkpoint"], family="aae")
-    assert loaded.config == cfg and any("val_error" in h for h in loaded.history)
+    # the checkpoint keeps the config settled for the images (arch auto: mlp at 8 pixels)
+    assert loaded.config == cfg.resolved((1, 8, 8)) and loaded.config.arch == "mlp"
+    assert any("val_error" in h for h in loaded.history)
     with pytest.raises(CheckpointError, match="another config"):
         train_aae(digits_bundle["path"], _cfg(clusters=8), run, tmp_path)
     with pytest.raises(CheckpointError, match="not a semi-supervised GAN checkpoint"):
