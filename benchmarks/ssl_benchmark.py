@@ -199,6 +199,8 @@ def _main(argv: list[str] | None) -> int:
     )
     ap.add_argument("--data", default="fashion-mnist")
     ap.add_argument("--data-root", default=None)
+    ap.add_argument("--image-size", type=int, default=None, help="the image side (folder: 32)")
+    ap.add_argument("--channels", type=int, default=None, choices=(1, 3))
     ap.add_argument("--labels-per-class", type=int, default=10)
     ap.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=None, help="default: the flow's per-data default")
@@ -237,7 +239,10 @@ def _main(argv: list[str] | None) -> int:
         labels_per_class=args.labels_per_class,
         seeds=args.seeds,
         data_root=args.data_root,
+        image_size=args.image_size,
+        channels=args.channels,
     )
+    params.check_bundle_source()
     epochs = args.epochs or DEFAULT_EPOCHS.get(args.data, 50)
     base_cfg = SSGANConfig().with_overrides(dict(args.settings))
     out = Path(args.out or tempfile.mkdtemp(prefix="ssl-bench-"))
