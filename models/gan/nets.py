@@ -30,7 +30,7 @@ from ganflow.models.gan.conditional import (
     feature_width,
 )
 from ganflow.models.gan.config import GANConfig
-from ganflow.models.gan.heads import Head, attention_map, pack_samples
+from ganflow.models.gan.heads import Head, attention_map, down_stack, pack_samples
 from ganflow.models.gan.resnet import ResNetDiscriminator, ResNetGenerator
 from ganflow.models.layers import SelfAttention, maybe_spectral_norm
 from ganflow.models.stages import StagePlan
@@ -133,18 +133,15 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         self.pack = cfg.pack
         p = dcgan_plan(size, cfg.width)
-        attend = attention_map(size, cfg.attention_side) if cfg.self_attention else 0
         sn = cfg.spectral_norm
-        layers: list[nn.Module] = []
-        c_in = channels * cfg.pack
-        for i, (c_out, side) in enumerate(zip(p.widths, p.maps, strict=True)):
-            layers.append(maybe_spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1), sn))
-            if batchnorm and i > 0:
-                layers.append(nn.BatchNorm2d(c_out))
-            layers.append(nn.LeakyReLU(0.2))
-            if side == attend:
-                layers.append(SelfAttention(c_out, spectral=sn))
-            c_in = c_out
+
+        def stage(i: int, c_in: int, c_out: int) -> list[nn.Module]:
+            conv = maybe_spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1), sn)
+            return [conv, *([nn.BatchNorm2d(c_out)] if batchnorm and i > 0 else [])] + [
+                nn.LeakyReLU(0.2)
+            ]
+
+        layers = down_stack(cfg, channels, p, stage)
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.head = Head(p.widths[-1] * p.first * p.first, cfg.minibatch_discrimination, sn)
         self.apply(_dcgan_init)

@@ -20,7 +20,7 @@ from torch import nn
 
 from ganflow.models import stages
 from ganflow.models.gan.config import GANConfig
-from ganflow.models.gan.heads import Head, attention_map, pack_samples
+from ganflow.models.gan.heads import Head, attention_map, down_stack, pack_samples
 from ganflow.models.images import down, up
 from ganflow.models.layers import SelfAttention, maybe_spectral_norm
 
@@ -112,15 +112,11 @@ class ResNetDiscriminator(nn.Module):
         super().__init__()
         self.pack = cfg.pack
         p = resnet_plan(size, cfg.width)
-        attend = attention_map(size, cfg.attention_side) if cfg.self_attention else 0
         sn = cfg.spectral_norm
-        blocks: list[nn.Module] = []
-        c_in = channels * cfg.pack
-        for i, (c_out, side) in enumerate(zip(p.widths, p.maps, strict=True)):
-            blocks.append(DownBlock(c_in, c_out, sn, first=i == 0))
-            if side == attend:
-                blocks.append(SelfAttention(c_out, spectral=sn))
-            c_in = c_out
+        blocks = down_stack(
+            cfg, channels, p, lambda i, c_in, c_out: [DownBlock(c_in, c_out, sn, first=i == 0)]
+        )
+        c_in = p.widths[-1]
         blocks.append(DownBlock(c_in, c_in, sn, first=False, downsample=False))
         self.body = nn.Sequential(*blocks)
         self.head = Head(c_in, cfg.minibatch_discrimination, sn)
