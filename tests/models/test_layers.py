@@ -95,3 +95,25 @@ def test_gaussian_noise_only_in_training():
     assert layer(x).std().item() == pytest.approx(0.5, rel=0.05)
     layer.eval()
     assert torch.equal(layer(x), x)
+
+
+def test_weight_norm_data_init_gives_each_layer_unit_outputs_on_the_batch():
+    from ganflow.models.layers import maybe_weight_norm, weight_norm_data_init
+
+    torch.manual_seed(0)
+    convs = [maybe_weight_norm(torch.nn.Conv2d(c, 8, 3, 1, 1), True) for c in (3, 8, 8, 8)]
+    net = torch.nn.Sequential(*[m for c in convs for m in (c, torch.nn.LeakyReLU(0.2))])
+    x = torch.rand(64, 3, 8, 8)
+    with torch.no_grad():
+        before = net(x).std().item()
+    seen = []
+    hook = convs[-1].register_forward_hook(lambda m, i, o: seen.append(o))
+    weight_norm_data_init(net, x)
+    with torch.no_grad():
+        net(x)
+    hook.remove()
+    out = seen[-1]  # the last conv's pre-activations, after the init
+    assert out.mean(dim=(0, 2, 3)).abs().max() < 1e-4
+    assert (out.std(dim=(0, 2, 3), unbiased=False) - 1).abs().max() < 1e-3
+    # a default-initialised stack shrinks its activations: the init undoes that
+    assert before < 0.1 and net.training
