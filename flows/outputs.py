@@ -136,9 +136,10 @@ def gan_table(summary: dict[str, Any]) -> str:
 def evaluate_table(result: dict[str, Any]) -> str:
     floor = result.get("floor") or {}
     ext = result["protocol"]["extractor"]
+    acc = f" (test accuracy {100 * ext['test_accuracy']:.2f} %)" if "test_accuracy" in ext else ""
     lines = [
         f"{result['protocol']['data']}: {result['protocol']['fake_count']} samples vs {result['protocol']['real']['count']} test images; "
-        f"features: {ext['name']} (test accuracy {100 * ext['test_accuracy']:.2f} %)",
+        f"features: {ext['name']}{acc}",
         f"{'metric':<34} {'samples':>10} {'floor':>10}",
     ]
 

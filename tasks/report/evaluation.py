@@ -42,12 +42,19 @@ def markdown_report(result: dict[str, Any], pictures: dict[str, Path], embed: bo
     floor = result.get("floor") or {}
     prot = result["protocol"]
     ext = prot["extractor"]
+    if "test_accuracy" in ext:
+        features = (
+            f"Features: **{ext['name']}** domain classifier (test accuracy "
+            f"{100 * ext['test_accuracy']:.2f} %, {ext['features']}-d, trained on "
+            f"{ext['trained_on']} images)."
+        )
+    else:  # a data set without classes: a network trained elsewhere (Inception)
+        why = f"; {ext['why']}" if ext.get("why") else ""
+        features = f"Features: **{ext['name']}** ({ext['features']}-d{why})."
     lines = [
         f"# Sample quality: {prot['samples']['source']} vs {prot['data']} test set",
         "",
-        f"Features: **{ext['name']}** domain classifier (test accuracy {100 * ext['test_accuracy']:.2f} %, "
-        f"{ext['features']}-d, trained on {ext['trained_on']} images). "
-        f"Samples: {prot['fake_count']}; real test images: {prot['real']['count']}.",
+        f"{features} Samples: {prot['fake_count']}; real test images: {prot['real']['count']}.",
         "",
         "| metric | samples | real vs real (floor) |",
         "|---|---|---|",

