@@ -42,8 +42,12 @@ class Progress:
     """with Progress("train gan seed 0", total=1300, unit="step") as p: p.update(1, loss=...)"""
 
     def __init__(self, what: str, total: int | None, unit: str = "it", initial: int = 0,
-                 stream: IO[str] | None = None, every_s: float | None = None) -> None:  # fmt: skip
+                 stream: IO[str] | None = None, every_s: float | None = None,
+                 budget_s: float | None = None) -> None:  # fmt: skip
+        """budget_s: the work stops after this many seconds whatever is left (a time budget):
+        the time left is the sooner of that and the steps left at the current rate."""
         self.what, self.total, self.unit, self.n = what, total, unit, initial
+        self.budget_s = budget_s
         self.stream = stream or sys.stderr
         self.every_s = LOG_EVERY_S if every_s is None else every_s
         self.t0, self.initial = time.monotonic(), initial
@@ -92,7 +96,12 @@ class Progress:
         parts.append(f"{rate:.1f} {self.unit}/s" if rate < 100 else f"{rate:.0f} {self.unit}/s")
         parts.append(f"{_duration(elapsed)} elapsed")
         if self.total and rate > 0 and self.n < self.total:
-            parts.append(f"{_duration((self.total - self.n) / rate)} left")
+            left = (self.total - self.n) / rate
+            if self.budget_s is not None and self.budget_s - elapsed < left:
+                left = max(0.0, self.budget_s - elapsed)
+                parts.append(f"{_duration(left)} left (time budget)")
+            else:
+                parts.append(f"{_duration(left)} left")
         parts += [f"{k} {_fmt(v)}" for k, v in self.postfix.items()]
         return ", ".join(parts)
 

@@ -200,8 +200,13 @@ class TrainingCallbacks:
     def __init__(self, trainer: Trainer, start: int, progress: ProgressHook | None) -> None:
         self.t, self.total, self.progress = trainer, trainer.total_steps, progress
         self.saved_at = time.monotonic()
+        budget = trainer.run.max_minutes
         self.bar = Progress(
-            f"{trainer.kind} seed {trainer.run.seed}", self.total, "step", initial=start
+            f"{trainer.kind} seed {trainer.run.seed}",
+            self.total,
+            "step",
+            initial=start,
+            budget_s=None if budget is None else max(0.0, 60 * budget - trainer.session_s()),
         )
         self._last_hook = -1
 

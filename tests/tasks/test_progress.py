@@ -28,6 +28,24 @@ def test_progress_writes_lines_with_rate_and_time_left_when_not_a_terminal(monke
     )  # it ended short of its total
 
 
+def test_a_time_budget_bounds_the_time_left_and_an_error_leaves_no_line(monkeypatch):
+    monkeypatch.delenv("GANFLOW_QUIET", raising=False)
+    out = io.StringIO()
+    clock = iter([0.0, 0.0, 10.0, 10.0, 10.0])  # start, last line, then each update at 10 s
+    monkeypatch.setattr("ganflow.tasks.progress.time.monotonic", lambda: next(clock))
+    p = Progress("gan", total=1_000_000, unit="step", stream=out, every_s=0.0, budget_s=60.0)
+    p.update(10)
+    # 10 steps in 10 s would need 11 days; the budget ends the run in 50 s
+    assert out.getvalue().splitlines()[-1].endswith("50 s left (time budget)")
+    out = io.StringIO()
+    try:
+        with Progress("decode", total=5, stream=out, every_s=1e9):
+            raise ValueError("bad image")
+    except ValueError:
+        pass
+    assert out.getvalue() == ""
+
+
 def test_quiet_silences_progress(monkeypatch):
     monkeypatch.delenv("GANFLOW_QUIET", raising=False)
     out = io.StringIO()
