@@ -6,6 +6,7 @@ naming it."""
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,8 @@ def load_image_folder(opts: SourceOptions) -> RawData:
         )
     check_reading(opts.image_size, opts.channels)
     root = Path(opts.root)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"--data-root {root} is a file, not a folder of images")
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist")
     check_tree(root)
@@ -151,6 +154,11 @@ def load_image_folder(opts: SourceOptions) -> RawData:
                 f"{root / 'test'} has classes not in {train_root}: {sorted(set(test_classes) - set(classes))}"
             )
         present = [c for c in classes if c in test_classes]
+        if len(present) < len(classes):
+            missing = [c for c in classes if c not in test_classes]
+            print(f"warning: {root / 'test'} has no folder for {len(missing)} class(es) of "
+                  f"{train_root}: {', '.join(missing)}; their test accuracy cannot be measured",
+                  file=sys.stderr, flush=True)  # fmt: skip
         tx, ty_local = _read_image_tree(root / "test", present, opts)
         ty = np.array([classes.index(c) for c in present], dtype=np.int64)[ty_local]
         return RawData(x, y, tx, ty, classes)

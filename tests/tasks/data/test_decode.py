@@ -111,3 +111,17 @@ def test_built_in_sets_are_resized_and_converted_when_asked():
         conform(own, None, 2)
     with pytest.raises(DataError, match="image_size must be from 8 to 1024"):
         conform(own, 4, None)
+
+
+def test_a_file_as_data_root_and_a_test_tree_missing_a_class_are_said(tmp_path, capsys):
+    f = tmp_path / "file.png"
+    f.write_bytes(b"x")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        load_image_folder(SourceOptions(root=str(f)))
+    for split, classes in (("train", "abc"), ("test", "ab")):
+        for c in classes:
+            (tmp_path / "t" / split / c).mkdir(parents=True)
+            _stripes(tmp_path / "t" / split / c / "0.png")
+    raw = load_image_folder(SourceOptions(root=str(tmp_path / "t"), image_size=8))
+    assert raw.class_names == ["a", "b", "c"] and sorted(set(raw.test_y.tolist())) == [0, 1]
+    assert "has no folder for 1 class(es)" in capsys.readouterr().err
