@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from torch import nn
+
 # the sides the convolutional families take: any multiple of 4 in this range, and 28
 MIN_SIDE, MAX_SIDE = 8, 256
 
@@ -88,3 +90,24 @@ def plan(
         base *= 2
     widths = tuple(min(base * 2**i, max(cap, base)) for i in range(n))
     return StagePlan(side=side, first=s0, widths=widths)
+
+
+def down_convs(p: StagePlan, channels: int, slope: float) -> list[nn.Module]:
+    """DCGAN-style stride-2 stages down the plan, from `channels` image channels: a 4x4 conv,
+    batch norm after the first, LeakyReLU(slope). (N, C, S, S) -> (N, widths[-1], s0, s0)"""
+    layers: list[nn.Module] = []
+    for i, (c_in, c_out) in enumerate(p.down()):
+        layers.append(nn.Conv2d(c_in or channels, c_out, 4, 2, 1))
+        layers += [nn.BatchNorm2d(c_out)] if i > 0 else []
+        layers.append(nn.LeakyReLU(slope))
+    return layers
+
+
+def up_convs(p: StagePlan) -> list[nn.Module]:
+    """DCGAN-style stride-2 stages up the plan from s0 to S/2: a 4x4 transposed conv, batch
+    norm, ReLU; the caller adds the last stage to the image. (N, widths[-1], s0, s0) ->
+    (N, widths[0], S/2, S/2)"""
+    layers: list[nn.Module] = []
+    for c_in, c_out in p.up():
+        layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out), nn.ReLU()]
+    return layers

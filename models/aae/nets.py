@@ -80,12 +80,7 @@ class ConvEncoder(nn.Module):
         super().__init__()
         c, side, _ = image_shape
         p = conv_plan(side)
-        layers: list[nn.Module] = []
-        for i, (c_in, c_out) in enumerate(p.down()):
-            layers.append(nn.Conv2d(c_in or c, c_out, 4, 2, 1))
-            layers += [nn.BatchNorm2d(c_out)] if i > 0 else []
-            layers.append(nn.LeakyReLU(0.2))
-        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.body = nn.Sequential(*stages.down_convs(p, c, 0.2), nn.Flatten())
         self.head = Encoder((p.widths[-1], p.first, p.first), cfg)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -101,14 +96,13 @@ class ConvDecoder(nn.Module):
         c, side, _ = image_shape
         p = conv_plan(side)
         top = p.widths[-1]
-        layers: list[nn.Module] = [
+        self.net = nn.Sequential(
             nn.Linear(cfg.clusters + cfg.z_dim, top * p.first**2),
             nn.ReLU(),
             nn.Unflatten(1, (top, p.first, p.first)),
-        ]
-        for c_in, c_out in p.up():
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out), nn.ReLU()]
-        self.net = nn.Sequential(*layers, nn.ConvTranspose2d(p.widths[0], c, 4, 2, 1))
+            *stages.up_convs(p),
+            nn.ConvTranspose2d(p.widths[0], c, 4, 2, 1),
+        )
 
     def forward(self, y: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
         return self.net(z if y is None else torch.cat([y, z], dim=1))

@@ -61,7 +61,7 @@ class Generator(nn.Module):
         else:
             p = conv_plan(s, w)
             q, top = p.first, p.widths[-1] * p.first**2
-            layers: list[nn.Module] = [
+            self.net = nn.Sequential(
                 nn.Linear(n_in, cfg.fc),
                 nn.BatchNorm1d(cfg.fc),
                 nn.ReLU(),
@@ -69,12 +69,9 @@ class Generator(nn.Module):
                 nn.BatchNorm1d(top),
                 nn.ReLU(),
                 nn.Unflatten(1, (p.widths[-1], q, q)),  # (N, 2w, S/4, S/4) at 28 and 32
-            ]
-            for c_in, c_out in p.up():
-                layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out)]
-                layers.append(nn.ReLU())
-            self.net = nn.Sequential(
-                *layers, nn.ConvTranspose2d(p.widths[0], c, 4, 2, 1), nn.Tanh()
+                *stages.up_convs(p),
+                nn.ConvTranspose2d(p.widths[0], c, 4, 2, 1),
+                nn.Tanh(),
             )
         self.apply(_init)
 
@@ -101,13 +98,8 @@ class Discriminator(nn.Module):
             self.features = h
         else:
             p = conv_plan(s, w)
-            layers: list[nn.Module] = []
-            for i, (c_in, c_out) in enumerate(p.down()):
-                layers.append(nn.Conv2d(c_in or c, c_out, 4, 2, 1))
-                layers += [nn.BatchNorm2d(c_out)] if i > 0 else []
-                layers.append(nn.LeakyReLU(0.1))
             self.body = nn.Sequential(
-                *layers,
+                *stages.down_convs(p, c, 0.1),
                 nn.Flatten(),
                 nn.Linear(p.widths[-1] * p.first**2, cfg.fc),
                 nn.BatchNorm1d(cfg.fc),

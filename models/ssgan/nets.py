@@ -12,7 +12,8 @@ Architectures:
   conv28s a narrow strided conv D (32-64-128 channels) with mlp28's generator: a conv net
          at about twice mlp28's cost on a CPU.
   conv8  a small conv net for 8x8 images (scikit-learn digits).
-  conv   conv32 at any side: stride-2 stages of the same design down to an 8x8 map.
+  conv   conv32 at any side: stride-2 stages of the same design down to an 8x8 map (conv32
+         is this net at 32 pixels).
   convs  a narrow strided conv D (32 channels at the side, doubling to 256) and a DCGAN-style
          G, at any side: the default on a CPU for sides other than 8 and 28.
 
@@ -114,14 +115,8 @@ def discriminator_body(
         layers += [*_conv(128, 128, 3, 1, 0, wn), *_conv(128, 128, 1, 1, 0, wn)]  # 5x5
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         return nn.Sequential(*layers), 128
-    if arch == "conv32":  # the paper's CIFAR-10 discriminator
-        layers = [*reg, *_conv(channels, 96, 3, 1, 1, wn), *_conv(96, 96, 3, 1, 1, wn)]
-        layers += [*_conv(96, 96, 3, 2, 1, wn), *_regularisers(hn, dr)]  # 16x16
-        layers += [*_conv(96, 192, 3, 1, 1, wn), *_conv(192, 192, 3, 1, 1, wn)]
-        layers += [*_conv(192, 192, 3, 2, 1, wn), *_regularisers(hn, dr)]  # 8x8
-        layers += [*_conv(192, 192, 3, 1, 0, wn), *_conv(192, 192, 1, 1, 0, wn)]  # 6x6
-        layers += [*_conv(192, 192, 1, 1, 0, wn), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        return nn.Sequential(*layers), 192
+    if arch == "conv32":  # the paper's CIFAR-10 discriminator: conv at its own side
+        return _side_body("conv", channels, 32, cfg)
     if arch in SIDE_ARCHS:
         return _side_body(arch, channels, size, cfg)
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
@@ -196,21 +191,8 @@ def _generator_layers(
             maybe_weight_norm(nn.ConvTranspose2d(64, channels, 4, 2, 1), True),
             nn.Sigmoid(),
         ]
-    if arch == "conv32":  # the paper's CIFAR-10 generator
-        return [
-            nn.Linear(z_dim, 512 * 4 * 4),
-            Reshape(512, 4, 4),
-            norm(512, True),
-            nn.ReLU(),
-            nn.ConvTranspose2d(512, 256, 5, 2, 2, output_padding=1),
-            norm(256, True),
-            nn.ReLU(),  # 8x8
-            nn.ConvTranspose2d(256, 128, 5, 2, 2, output_padding=1),
-            norm(128, True),
-            nn.ReLU(),  # 16x16
-            maybe_weight_norm(nn.ConvTranspose2d(128, channels, 5, 2, 2, output_padding=1), True),
-            nn.Sigmoid(),  # 32x32
-        ]
+    if arch == "conv32":  # the paper's CIFAR-10 generator: conv at its own side
+        return _side_generator("conv", channels, z_dim, 32, norm)
     if arch in SIDE_ARCHS:
         return _side_generator(arch, channels, z_dim, size, norm)
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
