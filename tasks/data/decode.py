@@ -47,12 +47,16 @@ def fit_square(im: Any, side: int) -> Any:
     return im.resize((side, side), Image.Resampling.BILINEAR, box=box)
 
 
+def square_array(im: Any, side: int) -> np.ndarray:
+    """uint8 (C, side, side) of a PIL image ('L': C = 1, 'RGB': 3) by the resize policy."""
+    arr = np.asarray(fit_square(im, side), dtype=np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
 def decode_image(path: Path, side: int, channels: int) -> np.ndarray:
     """uint8 (channels, side, side) of the image at path, by the resize policy."""
     mode = "L" if channels == 1 else "RGB"
-    im = open_image(path, mode, draft=side)
-    arr = np.asarray(fit_square(im, side), dtype=np.uint8)
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return square_array(open_image(path, mode, draft=side), side)
 
 
 def workers() -> int:

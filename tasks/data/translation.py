@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganflow.tasks.data.decode import fit_square
+from ganflow.tasks.data.decode import square_array
 from ganflow.tasks.data.raw import DataError, RawData, SourceOptions
 from ganflow.tasks.data.safefiles import IMAGE_EXTENSIONS, check_tree, list_images, open_image
 
@@ -160,12 +160,6 @@ def _read(path: Path, channels: int):
     return open_image(path, "L" if channels == 1 else "RGB")
 
 
-def _array(im, size: int) -> np.ndarray:
-    """The one resize policy (decode.py): centre crop to a square, antialiased resize."""
-    arr = np.asarray(fit_square(im, size), dtype=np.uint8)
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-
-
 def _nonempty(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise DataError(f"{folder} does not exist")
@@ -197,8 +191,8 @@ def _read_pairs(dir_a: Path, dir_b: Path, size: int, channels: int) -> tuple[np.
                 f"pair {stem!r} has two sizes: {sa[stem]} is {ia.size[0]}x{ia.size[1]}, "
                 f"{sb[stem]} is {ib.size[0]}x{ib.size[1]}"
             )
-        xa.append(_array(ia, size))
-        xb.append(_array(ib, size))
+        xa.append(square_array(ia, size))
+        xb.append(square_array(ib, size))
     return np.stack(xa), np.stack(xb)
 
 
@@ -212,8 +206,8 @@ def _read_side_by_side(folder: Path, size: int, channels: int) -> tuple[np.ndarr
             raise DataError(
                 f"{path} is {w}x{h}: a side-by-side A|B image needs an even width (two halves)"
             )
-        xa.append(_array(im.crop((0, 0, w // 2, h)), size))
-        xb.append(_array(im.crop((w // 2, 0, w, h)), size))
+        xa.append(square_array(im.crop((0, 0, w // 2, h)), size))
+        xb.append(square_array(im.crop((w // 2, 0, w, h)), size))
     return np.stack(xa), np.stack(xb)
 
 
@@ -279,7 +273,7 @@ def load_unpaired_folder(root: str | Path, size: int, channels: int) -> Translat
         )
 
     def read(d: str) -> np.ndarray:
-        return np.stack([_array(_read(p, channels), size) for p in _nonempty(root / d)])
+        return np.stack([square_array(_read(p, channels), size) for p in _nonempty(root / d)])
 
     tra, trb = read("trainA"), read("trainB")
     if (root / "testA").is_dir() != (root / "testB").is_dir():

@@ -274,6 +274,13 @@ def fid_helper_weights() -> Path | None:
     return path if path.is_file() else None
 
 
+@functools.lru_cache(maxsize=2)
+def _load_torchscript(path: str, device: str) -> nn.Module:
+    """A TorchScript network in eval mode, loaded once per process and device (an evaluation
+    asks for it for the samples, the floor and the protocol)."""
+    return torch.jit.load(path, map_location=device).eval()
+
+
 def inception_extractor(
     weights: str | Path | None = None, device: str = "cpu", download: bool = False
 ) -> tuple[Extractor | None, str]:
@@ -284,7 +291,7 @@ def inception_extractor(
         return None, f"Inception weights file {weights} does not exist"
     if path is not None:
         try:
-            module = torch.jit.load(str(path), map_location=device).eval()
+            module = _load_torchscript(str(path), device)
         except Exception as e:  # noqa: BLE001 - a bad file must not stop the run
             return None, f"could not load {path} as TorchScript: {e}"
         info = {

@@ -139,9 +139,10 @@ def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> di
             if not p.cas
             else ("the samples carry no labels" if raw.labelled else "the data set has no classes")
         }
-    inc, how = _inception(p, device) if ext.info.get("kind") != "inception" else (None, "")
-    if not how:
-        how = "the main extractor is Inception already"
+    if ext.info.get("kind") == "inception":
+        inc, how = None, "the main extractor is Inception already"
+    else:
+        inc, how = _inception(p, device)
     protocol["inception"] = {"used": inc is not None, "how": how}
     if inc is not None:
         res = distribution_metrics(inc, x_test, x_fake, p)
