@@ -84,7 +84,7 @@ def conform(raw: RawData, image_size: int | None, channels: int | None) -> RawDa
                 f = F.interpolate(t[i : i + 4096].float(), size=(image_size, image_size),
                                   mode="bilinear", antialias=True, align_corners=False)  # fmt: skip
                 out.append(f.round().clamp(0, 255).to(torch.uint8))
-            t = torch.cat(out) if out else t[:, :, :image_size, :image_size]
+            t = torch.cat(out) if out else t.new_empty((0, t.shape[1], image_size, image_size))
         return np.ascontiguousarray(t.numpy())
 
     if image_size is None and channels is None:

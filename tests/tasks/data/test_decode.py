@@ -9,7 +9,7 @@ from PIL import Image
 import ganflow.tasks.data.decode as D
 from ganflow.tasks.data.bundle import DataSpec, build_bundle
 from ganflow.tasks.data.folders import load_image_folder, read_images
-from ganflow.tasks.data.raw import UNLABELLED, DataError, conform
+from ganflow.tasks.data.raw import UNLABELLED, DataError, RawData, conform
 from ganflow.tasks.data.sources import SourceOptions, load_source
 
 
@@ -107,6 +107,11 @@ def test_built_in_sets_are_resized_and_converted_when_asked():
     assert own.train_x.shape[1:] == (1, 8, 8)
     # the resize is an interpolation of the same picture: the means agree
     assert abs(float(raw.train_x[:50, 0].mean()) - float(own.train_x[:50].mean())) < 2.0
+    # an empty split keeps its place at the new side
+    empty = conform(
+        RawData(own.train_x, own.train_y, own.test_x[:0], own.test_y[:0], own.class_names), 32, 3
+    )
+    assert empty.test_x.shape == (0, 3, 32, 32)
     with pytest.raises(DataError, match="channels must be 1"):
         conform(own, None, 2)
     with pytest.raises(DataError, match="image_size must be from 8 to 1024"):
