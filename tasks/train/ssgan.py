@@ -313,6 +313,7 @@ def train(
         raise ValueError("callbacks run in one process; use gpus=1 with them")
     bundle = load_bundle(bundle_path)
     device = None if run.gpus > 1 else select_device(run.device)
+    cfg = _recorded_arch(cfg, out_dir)
     handed: dict[str, torch.Tensor] = {}  # what a round hands the next: graph_labels's keywords
     walls = []
     # a finished run is only read back (or refused, where its config differs): neither the
@@ -366,6 +367,25 @@ def train(
     if walls:  # the training time of every round
         result["wall_s"] = round(result["wall_s"] + sum(walls), 2)
     return result
+
+
+def _recorded_arch(cfg: SSGANConfig, out_dir: str | Path) -> SSGANConfig:
+    """`arch: auto` picks by device (conv on a GPU, convs on a CPU): a run that out_dir
+    already holds a checkpoint of keeps the network it was started with, so a run begun on
+    a GPU resumes (or is read back) on a CPU, and the other way round."""
+    if cfg.arch != "auto":
+        return cfg
+    out = Path(out_dir)
+    for d in (out, *sorted(out.glob("graph-round*"))):
+        if not (d / CHECKPOINT_NAME).is_file():
+            continue
+        try:
+            arch = load_checkpoint(d / CHECKPOINT_NAME)["config"]["model"]["arch"]
+        except (CheckpointError, KeyError, TypeError):
+            continue  # the trainer names what is wrong with it
+        if arch != "auto":
+            return dataclasses.replace(cfg, arch=arch)
+    return cfg
 
 
 def _recorded_train_s(out_dir: Path) -> float:

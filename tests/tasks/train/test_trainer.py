@@ -236,3 +236,28 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_last_one(
     assert [p.name for p in (tmp_path / "r").iterdir()] == ["checkpoint.pt"]
     monkeypatch.setattr(gio.os, "fsync", real)
     assert train(digits_bundle["path"], CFG, run, tmp_path / "r")["resumed_from"] == 10
+
+
+def test_auto_arch_resumes_on_another_device_with_the_checkpoints_net(
+    digits_bundle, tmp_path, monkeypatch
+):
+    """`arch: auto` picks by device; a run begun where it picked another net (a GPU's)
+    resumes where auto would pick differently, with the net it was begun with."""
+    import ganflow.models.ssgan.config as ssgan_config
+
+    real = ssgan_config.default_arch
+    monkeypatch.setattr(ssgan_config, "default_arch", lambda side, accelerated: "mlp8s")
+
+    def kill_at_6(step, total, logs):
+        if step >= 6:
+            raise Kill
+
+    with pytest.raises(Kill):
+        train(digits_bundle["path"], CFG, RUN, tmp_path / "run", progress=kill_at_6)
+    monkeypatch.setattr(ssgan_config, "default_arch", real)  # "another device": mlp8 here
+    resumed = train(digits_bundle["path"], CFG, RUN, tmp_path / "run")
+    assert resumed["resumed_from"] == 5 and resumed["steps"] == resumed["total_steps"]
+    assert load_run(resumed["checkpoint"]).config.arch == "mlp8s"
+    # a fresh run directory still takes this device's pick
+    fresh = train(digits_bundle["path"], CFG, RUN, tmp_path / "fresh")
+    assert load_run(fresh["checkpoint"]).config.arch == "mlp8"
