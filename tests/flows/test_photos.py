@@ -69,6 +69,25 @@ def test_gans_train_sample_and_score_photographs(photos, tmp_path, side, arch, c
     assert run_gan(p)["scores"] == s["scores"]
 
 
+@pytest.mark.parametrize("side", [64, 128])
+@pytest.mark.parametrize(
+    "family,model",
+    [
+        ("lapgan", {"levels": 3, "hidden": 16, "channels": 4, "z_dim": 8, "batch_size": 8}),
+        ("progan", {"channels": 4, "z_dim": 8, "batch_size": 8, "loss": "nonsaturating"}),
+    ],
+)
+def test_lapgan_and_progan_follow_the_side(photos, tmp_path, family, model, side):
+    p = GANParams(data="folder", data_root=str(photos), image_size=side, channels=3,
+                  family=family, model=model, steps=2, num_samples=12,
+                  run_dir=str(tmp_path / family))  # fmt: skip
+    s = run_gan(p)
+    assert s["family"] == family and s["steps"] == 2 and np.isfinite(s["scores"]["fid"]["mean"])
+    samples = torch.load(Path(s["run_dir"]) / "seed0" / "samples.pt", weights_only=True)["x"]
+    assert samples.shape[1:] == (3, side, side)
+    assert run_gan(p)["scores"] == s["scores"]  # the finished run reads back
+
+
 def test_the_k_plus_1_gan_classifies_photographs_at_64(photos, tmp_path):
     p = SemiSupervisedParams(
         data="folder", data_root=str(photos), image_size=64, channels=3, labels_per_class=2,
