@@ -156,13 +156,18 @@ class GANSteps:
 
 def parse_grid(items: list[tuple[str, Any]] | list[str]) -> dict[str, list[Any]]:
     """['loss=nonsaturating,hinge', ...] (or parsed (key, 'v1,v2') pairs) -> {key: [values]},
-    each value read as JSON where it parses."""
+    each value read as JSON where it parses. An axis given twice takes the values of both
+    (`--grid k=3 --grid k=5` is `--grid k=3,5`), each once, in the order given."""
     grid: dict[str, list[Any]] = {}
     for item in items:
         if isinstance(item, str) and "=" not in item:
             raise ConfigError(f"a grid axis is key=v1,v2,..., got {item!r}")
         key, values = parse_setting(item) if isinstance(item, str) else item
-        grid[key] = [parse_setting(f"v={v}")[1] for v in str(values).split(",")]
+        axis = grid.setdefault(key, [])
+        for v in str(values).split(","):
+            value = parse_setting(f"v={v}")[1]
+            if value not in axis:
+                axis.append(value)
     return grid
 
 

@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import functools
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -84,6 +85,8 @@ def _numbers(text: str, kind: type, what: str) -> list:
         raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from e
     if not values:
         raise argparse.ArgumentTypeError("give at least one value")
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite {what}, got {text!r}")
     return values
 
 
@@ -152,13 +155,27 @@ def add_param_options(
             parser.add_argument(flag, type=base if base in (int, float, str) else str, **kw)
 
 
+def settings_dict(pairs: list[tuple[str, Any]], field: str) -> dict[str, Any]:
+    """Repeated KEY=VALUE options as one dict; a key given twice with two values is refused
+    (one of them would be dropped)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out and out[key] != value:
+            raise ConfigError(
+                f"{key} is given twice ({field}: {out[key]!r} and {value!r}); give it once"
+            )
+        out[key] = value
+    return out
+
+
 def params_from_args(cls: type[P], args: argparse.Namespace, **extra: Any) -> P:
     """The params of the options given (the rest take their defaults), checked."""
     hints = cls.field_types()
     given = {k: v for k, v in vars(args).items() if k in hints}
     for k, v in given.items():  # repeated KEY=VALUE options arrive as (key, value) pairs
         if _base_type(hints[k]) is dict:
-            given[k] = dict(v)
+            f = next(f for f in dataclasses.fields(cls) if f.name == k)
+            given[k] = settings_dict(v, f.metadata.get("flag") or "--" + k.replace("_", "-"))
     return cls.from_dict({**given, **extra})
 
 

@@ -18,6 +18,8 @@ import json
 import os
 from typing import Any
 
+from ganflow.flows.params import settings_dict
+
 # flow name -> "module:function"; imported only when served
 FLOWS = {
     "augment": "ganflow.flows.augment:augment_flow",
@@ -63,7 +65,7 @@ def build_deployments(args: argparse.Namespace) -> list[Any]:
             ) from e
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
-    params: dict[str, Any] = dict(args.params)
+    params: dict[str, Any] = settings_dict(args.params, "--param")
     if not args.flows and not args.pipeline:
         raise ValueError("name the flow(s) to serve, or a pipeline file with --pipeline")
     deployments = []
@@ -163,7 +165,7 @@ def describe(args: argparse.Namespace) -> str:
             "pipeline": args.pipeline,
             "cron": args.cron,
             "interval": args.interval,
-            "parameters": dict(args.params),
+            "parameters": settings_dict(args.params, "--param"),
             "name": args.name,
         }
     )

@@ -345,13 +345,14 @@ def add_sweep_parser(sub: Any, setting: Callable[[str], tuple[str, Any]]) -> Non
 
 def params_of(args: Any) -> SweepParams:
     from ganflow.flows.gan import parse_grid
+    from ganflow.flows.params import settings_dict
 
     return SweepParams.from_dict(
         {
             "flow": args.flow,
             "grid": parse_grid(args.grid),
             "seeds": args.seeds,
-            "params": dict(args.params),
+            "params": settings_dict(args.params, "--param"),
             "runner": args.runner,
             "workers": args.workers,
             "dask_address": args.dask_address,

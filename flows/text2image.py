@@ -82,6 +82,12 @@ class Text2ImageParams(Config):
         self.require("at least 1", "epochs", "test_images", "export_images", "train_images")
         self.require("not negative", "seed")
         self.require("positive", "max_minutes", "stage2_minutes")
+        s = self.image_size
+        if "stage1_size" not in self.settings and (s < 32 or s & (s - 1)):
+            raise ConfigError(
+                f"--image-size must be a power of 2 of at least 32 (Stage-I draws at half of "
+                f"it), got {s}"
+            )
         check_split(self.gpus, self.model_config())
         EncoderRecipe(kind=self.text_encoder).validate()
 

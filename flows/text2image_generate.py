@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from ganflow.tasks.data.raw import DataError
+from ganflow.tasks.io import check_new_output
 
 
 def add_generate_parser(sub: argparse._SubParsersAction) -> None:
@@ -75,11 +74,7 @@ def run_generate(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     if not args.prompt.strip():
         raise ValueError("--prompt is empty")
-    out = Path(args.output)
-    if out.exists():
-        raise DataError(f"{out} exists; it is not overwritten (choose another --output)")
-    if not out.parent.is_dir():
-        raise DataError(f"the folder of {out} does not exist")
+    out = check_new_output(args.output, "--output")
     device = str(select_device(args.device))
     run, enc = open_text2image(args.checkpoint, device)
     stage = args.stage or run.record["stage"]

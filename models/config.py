@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -43,7 +44,9 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
                 continue
             try:
                 return coerce(name, value, a)
-            except ConfigError:
+            except ConfigError as e:
+                if "finite" in str(e):  # the right type, outside every setting's domain
+                    raise
                 continue
         raise ConfigError(f"{name}={value!r}: expected {_type_name(tp)}")
     if tp is Any:
@@ -56,6 +59,8 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # nan and inf are in no setting's domain
+                raise ConfigError(f"{name}={value!r}: expected a finite number")
             return float(value)
     elif tp is str:
         if isinstance(value, str):

@@ -167,6 +167,52 @@ def _differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
             != json.dumps(current.get(k), sort_keys=True, default=str)]  # fmt: skip
 
 
+def published_version(path: str | Path) -> Path | None:
+    """The published data set version (a folder with a manifest.json) that path lies in or
+    is, following links; None when it lies in none."""
+    p = Path(path).absolute()
+    for q in (p, *p.parents, *((r := p.resolve()), *r.parents)):
+        if (q / "manifest.json").is_file():
+            return q
+    return None
+
+
+def check_new_output(path: str | Path, what: str = "--output", folder: bool = False) -> Path:
+    """The rule for every file or folder a command writes by a path the user gave, checked
+    before anything is written: never inside a published data set version, never over a
+    file that exists (a folder: one that is empty may be filled), never through a link.
+    Raises OutputPathError with one line naming the path and the rule."""
+    p = Path(path)
+    version = published_version(p)
+    if version is not None:
+        raise OutputPathError(
+            f"{what} {p} is inside the published data set version {version}: versions are "
+            "never written into; give another path"
+        )
+    if p.is_symlink():
+        raise OutputPathError(
+            f"{what} {p} is a link; give a plain path (nothing is written through links)"
+        )
+    if folder:
+        if p.exists() and not p.is_dir():
+            raise OutputPathError(f"{what} {p} is a file; give a new or empty folder")
+        if p.is_dir() and any(p.iterdir()):
+            raise OutputPathError(
+                f"{what} {p} is not empty: nothing is overwritten; give a new or empty folder"
+            )
+    elif p.exists():
+        raise OutputPathError(f"{what} {p} exists; it is not overwritten (give another path)")
+    parent = p.absolute().parent
+    if not parent.is_dir():
+        raise OutputPathError(f"{what} {p}: its folder {parent} does not exist")
+    return p
+
+
+class OutputPathError(ValueError):
+    """An output path a command must not write: inside a published version, an existing
+    file, a non-empty folder, a link."""
+
+
 def claim_run_dir(
     path: str | Path | None,
     flow: str,
@@ -181,12 +227,12 @@ def claim_run_dir(
     p = Path(path) if path else new_run_dir(fresh or flow)
     if p.exists() and not p.is_dir():
         raise RunDirError(f"run directory {p} is a file; give a directory (or none for a new one)")
-    for q in (p, *p.parents):
-        if (q / "manifest.json").is_file():
-            raise RunDirError(
-                f"run directory {p} is inside the published data set version {q}: versions are "
-                "never written into; give another directory"
-            )
+    q = published_version(p)
+    if q is not None:
+        raise RunDirError(
+            f"run directory {p} is inside the published data set version {q}: versions are "
+            "never written into; give another directory"
+        )
     mark = p / RUN_MARK
     if mark.is_file():
         try:

@@ -74,6 +74,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
     missing = [k for k in MANIFEST_KEYS if not isinstance(m, dict) or k not in m]
     if missing:
         raise ExportError(f"{f} is corrupt: it lacks {missing}")
+    kinds = {"files": dict, "class_names": list, "count": int, "schema_version": int}
+    wrong = [k for k, kind in kinds.items() if not isinstance(m[k], kind)]
+    files = m["files"] if isinstance(m["files"], dict) else {}
+    if any(not isinstance(k, str) or not isinstance(v, str) for k, v in files.items()):
+        wrong.append("files")
+    if wrong:
+        raise ExportError(f"{f} is corrupt: {', '.join(sorted(set(wrong)))} of the wrong type")
     if m["schema_version"] > SCHEMA_VERSION:
         raise ExportError(
             f"{f} has schema version {m['schema_version']}; this ganflow reads up to {SCHEMA_VERSION}"
@@ -83,6 +90,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 def list_datasets(root: str | Path | None = None) -> list[dict[str, Any]]:
     """One row per version of every data set under root (newest version last)."""
+    if root is not None and not Path(root).is_dir():
+        raise ExportError(f"--root {root} is not a folder of data sets (no such directory)")
     root = Path(root) if root else DATASETS_DIR
     rows = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:

@@ -16,6 +16,7 @@ import torch
 from ganflow.tasks.data.folders import image_files, read_images
 from ganflow.tasks.data.raw import DataError
 from ganflow.tasks.data.safefiles import check_tree
+from ganflow.tasks.io import check_new_output
 from ganflow.tasks.progress import Progress
 from ganflow.tasks.train.checkpoint import CheckpointError, load_run
 
@@ -118,10 +119,8 @@ def translate_folder(
 ) -> dict[str, Any]:
     from PIL import Image
 
+    dst = check_new_output(output_dir, "--output", folder=True)
     run, src, files = _open(checkpoint, input_dir, direction, device)
-    dst = Path(output_dir)
-    if dst.exists() and any(dst.iterdir()):
-        raise DataError(f"output folder {dst} is not empty: nothing is overwritten; name a new one")
     source = TranslatedFolder(run, direction, src, files)
     tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
     bar = Progress(f"translate {direction}", len(files), "img")

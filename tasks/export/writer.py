@@ -45,7 +45,7 @@ from ganflow.tasks.export.layout import (
     versions,
 )
 from ganflow.tasks.export.version import VersionWriter
-from ganflow.tasks.io import file_sha256
+from ganflow.tasks.io import file_sha256, published_version
 from ganflow.tasks.progress import Progress
 
 
@@ -153,12 +153,12 @@ def export_dataset(
     opts.validate()
     root = Path(root) if root else DATASETS_DIR
     set_dir = root / check_name(name)
-    for q in (set_dir, *set_dir.parents):
-        if (q / "manifest.json").is_file():
-            raise ExportError(
-                f"--root {root} is inside the published data set version {q}: versions are never "
-                "written into; give another root"
-            )
+    q = published_version(set_dir)
+    if q is not None:
+        raise ExportError(
+            f"--root {root} is inside the published data set version {q}: versions are never "
+            "written into; give another root"
+        )
     src = source if source is not None else open_generator(checkpoint, device)
     wanted = resolve_classes(opts.classes, src.class_names)
     set_dir.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,10 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """The checkpoint dict; with `family`, a checkpoint of another model family is refused."""
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(path.rglob("checkpoint.pt"))[:1]
+        hint = f", e.g. {inside[0]}" if inside else ""
+        raise CheckpointError(f"checkpoint {path} is a directory; give a checkpoint file{hint}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
@@ -106,6 +110,13 @@ _CORE = {"format_version", "step", "config", "state", "rng", "history", "class_n
          "fingerprint"}  # fmt: skip
 
 
+def _reason(e: BaseException) -> str:
+    """What is wrong, in words: a KeyError's bare key ('D') becomes 'no entry D'."""
+    if isinstance(e, KeyError) and e.args and isinstance(e.args[0], str) and " " not in e.args[0]:
+        return f"it has no entry {e.args[0]} (the state of a network or an optimiser)"
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+
+
 def load_run(
     path: str | Path, device: str | torch.device = "cpu", family: str | None = None
 ) -> Run:
@@ -120,7 +131,7 @@ def load_run(
         fam.load(modules, ckpt["state"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(
-            f"checkpoint {path} does not hold a loadable {fam.name} run: {e}"
+            f"checkpoint {path} does not hold a loadable {fam.name} run: {_reason(e)}"
         ) from e
     for m in modules.values():
         m.to(device).eval()

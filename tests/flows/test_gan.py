@@ -39,6 +39,8 @@ def test_parse_grid():
     }
     with pytest.raises(ValueError, match="key=v1"):
         parse_grid(["loss"])
+    # an axis given twice takes the values of both, each once
+    assert parse_grid(["pack=1", "loss=hinge", "pack=2,1"]) == {"pack": [1, 2], "loss": ["hinge"]}
 
 
 def test_train_resume_and_score_on_the_ring(tmp_path):

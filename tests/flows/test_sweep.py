@@ -72,6 +72,19 @@ def test_cli_refuses_a_bad_axis_with_one_line(capsys):
     code = main(["sweep", "semi-supervised", "--grid", "labels_per_clas=3,5"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "labels_per_clas" in err[0]
+    code = main(["sweep", "semi-supervised", "--param", "epochs=2", "--param", "epochs=3"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [
+        "ganflow: error: epochs is given twice (--param: 2 and 3); give it once"
+    ]
+    code = main(["semi-supervised", "--set", "lr_d=0.001", "--set", "lr_d=0.002", "--no-prefect"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [
+        "ganflow: error: lr_d is given twice (--set: 0.001 and 0.002); give it once"
+    ]
+    code = main(["semi-supervised", "--max-minutes", "nan", "--no-prefect"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "max_minutes=nan: expected a finite number" in err[0]
 
 
 def test_sweep_on_two_dask_workers_finds_four_completed_points(server_env, tmp_path, capsys):

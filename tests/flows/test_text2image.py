@@ -95,7 +95,7 @@ def test_generate_draws_the_grid_reads_back_and_never_overwrites(attribute_run, 
 
 @pytest.mark.parametrize("argv, message", [
     (["text2image", "train", "--data", "cub"], "needs --data-root"),
-    (["text2image", "train", "--image-size", "48"], "power of 2"),
+    (["text2image", "train", "--image-size", "48"], "--image-size must be a power of 2 of at least 32 (Stage-I draws at half of it), got 48"),
     (["text2image", "train", "--epochs", "0"], "epochs"),
     (["text2image", "generate", "--checkpoint", "nope.pt", "--prompt", "x", "--output", "/tmp/none-such-dir/x.png"], "does not exist"),
 ])  # fmt: skip

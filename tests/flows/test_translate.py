@@ -99,3 +99,14 @@ def test_bad_translate_input_is_one_line(tmp_path, capsys):
     assert main(["translate", "apply", "--checkpoint", str(tmp_path / "x.pt"), "--input", str(tmp_path),
                  "--output", str(tmp_path / "o")]) == 2  # fmt: skip
     assert "does not exist" in capsys.readouterr().err
+    version = tmp_path / "sets" / "mine" / "v1"
+    version.mkdir(parents=True)
+    (version / "manifest.json").write_text("{}")
+    assert main(["translate", "apply", "--checkpoint", str(tmp_path / "x.pt"), "--input", str(tmp_path),
+                 "--output", str(version / "translated")]) == 2  # fmt: skip
+    assert "inside the published data set version" in capsys.readouterr().err
+    assert sorted(p.name for p in version.iterdir()) == ["manifest.json"]
+    grid = ["text2image", "generate", "--checkpoint", str(tmp_path / "x.pt"), "--prompt", "a shoe"]
+    assert main([*grid, "--output", str(version / "grid.png")]) == 2
+    assert "inside the published data set version" in capsys.readouterr().err
+    assert sorted(p.name for p in version.iterdir()) == ["manifest.json"]

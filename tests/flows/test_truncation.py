@@ -49,6 +49,7 @@ def test_curve_rows_plot_and_json(gan_checkpoint, capsys, tmp_path):
 def test_refusals_are_one_line(gan_checkpoint, capsys, tmp_path):
     for extra, names in (
         (["--thresholds", "0,1"], "thresholds"),
+        (["--thresholds", "nan,0.5"], "expected finite numbers, got 'nan,0.5'"),
         (["--num-samples", "3"], "num_samples"),
     ):
         code = main(

@@ -62,3 +62,11 @@ def test_parse_setting_reads_json_else_a_string():
     assert parse_setting("d=[1, 2]") == ("d", [1, 2])
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_setting("novalue")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_number_is_in_no_settings_domain(value):
+    from ganflow.models.gan.config import GANConfig
+
+    with pytest.raises(ConfigError, match="expected a finite number"):
+        GANConfig().with_overrides({"lr_g": value})

@@ -86,3 +86,37 @@ def test_a_failed_command_leaves_no_empty_run_directory(tmp_path, capsys):
                      "--data-root", str(bad), "--run-dir", str(tmp_path / run)])  # fmt: skip
         assert code == 2 and "x.png" in capsys.readouterr().err
         assert (tmp_path / run).exists() == remains
+
+
+@pytest.mark.parametrize(
+    "folder, make, says",
+    [
+        (False, lambda p: p.write_text("x"), "exists; it is not overwritten"),
+        (True, lambda p: p.write_text("x"), "is a file"),
+        (True, lambda p: (p.mkdir(), (p / "a.png").write_text("x")), "is not empty"),
+        (False, lambda p: p.symlink_to(p.parent / "elsewhere"), "is a link"),
+        (False, lambda p: (p.parent / "manifest.json").write_text("{}"), "published data set"),
+        (True, lambda p: (p.parent / "manifest.json").write_text("{}"), "published data set"),
+    ],
+)
+def test_an_output_path_never_overwrites_nor_writes_into_a_version(tmp_path, folder, make, says):
+    from ganflow.tasks.io import OutputPathError, check_new_output
+
+    target = tmp_path / "out"
+    make(target)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(OutputPathError, match=says):
+        check_new_output(target, "--output", folder=folder)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_an_output_through_a_link_into_a_version_is_refused(tmp_path):
+    from ganflow.tasks.io import OutputPathError, check_new_output
+
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "manifest.json").write_text("{}")
+    (tmp_path / "door").symlink_to(tmp_path / "v1")
+    with pytest.raises(OutputPathError, match="published data set version"):
+        check_new_output(tmp_path / "door" / "grid.png")
+    assert check_new_output(tmp_path / "new.png") == tmp_path / "new.png"
+    assert check_new_output(tmp_path / "empty", folder=True) == tmp_path / "empty"

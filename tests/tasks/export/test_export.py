@@ -170,9 +170,17 @@ def test_verify_names_changed_missing_and_extra_files_and_a_corrupt_manifest(cga
     assert f"{rel(files[0])} has changed (SHA-256 differs from the manifest)" in problems
     assert f"{rel(files[1])} is missing" in problems
     assert f"{rel(files[2].parent / 'stray.png')} is not in the manifest" in problems
+    good = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps({**good, "files": "images/a.png"}))
+    res = verify(path)
+    assert not res["ok"] and res["problems"] == [
+        f"{path / 'manifest.json'} is corrupt: files of the wrong type"
+    ]
     (path / "manifest.json").write_text("{not json")
     res = verify(path)
     assert not res["ok"] and "manifest.json is corrupt" in res["problems"][0]
+    with pytest.raises(ExportError, match="is not a folder of data sets"):
+        list_datasets(tmp_path / "none-such")
 
 
 def test_names_and_label_files_cannot_leave_their_folder(cgan_ckpt, tmp_path):

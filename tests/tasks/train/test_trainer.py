@@ -1,4 +1,5 @@
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -161,6 +162,22 @@ def test_corrupt_or_foreign_checkpoints(tmp_path):
     torch.save({"format_version": 99}, tmp_path / "new.pt")
     with pytest.raises(CheckpointError, match="format version 99"):
         load_checkpoint(tmp_path / "new.pt")
+    with pytest.raises(CheckpointError, match="is a directory; give a checkpoint file"):
+        load_checkpoint(tmp_path)
+
+
+def test_a_checkpoint_without_a_network_is_named_in_words(digits_bundle, tmp_path):
+    path = Path(train(digits_bundle["path"], CFG, RUN, tmp_path / "run")["checkpoint"])
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt["state"]["D"]
+    torch.save(ckpt, tmp_path / "no-d.pt")
+    with pytest.raises(CheckpointError, match=r"loadable ssgan run: .*D\b") as e:
+        load_run(tmp_path / "no-d.pt")
+    assert "'D'" not in str(e.value)
+    with pytest.raises(
+        CheckpointError, match=f"is a directory; give a checkpoint file, e.g. {path}"
+    ):
+        load_checkpoint(tmp_path)
 
 
 def test_atomic_save_leaves_no_temporary_file(tmp_path):
