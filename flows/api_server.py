@@ -11,14 +11,17 @@ waits for it before the flow runs. Nothing changes when an API is configured, wi
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +99,27 @@ def _api_configured() -> bool:
     return bool(profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL"))
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a function for Popen's preexec_fn that has the kernel send the child
+    SIGTERM when the process that started it dies, however it dies (a SIGKILL runs no exit
+    handler, and the server would outlive it); None elsewhere (the exit handlers stop it)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the line above: go now
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
 def prestart(argv: list[str], flow_commands: set[str]) -> TemporaryServer | None:
     """Start the temporary server for a flow command that will need one; None otherwise."""
     if not argv or argv[0] not in flow_commands or {"--no-prefect", "-h", "--help"} & set(argv):
@@ -113,7 +137,7 @@ def prestart(argv: list[str], flow_commands: set[str]) -> TemporaryServer | None
         [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), "--factory",
          "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "error", "--lifespan", "on"],
-        env=env, stdout=subprocess.DEVNULL, stderr=log_file,
+        env=env, stdout=subprocess.DEVNULL, stderr=log_file, preexec_fn=_die_with_parent(),
     )  # fmt: skip
     log_file.close()
     server = TemporaryServer(process, f"http://127.0.0.1:{port}/api", log)

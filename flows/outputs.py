@@ -50,6 +50,7 @@ def semi_supervised_json(summary: dict[str, Any]) -> dict[str, Any]:
         "epochs": summary["epochs"],
         "fingerprints": summary["fingerprints"],
         "config": summary["config"],
+        "graph_alpha": summary["graph_alpha"],
     }
 
 

@@ -1,5 +1,11 @@
 """The temporary Prefect API server started beside a flow command's imports."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from ganflow.flows import api_server
@@ -51,3 +57,47 @@ def test_a_started_server_answers_and_stops(monkeypatch, tmp_path):
         if server is not None:
             server.stop()
     assert server.process.poll() is not None
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_server_does_not_outlive_a_killed_command(tmp_path):
+    """A command SIGKILLed (no exit handler runs) takes its temporary server with it."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["GANFLOW_DATA"] = str(tmp_path / "data")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "ganflow.flows.cli", "semi-supervised", "--epochs", "1",
+         "--run-dir", str(tmp_path / "run"), "--quiet"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _children(p.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        servers = _children(p.pid)
+        assert servers, "no server was started"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(s) for s in servers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [s for s in servers if _alive(s)]
+    for s in left:
+        os.kill(s, signal.SIGKILL)
+    assert not left, "the server outlived its command"
