@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ganflow",
         description="Semi-supervised learning and synthetic data with adversarial models.",
     )
+    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    parser.add_argument("--version", "-V", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     for c in commands().values():
         p = sub.add_parser(c.name, help=c.help, description=c.help)
@@ -208,10 +210,50 @@ ALIASES = {
 }
 
 
+DATA_DIR_HELP = (
+    "ganflow --data-dir DIR COMMAND ...: where runs, caches, built-in data sets and exports "
+    "go (default: $GANFLOW_DATA, else data/ in the working directory)"
+)
+
+
+def split_data_dir(argv: list[str]) -> tuple[str | None, list[str]]:
+    """(DIR, the rest) of `--data-dir DIR ...` or `--data-dir=DIR ...` before the command."""
+    if argv[:1] == ["--data-dir"]:
+        if len(argv) < 2:
+            return "", argv[1:]
+        return argv[1], argv[2:]
+    if argv and argv[0].startswith("--data-dir="):
+        return argv[0].split("=", 1)[1], argv[1:]
+    return None, argv
+
+
+def ganflow_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ganflow")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     from ganflow.flows.api_server import prestart
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv in (["--version"], ["-V"]):
+        print(f"ganflow {ganflow_version()}")
+        return 0
+    data_dir, argv = split_data_dir(argv)
+    if data_dir is not None:
+        from ganflow.tasks.io import use_data_dir
+
+        try:
+            if not data_dir.strip():
+                raise ValueError("--data-dir needs a folder: ganflow --data-dir DIR COMMAND ...")
+            use_data_dir(data_dir)
+        except ValueError as e:
+            print(f"ganflow: error: {e}", file=sys.stderr)
+            return 2
     if tuple(argv[:2]) in ALIASES:
         argv = [*ALIASES[tuple(argv[:2])], *argv[2:]]
     server = prestart(argv, PRESTART)

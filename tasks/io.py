@@ -21,8 +21,38 @@ from typing import IO, Any
 
 import numpy as np
 
-# Default root of data sets, caches and runs: $GANFLOW_DATA, else data/ in the repository.
-DATA_DIR = Path(os.environ.get("GANFLOW_DATA", Path(__file__).resolve().parent.parent / "data"))
+
+def default_data_dir() -> Path:
+    """The root of data sets, caches, runs and exports, as command-line tools choose one:
+    `ganflow --data-dir DIR`, else $GANFLOW_DATA, else data/ in the working directory (never
+    beside the installed package, which may be read-only and is replaced on upgrade)."""
+    return Path(os.environ.get("GANFLOW_DATA") or Path.cwd() / "data").absolute()
+
+
+DATA_DIR = default_data_dir()
+
+
+def use_data_dir(path: str | Path) -> Path:
+    """Make `path` the data root of this process and of the processes it starts (torchrun
+    ranks, Dask workers inherit $GANFLOW_DATA): every loaded ganflow module's DATA_DIR and
+    DATASETS_DIR are moved to it. Returns the absolute root."""
+    import sys
+
+    global DATA_DIR
+    root = Path(path).expanduser().absolute()
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--data-dir {path} is a file; give a folder (it is created if missing)")
+    old = DATA_DIR
+    os.environ["GANFLOW_DATA"] = str(root)
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("ganflow.") or module is None:
+            continue
+        if getattr(module, "DATA_DIR", None) == old:
+            module.DATA_DIR = root
+        if getattr(module, "DATASETS_DIR", None) == old / "datasets":
+            module.DATASETS_DIR = root / "datasets"
+    DATA_DIR = root
+    return root
 
 
 @contextlib.contextmanager

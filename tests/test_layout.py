@@ -5,6 +5,8 @@ is `ganflow.*` with no bare top-level `models` or `tasks`."""
 from __future__ import annotations
 
 import ast
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +130,47 @@ def test_the_distribution_is_ganflow_and_nothing_bare(tmp_path, code, ok):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
     )
     assert (proc.returncode == 0) == ok, proc.stderr
+
+
+def test_the_built_wheel_runs_from_another_directory_with_its_data_there(tmp_path):
+    """Installed from a wheel (not the checkout), a command run in a user's folder keeps its
+    runs in that folder's data/, not inside the installed package; --data-dir moves them."""
+    pytest.importorskip("setuptools")
+    wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "project"
+    work.mkdir()
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(wheels), str(REPO)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    if build.returncode != 0 and "No module named pip" in build.stderr:
+        pytest.skip("no pip in this environment")
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = wheels.glob("ganflow-*.whl")
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-2000:]
+    env = {k: v for k, v in os.environ.items() if k not in ("GANFLOW_DATA", "PREFECT_API_URL")}
+    env["PYTHONPATH"] = str(site)
+    cli = [sys.executable, "-m", "ganflow.flows.cli"]
+    where = subprocess.run(
+        [sys.executable, "-c", "import ganflow.tasks.io as io; print(io.__file__); print(io.DATA_DIR)"],
+        capture_output=True, text=True, cwd=work, env=env,
+    )  # fmt: skip
+    module, root = where.stdout.split()
+    assert Path(module).is_relative_to(site) and Path(root) == work / "data"
+    run = [*cli, "cluster", "--data", "digits", "--epochs", "1", "--no-prefect", "--quiet",
+           "--json"]  # fmt: skip
+    done = subprocess.run(run, capture_output=True, text=True, cwd=work, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert Path(json.loads(done.stdout)["run_dir"]).is_relative_to(work / "data" / "runs")
+    assert not (site / "ganflow" / "data").exists()
+    other = tmp_path / "elsewhere"
+    done = subprocess.run([*cli, "--data-dir", str(other), *run[3:]], capture_output=True,
+                          text=True, cwd=work, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert Path(json.loads(done.stdout)["run_dir"]).is_relative_to(other / "runs")
+    version = subprocess.run([*cli, "--version"], capture_output=True, text=True, env=env)
+    assert version.stdout.startswith("ganflow ")
