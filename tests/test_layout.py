@@ -136,11 +136,19 @@ def test_the_built_wheel_runs_from_another_directory_with_its_data_there(tmp_pat
     """Installed from a wheel (not the checkout), a command run in a user's folder keeps its
     runs in that folder's data/, not inside the installed package; --data-dir moves them."""
     pytest.importorskip("setuptools")
+    import shutil
+
     wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "project"
     work.mkdir()
+    source = tmp_path / "source"  # a copy: the build writes build/ and *.egg-info beside it
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for layer in LAYERS:
+        shutil.copytree(REPO / layer, source / layer, ignore=shutil.ignore_patterns("__pycache__"))
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(wheels), str(REPO)],
+         "-w", str(wheels), str(source)],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     if build.returncode != 0 and "No module named pip" in build.stderr:
