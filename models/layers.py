@@ -35,13 +35,31 @@ def maybe_weight_norm(layer: nn.Module, enabled: bool) -> nn.Module:
     return weight_norm(layer) if enabled else layer
 
 
+class Standardise(nn.Module):
+    """Per-channel (x - mean) / std with mean and std buffers (saved with the model), set from
+    data by weight_norm_data_init; the identity until then."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, channels, 1, 1))
+        self.register_buffer("std", torch.ones(1, channels, 1, 1))
+
+    def fit(self, x: torch.Tensor) -> None:
+        self.mean.copy_(x.mean((0, 2, 3), keepdim=True))
+        self.std.copy_(x.std((0, 2, 3), keepdim=True).add(1e-3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
 @torch.no_grad()
 def weight_norm_data_init(module: nn.Module, x: torch.Tensor) -> None:
     """Data-dependent initialisation of weight normalisation (Salimans & Kingma 2016, section
     3; the released K+1 GAN code's init pass): layer by layer in the order of the forward
     pass, each weight-normalised Conv2d or Linear gets g <- g / std and b <- (b - mean) / std,
     with the mean and std of its outputs on x per output unit, so that its outputs on x have
-    zero mean and unit variance. Without it a deep weight-normalised net with PyTorch's
+    zero mean and unit variance (a Standardise layer takes its inputs' per-channel mean and
+    std). Without it a deep weight-normalised net with PyTorch's
     default initialisation shrinks its activations several-fold per layer, and a nine-layer
     discriminator starts (and stays) with near-constant outputs. Runs in eval mode (no noise
     or dropout); module's RNG use is left as it was."""
@@ -56,7 +74,12 @@ def weight_norm_data_init(module: nn.Module, x: torch.Tensor) -> None:
         shape = [1, -1] + [1] * (out.dim() - 2)
         return (out - mean.view(shape)) / std.view(shape)
 
-    hooks = [
+    def standardise(layer: Standardise, inputs: tuple) -> None:
+        layer.fit(inputs[0])
+
+    hooks = [m.register_forward_pre_hook(standardise) for m in module.modules()
+             if isinstance(m, Standardise)]  # fmt: skip
+    hooks += [
         m.register_forward_hook(normalise)
         for m in module.modules()
         if isinstance(m, nn.Conv2d | nn.Linear)

@@ -184,6 +184,37 @@ def front_side(side: int) -> int:
     return side if side <= FRONT_SIDE else FRONT_SIDE
 
 
+class ScatteringMaps(nn.Module):
+    """(N, C, H, W) images in [0, 1] -> (N, M, S/4, S/4) log-scattering maps (J=2, L=8) at
+    S = front_side(H): the first layers of a hybrid network (Oyallon et al. 2017, "Scaling
+    the scattering transform": fixed scattering, then a trained CNN, which generalises from
+    few labels better than a CNN on pixels). Colour images as ScatteringFront reads them:
+    the luminance scattered and the colour averaged over the same 4x4 windows (M = 81 + 2);
+    grey images scattered per channel (M = 81 C). Differentiable, with no parameters: the
+    filters are rebuilt, not saved."""
+
+    def __init__(self, channels: int, side: int) -> None:
+        super().__init__()
+        self.colour, self.side = channels == 3, front_side(side)
+        self.scattering = Scattering2D((self.side, self.side), J=2, L=8)
+        per = scattering_channels(2, 8)
+        self.out_channels = per + 2 if self.colour else channels * per
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (N, C, H, W) -> maps; maps computed before (N, out_channels, S/4, S/4), as
+        precomputed real batches come, pass through."""
+        if x.shape[1] == self.out_channels and x.shape[-1] == self.side // 4:
+            return x
+        if x.shape[-1] != self.side:
+            x = F.interpolate(x, size=(self.side, self.side), mode="bilinear", antialias=True)
+        if not self.colour:
+            return torch.log1p(10.0 * self.scattering(x))
+        r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+        lum = 0.299 * r + 0.587 * g + 0.114 * b
+        chroma = F.avg_pool2d(torch.cat([b - lum, r - lum], 1), 4)
+        return torch.cat([torch.log1p(10.0 * self.scattering(lum)), CHROMA_SCALE * chroma], 1)
+
+
 class ScatteringFront(nn.Module):
     """A fixed front end for the encoder: log-scattering coefficients (J=2, L=8), projected
     on their top `dims` whitened principal components and scaled to norm sqrt(dims) (unit

@@ -15,16 +15,17 @@ ARCH_IMAGE_SIZE = {"mlp28": 28, "mlp8": 8, "mlp8s": 8, "conv28": 28, "conv28s": 
                    "conv8": 8}  # fmt: skip
 # conv: the paper's CIFAR-10 all-conv D (96 then 192 channels, stride-2 stages down to 8x8) and
 # its transposed-conv G, at any side; convs: a narrow strided conv D (32 channels at the side,
-# doubling to 256) and a DCGAN-style G, a useful rate on a CPU (models/stages.py)
-SIDE_ARCHS = ("conv", "convs")
+# doubling to 256) and a DCGAN-style G, a useful rate on a CPU (models/stages.py); scat: a
+# hybrid D, fixed scattering maps then a small conv net (Oyallon et al. 2017), with convs's G
+SIDE_ARCHS = ("conv", "convs", "scat")
 ARCHS = (*ARCH_IMAGE_SIZE, *SIDE_ARCHS)
 AUGMENTS = ("none", "shift", "shift-flip")
 
 
 @dataclass
 class SSGANConfig(Config):
-    # mlp28 | mlp8 | mlp8s | conv28 | conv28s | conv32 | conv8 | conv | convs; auto picks by
-    # size and device: mlp8 at 8, mlp28 at 28, else conv on a GPU and convs on a CPU
+    # mlp28 | mlp8 | mlp8s | conv28 | conv28s | conv32 | conv8 | conv | convs | scat; auto
+    # picks by size and device: mlp8 at 8, mlp28 at 28, else conv on a GPU and convs on a CPU
     arch: str = "auto"
     z_dim: int = 100  # generator noise size, z ~ U(0, 1)
     feature_matching: bool = True  # G: ||E f(x) - E f(G(z))||^2 (sec. 3.1); else non-saturating
@@ -138,6 +139,10 @@ ARCH_DEFAULTS: dict[str, dict[str, float]] = {
     ),
     "convs": dict(
         input_noise=0.1, hidden_noise=0.2, input_dropout=0.0, dropout=0.2, lr_d=0.0006, lr_g=0.0006,
+        data_init=True,
+    ),
+    "scat": dict(
+        input_noise=0.0, hidden_noise=0.0, input_dropout=0.2, dropout=0.3, lr_d=0.001, lr_g=0.001,
         data_init=True,
     ),
 }  # fmt: skip

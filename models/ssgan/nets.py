@@ -16,6 +16,12 @@ Architectures:
          is this net at 32 pixels).
   convs  a narrow strided conv D (32 channels at the side, doubling to 256) and a DCGAN-style
          G, at any side: the default on a CPU for sides other than 8 and 28.
+  scat   a hybrid D (Oyallon et al. 2017): fixed log-scattering maps of the image (J=2, L=8;
+         colour: the luminance scattered, the colour averaged; sides above 32 resized to 32)
+         standardised per channel, then conv3x3 w, conv3x3 w, conv3x3 stride 2 to 2w,
+         conv3x3 2w, conv1x1 2w and global pooling (w = 128); convs's G. The scattering's
+         stability to small shifts and deformations is the prior a CNN learns only from many
+         labels: trained on the same labels it generalises better (benchmarks/README.md).
 
 Discriminators return (class logits (N, K), features (N, F)): the features are the last
 hidden layer, the one feature matching uses. Generators map z (N, z_dim) to images in [0, 1].
@@ -33,10 +39,12 @@ from ganflow.models.layers import (
     GaussianNoise,
     MinibatchDiscrimination,
     Reshape,
+    Standardise,
     VBNSequential,
     VirtualBatchNorm,
     maybe_weight_norm,
 )
+from ganflow.models.scattering import ScatteringMaps
 from ganflow.models.ssgan.config import ARCH_IMAGE_SIZE, ARCHS, SIDE_ARCHS, SSGANConfig
 
 # hidden widths of the MLP discriminators (the last is the feature layer) and generators
@@ -141,12 +149,32 @@ def _side_body(arch: str, channels: int, size: int, cfg: SSGANConfig) -> tuple[n
         layers += [*_conv(c_in, c_in, 3, 1, 0, wn), *_conv(c_in, c_in, 1, 1, 0, wn)]
         layers += [*_conv(c_in, c_in, 1, 1, 0, wn), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         return nn.Sequential(*layers), c_in
+    if arch == "scat":
+        return _hybrid_body(channels, size, cfg)
     p = stages.plan(size, 32, 256, f"architecture {arch}")
     for c in p.widths:
         layers += [*_conv(c_in, c, 3, 2, 1, wn), *_regularisers(hn, dr)]
         c_in = c
     layers += [*_conv(c_in, c_in, 3, 1, 1, wn), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     return nn.Sequential(*layers), c_in
+
+
+SCAT_WIDTH = 128  # w of the scat arch's conv net: w, w, then 2w channels
+
+
+def _hybrid_body(channels: int, size: int, cfg: SSGANConfig) -> tuple[nn.Module, int]:
+    """scat's body: scattering maps -> standardised -> the small conv net (see the module)."""
+    if size < 16:
+        raise ValueError(f"architecture scat takes sides of 16 pixels or more, got {size}")
+    wn, hn, dr, w = cfg.weight_norm, cfg.hidden_noise, cfg.dropout, SCAT_WIDTH
+    maps = ScatteringMaps(channels, size)
+    layers: list[nn.Module] = [maps, Standardise(maps.out_channels)]
+    layers += _regularisers(cfg.input_noise, cfg.input_dropout)
+    layers += [*_conv(maps.out_channels, w, 3, 1, 1, wn), *_conv(w, w, 3, 1, 1, wn)]
+    layers += [*_conv(w, 2 * w, 3, 2, 1, wn), *_regularisers(hn, dr)]
+    layers += [*_conv(2 * w, 2 * w, 3, 1, 1, wn), *_conv(2 * w, 2 * w, 1, 1, 0, wn)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return nn.Sequential(*layers), 2 * w
 
 
 def build_discriminator(
@@ -204,6 +232,7 @@ def _side_generator(
     """G for the archs that follow the side: z -> linear -> the first map of the stage plan ->
     stride-2 transposed convs -> sigmoid. conv: the paper's CIFAR-10 G (512 channels at 4x4,
     halving, 5x5 kernels); convs: DCGAN's 4x4 kernels, 256 channels halving to 32."""
+    arch = "convs" if arch == "scat" else arch  # scat's G is convs's
     k, pad, out_pad = (5, 2, 1) if arch == "conv" else (4, 1, 0)
     p = stages.plan(size, 128, 512) if arch == "conv" else stages.plan(size, 32, 256)
     c0 = p.widths[-1]

@@ -56,6 +56,9 @@ def make_batches(
         unl = IndexStream(len(data["x_unl"]), cfg.batch_size, seed * 3 + 2)
         unl2 = IndexStream(len(data["x_unl"]), cfg.batch_size, seed * 3 + 3)
     device = data["x_lab"].device
+    if "maps" in data:  # D's inputs of the real images, computed once (precomputed_views)
+        return _map_batches(data, cfg, seed, unlabelled, lab, unl if unlabelled else None,
+                            unl2 if unlabelled else None)  # fmt: skip
 
     def view(salt: int) -> Callable[[torch.Tensor, int], torch.Tensor]:
         if cfg.augment == "none":
@@ -75,10 +78,60 @@ def make_batches(
                 batch["x_unl_b"] = view_unl_b(x_unl, step)
             batch["x_unl2"] = _as_float(data["x_unl"][unl2(step).to(device)])
             if cfg.neighbour_weight > 0:
-                nbr = data["neighbours"]
-                g = torch.Generator().manual_seed((seed * 1_000_003 + step) * 17 + 11)
-                r = torch.randint(0, nbr.shape[1], (len(j),), generator=g).to(device)
-                batch["x_nbr"] = _as_float(data["x_unl"][nbr[j, r]])
+                batch["x_nbr"] = _as_float(data["x_unl"][_neighbour(data, j, seed, step)])
+            if cfg.graph_weight > 0:
+                batch["y_graph"] = data["graph"][j]
+        return batch
+
+    return next_batch
+
+
+def _neighbour(
+    data: dict[str, torch.Tensor], j: torch.Tensor, seed: int, step: int
+) -> torch.Tensor:
+    """One of the nearest neighbours of each unlabelled image j, drawn with (seed, step)."""
+    nbr = data["neighbours"]
+    g = torch.Generator().manual_seed((seed * 1_000_003 + step) * 17 + 11)
+    r = torch.randint(0, nbr.shape[1], (len(j),), generator=g).to(j.device)
+    return nbr[j, r]
+
+
+def _map_batches(
+    data: dict[str, torch.Tensor],
+    cfg: SSGANConfig,
+    seed: int,
+    unlabelled: bool,
+    lab: IndexStream,
+    unl: IndexStream | None,
+    unl2: IndexStream | None,
+) -> Callable[[int], Batch]:
+    """make_batches where D's inputs of the real images were computed once: data["maps"]
+    (U, V, ...) and data["maps_lab"] (L, V, ...) hold V views of each image (the image and,
+    with a flip augmentation, its mirror image), and each real image of a batch is one view
+    drawn with (seed, step): the scattering front end of the scat arch, whose maps are stable
+    to shifts of a few pixels, so only the flip is kept of the augmentation."""
+    device = data["x_lab"].device
+    maps, maps_lab = data["maps"], data["maps_lab"]
+
+    def take(source: torch.Tensor, idx: torch.Tensor, step: int, salt: int) -> torch.Tensor:
+        if source.shape[1] == 1:
+            return source[idx, 0].float()
+        g = torch.Generator().manual_seed((seed * 1_000_003 + step) * 29 + salt)
+        v = torch.randint(0, source.shape[1], (len(idx),), generator=g).to(device)
+        return source[idx, v].float()
+
+    def next_batch(step: int) -> Batch:
+        i = lab(step).to(device)
+        batch = {"x_lab": take(maps_lab, i, step, 1), "y_lab": data["y_lab"][i]}
+        if unlabelled:
+            assert unl is not None and unl2 is not None
+            j = unl(step).to(device)
+            batch["x_unl"] = take(maps, j, step, 2)
+            if cfg.consistency > 0:
+                batch["x_unl_b"] = take(maps, j, step, 3)
+            batch["x_unl2"] = take(maps, unl2(step).to(device), step, 4)
+            if cfg.neighbour_weight > 0:
+                batch["x_nbr"] = take(maps, _neighbour(data, j, seed, step), step, 5)
             if cfg.graph_weight > 0:
                 batch["y_graph"] = data["graph"][j]
         return batch
@@ -137,6 +190,8 @@ class SSGANObjective:
         cfg = self.cfg
         with torch.no_grad():
             fake = self.fake()  # (N, C, H, W)
+            if batch["x_unl"].shape[1:] != fake.shape[1:]:  # real batches came as D's maps
+                fake = self.D.body[0](fake)
         xs = [batch["x_lab"], batch["x_unl"], fake]
         if cfg.consistency > 0:
             xs.append(batch["x_unl_b"])

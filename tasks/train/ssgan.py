@@ -89,6 +89,39 @@ class _EvalClassifier:
         return self.error(self.bundle.x_val, self.bundle.y_val)
 
 
+# the most memory the scat arch's precomputed maps may take (float16); a larger pool is
+# scattered batch by batch instead, with the shift augmentation
+MAPS_MAX_BYTES = 2 << 30
+
+
+def precomputed_views(
+    D: nn.Module, bundle: DataBundle, cfg: SSGANConfig, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(maps (U, V, M, s, s), maps_lab (L, V, M, s, s)) float16: the scat arch's scattering
+    maps of every training image, computed once instead of at every step (they have no
+    parameters), V = 2 views (the image and its mirror image) with a flip augmentation,
+    else 1; None for the other archs, or where they would take more than MAPS_MAX_BYTES."""
+    if cfg.arch != "scat":
+        return None
+    front = D.body[0]
+    side, n_views = front.side // 4, 2 if cfg.augment == "shift-flip" else 1
+    x = bundle.x_train
+    if len(x) * n_views * front.out_channels * side * side * 2 > MAPS_MAX_BYTES:
+        return None
+
+    def scatter() -> torch.Tensor:
+        out = torch.empty(len(x), n_views, front.out_channels, side, side, dtype=torch.float16)
+        with torch.no_grad():
+            for i in range(0, len(x), 500):
+                xi = x[i : i + 500].to(device).float() / 255.0
+                for v in range(n_views):
+                    out[i : i + 500, v] = front(xi.flip(-1) if v else xi).half().cpu()
+        return out
+
+    maps = announced(f"scattering maps of {len(x)} training images ({n_views} views)", scatter)
+    return maps.to(device), maps[bundle.labelled].to(device)
+
+
 def neighbours(
     bundle: DataBundle, cfg: SSGANConfig, bundle_path: str | Path | None = None
 ) -> torch.Tensor:
@@ -271,6 +304,9 @@ def setup(
         "y_lab": bundle.y_train[bundle.labelled].to(device),
         "x_unl": bundle.x_train.to(device),
     }
+    views = precomputed_views(models["D"], bundle, cfg, device)
+    if views is not None:
+        data["maps"], data["maps_lab"] = views
     if kind == "gan" and cfg.neighbour_weight > 0:
         data["neighbours"] = neighbours(bundle, cfg, bundle_path).to(device)
     if kind == "gan" and cfg.graph_weight > 0 and graph is None:

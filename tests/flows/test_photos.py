@@ -100,6 +100,35 @@ def test_the_k_plus_1_gan_classifies_photographs_at_64(photos, tmp_path):
     assert len(s["gan"]["per_class_accuracy"]) == 3
 
 
+def test_the_hybrid_scattering_k_plus_1_gan_trains_on_precomputed_maps(photos, tmp_path):
+    import ganflow.tasks.train.ssgan as train_ssgan
+
+    p = SemiSupervisedParams(
+        data="folder", data_root=str(photos), image_size=64, channels=3, labels_per_class=2,
+        epochs=2, val_fraction=0.15, run_dir=str(tmp_path / "ss"),
+        model={"arch": "scat", "augment": "shift-flip", "batch_size": 8, "labelled_batch_size": 6,
+               "graph_rounds": 1, "graph_dims": 10},
+    )  # fmt: skip
+    seen = []
+    real = train_ssgan.precomputed_views
+
+    def spy(*a, **k):
+        seen.append(real(*a, **k))
+        return seen[-1]
+
+    train_ssgan.precomputed_views = spy
+    try:
+        s = run_semi_supervised(p)
+    finally:
+        train_ssgan.precomputed_views = real
+    assert s["config"]["arch"] == "scat" and 0.0 <= s["gan"]["test_error_mean"] <= 1.0
+    maps, maps_lab = seen[0]  # the GAN's: every training image, two views
+    assert maps.shape[1:] == (2, 83, 8, 8) and maps.dtype == torch.float16
+    assert len(maps_lab) == 6
+    again = run_semi_supervised(p)  # the finished run reads back
+    assert again["gan"]["test_errors"] == s["gan"]["test_errors"]
+
+
 def test_cluster_and_infogan_take_photographs_at_64(photos, tmp_path):
     c = run_cluster(ClusterParams(
         data="folder", data_root=str(photos), image_size=64, clusters=3, epochs=1,

@@ -368,3 +368,48 @@ def test_d_phase_adds_the_graph_label_term_with_its_weight(certainty):
     assert l_graph > 0
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(terms["graph"], l_graph, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("side", [16, 32, 64])
+def test_the_hybrid_scattering_d_reads_images_and_its_own_maps_alike(channels, side):
+    from ganflow.models.layers import weight_norm_data_init
+
+    cfg = resolve(SSGANConfig(arch="scat", vbn_reference_size=4), side)
+    m = build_models(cfg, channels, num_classes=4, seed=0, size=side)
+    x = m["G"](torch.rand(6, cfg.z_dim)).detach()
+    assert x.shape == (6, channels, side, side)
+    D = m["D"].eval()
+    weight_norm_data_init(D, x)
+    front = D.body[0]
+    assert front.side == min(side, 32) and D.body[1].std.min() != 1.0  # standardised from data
+    maps = front(x)
+    assert maps.shape == (6, front.out_channels, front.side // 4, front.side // 4)
+    (a, fa), (b, fb) = D(x), D(maps.half().float())  # the precomputed (float16) path
+    assert a.shape == (6, 4) and fa.shape == (6, 256)
+    assert torch.allclose(a, b, atol=0.05) and not torch.allclose(a[0], a[1])
+    # the filters are rebuilt, not saved; the standardisation is saved
+    keys = D.state_dict().keys()
+    assert not any("scattering" in k for k in keys) and "body.1.mean" in keys
+    with pytest.raises(ValueError, match="16 pixels or more"):
+        build_models(resolve(SSGANConfig(arch="scat"), 8), 1, 4, 0, 8)
+
+
+def test_scat_batches_are_views_of_precomputed_maps_drawn_by_step():
+    from ganflow.models.ssgan.objective import make_batches
+
+    cfg = resolve(SSGANConfig(arch="scat", augment="shift-flip", batch_size=8,
+                              labelled_batch_size=4, vbn_reference_size=4), 32)  # fmt: skip
+    maps = torch.stack([torch.zeros(20, 83, 8, 8), torch.ones(20, 83, 8, 8)], 1).half()
+    maps[:, :, 0, 0, 0] = torch.arange(20.0)[:, None]  # each image's index, in both views
+    data = {"x_lab": torch.zeros(5, 3, 32, 32, dtype=torch.uint8), "y_lab": torch.arange(5),
+            "x_unl": torch.zeros(20, 3, 32, 32, dtype=torch.uint8), "maps": maps,
+            "maps_lab": maps[:5], "graph": torch.rand(20, 5)}  # fmt: skip
+    batches = make_batches(data, cfg, seed=1, unlabelled=True)
+    b = batches(7)
+    assert b["x_unl"].shape == (8, 83, 8, 8) and b["x_lab"].shape == (4, 83, 8, 8)
+    assert all(torch.equal(b[k], batches(7)[k]) for k in b)  # a pure function of the step
+    views = torch.stack([batches(t)["x_unl"][:, 1, 0, 0] for t in range(10)])
+    assert set(views.unique().tolist()) == {0.0, 1.0}  # both the image and its mirror
+    j = b["x_unl"][:, 0, 0, 0].long()
+    assert torch.equal(b["y_graph"], data["graph"][j])  # the labels of the images drawn
