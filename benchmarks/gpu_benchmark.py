@@ -83,6 +83,7 @@ FAMILIES: dict[str, Callable[..., Any]] = {
     "resnet-gan": lambda s, b, d: gan_training("resnet", s, b, d),
     "k+1 convs": lambda s, b, d: ssgan_training("convs", s, b, d),
     "k+1 conv": lambda s, b, d: ssgan_training("conv", s, b, d),
+    "k+1 scat": lambda s, b, d: ssgan_training("scat", s, b, d),
     "infogan": infogan_training,
 }
 

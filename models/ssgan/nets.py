@@ -15,13 +15,14 @@ Architectures:
   conv   conv32 at any side: stride-2 stages of the same design down to an 8x8 map (conv32
          is this net at 32 pixels).
   convs  a narrow strided conv D (32 channels at the side, doubling to 256) and a DCGAN-style
-         G, at any side: the default on a CPU for sides other than 8 and 28.
+         G, at any side: the default on a CPU for sides below 16 (other than 8).
   scat   a hybrid D (Oyallon et al. 2017): fixed log-scattering maps of the image (J=2, L=8;
          colour: the luminance scattered, the colour averaged; sides above 32 resized to 32)
          standardised per channel, then conv3x3 w, conv3x3 w, conv3x3 stride 2 to 2w,
          conv3x3 2w, conv1x1 2w and global pooling (w = 128); convs's G. The scattering's
          stability to small shifts and deformations is the prior a CNN learns only from many
          labels: trained on the same labels it generalises better (benchmarks/README.md).
+         The default on a CPU from 16 pixels up (other than 28).
 
 Discriminators return (class logits (N, K), features (N, F)): the features are the last
 hidden layer, the one feature matching uses. Generators map z (N, z_dim) to images in [0, 1].
@@ -45,7 +46,13 @@ from ganflow.models.layers import (
     maybe_weight_norm,
 )
 from ganflow.models.scattering import ScatteringMaps
-from ganflow.models.ssgan.config import ARCH_IMAGE_SIZE, ARCHS, SIDE_ARCHS, SSGANConfig
+from ganflow.models.ssgan.config import (
+    ARCH_IMAGE_SIZE,
+    ARCHS,
+    SCAT_SMALLEST,
+    SIDE_ARCHS,
+    SSGANConfig,
+)
 
 # hidden widths of the MLP discriminators (the last is the feature layer) and generators
 MLP_D_WIDTHS = {"mlp28": (1000, 500, 250, 250, 250), "mlp8": (1000, 500, 250, 250, 250),
@@ -164,8 +171,10 @@ SCAT_WIDTH = 128  # w of the scat arch's conv net: w, w, then 2w channels
 
 def _hybrid_body(channels: int, size: int, cfg: SSGANConfig) -> tuple[nn.Module, int]:
     """scat's body: scattering maps -> standardised -> the small conv net (see the module)."""
-    if size < 16:
-        raise ValueError(f"architecture scat takes sides of 16 pixels or more, got {size}")
+    if size < SCAT_SMALLEST:
+        raise ValueError(
+            f"architecture scat takes sides of {SCAT_SMALLEST} pixels or more, got {size}"
+        )
     wn, hn, dr, w = cfg.weight_norm, cfg.hidden_noise, cfg.dropout, SCAT_WIDTH
     maps = ScatteringMaps(channels, size)
     layers: list[nn.Module] = [maps, Standardise(maps.out_channels)]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from readme_keys import assert_documented
 
 from ganflow.flows.augment import AugmentParams, mix, run_augment
 from ganflow.flows.cli import main
@@ -117,6 +118,7 @@ def test_flow_and_cli(tmp_path, capsys, prefect_harness):
     ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
+    assert_documented("augment", out)
     for key in (
         "real_only_accuracy_mean",
         "real_plus_synthetic_accuracy_mean",

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from readme_keys import assert_documented
 
 from ganflow.flows.cli import main
 
@@ -69,6 +70,7 @@ def test_cli_semi_supervised_json(capsys, tmp_path):
     ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
+    assert_documented("cluster", out)
     assert out["mode"] == "semi-supervised" and out["clusters"] == 10
     for key in (
         "cluster_accuracy",

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from readme_keys import assert_documented
 
 from ganflow.flows.cli import main
 from ganflow.flows.gan import GANParams, parse_grid, run_gan
@@ -84,6 +85,9 @@ def test_cli_train_gan_json_and_bad_settings(capsys, tmp_path):
     ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
+    # toy data: the image scores are not computed
+    image_scores = {"fid", "kid_mean", "precision", "recall", "density", "coverage"}
+    assert_documented("train-gan", out, absent=image_scores)
     assert out["config"]["loss"] == "hinge" and out["config"]["spectral_norm"] is True
     assert (
         isinstance(out["modes"], float)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from readme_keys import assert_documented
 
 from ganflow.flows.cli import main
 
@@ -33,6 +34,7 @@ def test_cli_json_prints_the_code_scores_and_draws_the_figures(capsys, tmp_path)
             "--no-prefect", "--run-dir", str(tmp_path / "r"), *TINY]  # fmt: skip
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
+    assert_documented("infogan", out)
     for key in ("cluster_accuracy", "hungarian_accuracy", "nmi"):
         assert 0.0 <= out[key] <= 1.0
     assert out["per_seed"][0]["hungarian_accuracy"] == out["hungarian_accuracy"]

@@ -95,7 +95,7 @@ def test_the_k_plus_1_gan_classifies_photographs_at_64(photos, tmp_path):
         model={"batch_size": 8, "labelled_batch_size": 6, "graph_rounds": 1, "graph_dims": 10},
     )  # fmt: skip
     s = run_semi_supervised(p)
-    assert s["config"]["arch"] == "convs" and s["config"]["data_init"] is True
+    assert s["config"]["arch"] == "scat" and s["config"]["data_init"] is True
     assert 0.0 <= s["gan"]["test_error_mean"] <= 1.0
     assert len(s["gan"]["per_class_accuracy"]) == 3
 

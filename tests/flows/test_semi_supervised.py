@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from readme_keys import assert_documented
 
 from ganflow.flows.cli import main
 
@@ -79,6 +80,7 @@ def test_cli_json_output(prefect_harness, tmp_path, capsys):
     )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
+    assert_documented("semi-supervised", out)
     for kind in ("gan", "baseline"):
         errors = out[kind]["test_errors"]
         assert out[kind]["test_error_mean"] == pytest.approx(sum(errors) / len(errors))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from readme_keys import assert_documented
 
 from ganflow.flows.cli import main
 from ganflow.flows.runners import task_runner
@@ -96,6 +97,7 @@ def test_sweep_on_two_dask_workers_finds_four_completed_points(server_env, tmp_p
             *TINY, "--workers", "2", "--run-dir", str(tmp_path / "sw"), "--json"]  # fmt: skip
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
+    assert_documented("sweep", out)
     assert [pt["state"] for pt in out["points"]] == ["Completed"] * 4
     assert {(pt["params"]["labels_per_class"], pt["seed"]) for pt in out["points"]} == {
         (3, 0), (3, 1), (5, 0), (5, 1)

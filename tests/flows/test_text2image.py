@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from readme_keys import assert_documented
 
 from ganflow.flows.cli import main
 from ganflow.flows.text2image import Text2ImageParams, Text2ImageSteps, run_text2image
@@ -39,6 +40,7 @@ def test_cli_on_a_caption_table(tiny_captions, tmp_path, capsys):
             "--run-dir", str(tmp_path / "run"), *TINY]  # fmt: skip
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
+    assert_documented("text2image train", out)
     for stage in ("stage1", "stage2"):
         assert {"consistency", "fid", "kid_mean", "is_mean", "r_precision"} <= out[stage].keys()
         assert out[stage]["consistency"] is None and out[stage]["fid"] > 0
@@ -83,6 +85,7 @@ def test_generate_draws_the_grid_reads_back_and_never_overwrites(attribute_run, 
             "a large blue trouser in the centre", "--n", "9", "--output", str(grid), "--json"]  # fmt: skip
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
+    assert_documented("text2image generate", out)
     assert np.asarray(Image.open(grid)).shape[2] == 3 and out["n"] == 9 and out["stage"] == 2
     back = out["read_back"]
     assert {a: r["asked"] for a, r in back.items()} == {

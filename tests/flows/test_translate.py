@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from readme_keys import assert_documented
 
 from ganflow.flows.cli import main
 
@@ -55,6 +56,7 @@ def test_cyclegan_cli_resumes_and_applies_both_ways(tmp_path, capsys):
             "--no-prefect", "--json", "--quiet", *[f"--set={k}={v}" for k, v in TINY.items()]]  # fmt: skip
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
+    assert_documented("translate", first, absent={"l1", "psnr", "ssim", "l1_unet"})  # pix2pix's
     for key in (
         "content_accuracy",
         "content_accuracy_real_b",
@@ -72,7 +74,9 @@ def test_cyclegan_cli_resumes_and_applies_both_ways(tmp_path, capsys):
         apply = ["translate", "apply", "--checkpoint", ckpt, "--input", str(tmp_path / "input"),
                  "--output", str(out), "--direction", direction, "--json", "--quiet"]  # fmt: skip
         assert main(apply) == 0
-        assert json.loads(capsys.readouterr().out)["count"] == 4
+        applied = json.loads(capsys.readouterr().out)
+        assert applied["count"] == 4
+        assert_documented("translate apply", applied, absent={"path", "version", "per_class"})
         assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
             "class0/0.png", "class0/1.png", "class1/0.png", "class1/1.png"]  # fmt: skip
         before = (out / "class0" / "0.png").read_bytes()

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from readme_keys import assert_documented
 
 from ganflow.flows.cli import main
 
@@ -37,6 +38,7 @@ def test_curve_rows_plot_and_json(gan_checkpoint, capsys, tmp_path):
     ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
+    assert_documented("truncation", out, absent={"none"})  # a value of `truncation`
     assert [r["truncation"] for r in out["rows"]] == [0.25, 1.0, "none"]
     for r in out["rows"]:
         assert {"fid", "precision", "recall", "density", "coverage"} <= r.keys()

@@ -75,7 +75,7 @@ def test_resolve_fills_arch_defaults_and_rejects_mismatches():
     with pytest.raises(ValueError, match="takes 28x28"):
         resolve(SSGANConfig(arch="mlp28"), 32)
     # other sides take the conv nets that follow the side: the narrow one on a CPU
-    assert resolve(SSGANConfig(), 64).arch == "convs"
+    assert resolve(SSGANConfig(), 64).arch == "scat" and resolve(SSGANConfig(), 12).arch == "convs"
     assert resolve(SSGANConfig(), 64, accelerated=True).arch == "conv"
     assert resolve(SSGANConfig(), 32, accelerated=True).arch == "conv32"
     with pytest.raises(ValueError, match="multiple of 4 from 8 to 256; got 66"):

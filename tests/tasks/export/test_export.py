@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from readme_keys import assert_documented
 
 from ganflow.flows.cli import main
 from ganflow.tasks.export import writer as ex
@@ -326,6 +327,7 @@ def test_cli_export_and_datasets(cgan_ckpt, tmp_path, capsys):
     ]
     assert main([*args, "--no-metrics"]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert_documented("export", out)
     assert {"path", "version", "count", "per_class"} <= set(out) and out["count"] == 20
     assert main(["datasets", "list", "--root", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["name"] == "cli-set"
