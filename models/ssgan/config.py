@@ -147,7 +147,7 @@ ARCH_DEFAULTS: dict[str, dict[str, float | str]] = {
     ),
     "scat": dict(
         input_noise=0.0, hidden_noise=0.0, input_dropout=0.2, dropout=0.3, lr_d=0.0003, lr_g=0.0003,
-        data_init=True, augment="shift-flip",
+        data_init=True, augment="shift-flip", graph_weight=0.0,
     ),
 }  # fmt: skip
 ARCH_DEFAULTS["conv"] = ARCH_DEFAULTS["conv32"]  # the same network at other sides

@@ -22,7 +22,8 @@ Architectures:
          conv3x3 2w, conv1x1 2w and global pooling (w = 128); convs's G. The scattering's
          stability to small shifts and deformations is the prior a CNN learns only from many
          labels: trained on the same labels it generalises better (benchmarks/README.md).
-         The default on a CPU from 16 pixels up (other than 28).
+         The default on a CPU from 16 pixels up (other than 28); without graph labels
+         (graph_weight 0), which it learns past.
 
 Discriminators return (class logits (N, K), features (N, F)): the features are the last
 hidden layer, the one feature matching uses. Generators map z (N, z_dim) to images in [0, 1].
