@@ -268,6 +268,12 @@ def build_fixtures(w: Path) -> dict[str, Path]:
         ),  # fmt: skip
         ("stray", lambda v: (v / "notes.txt").write_text("x")),
         ("manifest", lambda v: (v / "manifest.json").write_text("{broken")),
+        (
+            "files_text",
+            lambda v: (v / "manifest.json").write_text(
+                json.dumps({**json.loads((v / "manifest.json").read_text()), "files": "images"})
+            ),
+        ),
         ("labels", lambda v: (v / "labels.csv").write_text("file,label\nx,1\n")),
     ):
         v = f["datasets"] / f"t-{name}" / "v1"
@@ -323,6 +329,11 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
 
     o = "bad option values"
     add(o, "--epochs 0", [*ss[:-1], "0"], "epochs")
+    add(o, "--max-minutes nan", [*ss, "--max-minutes", "nan"], "max_minutes=nan: expected a finite")
+    add(o, "truncation --thresholds nan,0.5", ["truncation", "--no-prefect", "--checkpoint", f["ckpt"], "--thresholds", "nan,0.5"], "finite numbers")  # fmt: skip
+    add(o, "--set a key twice with two values", [*ss, "--set", "lr_d=0.001", "--set", "lr_d=0.002"], "lr_d is given twice")  # fmt: skip
+    add(o, "sweep --param a key twice", ["sweep", "semi-supervised", "--param", "epochs=2", "--param", "epochs=3"], "epochs is given twice")  # fmt: skip
+    add(o, "text2image train --image-size 48", ["text2image", "train", "--no-prefect", "--image-size", "48"], "--image-size must be a power of 2")  # fmt: skip
     add(o, "--epochs -2", [*ss[:-1], "-2"], "epochs")
     add(o, "--epochs two", [*ss[:-1], "two"], "epochs")
     add(o, "--max-minutes -1", [*ss, "--max-minutes", "-1"], "max.minutes")
@@ -497,6 +508,8 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
     add(v, "verify: a planted arrays.npz", [*ds, "t-planted"], "arrays.npz")
     add(v, "verify: a stray file", [*ds, "t-stray"], "notes.txt")
     add(v, "verify: a corrupt manifest", [*ds, "t-manifest"], "manifest")
+    add(v, "verify: a manifest whose files are a string", [*ds, "t-files_text"], "files of the wrong type")
+    add(v, "list: a --root that does not exist", ["datasets", "list", "--root", w / "no-such-root"], "not a folder of data sets")
     add(v, "verify: a rewritten labels.csv", [*ds, "t-labels"], "labels.csv")
     add(v, "verify: no such data set", [*ds, "nosuch"], "nosuch")
     add(v, "verify: no such version", [*ds, "good", "--version", "v9"], "v9")
@@ -530,6 +543,9 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
     add(r, "--run-dir inside a data set version", [*ss, "--run-dir", f["version"] / "images" / "run"], "data set version", protect=[f["version"]])  # fmt: skip
     add(r, "--run-dir a folder of someone's files", [*ss, "--run-dir", f["rd_foreign"]], "not empty", protect=[f["rd_foreign"]])  # fmt: skip
     add(r, "the same flow with other settings", [*ss, "--labels-per-class", "3", "--seeds", "0", "--run-dir", f["run"]], "labels_per_class", protect=keep)  # fmt: skip
+    add(r, "translate apply --output inside a data set version", ["translate", "apply", "--checkpoint", f["ckpt"], "--input", f["good"], "--output", f["version"] / "translated"], "data set version", protect=[f["version"]])  # fmt: skip
+    add(r, "text2image generate --output inside a data set version", ["text2image", "generate", "--checkpoint", f["ckpt"], "--prompt", "a shoe", "--output", f["version"] / "grid.png"], "data set version", protect=[f["version"]])  # fmt: skip
+    add(r, "text2image generate --output over a file", ["text2image", "generate", "--checkpoint", f["ckpt"], "--prompt", "a shoe", "--output", f["rd_file"]], "not overwritten", protect=[f["rd_file"]])  # fmt: skip
     add(r, "export --root inside a data set version", ["export", "--no-prefect", "--checkpoint", f["ckpt"], "--name", "x", "--root", f["version"]], "version", protect=[f["version"]])  # fmt: skip
 
     def no_dir(p: Path) -> Any:
