@@ -508,8 +508,18 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
     add(v, "verify: a planted arrays.npz", [*ds, "t-planted"], "arrays.npz")
     add(v, "verify: a stray file", [*ds, "t-stray"], "notes.txt")
     add(v, "verify: a corrupt manifest", [*ds, "t-manifest"], "manifest")
-    add(v, "verify: a manifest whose files are a string", [*ds, "t-files_text"], "files of the wrong type")
-    add(v, "list: a --root that does not exist", ["datasets", "list", "--root", w / "no-such-root"], "not a folder of data sets")
+    add(
+        v,
+        "verify: a manifest whose files are a string",
+        [*ds, "t-files_text"],
+        "files of the wrong type",
+    )
+    add(
+        v,
+        "list: a --root that does not exist",
+        ["datasets", "list", "--root", w / "no-such-root"],
+        "not a folder of data sets",
+    )
     add(v, "verify: a rewritten labels.csv", [*ds, "t-labels"], "labels.csv")
     add(v, "verify: no such data set", [*ds, "nosuch"], "nosuch")
     add(v, "verify: no such version", [*ds, "good", "--version", "v9"], "v9")

@@ -100,6 +100,9 @@ class GANParams(SeedWorkers, DataReading):
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     max_minutes: float | None = param(None, "wall-time budget per seed")
     gpus: int = param(1, "processes per training (torchrun: one per GPU; CPU processes with gloo)")
+    compile: bool = param(
+        False, "torch.compile the networks (a GPU gains; the first steps compile)"
+    )
     num_samples: int = param(10_000, "image data: samples scored (FID etc.)")
     run_dir: str | None = param(None, "run directory (default: a new data/runs/gan-...)")
 
@@ -205,6 +208,7 @@ def run_gan(
             device=p.device,
             max_minutes=p.max_minutes,
             gpus=p.gpus,
+            compile=p.compile,
         )
         out_dir = run_dir / f"seed{seed}"
         t = steps.train(data, cfg, run, out_dir, n_steps)

@@ -57,6 +57,9 @@ class SemiSupervisedParams(SeedWorkers, BundleSource):
     precision: str = param("auto", "auto (bf16 on CUDA) | fp32 | bf16", choices=PRECISIONS)
     max_minutes: float | None = param(None, "wall-time budget per model and seed")
     gpus: int = param(1, "processes per training (torchrun: one per GPU; CPU processes with gloo)")
+    compile: bool = param(
+        False, "torch.compile the networks (a GPU gains; the first steps compile)"
+    )
     model: dict[str, Any] = param(
         {}, "model setting, e.g. --set minibatch_discrimination=true", flag="--set"
     )
@@ -87,6 +90,7 @@ class SemiSupervisedParams(SeedWorkers, BundleSource):
             precision=self.precision,
             max_minutes=self.max_minutes,
             gpus=self.gpus,
+            compile=self.compile,
         )
 
     def data_spec(self, seed: int) -> DataSpec:

@@ -179,7 +179,7 @@ RUN_MARK = ".ganflow-run.json"  # in every run directory: which flow owns it, wi
 
 # settings that may change when a run is resumed: where and how long it runs, not what
 RESUMABLE_WITH_OTHER = {"max_minutes", "device", "precision", "workers", "dask_address", "gpus",
-                        "run_dir", "cache_dir"}  # fmt: skip
+                        "run_dir", "cache_dir", "compile"}  # fmt: skip
 
 # run directories this process created, to remove again when the command fails before
 # anything but the mark was written (a failed run leaves no empty directory behind)

@@ -278,3 +278,18 @@ def test_auto_arch_resumes_on_another_device_with_the_checkpoints_net(
     # a fresh run directory still takes this device's pick
     fresh = train(digits_bundle["path"], CFG, RUN, tmp_path / "fresh")
     assert load_run(fresh["checkpoint"]).config.arch == "mlp8"
+
+
+def test_compile_compiles_every_network_in_place(digits_bundle, tmp_path, monkeypatch):
+    """RunConfig.compile: each network's Module.compile is called before training (here a
+    stand-in that records the call: the compiler itself is torch's), and the checkpoint
+    reads as an uncompiled run's."""
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(self))
+    run = dataclasses.replace(RUN, compile=True)
+    result = train(digits_bundle["path"], CFG, run, tmp_path / "c")
+    plain = train(digits_bundle["path"], CFG, RUN, tmp_path / "p")
+    assert {type(m).__name__ for m in compiled} >= {"Discriminator", "VBNSequential"}
+    assert len(compiled) == 2  # D and G of the one round
+    a, b = _states(result["checkpoint"]), _states(plain["checkpoint"])
+    assert a["D"].keys() == b["D"].keys()
