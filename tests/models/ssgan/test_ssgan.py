@@ -399,7 +399,7 @@ def test_the_hybrid_scattering_d_reads_images_and_its_own_maps_alike(channels, s
 def test_scat_batches_are_views_of_precomputed_maps_drawn_by_step():
     from ganflow.models.ssgan.objective import make_batches
 
-    cfg = resolve(SSGANConfig(arch="scat", augment="shift-flip", batch_size=8,
+    cfg = resolve(SSGANConfig(arch="scat", augment="shift-flip", batch_size=8, graph_weight=1.0,
                               labelled_batch_size=4, vbn_reference_size=4), 32)  # fmt: skip
     maps = torch.stack([torch.zeros(20, 83, 8, 8), torch.ones(20, 83, 8, 8)], 1).half()
     maps[:, :, 0, 0, 0] = torch.arange(20.0)[:, None]  # each image's index, in both views
