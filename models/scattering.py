@@ -228,10 +228,9 @@ class ScatteringFront(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], dims: int) -> None:
         super().__init__()
         c, h, w = image_shape
-        self.colour, self.side = c == 3, front_side(h)
         if h != w:
             raise ValueError(f"the scattering front end takes square images, got {h}x{w}")
-        self.scattering = Scattering2D((self.side, self.side), J=2, L=8)
+        self.maps = ScatteringMaps(c, h)
         n_coeffs = self.coefficient_count(image_shape)
         if dims > n_coeffs:
             raise ValueError(
@@ -254,16 +253,8 @@ class ScatteringFront(nn.Module):
 
     def coefficients(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) in [0, 1] -> (N, coefficients) log-scattering coefficients (and the
-        colour averages of colour images)."""
-        if x.shape[-1] != self.side:
-            x = F.interpolate(x, size=(self.side, self.side), mode="bilinear", antialias=True)
-        if not self.colour:
-            return torch.log1p(10.0 * self.scattering(x).flatten(1))
-        r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-        lum = 0.299 * r + 0.587 * g + 0.114 * b
-        chroma = F.avg_pool2d(torch.cat([b - lum, r - lum], 1), 4)  # (N, 2, S/4, S/4)
-        scat = torch.log1p(10.0 * self.scattering(lum)).flatten(1)
-        return torch.cat([scat, CHROMA_SCALE * chroma.flatten(1)], 1)
+        colour averages of colour images): ScatteringMaps's maps, flattened."""
+        return self.maps(x).flatten(1)
 
     def _scatter(
         self, x: torch.Tensor, batch_size: int | None = None, progress=None
