@@ -56,29 +56,19 @@ def make_batches(
         unl = IndexStream(len(data["x_unl"]), cfg.batch_size, seed * 3 + 2)
         unl2 = IndexStream(len(data["x_unl"]), cfg.batch_size, seed * 3 + 3)
     device = data["x_lab"].device
-    if "maps" in data:  # D's inputs of the real images, computed once (precomputed_views)
-        return _map_batches(data, cfg, seed, unlabelled, lab, unl if unlabelled else None,
-                            unl2 if unlabelled else None)  # fmt: skip
-
-    def view(salt: int) -> Callable[[torch.Tensor, int], torch.Tensor]:
-        if cfg.augment == "none":
-            return lambda x, step: x
-        return Shift(cfg.aug_shift, cfg.augment == "shift-flip", seed, salt)
-
-    view_lab, view_unl, view_unl_b = view(1), view(2), view(3)
+    real = _real_reader(data, cfg, seed)
 
     def next_batch(step: int) -> Batch:
         i = lab(step).to(device)
-        batch = {"x_lab": view_lab(_as_float(data["x_lab"][i]), step), "y_lab": data["y_lab"][i]}
+        batch = {"x_lab": real("x_lab", i, step, 1, True), "y_lab": data["y_lab"][i]}
         if unlabelled:
             j = unl(step).to(device)
-            x_unl = _as_float(data["x_unl"][j])
-            batch["x_unl"] = view_unl(x_unl, step)
+            batch["x_unl"] = real("x_unl", j, step, 2, True)
             if cfg.consistency > 0:
-                batch["x_unl_b"] = view_unl_b(x_unl, step)
-            batch["x_unl2"] = _as_float(data["x_unl"][unl2(step).to(device)])
+                batch["x_unl_b"] = real("x_unl", j, step, 3, True)
+            batch["x_unl2"] = real("x_unl", unl2(step).to(device), step, 4, False)
             if cfg.neighbour_weight > 0:
-                batch["x_nbr"] = _as_float(data["x_unl"][_neighbour(data, j, seed, step)])
+                batch["x_nbr"] = real("x_unl", _neighbour(data, j, seed, step), step, 5, False)
             if cfg.graph_weight > 0:
                 batch["y_graph"] = data["graph"][j]
         return batch
@@ -96,47 +86,39 @@ def _neighbour(
     return nbr[j, r]
 
 
-def _map_batches(
-    data: dict[str, torch.Tensor],
-    cfg: SSGANConfig,
-    seed: int,
-    unlabelled: bool,
-    lab: IndexStream,
-    unl: IndexStream | None,
-    unl2: IndexStream | None,
-) -> Callable[[int], Batch]:
-    """make_batches where D's inputs of the real images were computed once: data["maps"]
-    (U, V, ...) and data["maps_lab"] (L, V, ...) hold V views of each image (the image and,
-    with a flip augmentation, its mirror image), and each real image of a batch is one view
-    drawn with (seed, step): the scattering front end of the scat arch, whose maps are stable
-    to shifts of a few pixels, so only the flip is kept of the augmentation."""
-    device = data["x_lab"].device
-    maps, maps_lab = data["maps"], data["maps_lab"]
+RealReader = Callable[[str, torch.Tensor, int, int, bool], torch.Tensor]
 
-    def take(source: torch.Tensor, idx: torch.Tensor, step: int, salt: int) -> torch.Tensor:
-        if source.shape[1] == 1:
-            return source[idx, 0].float()
-        g = torch.Generator().manual_seed((seed * 1_000_003 + step) * 29 + salt)
-        v = torch.randint(0, source.shape[1], (len(idx),), generator=g).to(device)
-        return source[idx, v].float()
 
-    def next_batch(step: int) -> Batch:
-        i = lab(step).to(device)
-        batch = {"x_lab": take(maps_lab, i, step, 1), "y_lab": data["y_lab"][i]}
-        if unlabelled:
-            assert unl is not None and unl2 is not None
-            j = unl(step).to(device)
-            batch["x_unl"] = take(maps, j, step, 2)
-            if cfg.consistency > 0:
-                batch["x_unl_b"] = take(maps, j, step, 3)
-            batch["x_unl2"] = take(maps, unl2(step).to(device), step, 4)
-            if cfg.neighbour_weight > 0:
-                batch["x_nbr"] = take(maps, _neighbour(data, j, seed, step), step, 5)
-            if cfg.graph_weight > 0:
-                batch["y_graph"] = data["graph"][j]
-        return batch
+def _real_reader(data: dict[str, torch.Tensor], cfg: SSGANConfig, seed: int) -> RealReader:
+    """(key, indices, step, salt, augmented) -> D's inputs of the real images data[key][idx]:
+    the images as floats, through the augmentation of `salt` where augmented; or, where D's
+    inputs were computed once (data["maps"] (U, V, ...) and data["maps_lab"] (L, V, ...), V
+    views of each image: it and, with a flip augmentation, its mirror image; the scat arch,
+    whose maps are stable to shifts of a few pixels, so only the flip is kept), one view of
+    each drawn with (seed, step, salt). A pure function of its arguments either way."""
+    if "maps" in data:
+        sources = {"x_lab": data["maps_lab"], "x_unl": data["maps"]}
 
-    return next_batch
+        def take(key: str, idx: torch.Tensor, step: int, salt: int, _aug: bool) -> torch.Tensor:
+            source = sources[key]
+            if source.shape[1] == 1:
+                return source[idx, 0].float()
+            g = torch.Generator().manual_seed((seed * 1_000_003 + step) * 29 + salt)
+            v = torch.randint(0, source.shape[1], (len(idx),), generator=g).to(idx.device)
+            return source[idx, v].float()
+
+        return take
+    views: dict[int, Callable[[torch.Tensor, int], torch.Tensor]] = {}
+
+    def read(key: str, idx: torch.Tensor, step: int, salt: int, augmented: bool) -> torch.Tensor:
+        x = _as_float(data[key][idx])
+        if not augmented or cfg.augment == "none":
+            return x
+        if salt not in views:
+            views[salt] = Shift(cfg.aug_shift, cfg.augment == "shift-flip", seed, salt)
+        return views[salt](x, step)
+
+    return read
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
