@@ -283,10 +283,13 @@ def setup(
     device: torch.device,
     bundle_path: str | Path | None = None,
     graph: torch.Tensor | None = None,
+    will_train: bool = True,
 ) -> Setup:
     """The K+1 GAN (kind "gan") or its baseline over the bundle's labelled and unlabelled
     images; the bundle's path names the cache of the neighbour table, when one is needed;
-    graph, the spread labels where the caller computed them (graph_labels) for a round."""
+    graph, the spread labels where the caller computed them (graph_labels) for a round;
+    will_train False: a finished run read back, which takes no step (the scat arch's maps
+    are not computed for it)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     c, h, w = bundle.image_shape
@@ -304,7 +307,7 @@ def setup(
         "y_lab": bundle.y_train[bundle.labelled].to(device),
         "x_unl": bundle.x_train.to(device),
     }
-    views = precomputed_views(models["D"], bundle, cfg, device)
+    views = precomputed_views(models["D"], bundle, cfg, device) if will_train else None
     if views is not None:
         data["maps"], data["maps_lab"] = views
     if kind == "gan" and cfg.neighbour_weight > 0:
@@ -466,7 +469,7 @@ def _train_round(
             payload["graph"] = str(Path(out_dir) / "graph-labels.pt")
             save_torch(payload["graph"], graph)
         return launch("ssgan", payload, run.gpus, out_dir)
-    s = setup(bundle, cfg, run, kind, device, bundle_path, graph)
+    s = setup(bundle, cfg, run, kind, device, bundle_path, graph, will_train=not reuse)
     extra = [make(bundle, s) for make in callbacks]
     _, result = run_training(s, run, out_dir, device, progress, extra)
     return {**result, "config": s.record["model"]}

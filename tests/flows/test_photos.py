@@ -119,14 +119,16 @@ def test_the_hybrid_scattering_k_plus_1_gan_trains_on_precomputed_maps(photos, t
     train_ssgan.precomputed_views = spy
     try:
         s = run_semi_supervised(p)
+        trained = len(seen)  # the GAN's and the baseline's
+        again = run_semi_supervised(p)  # the finished runs read back
     finally:
         train_ssgan.precomputed_views = real
     assert s["config"]["arch"] == "scat" and 0.0 <= s["gan"]["test_error_mean"] <= 1.0
     maps, maps_lab = seen[0]  # the GAN's: every training image, two views
     assert maps.shape[1:] == (2, 83, 8, 8) and maps.dtype == torch.float16
     assert len(maps_lab) == 6
-    again = run_semi_supervised(p)  # the finished run reads back
     assert again["gan"]["test_errors"] == s["gan"]["test_errors"]
+    assert trained == 2 and len(seen) == trained  # no maps computed to read a run back
 
 
 def test_cluster_and_infogan_take_photographs_at_64(photos, tmp_path):
