@@ -120,6 +120,11 @@ def setting(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(str(e)) from e
 
 
+def _flag(f: dataclasses.Field) -> str:
+    """The command-line option of a params field: its `flag`, else --field-name."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
 def add_param_options(
     parser: argparse.ArgumentParser, cls: type[Config], skip: tuple[str, ...] = ()
 ) -> None:
@@ -129,7 +134,7 @@ def add_param_options(
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        flag = _flag(f)
         base, default = _base_type(hints[f.name]), _default(f)
         shown = (
             "" if default in (None, inspect.Parameter.empty, [], {}) else f" (default {default})"
@@ -174,8 +179,9 @@ def params_from_args(cls: type[P], args: argparse.Namespace, **extra: Any) -> P:
     given = {k: v for k, v in vars(args).items() if k in hints}
     for k, v in given.items():  # repeated KEY=VALUE options arrive as (key, value) pairs
         if _base_type(hints[k]) is dict:
-            f = next(f for f in dataclasses.fields(cls) if f.name == k)
-            given[k] = settings_dict(v, f.metadata.get("flag") or "--" + k.replace("_", "-"))
+            given[k] = settings_dict(
+                v, _flag(next(f for f in dataclasses.fields(cls) if f.name == k))
+            )
     return cls.from_dict({**given, **extra})
 
 
