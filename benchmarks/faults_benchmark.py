@@ -49,7 +49,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 GANFLOW = [sys.executable, "-m", "ganflow.flows.cli"]
 CLASSES = ("bad option values", "bad data folders", "bad checkpoints", "bad data set versions",
-           "run directories", "kills", "full disk", "read-only", "concurrent flows")  # fmt: skip
+           "pipeline files", "run directories", "kills", "full disk", "read-only", "concurrent flows")  # fmt: skip
 
 
 @dataclass
@@ -63,6 +63,27 @@ class Case:
     own_process: bool = False  # Prefect mode: its terminal output is the point
     check: Any = None  # after the command: a callable returning a problem string or None
     env: dict[str, str] | None = None  # set for the command (own process only)
+    command: str = ""  # the command it tries (default: read from argv)
+
+    def __post_init__(self) -> None:
+        self.command = self.command or command_of(self.argv)
+
+
+SUBCOMMANDS = {"translate": ("apply",), "text2image": ("generate", "train"),
+               "datasets": ("list", "show", "verify")}  # fmt: skip
+
+
+def command_of(argv: list[str]) -> str:
+    """The ganflow command an argv runs, with its subcommand ('translate apply')."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return "?"
+    head = words[0].replace("-apply", " apply").replace("-generate", " generate")
+    if head == "pipeline-run":
+        return "pipeline run"
+    if len(words) > 1 and words[1] in SUBCOMMANDS.get(head, ()):
+        return f"{head} {words[1]}"
+    return head
 
 
 @dataclass
@@ -297,6 +318,20 @@ def build_fixtures(w: Path) -> dict[str, Path]:
     foreign.mkdir()
     (foreign / "holiday.jpg").write_text("precious")
     f["rd_foreign"] = foreign
+
+    # pipeline files
+    pl = w / "pipelines"
+    shutil.rmtree(pl, ignore_errors=True)
+    pl.mkdir()
+    for name, text in (
+        ("good", '[[step]]\nname = "ssl"\nflow = "semi-supervised"\nparams = { data = "digits", epochs = 1 }\n'),
+        ("not_toml", "not toml [[\n"),
+        ("unknown_flow", '[[step]]\nname = "a"\nflow = "nosuch"\n'),
+        ("bad_value", '[[step]]\nname = "a"\nflow = "semi-supervised"\nparams = { epochs = -1 }\n'),
+        ("bad_reference", '[[step]]\nname = "a"\nflow = "export"\nparams = { checkpoint = "${nope.path}", name = "x" }\n'),
+    ):  # fmt: skip
+        (pl / f"{name}.toml").write_text(text)
+        f[f"pl_{name}"] = pl / f"{name}.toml"
     return f
 
 
@@ -562,8 +597,53 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
         return lambda: f"{p} was left behind" if p.exists() else None
 
     add(r, "a failed run leaves no empty run directory", [*folder, "--data-root", f["corrupt"], "--run-dir", w / "scratch" / "failed"], "bad.png", check=no_dir(w / "scratch" / "failed"))  # fmt: skip
+    # every command that writes a run directory or an output: the same two refusals
+    writers = {
+        "cluster": ["cluster", "--no-prefect", "--epochs", "1"],
+        "infogan": ["infogan", "--no-prefect", "--epochs", "1"],
+        "train-gan": ["train-gan", "--no-prefect", "--steps", "1"],
+        "gan-grid": ["gan-grid", "--no-prefect", "--grid", "loss=hinge"],
+        "truncation": ["truncation", "--no-prefect", "--checkpoint", f["ckpt"]],
+        "evaluate": ["evaluate", "--no-prefect", "--checkpoint", f["ckpt"]],
+        "augment": ["augment", "--no-prefect", "--epochs", "1"],
+        "translate": ["translate", "--no-prefect", "--epochs", "1"],
+        "text2image": ["text2image", "--no-prefect", "--epochs", "1"],
+        "sweep": ["sweep", "semi-supervised", "--grid", "epochs=1", "--runner", "serial"],
+        "pipeline run": ["pipeline-run", f["pl_good"]],
+    }
+    for cmd, argv in writers.items():
+        add(r, f"{cmd} --run-dir inside a data set version", [*argv, "--run-dir", f["version"] / "run"], "data set version", protect=[f["version"]])  # fmt: skip
+        add(r, f"{cmd} --run-dir a folder of someone's files", [*argv, "--run-dir", f["rd_foreign"]], "not empty", protect=[f["rd_foreign"]])  # fmt: skip
+    add(r, "augment --root inside a data set version", [*writers["augment"], "--root", f["version"], "--run-dir", w / "scratch" / "aug-root"], "version", protect=[f["version"]])  # fmt: skip
+    add(r, "translate apply --output a folder of someone's files", ["translate", "apply", "--checkpoint", f["ckpt"], "--input", f["good"], "--output", f["rd_foreign"]], "not empty|exists", protect=[f["rd_foreign"]])  # fmt: skip
+
+    o = "bad option values"
+    add(o, "infogan --epochs 0", ["infogan", "--no-prefect", "--epochs", "0"], "epochs")
+    add(o, "infogan --set nosuch=1", ["infogan", "--no-prefect", "--set", "nosuch=1"], "nosuch")
+    add(o, "infogan --data-root missing", ["infogan", "--no-prefect", "--data", "folder", "--data-root", w / "nowhere"], "nowhere")  # fmt: skip
+    add(o, "train-gan --channels 2", ["train-gan", "--no-prefect", "--channels", "2"], "channels")
+    add(o, "semi-supervised --image-size 30 (not a side it takes)", [*folder[:-4], "--image-size", "30", "--channels", "1", "--data-root", f["good"]], "30")  # fmt: skip
+    add(o, "gan-grid --grid a key twice", ["gan-grid", "--no-prefect", "--grid", "loss=hinge", "--grid", "loss=nan"], "loss")  # fmt: skip
+    add(o, "truncation --thresholds empty", ["truncation", "--no-prefect", "--checkpoint", f["ckpt"], "--thresholds", ""], "thresholds")  # fmt: skip
+    add(o, "truncation --thresholds -1", ["truncation", "--no-prefect", "--checkpoint", f["ckpt"], "--thresholds", "-1"], "threshold")  # fmt: skip
+    add(o, "sweep --grid lr_d=nan", ["sweep", "semi-supervised", "--grid", "lr_d=nan", "--runner", "serial", "--run-dir", w / "scratch" / "sw-nan"], "lr_d")  # fmt: skip
+    add(o, "sweep --seeds empty", ["sweep", "semi-supervised", "--seeds", ""], "seeds")
+    add(o, "sweep --workers 0", ["sweep", "semi-supervised", "--grid", "epochs=1", "--workers", "0"], "workers")  # fmt: skip
+    add(o, "sweep an unknown flow", ["sweep", "nosuch", "--grid", "epochs=1"], "nosuch")
+    add(o, "serve an unknown flow", ["serve", "nosuch", "--interval", "5", "--dry-run"], "nosuch")
+    add(o, "serve --param out of range", ["serve", "augment", "--param", "labels_per_class=-3", "--interval", "5", "--dry-run"], "labels_per_class")  # fmt: skip
+    add(o, "serve --param unknown", ["serve", "augment", "--param", "nosuch=1", "--interval", "5", "--dry-run"], "nosuch")  # fmt: skip
+    add(o, "serve --pipeline missing", ["serve", "--pipeline", w / "nowhere.toml", "--interval", "5", "--dry-run"], "nowhere.toml")  # fmt: skip
+    add(o, "text2image generate an empty prompt", ["text2image", "generate", "--checkpoint", f["ckpt"], "--prompt", "", "--output", w / "scratch" / "e.png"], "prompt")  # fmt: skip
+    add(o, "translate apply --input missing", ["translate", "apply", "--checkpoint", f["ckpt"], "--input", w / "nowhere", "--output", w / "scratch" / "tr2"], "nowhere")  # fmt: skip
+    p = "pipeline files"
+    add(p, "pipeline run: no such file", ["pipeline-run", w / "nowhere.toml"], "nowhere.toml")
+    add(p, "pipeline run: a folder", ["pipeline-run", w / "pipelines"], "pipelines")
+    for key, names in (("not_toml", "TOML"), ("unknown_flow", "nosuch"), ("bad_value", "epochs"), ("bad_reference", "nope")):  # fmt: skip
+        add(p, f"pipeline run: {key}", ["pipeline-run", f[f"pl_{key}"], "--run-dir", w / "scratch" / f"pl-{key}"], names)  # fmt: skip
+
     add(
-        r,
+        "run directories",
         "the same run resumed (finished: reused)",
         [*ss, "--seeds", "0", "--run-dir", f["run"]],
         expect="ok",
@@ -855,7 +935,7 @@ def kill_training(w: Path, points: int = 10, seed: int = 0) -> list[Outcome]:
     t0 = time.monotonic()
     p = _train(bundle, k / "unbroken", k / "u.started")
     if p.wait() != 0:
-        return [Outcome(Case("kills", "training: the unbroken run", []), "failed", p.returncode, p.stderr.read().decode()[-300:], 0)]  # fmt: skip
+        return [Outcome(Case("kills", "training: the unbroken run", [], command="semi-supervised"), "failed", p.returncode, p.stderr.read().decode()[-300:], 0)]  # fmt: skip
     out: list[Outcome] = []
     kills, in_write = 0, False
     for i in range(points + 1):
@@ -869,7 +949,7 @@ def kill_training(w: Path, points: int = 10, seed: int = 0) -> list[Outcome]:
             leftovers = [q.name for q in (k / "killed").iterdir() if q.name.endswith(".tmp")]
             verdict = "clear" if not problem and not leftovers else "lost"
             line = problem or (f"leftovers {leftovers}" if leftovers else f"{kills} kills (one inside a checkpoint write: {in_write}), then bit-identical to the unbroken run")  # fmt: skip
-            out.append(Outcome(Case("kills", f"training: SIGKILL at {points} random points, resumed", []), verdict, code, line, time.monotonic() - t0))  # fmt: skip
+            out.append(Outcome(Case("kills", f"training: SIGKILL at {points} random points, resumed", [], command="semi-supervised"), verdict, code, line, time.monotonic() - t0))  # fmt: skip
             break
         while not started.exists() and p.poll() is None:
             time.sleep(0.02)
@@ -915,7 +995,7 @@ def kill_export(f: dict[str, Path], w: Path) -> Outcome:
     after = sorted(q.name for q in (root / "k").iterdir())
     ok = not visible and again.returncode == 0 and after == ["latest", "v1"]
     line = f"after the kill: visible {visible or 'nothing'}; rerun exit {again.returncode}, then {after}"
-    return Outcome(Case("kills", "export: SIGKILL while writing, then rerun", []), "clear" if ok else "lost", again.returncode, line, time.monotonic() - t0)  # fmt: skip
+    return Outcome(Case("kills", "export: SIGKILL while writing, then rerun", [], command="export"), "clear" if ok else "lost", again.returncode, line, time.monotonic() - t0)  # fmt: skip
 
 
 def kill_flow(w: Path) -> Outcome:
@@ -928,7 +1008,7 @@ def kill_flow(w: Path) -> Outcome:
     again = run_cli([*argv, "--json"])
     ok = again.returncode == 0 and (run / "report.md").is_file()
     line = f"rerun exit {again.returncode}; report {'written' if ok else 'missing'}: {again.stderr.strip()[-200:]}"
-    return Outcome(Case("kills", "flow: SIGKILL between tasks (after data preparation), then rerun", []), "clear" if ok else "lost", again.returncode, line, time.monotonic() - t0)  # fmt: skip
+    return Outcome(Case("kills", "flow: SIGKILL between tasks (after data preparation), then rerun", [], command="semi-supervised"), "clear" if ok else "lost", again.returncode, line, time.monotonic() - t0)  # fmt: skip
 
 
 # --- load: concurrent flows on one server -----------------------------------------------
@@ -958,37 +1038,41 @@ def load_test(f: dict[str, Path], w: Path, n: int = 20) -> Outcome:
     on_disk = sorted(int(p.name[1:]) for p in (root / "load").glob("v*"))
     ok = not failed and versions == list(range(1, n + 1)) == on_disk
     line = f"{n - len(failed)}/{n} completed; versions {versions[:3]}..{versions[-1:]} (distinct {len(set(versions))}), on disk {len(on_disk)}"  # fmt: skip
-    return Outcome(Case("concurrent flows", f"{n} export flows at once against one Prefect server", []), "clear" if ok else "lost", 0 if ok else 1, line + (f"; failures: {failed[:2]}" if failed else ""), time.monotonic() - t0)  # fmt: skip
+    return Outcome(Case("concurrent flows", f"{n} export flows at once against one Prefect server", [], command="export"), "clear" if ok else "lost", 0 if ok else 1, line + (f"; failures: {failed[:2]}" if failed else ""), time.monotonic() - t0)  # fmt: skip
 
 
 # --- report -----------------------------------------------------------------------------
 
 
+def _counts(got: list[Outcome]) -> dict[str, int]:
+    return {
+        "tried": len(got),
+        "clear": sum(o.verdict in ("clear", "ok") for o in got),
+        "tracebacks": sum(o.verdict == "traceback" for o in got),
+        "silent": sum(o.verdict == "silent" for o in got),
+        "unclear": sum(o.verdict in ("unclear", "failed") for o in got),
+        "lost": sum(o.verdict == "lost" for o in got),
+    }
+
+
 def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
-    rows = {}
-    for cls in CLASSES:
-        got = [o for o in outcomes if o.case.cls == cls]
-        if not got:
-            continue
-        rows[cls] = {
-            "tried": len(got),
-            "clear": sum(o.verdict in ("clear", "ok") for o in got),
-            "tracebacks": sum(o.verdict == "traceback" for o in got),
-            "silent": sum(o.verdict == "silent" for o in got),
-            "unclear": sum(o.verdict in ("unclear", "failed") for o in got),
-            "lost": sum(o.verdict == "lost" for o in got),
-        }
-    total = {k: sum(r[k] for r in rows.values()) for k in ("tried", "clear", "tracebacks", "silent", "unclear", "lost")}  # fmt: skip
-    return {"classes": rows, "total": total,
-            "cases": [{"class": o.case.cls, "case": o.case.name, "verdict": o.verdict, "exit": o.code,
+    rows = {cls: _counts([o for o in outcomes if o.case.cls == cls]) for cls in CLASSES}
+    rows = {k: r for k, r in rows.items() if r["tried"]}
+    commands = sorted({o.case.command for o in outcomes})
+    by_command = {c: _counts([o for o in outcomes if o.case.command == c]) for c in commands}
+    total = _counts(outcomes)
+    return {"classes": rows, "commands": by_command, "total": total,
+            "cases": [{"class": o.case.cls, "command": o.case.command, "case": o.case.name, "verdict": o.verdict, "exit": o.code,
                        "line": o.line, "seconds": round(o.seconds, 1)} for o in outcomes]}  # fmt: skip
 
 
 def table(summary: dict[str, Any]) -> str:
-    head = f"{'class':<24} {'tried':>5} {'clear':>6} {'tracebacks':>10} {'silent':>7} {'unclear':>8} {'lost':>5}"
-    lines = [head, "-" * len(head)]
-    for cls, r in [*summary["classes"].items(), ("total", summary["total"])]:
-        lines.append(f"{cls:<24} {r['tried']:>5} {r['clear']:>6} {r['tracebacks']:>10} {r['silent']:>7} {r['unclear']:>8} {r['lost']:>5}")  # fmt: skip
+    lines = []
+    for title, rows in (("class", summary["classes"]), ("command", summary.get("commands", {}))):
+        head = f"{title:<24} {'tried':>5} {'clear':>6} {'tracebacks':>10} {'silent':>7} {'unclear':>8} {'lost':>5}"
+        lines += [*(lines and [""]), head, "-" * len(head)]
+        for name, r in [*rows.items(), ("total", summary["total"])]:
+            lines.append(f"{name:<24} {r['tried']:>5} {r['clear']:>6} {r['tracebacks']:>10} {r['silent']:>7} {r['unclear']:>8} {r['lost']:>5}")  # fmt: skip
     bad = [c for c in summary["cases"] if c["verdict"] not in ("clear", "ok")]
     if bad:
         lines += ["", "not handled well:"]

@@ -311,9 +311,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         result = run_command(c, args)
     except user_errors() as e:
+        from ganflow.flows.errors import settle_prefect
         from ganflow.tasks.io import discard_empty_runs
 
         discard_empty_runs()
+        settle_prefect()
         line, code = error_line(e)
         print(f"ganflow: error: {line}", file=sys.stderr)
         return code

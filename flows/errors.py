@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import logging
 import re
+import sys
 from functools import cache
 
 # a fault of the machine rather than a mistake in the command: exit code 1
@@ -99,3 +100,19 @@ def keep_user_failures_in_prefect() -> None:
                 isinstance(f, KeepUserFailuresInPrefect) for f in h.filters
             ):
                 h.addFilter(KeepUserFailuresInPrefect())
+
+
+def settle_prefect(timeout: float = 5.0) -> None:
+    """Let Prefect's background workers (events, API logs) send what they hold now, so that
+    their messages at exit ('Still processing items...') come before the command's own last
+    line, not after it. Nothing when Prefect was not used; best effort otherwise."""
+    if "prefect" not in sys.modules:
+        return
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for worker in (EventsWorker, APILogWorker):
+            worker.drain_all(timeout=timeout)
+    except Exception:  # noqa: BLE001 - a Prefect without these workers: nothing to settle
+        pass

@@ -93,19 +93,19 @@ def export_translated(
 def _open(checkpoint: str | Path, input_dir: str | Path, direction: str, device: str) -> tuple:
     if direction not in DIRECTIONS:
         raise DataError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    src = Path(input_dir)  # the cheap checks first: no checkpoint is loaded for a bad folder
+    if not src.is_dir():
+        raise DataError(f"input folder {src} {'is a file' if src.exists() else 'does not exist'}")
+    check_tree(src)
+    files = image_files(src)
+    if not files:
+        raise DataError(f"input folder {src} holds no images")
     run = load_run(checkpoint, device)
     if run.family.name not in ("pix2pix", "cyclegan"):
         raise CheckpointError(
             f"{checkpoint} is {run.family.title}, not an image-to-image translator"
         )
     _generator(run, direction)  # pix2pix has one direction
-    src = Path(input_dir)
-    if not src.is_dir():
-        raise DataError(f"input folder {src} does not exist")
-    check_tree(src)
-    files = image_files(src)
-    if not files:
-        raise DataError(f"input folder {src} holds no images")
     return run, src, files
 
 

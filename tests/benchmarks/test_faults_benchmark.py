@@ -29,8 +29,19 @@ def test_every_fault_is_a_clear_error_and_nothing_is_lost(bench, tmp_path, capsy
     assert bad == [] and code == 0
     total = doc["total"]
     assert total["tried"] >= 60 and total["tracebacks"] == total["silent"] == total["lost"] == 0
+    every = {bench.command_of([c]) for c in _cli_commands()} - {"datasets"}
+    every |= {"datasets list", "datasets show", "datasets verify"}
+    assert every - set(doc["commands"]) == set(), "commands the benchmark never tries"
     kills = [c for c in doc["cases"] if c["class"] == "kills"]
     assert len(kills) == 3 and "10 kills" in kills[0]["line"] and "write: True" in kills[0]["line"]
+
+
+def _cli_commands() -> list[str]:
+    from ganflow.flows.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return list(sub.choices)
 
 
 def test_the_classifier_of_outcomes_sees_each_kind_of_failure(bench, tmp_path):

@@ -146,6 +146,9 @@ def test_grid_flow_publishes_a_comparison_table(prefect_harness, tmp_path):
         "loss=lsgan,pack=2",
     ]
     assert "| config | modes | hq |" in s["table"] and Path(s["run_dir"], "grid.md").is_file()
+    from ganflow.flows.outputs import gan_json
+
+    assert_documented("gan-grid", gan_json(s))  # what `gan-grid --json` prints
 
     async def keys():
         async with get_client() as client:

@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from readme_keys import assert_documented
 
 from ganflow.flows.cli import main
 from ganflow.flows.pipeline import check_pipeline, resolve
@@ -103,6 +104,7 @@ def test_three_step_pipeline_then_a_rerun_recomputes_nothing(prefect_harness, tm
     mp.setenv("PREFECT_API_URL", env_url)  # the harness's server, not a temporary one
     try:
         first = _run(spec, tmp_path / "p1", capsys)
+        assert_documented("pipeline run", first)
         r = first["results"]
         assert r["export"]["version"] == 1 and r["export"]["path"].endswith("digits-pipe/v1")
         aug = r["augment"]
