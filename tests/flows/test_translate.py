@@ -100,9 +100,14 @@ def test_bad_translate_input_is_one_line(tmp_path, capsys):
     assert main(["translate", "--data", "folder", "--data-root", str(tmp_path), "--image-size", "30",
                  "--no-prefect"]) == 2  # fmt: skip
     assert "multiple of 4" in capsys.readouterr().err
-    assert main(["translate", "apply", "--checkpoint", str(tmp_path / "x.pt"), "--input", str(tmp_path),
-                 "--output", str(tmp_path / "o")]) == 2  # fmt: skip
-    assert "does not exist" in capsys.readouterr().err
+    apply = ["translate", "apply", "--checkpoint", str(tmp_path / "x.pt"), "--output", str(tmp_path / "o")]  # fmt: skip
+    assert main([*apply, "--input", str(tmp_path)]) == 2  # the folder first: no checkpoint read
+    assert "holds no images" in capsys.readouterr().err
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (8, 8)).save(photos / "a.png")
+    assert main([*apply, "--input", str(photos)]) == 2
+    assert "x.pt does not exist" in capsys.readouterr().err
     version = tmp_path / "sets" / "mine" / "v1"
     version.mkdir(parents=True)
     (version / "manifest.json").write_text("{}")
