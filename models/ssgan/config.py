@@ -53,7 +53,7 @@ class SSGANConfig(Config):
     batch_size: int = 100  # unlabelled and generated batch size
     labelled_batch_size: int = 100  # labelled batch size (the labelled set repeats within it)
     lr_decay_start: float = 0.66  # fraction of training after which lr decays linearly to 0
-    ema_decay: float = 0.0  # EMA of D's weights for evaluation; 0 = off
+    ema_decay: float = 0.0  # EMA of D's weights for evaluation (warmed up); 0 = off
     # real batches shifted (and flipped): none | shift | shift-flip; None: the arch's default
     # (shift-flip for scat, whose precomputed maps then hold each image and its mirror image;
     # none for the others)

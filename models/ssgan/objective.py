@@ -265,7 +265,7 @@ def _classifier_ema(D: nn.Module, cfg: SSGANConfig, stateful: dict[str, Any]) ->
     """EMA of the classifier's weights (registered as ema_d), or None when ema_decay is 0."""
     if cfg.ema_decay <= 0:
         return None
-    stateful["ema_d"] = EMA(D, cfg.ema_decay)
+    stateful["ema_d"] = EMA(D, cfg.ema_decay, warmup=True)
     return stateful["ema_d"]
 
 

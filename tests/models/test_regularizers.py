@@ -45,3 +45,24 @@ def test_ema_update_and_copy():
     target = _scalar_module(0.0)
     ema.copy_to(target)
     assert target.p.item() == 2.0
+
+
+def test_ema_warmup_forgets_the_initial_weights_and_resumes_its_count():
+    m = _scalar_module(0.0)
+    ema, plain = EMA(m, decay=0.999, warmup=True), EMA(m, decay=0.999)
+    with torch.no_grad():
+        m.p.fill_(1.0)
+    for _ in range(1350):
+        ema.update(m)
+        plain.update(m)
+    # warmed: the initial 0 weighs almost nothing; plain: 0.999^1350 = 0.26 of it remains
+    assert (
+        ema.shadow["p"].item() > 0.99 and abs(plain.shadow["p"].item() - (1 - 0.999**1350)) < 1e-3
+    )
+    assert EMA(m, 0.999, warmup=True).current_decay() == 2 / 11  # the first update
+    again = EMA(_scalar_module(0.0), 0.999, warmup=True)
+    again.load_state_dict(ema.state_dict())
+    assert again.updates == 1350 and again.current_decay() == ema.current_decay()
+    old = {k: v for k, v in plain.state_dict().items() if k != "updates"}  # before the count
+    again.load_state_dict(old)
+    assert again.current_decay() == 0.999
