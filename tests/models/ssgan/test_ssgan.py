@@ -133,8 +133,8 @@ def test_baseline_trains_the_classifier_on_labelled_data_only():
 
 
 def test_after_each_step_the_averages_follow_the_weights():
-    """The K+1 GAN's after-step hooks: D's EMA moves to decay * ema + (1 - decay) * D after a
-    d step, and each player's historical average to the running mean of its weights."""
+    """The K+1 GAN's after-step hooks: D's EMA moves to d * ema + (1 - d) * D after a d step
+    (d: the warmed-up decay), and each player's historical average to the running mean of its weights."""
     from ganflow.models.engine import run_phases
 
     models, cfg, data = _tiny_training(historical_averaging=0.01, ema_decay=0.9)
@@ -145,10 +145,12 @@ def test_after_each_step_the_averages_follow_the_weights():
     hist0 = {
         name: {k: v.clone() for k, v in st[name].average.items()} for name in ("hist_d", "hist_g")
     }
+    d = st["ema_d"].current_decay()
+    assert d == 2 / 11  # warmed up: the first update forgets most of the initial weights
     run_phases(training.phases, training.next_batch(0), 0)
     for k, v in D.state_dict().items():
         if v.dtype.is_floating_point:
-            assert torch.allclose(st["ema_d"].shadow[k], 0.9 * shadow0[k] + 0.1 * v)
+            assert torch.allclose(st["ema_d"].shadow[k], d * shadow0[k] + (1 - d) * v)
     moved = [
         k
         for k, v in D.state_dict().items()
