@@ -94,6 +94,19 @@ class Trainable:
                 p.requires_grad_(True)
 
 
+def _to_host(loss: torch.Tensor, terms: dict[str, Any]) -> tuple[float, dict[str, float]]:
+    """The loss and the logged terms as Python floats, in one transfer from the device (one
+    host synchronisation per phase: the finite check before the optimiser step needs it)."""
+    keys = [k for k, v in terms.items() if torch.is_tensor(v)]
+    tensors = [loss, *(terms[k] for k in keys)]
+    # float32 holds every float16, bfloat16 and float32 value exactly (and MPS has no float64)
+    wide = any(t.dtype == torch.float64 for t in tensors)
+    dtype = torch.float64 if wide else torch.float32
+    stacked = torch.stack([t.detach().reshape(()).to(dtype) for t in tensors]).tolist()
+    host = dict(zip(keys, stacked[1:], strict=True))
+    return stacked[0], {k: host[k] if k in host else float(v) for k, v in terms.items()}
+
+
 def run_phases(
     phases: Sequence[Phase],
     batch: Batch,
@@ -118,10 +131,7 @@ def run_phases(
         ph.optimizer.zero_grad(set_to_none=True)
         with autocast() if autocast is not None else contextlib.nullcontext():
             loss, terms = ph.loss(batch, step)
-        values = {
-            k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in terms.items()
-        }
-        loss_value = float(loss.detach())
+        loss_value, values = _to_host(loss, terms)
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(ph.name, step, {"loss": loss_value, **values})
         loss.backward()

@@ -61,6 +61,31 @@ def test_non_finite_loss_raises_before_the_step():
     assert all(torch.equal(x, y) for x, y in zip(before, a.parameters(), strict=True))
 
 
+def test_the_logs_come_back_as_the_floats_each_term_holds(monkeypatch):
+    """The loss and its terms reach the host in one transfer (one torch.stack per phase), and
+    each logged value is exactly the float its term held, whatever its dtype (bfloat16,
+    float64, an integer count) or a plain number."""
+    a, _, opt_a = _two_players()
+    terms = {
+        "half": torch.tensor(1 / 3, dtype=torch.bfloat16),
+        "wide": torch.tensor(1e-300, dtype=torch.float64),
+        "count": torch.tensor(7),
+        "plain": 0.25,
+        "third": torch.tensor(1 / 3),
+    }
+
+    def loss(batch, step):
+        return a(batch["x"]).sum() * 0 + 2.5, terms
+
+    stacks = []
+    real_stack = torch.stack
+    monkeypatch.setattr(torch, "stack", lambda *a, **k: stacks.append(1) or real_stack(*a, **k))
+    logs = run_phases([Phase("d", [a], opt_a, loss)], {"x": torch.ones(1, 2)}, 0)
+    assert len(stacks) == 1
+    expected = {f"d/{k}": float(v) for k, v in terms.items()}
+    assert logs == {"d/loss": 2.5, **expected}
+
+
 def test_every_runs_a_phase_on_its_steps_only():
     a, _, opt_a = _two_players()
     seen = []
