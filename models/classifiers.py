@@ -165,7 +165,9 @@ class ClassifierTraining:
     # stops after `patience` measurements without a better one, keeping the best weights
     val_fraction: float = 0.1
     patience: int = 3
-    # and stops (keeping the best weights) once this much wall time is spent; None: no cap
+    # and, once min_steps steps are done, stops (keeping the best weights) when this much wall
+    # time is spent; None: no cap. The floor comes first: a cap that stopped a classifier
+    # on large images after a dozen steps would score nothing but its initialisation
     max_seconds: float | None = None
 
 
@@ -200,11 +202,12 @@ def validation_split(
 
 class EarlyStopping:
     """An engine callback: the validation accuracy every `every` steps; stops after
-    `patience` measurements without a better one, or past `max_seconds`, and leaves the
-    model with its best weights."""
+    `patience` measurements without a better one, or past `max_seconds` once `min_steps`
+    steps are done, and leaves the model with its best weights."""
 
     def __init__(self, model: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor, every: int,
-                 patience: int, max_seconds: float | None, total: int) -> None:  # fmt: skip
+                 patience: int, max_seconds: float | None, total: int,
+                 min_steps: int = 0) -> None:  # fmt: skip
         self.model, self.x_val, self.y_val, self.every, self.total = (
             model,
             x_val,
@@ -213,6 +216,7 @@ class EarlyStopping:
             total,
         )
         self.patience, self.max_seconds, self.t0 = patience, max_seconds, time.monotonic()
+        self.min_steps = min(min_steps, total)
         self.best, self.best_step, self.best_state, self.bad = -1.0, 0, None, 0
         self.stopped, self.measured = "budget", 0
         # `total` is also the learning-rate schedule's length: shortened from the budget once
@@ -238,14 +242,14 @@ class EarlyStopping:
         if self.max_seconds is None or spent <= 0:
             return
         fits = step + int(0.9 * (self.max_seconds - spent) * step / spent)
-        self.total = max(min(fits, self.budget), step + 1)
+        self.total = max(min(fits, self.budget), step + 1, self.min_steps)
         self.stopped = "time" if self.total < self.budget else "budget"
 
     def on_step(self, step: int, logs: dict[str, float]) -> bool:
         if step in self.probes and step < self.budget:
             self._fit_to_time(step)
         late = self.max_seconds is not None and time.monotonic() - self.t0 > self.max_seconds
-        late = late or (self.stopped == "time" and step >= self.total)
+        late = (late and step >= self.min_steps) or (self.stopped == "time" and step >= self.total)
         if len(self.x_val) and (step % self.every == 0 or step == self.total or late):
             acc, self.measured = self.accuracy(), self.measured + 1
             if acc > self.best:
@@ -303,7 +307,14 @@ def train_classifier(
     opt = adam(model.parameters(), cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = steps_for(1, len(x), cfg.batch_size)
     stop = EarlyStopping(
-        model, x_val, y_val, max(per_epoch, 25), cfg.patience, cfg.max_seconds, total
+        model,
+        x_val,
+        y_val,
+        max(per_epoch, 25),
+        cfg.patience,
+        cfg.max_seconds,
+        total,
+        cfg.min_steps,
     )
     # cosine decay to 0 over the budget, or over the steps that fit in the time cap
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -42,8 +42,9 @@ from ganflow.tasks.evaluate.classification import predict
 from ganflow.tasks.io import atomic_write, digest, save_torch
 from ganflow.tasks.progress import StepProgress, quiet
 
-# 2: seeded initialisation; 3: early stopping, a time cap; 4: the schedule fitted to the cap
-EXTRACTOR_VERSION = 4
+# 2: seeded initialisation; 3: early stopping, a time cap; 4: the schedule fitted to the cap;
+# 5: the cap no longer cuts training below min_steps
+EXTRACTOR_VERSION = 5
 FID_INCEPTION_RANGE = (-1.0, 0.9921875)  # TF Inception input: (x * 255 - 128) / 128
 
 

@@ -50,13 +50,15 @@ class EvalParams(Config):
         200, "at least this many steps for each CAS classifier (up to 30 epochs, stopped early)"
     )
     cas_seconds: float = param(
-        20.0, "wall-time budget of each CAS classifier's training (its schedule fits it)"
+        20.0,
+        "wall-time budget of each CAS classifier's training past its cas_steps (its schedule fits it)",
     )
     extractor_steps: int = param(
         200, "at least this many steps for the domain classifier (up to 30 epochs, stopped early)"
     )
     extractor_seconds: float = param(
-        80.0, "wall-time budget of the domain classifier's first training (then cached)"
+        80.0,
+        "wall-time budget of the domain classifier's first training past its extractor_steps (then cached)",
     )
     inception: str = param(
         "auto",

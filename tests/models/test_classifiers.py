@@ -55,6 +55,14 @@ def test_a_time_cap_stops_training_at_once():
     assert done["stopped"] == "time" and done["steps"] == 1
 
 
+def test_a_time_cap_never_cuts_training_below_its_floor_of_steps():
+    # large images under a short cap used to stop after a dozen steps: a score of nothing
+    x, y = _blobs()
+    cfg = ClassifierTraining(epochs=50, min_steps=7, batch_size=20, max_seconds=0.0)
+    done = train_classifier(build_classifier("lenet", (1, 8, 8), 2), x, y, cfg)
+    assert done["stopped"] == "time" and done["steps"] == 7
+
+
 def test_a_time_cap_shortens_the_schedule_so_the_learning_rate_still_decays_to_zero(monkeypatch):
     import ganflow.models.classifiers as C
 
