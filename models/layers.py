@@ -127,6 +127,26 @@ class MinibatchDiscrimination(nn.Module):
         return torch.cat([f, o], dim=1)
 
 
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, section 3): (N, C, H, W) ->
+    (N, C + 1, H, W). The batch is split into groups of `group` samples (the whole batch
+    when it does not divide); within each group the standard deviation of every feature at
+    every position, averaged to one number, becomes an extra constant map of each member.
+    A collapsed generator's batch then shows D a near-zero map that real batches never do."""
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        g = self.group if n % self.group == 0 else n
+        y = x.reshape(g, n // g, *x.shape[1:]).float()  # member k of every group along dim 0
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (N / g,)
+        maps = std.to(x.dtype).repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w)
+        return torch.cat([x, maps], dim=1)
+
+
 class VirtualBatchNorm(nn.Module):
     """Virtual batch normalisation (Salimans et al. 2016, section 3.5).
 

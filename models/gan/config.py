@@ -56,6 +56,8 @@ class GANConfig(Config):
     # the map side the attention block works at; 0: half the image side, at most 32
     attention_side: int = 0
     minibatch_discrimination: bool = False  # Salimans et al. 2016, section 3.2, before D's read-out
+    # a minibatch standard-deviation map before D's last block (Karras et al. 2018; resnet)
+    minibatch_std: bool = False
     pack: int = 1  # PacGAN: D judges this many samples at once (Lin et al. 2018)
     unrolled_steps: int = 0  # k: G's loss through k differentiable D updates (Metz et al. 2016)
     instance_noise: float = 0.0  # std of noise on D's inputs at step 0, annealed linearly to 0
@@ -123,6 +125,8 @@ class GANConfig(Config):
         if self.latent_opt not in LATENT_OPTS:
             raise ConfigError(f"latent_opt must be one of {LATENT_OPTS}, got {self.latent_opt!r}")
         self.require("not negative", "ortho_reg", "latent_step", "latent_damping", "latent_reg")
+        if self.minibatch_std and self.arch != "resnet":
+            raise ConfigError(f"minibatch_std is built into arch resnet only, not {self.arch!r}")
         if self.arch == "biggan" and self.condition != "projection":
             raise ConfigError(
                 "arch biggan is class-conditional with a projection D: set condition=projection"
@@ -145,6 +149,7 @@ class GANConfig(Config):
             "spectral_norm",
             "self_attention",
             "minibatch_discrimination",
+            "minibatch_std",
             "pack",
             "unrolled_steps",
             "instance_noise",

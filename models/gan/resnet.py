@@ -3,7 +3,8 @@ and BigGAN (Brock et al. 2019), for images of any side the stage plan takes (32 
 
     G: z -> linear -> (8w', s0, s0) -> n up blocks -> BN, ReLU, conv3x3 -> tanh
        up block:   x -> BN, ReLU, up x2, conv3x3, BN, ReLU, conv3x3   (+ up x2, conv1x1 of x)
-    D: x -> n down blocks -> [one block at s0] -> ReLU -> sum over the map -> linear
+    D: x -> n down blocks -> [minibatch std] -> one block at s0 -> ReLU -> sum over the map
+       -> linear
        down block: x -> ReLU, conv3x3, ReLU, conv3x3, avgpool 2      (+ conv1x1, avgpool of x)
        (the first block has no ReLU on the image, SNGAN's "optimised" block)
 
@@ -22,7 +23,7 @@ from ganflow.models import stages
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.gan.heads import Head, attention_map, down_stack, pack_samples
 from ganflow.models.images import down, up
-from ganflow.models.layers import SelfAttention, maybe_spectral_norm
+from ganflow.models.layers import MinibatchStd, SelfAttention, maybe_spectral_norm
 
 
 def resnet_plan(size: int, width: int) -> stages.StagePlan:
@@ -117,7 +118,9 @@ class ResNetDiscriminator(nn.Module):
             cfg, channels, p, lambda i, c_in, c_out: [DownBlock(c_in, c_out, sn, first=i == 0)]
         )
         c_in = p.widths[-1]
-        blocks.append(DownBlock(c_in, c_in, sn, first=False, downsample=False))
+        if cfg.minibatch_std:  # the batch's spread as one more map at the smallest side
+            blocks.append(MinibatchStd())
+        blocks.append(DownBlock(c_in + cfg.minibatch_std, c_in, sn, first=False, downsample=False))
         self.body = nn.Sequential(*blocks)
         self.head = Head(c_in, cfg.minibatch_discrimination, sn)
 

@@ -7,6 +7,7 @@ from torch import nn
 from ganflow.models.layers import (
     GaussianNoise,
     MinibatchDiscrimination,
+    MinibatchStd,
     VBNSequential,
     VirtualBatchNorm,
 )
@@ -32,6 +33,21 @@ def test_minibatch_discrimination_identical_samples_saturate():
     o = mbd(f)[:, 4:]
     torch.testing.assert_close(o, torch.full((5, 3), 4.0))  # 4 identical neighbours, exp(0) each
     assert mbd.out_features == 7
+
+
+def test_minibatch_std_is_the_spread_within_each_group_hand_computed():
+    # 8 samples in groups of 4: sample i is in group i mod 2; one feature, one pixel
+    x = torch.tensor([0.0, 5.0, 2.0, 5.0, 0.0, 5.0, 2.0, 5.0]).view(8, 1, 1, 1)
+    out = MinibatchStd(group=4)(x)
+    assert out.shape == (8, 2, 1, 1)
+    torch.testing.assert_close(out[:, :1], x)
+    spread = out[:, 1].flatten()
+    # group 0 holds 0, 2, 0, 2 (std 1); group 1 holds four 5s (std ~0, a collapsed batch)
+    torch.testing.assert_close(spread[0::2], torch.ones(4), atol=1e-4, rtol=0)
+    assert spread[1::2].abs().max() < 1e-3
+    # a batch that does not divide into groups is one group
+    odd = MinibatchStd(group=4)(torch.randn(6, 3, 2, 2))
+    assert odd.shape == (6, 4, 2, 2) and torch.unique(odd[:, 3]).numel() == 1
 
 
 def test_virtual_batch_norm_hand_computed():

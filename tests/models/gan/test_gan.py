@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from ganflow.models.config import ConfigError
 from ganflow.models.engine import run_phases
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.gan.nets import build_models
@@ -69,6 +70,20 @@ def test_image_archs_follow_the_side(arch, side):
     assert logits.shape == (2,) and feats.shape[0] == 2
     # the smallest map is 4 to 7 pixels: the networks grow by stages, not by a wider first map
     assert any(isinstance(mod, SelfAttention) for mod in m["D"].modules())
+
+
+def test_the_resnet_discriminator_sees_a_collapsed_batch_through_minibatch_std():
+    from ganflow.models.layers import MinibatchStd
+
+    cfg = GANConfig(arch="resnet", width=4, z_dim=8, spectral_norm=True, minibatch_std=True)
+    D = build_models(cfg, (3, 32, 32), 0)["D"].eval()  # eval: spectral norm's u stays put
+    assert any(isinstance(mod, MinibatchStd) for mod in D.modules())
+    varied = torch.rand(8, 3, 32, 32) * 2 - 1
+    collapsed = varied[:1].expand(8, -1, -1, -1)
+    # the same image scores differently alone among copies of itself than among others
+    assert not torch.allclose(D(collapsed)[0][0], D(varied)[0][0])
+    with pytest.raises(ConfigError, match="minibatch_std is built into arch resnet only"):
+        GANConfig(arch="dcgan", minibatch_std=True).validate()
 
 
 def test_dcgan_keeps_its_28_and_32_pixel_networks():
