@@ -10,7 +10,7 @@ from ganflow.models.gan.nets import build_models
 from ganflow.models.gan.objective import build_training
 from ganflow.models.gan.sampling import sampler
 from ganflow.models.gan.unrolled import unrolled_parameters
-from ganflow.models.layers import SelfAttention
+from ganflow.models.layers import MinibatchStd, SelfAttention
 from ganflow.models.regularizers import ImagePool, instance_noise_std
 from ganflow.tasks.data import toy
 
@@ -73,8 +73,6 @@ def test_image_archs_follow_the_side(arch, side):
 
 
 def test_the_resnet_discriminator_sees_a_collapsed_batch_through_minibatch_std():
-    from ganflow.models.layers import MinibatchStd
-
     cfg = GANConfig(arch="resnet", width=4, z_dim=8, spectral_norm=True, minibatch_std=True)
     D = build_models(cfg, (3, 32, 32), 0)["D"].eval()  # eval: spectral norm's u stays put
     assert any(isinstance(mod, MinibatchStd) for mod in D.modules())
