@@ -1093,6 +1093,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--in-process", action="store_true", help="call main() here (quick)")
     ap.add_argument("--load", action="store_true", help="also the 20-flow load test")
     ap.add_argument("--no-kills", action="store_true", help="leave the kill cases out")
+    ap.add_argument(
+        "--kill-points", type=int, default=10, help="random moments one training is killed at"
+    )
     ap.add_argument("--workers", type=int, default=2, help="cases run at once (subprocesses)")
     ap.add_argument("--only", default=None, help="only cases whose name matches this regex")
     ap.add_argument("--json", action="store_true")
@@ -1114,7 +1117,7 @@ def main(argv: list[str] | None = None) -> int:
             with ThreadPoolExecutor(a.workers) as pool:
                 outcomes = list(pool.map(lambda c: run_case(c, False), todo))
         if not a.no_kills and not a.only:
-            outcomes += kill_training(w)
+            outcomes += kill_training(w, max(1, a.kill_points))
             outcomes.append(kill_export(f, w))
             outcomes.append(kill_flow(w))
         if a.load:

@@ -3,12 +3,23 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="ganflow-prefect-"))
+
+def _scratch_home(name: str, prefix: str) -> None:
+    """A temporary folder for `name` unless the caller set one; removed when the run ends
+    (a suite's data caches are about 80 MB)."""
+    if name not in os.environ:
+        os.environ[name] = tempfile.mkdtemp(prefix=prefix)
+        atexit.register(shutil.rmtree, os.environ[name], True)
+
+
+_scratch_home("PREFECT_HOME", "ganflow-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ.setdefault("GANFLOW_DATA", tempfile.mkdtemp(prefix="ganflow-data-"))
+_scratch_home("GANFLOW_DATA", "ganflow-data-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
