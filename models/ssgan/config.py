@@ -73,7 +73,8 @@ class SSGANConfig(Config):
     graph_weight: float | None = None
     graph_k: int = 20  # neighbours per image in that graph
     # label spreading's alpha, in (0, 1): how far labels spread; None: the alpha of
-    # graph_alpha_grid whose spread labels are the most often right on the validation images
+    # graph_alpha_grid whose spread labels are the most often right on labelled images held
+    # out of the spreading (3-fold cross-validation on the labelled images alone)
     graph_alpha: float | None = None
     graph_alpha_grid: list[float] = field(default_factory=lambda: [0.95, 0.99])
     # edge weights: the cosine similarity of the two images' features to this power (Iscen

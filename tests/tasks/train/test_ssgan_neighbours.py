@@ -143,55 +143,62 @@ def test_a_joined_graph_finds_the_neighbours_among_both_features(digits_bundle, 
     assert right > (alone.argmax(1) == bundle.y_train).float().mean() and right > 0.99
 
 
-def _val_answers(bundle, cfg, path, alpha):
-    """The validation images' classes as the labels spread with `alpha` would give them."""
-    from ganflow.models.scattering import ScatteringFront
-    from ganflow.tasks.data.neighbours import (
-        fit_frontend,
-        frontend_cache,
-        induced_labels,
-        nearest_neighbours,
-        neighbour_weights,
-    )
-    from ganflow.tasks.train.ssgan import graph_labels
+def test_labelled_folds_are_stratified_and_hold_each_label_out_once():
+    from ganflow.tasks.train.ssgan import labelled_folds
 
-    front = ScatteringFront(bundle.image_shape, cfg.graph_dims)
-    features = fit_frontend(front, bundle.x_train, frontend_cache(path, "scattering", 40))
-    f_val = front(bundle.x_val.float() / 255.0)
-    table = nearest_neighbours(f_val, cfg.graph_k, among=features)
-    weights = neighbour_weights(f_val, table, cfg.graph_gamma, among=features)
-    labels = graph_labels(bundle, cfg.with_overrides({"graph_alpha": alpha}), path)
-    return induced_labels(labels, table, weights).argmax(1), labels
+    y = torch.tensor([0] * 7 + [1] * 5 + [2] * 3)
+    folds = labelled_folds(y, 3)
+    assert len(folds) == 3
+    assert sorted(torch.cat(folds).tolist()) == list(range(len(y)))  # a partition
+    # each class dealt round the folds: 7 -> 3, 2, 2; 5 -> 2, 2, 1; 3 -> 1, 1, 1
+    per_fold = torch.stack([torch.bincount(y[f], minlength=3) for f in folds])  # (folds, K)
+    assert (per_fold.max(0).values - per_fold.min(0).values <= 1).all()
+    assert per_fold.sum(0).tolist() == [7, 5, 3]
+    assert len(labelled_folds(torch.tensor([0, 0, 1, 1]), 3)) == 2  # no more folds than labels
+    assert labelled_folds(torch.tensor([0, 0, 1]), 3) == []  # a class with one label
+    assert labelled_folds(y, 1) == []
 
 
-def test_the_alpha_is_the_one_whose_labels_are_right_on_the_validation_images(
-    digits_bundle, tmp_path
-):
-    """Validation classes planted to agree with one alpha's spread labels: that alpha is
-    chosen, whichever place it has in the grid, with its labels."""
-    from ganflow.tasks.train.ssgan import choose_graph_alpha, graph_labels
+def test_the_alpha_is_the_one_whose_held_out_labels_are_right_most_often(digits_bundle, tmp_path):
+    """Each alpha scored by spreading the labels of the other folds and reading the held-out
+    labelled images' spread labels (computed here fold by fold); the validation split plays
+    no part (the realistic protocol: N labels per class are all a method sees)."""
+    from ganflow.tasks.data.neighbours import propagate_labels
+    from ganflow.tasks.train import ssgan
 
     path = tmp_path / "bundle.npz"
     shutil.copy(digits_bundle["path"], path)
     bundle = load_bundle(path)
     cfg = SSGANConfig(graph_k=10, graph_dims=40, graph_alpha_grid=[0.3, 0.99])
-    low, low_labels = _val_answers(bundle, cfg, path, 0.3)
-    high, high_labels = _val_answers(bundle, cfg, path, 0.99)
-    assert (low != high).sum() >= 3  # the two alphas answer differently
-    for answers, alpha, labels in ((low, 0.3, low_labels), (high, 0.99, high_labels)):
-        bundle.y_val = answers
-        got, spread = choose_graph_alpha(bundle, cfg, path)
-        assert got == alpha and torch.allclose(spread, labels)
-        assert torch.allclose(graph_labels(bundle, cfg, path), labels)  # None: chosen
-    bundle.y_val = high
-    flipped = cfg.with_overrides({"graph_alpha_grid": [0.99, 0.3]})
-    assert choose_graph_alpha(bundle, flipped, path)[0] == 0.99
-    # one alpha, or no validation images: the grid's first, unmeasured
-    assert (
-        choose_graph_alpha(bundle, cfg.with_overrides({"graph_alpha_grid": [0.3]}), path)[0] == 0.3
-    )
+    _, _, table, weights = ssgan._graph(bundle, cfg, path, None)
+    lab, k = bundle.labelled, bundle.num_classes
+    y_lab = bundle.y_train[lab]
+    folds = ssgan.labelled_folds(y_lab, ssgan.GRAPH_ALPHA_FOLDS)
+    assert len(folds) == 3
+    scores = {}
+    for alpha in cfg.graph_alpha_grid:
+        right = 0
+        for fold in folds:
+            others = torch.tensor([i for i in range(len(lab)) if i not in set(fold.tolist())])
+            spread = propagate_labels(table, lab[others], y_lab[others], k, alpha, weights=weights)
+            right += int((spread[lab[fold]].argmax(1) == y_lab[fold]).sum())
+        scores[alpha] = right / len(lab)
+        got = ssgan.held_out_right(table, weights, lab, y_lab, k, alpha, folds)
+        assert got == pytest.approx(scores[alpha])
+    assert max(scores.values()) < 1.0  # held out: not every label comes back by itself
+    best = max(cfg.graph_alpha_grid, key=lambda a: scores[a])  # ties: the first
+    chosen, spread = ssgan.choose_graph_alpha(bundle, cfg, path)
+    assert chosen == best
+    want = propagate_labels(table, lab, y_lab, k, best, weights=weights)
+    assert torch.allclose(spread, want.float(), atol=1e-5)
+    # the validation split plays no part: scrambled or gone, the same choice
+    bundle.y_val = bundle.y_val[torch.randperm(len(bundle.y_val))]
+    assert ssgan.choose_graph_alpha(bundle, cfg, path)[0] == best
     bundle.x_val, bundle.y_val = bundle.x_val[:0], bundle.y_val[:0]
-    assert choose_graph_alpha(bundle, flipped, path)[0] == 0.99
+    assert ssgan.choose_graph_alpha(bundle, cfg, path)[0] == best
+    # one alpha in the grid: that one, unmeasured
+    one = cfg.with_overrides({"graph_alpha_grid": [0.3]})
+    assert ssgan.choose_graph_alpha(bundle, one, path)[0] == 0.3
 
 
 def test_a_run_spreads_with_the_chosen_alpha_records_it_and_reuses_it(
