@@ -230,3 +230,22 @@ def prepare(spec: DataSpec, cache_dir: str | Path | None = None) -> dict[str, An
             "test": len(bundle.y_test),
         },
     }
+
+
+def labelled_folds(y: torch.Tensor, folds: int) -> list[torch.Tensor]:
+    """Stratified folds of the positions 0..L-1 of labels y (L,): each class's positions dealt
+    round the folds in a fixed shuffled order, so every fold holds each class about equally
+    and every position is in exactly one fold. [] where a class has fewer than 2 labels (a
+    fold would hold its only one out) or folds < 2."""
+    counts = torch.bincount(y)
+    if folds < 2 or int(counts[counts > 0].min()) < 2:
+        return []
+    folds = min(folds, int(counts[counts > 0].min()))
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(len(y)))
+    out: list[list[int]] = [[] for _ in range(folds)]
+    dealt = torch.zeros(int(y.max()) + 1, dtype=torch.long)
+    for i in order.tolist():
+        c = int(y[i])
+        out[int(dealt[c]) % folds].append(i)
+        dealt[c] += 1
+    return [torch.tensor(sorted(f)) for f in out]

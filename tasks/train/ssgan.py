@@ -18,7 +18,7 @@ from ganflow.models.scattering import ScatteringFront
 from ganflow.models.ssgan.config import SSGANConfig, resolve
 from ganflow.models.ssgan.nets import build_models
 from ganflow.models.ssgan.objective import build_baseline_training, build_training
-from ganflow.tasks.data.bundle import DataBundle, load_bundle
+from ganflow.tasks.data.bundle import DataBundle, labelled_folds, load_bundle
 from ganflow.tasks.data.neighbours import (
     cached_neighbour_table,
     fit_frontend,
@@ -185,25 +185,6 @@ def settle_graph_alpha(
 
 
 GRAPH_ALPHA_FOLDS = 3  # folds of the labelled images graph_alpha is chosen by
-
-
-def labelled_folds(y: torch.Tensor, folds: int) -> list[torch.Tensor]:
-    """Stratified folds of the positions 0..L-1 of labels y (L,): each class's positions dealt
-    round the folds in a fixed shuffled order, so every fold holds each class about equally
-    and every position is in exactly one fold. [] where a class has fewer than 2 labels (a
-    fold would hold its only one out) or folds < 2."""
-    counts = torch.bincount(y)
-    if folds < 2 or int(counts[counts > 0].min()) < 2:
-        return []
-    folds = min(folds, int(counts[counts > 0].min()))
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(len(y)))
-    out: list[list[int]] = [[] for _ in range(folds)]
-    dealt = torch.zeros(int(y.max()) + 1, dtype=torch.long)
-    for i in order.tolist():
-        c = int(y[i])
-        out[int(dealt[c]) % folds].append(i)
-        dealt[c] += 1
-    return [torch.tensor(sorted(f)) for f in out]
 
 
 def held_out_right(

@@ -144,7 +144,7 @@ def test_a_joined_graph_finds_the_neighbours_among_both_features(digits_bundle, 
 
 
 def test_labelled_folds_are_stratified_and_hold_each_label_out_once():
-    from ganflow.tasks.train.ssgan import labelled_folds
+    from ganflow.tasks.data.bundle import labelled_folds
 
     y = torch.tensor([0] * 7 + [1] * 5 + [2] * 3)
     folds = labelled_folds(y, 3)
