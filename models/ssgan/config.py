@@ -44,6 +44,10 @@ class SSGANConfig(Config):
     data_init: bool | None = None
     input_noise: float | None = None  # std of Gaussian noise on D's input (None: arch default)
     hidden_noise: float | None = None  # std of Gaussian noise on D's hidden layers
+    # std of Gaussian noise on D's features before its classifier head (the released MNIST
+    # network has 0.5 there: noise after every hidden layer); 0: none. Feature matching
+    # reads the features before it
+    head_noise: float = 0.0
     input_dropout: float | None = None  # dropout rate on D's input
     dropout: float | None = None  # dropout rate on D's hidden layers
     unsupervised_weight: float = 1.0  # w, weight of L_unsupervised in D's loss
@@ -108,7 +112,7 @@ class SSGANConfig(Config):
                      "mbd_kernel_dim", "vbn_reference_size", "neighbour_k", "neighbour_dims", "graph_k",
                      "graph_dims", "graph_rounds")  # fmt: skip
         self.require("not negative", "lr_d", "lr_g", "input_noise", "hidden_noise", "historical_averaging",
-                     "unsupervised_weight", "aug_shift", "consistency", "entropy_weight",
+                     "unsupervised_weight", "aug_shift", "head_noise", "consistency", "entropy_weight",
                      "neighbour_weight", "graph_weight", "graph_gamma")  # fmt: skip
         self.require(
             "in [0, 1)", "input_dropout", "dropout", "label_smoothing", "ema_decay", "beta1"

@@ -62,7 +62,8 @@ MLP_G_WIDTH = {"mlp28": 500, "mlp8": 500, "mlp8s": 250, "conv28s": 500}  # conv2
 
 
 class Discriminator(nn.Module):
-    """body -> features f (N, F) -> [minibatch discrimination] -> linear head -> K logits.
+    """body -> features f (N, F) -> [minibatch discrimination] -> [Gaussian noise, training
+    only] -> linear head -> K logits.
     The logit of the fake class is fixed at 0 and never materialised (see losses.py)."""
 
     def __init__(
@@ -72,15 +73,19 @@ class Discriminator(nn.Module):
         num_classes: int,
         mbd: MinibatchDiscrimination | None,
         wn: bool,
+        head_noise: float = 0.0,
     ) -> None:
         super().__init__()
         self.body, self.mbd = body, mbd
         head_in = mbd.out_features if mbd is not None else feature_dim
+        self.noise = GaussianNoise(head_noise) if head_noise > 0 else None
         self.head = maybe_weight_norm(nn.Linear(head_in, num_classes), wn)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.body(x)  # (N, F)
         h = self.mbd(f) if self.mbd is not None else f
+        if self.noise is not None:  # training only; f, which feature matching reads, is clean
+            h = self.noise(h)
         return self.head(h), f
 
 
@@ -196,7 +201,7 @@ def build_discriminator(
         if cfg.minibatch_discrimination
         else None
     )
-    return Discriminator(body, fdim, num_classes, mbd, cfg.weight_norm)
+    return Discriminator(body, fdim, num_classes, mbd, cfg.weight_norm, cfg.head_noise)
 
 
 def _generator_layers(

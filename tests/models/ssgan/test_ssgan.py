@@ -67,6 +67,25 @@ def test_every_trick_switches_from_the_config():
     assert wn(m_on["D"]) and not wn(m_off["D"])
 
 
+def test_head_noise_perturbs_the_classifier_input_in_training_only():
+    """head_noise: Gaussian noise on D's features before the head (the released MNIST net);
+    the features feature matching reads stay clean, and evaluation is deterministic."""
+    cfg = resolve(SSGANConfig(arch="mlp28", head_noise=0.5), 28)
+    D = build_models(cfg, 1, 10, 0)["D"]
+    x = torch.rand(4, 1, 28, 28)
+    D.body.eval()  # the body's own noise off: only the head's remains
+    (a, fa), (b, fb) = D(x), D(x)
+    assert torch.equal(fa, fb) and not torch.allclose(a, b)
+    D.eval()
+    (a, _), (b, _) = D(x), D(x)
+    assert torch.equal(a, b)
+    quiet = build_models(resolve(SSGANConfig(arch="mlp28"), 28), 1, 10, 0)["D"]
+    quiet.body.eval()
+    assert torch.equal(quiet(x)[0], quiet(x)[0])  # 0, the default: no noise there
+    with pytest.raises(ValueError, match="head_noise"):
+        SSGANConfig(head_noise=-1.0).validate()
+
+
 def test_resolve_fills_arch_defaults_and_rejects_mismatches():
     cfg = resolve(SSGANConfig(), 28)
     assert cfg.arch == "mlp28" and cfg.input_noise == ARCH_DEFAULTS["mlp28"]["input_noise"]
