@@ -70,6 +70,8 @@ def test_the_mnist_table_sets_each_column_beside_the_paper(bench, tmp_path, caps
         (["--val-fraction", "1"], "--val-fraction"),
         (["--seeds", ""], "seed"),
         (["--table", "nosuch"], "nosuch"),
+        (["--labels", "30"], "--labels"),
+        (["--epochs", "0"], "--epochs"),
     ],
 )
 def test_bad_arguments_get_one_line_and_exit_2(bench, argv, names, capsys):
