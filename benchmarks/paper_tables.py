@@ -165,7 +165,8 @@ def aae_rows(root: Path, seeds: list[int], epochs: int, out: Path, val: float
                                               run_dir=str(out / f"{key}-{arm}-{seed}")))  # fmt: skip
                 if key == "test_error":
                     err = s["test_error"]["mean"]
-                    runs.setdefault("baseline", []).append(s["baseline_test_error"]["mean"])
+                    if arm == "defaults":  # the same supervised-only D beside either arm
+                        runs.setdefault("baseline", []).append(s["baseline_test_error"]["mean"])
                 else:
                     err = 1.0 - s["cluster_accuracy"]["mean"]
                 runs.setdefault(arm, []).append(err)
