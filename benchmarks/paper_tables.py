@@ -204,6 +204,10 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
 def run_table(name: str, a: argparse.Namespace, budget: Budget, out: Path) -> dict[str, Any]:
     root = Path(a.data_root)
     t0 = time.monotonic()
@@ -211,18 +215,18 @@ def run_table(name: str, a: argparse.Namespace, budget: Budget, out: Path) -> di
         counts = a.labels or ([100] if a.quick else [20, 50, 100, 200])
         rows = ssl_rows(name, root / "mnist", counts, a.seeds, budget.ssl_mnist, SALIMANS_MNIST,
                         out / name, a.val_fraction, not a.quick)  # fmt: skip
-        budget_text = f"{budget.ssl_mnist} epochs per run (the paper: 300)"
+        budget_text = f"{_epochs(budget.ssl_mnist)} per run (the paper: 300)"
     elif name == "salimans-cifar":
         rows = ssl_rows(name, root / "cifar10-small", [400], a.seeds, budget.ssl_cifar, None,
                         out / name, a.val_fraction, not a.quick)  # fmt: skip
         rows[0]["row"] = "CPU: CIFAR-10-small, 40 labels per class"
-        budget_text = f"{budget.ssl_cifar} epochs per run (the paper: 1,200 on 50,000 images)"
+        budget_text = f"{_epochs(budget.ssl_cifar)} per run (the paper: 1,200 on 50,000 images)"
     elif name == "aae-mnist":
         rows = aae_rows(root / "mnist", a.seeds, budget.aae, out / name, a.val_fraction)
-        budget_text = f"{budget.aae} epochs per run"
+        budget_text = f"{_epochs(budget.aae)} per run"
     else:
         rows = infogan_rows(root / "mnist", a.seeds, budget.infogan, out / name, a.val_fraction)
-        budget_text = f"{budget.infogan} epochs per run"
+        budget_text = f"{_epochs(budget.infogan)} per run"
     paper = PAPER[name]
     for r, (_, fig) in zip(rows, paper.items(), strict=False):
         if name == "salimans-mnist":
