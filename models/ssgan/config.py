@@ -38,6 +38,10 @@ class SSGANConfig(Config):
     virtual_batch_norm: bool = True  # VBN in G, fixed reference batch (sec. 3.5); else BN
     vbn_reference_size: int = 100  # size of the VBN reference batch
     weight_norm: bool = True  # weight-normalised D layers, as in the released models
+    # the weight-norm scales g of D's hidden layers stay at their initial values (those of
+    # the data-dependent initialisation): the released MNIST code trains only the output
+    # layer's scale (its DenseLayer's train_scale=False), so the logits' scale is the head's
+    frozen_scales: bool = False
     # weight norm's data-dependent initialisation of D on unlabelled images (Salimans &
     # Kingma 2016, section 3, as the released code does); None: the arch's default (on for
     # the conv nets, whose depth shrinks the activations of a default initialisation)

@@ -224,6 +224,18 @@ class SSGANObjective:
         return loss, {"acc_lab": _accuracy(logits, batch["y_lab"])}
 
 
+def trained_parameters(module: nn.Module, cfg: SSGANConfig) -> list[nn.Parameter]:
+    """The parameters a player's optimiser steps: all of them, or with frozen_scales all
+    but the weight-norm scales g of D's body (its hidden layers; the head's scale trains).
+    G has no body attribute: all of its parameters train."""
+    body = getattr(module, "body", None)
+    if not cfg.frozen_scales or body is None:
+        return list(module.parameters())
+    frozen = {id(p) for name, p in body.named_parameters()
+              if name.endswith("parametrizations.weight.original0")}  # fmt: skip
+    return [p for p in module.parameters() if id(p) not in frozen]
+
+
 class _Player:
     """One player's optimiser, schedule and (optional) historical average, registered in
     `stateful` under opt_<name>, sched_<name>, hist_<name>."""
@@ -238,7 +250,7 @@ class _Player:
         stateful: dict[str, Any],
         averaged: bool,
     ) -> None:
-        self.opt = adam(module.parameters(), lr, (cfg.beta1, 0.999))
+        self.opt = adam(trained_parameters(module, cfg), lr, (cfg.beta1, 0.999))
         self.sched = linear_decay(self.opt, total_steps, cfg.lr_decay_start)
         on = averaged and cfg.historical_averaging > 0
         self.hist = HistoricalAveraging(module, cfg.historical_averaging) if on else None

@@ -143,6 +143,27 @@ def test_each_gan_phase_changes_only_its_own_player(over):
         )
 
 
+@pytest.mark.parametrize("frozen", [False, True])
+@pytest.mark.parametrize("kind", ["gan", "baseline"])
+def test_frozen_scales_keep_the_hidden_layers_weight_norm_scales(frozen, kind):
+    """frozen_scales: the optimiser never moves the weight-norm scales g of D's body (the
+    released MNIST code's train_scale=False); the head's scale and the directions train."""
+    from ganflow.models.engine import run_phases
+
+    models, cfg, data = _tiny_training(frozen_scales=frozen)
+    build = build_training if kind == "gan" else build_baseline_training
+    training = build(models, cfg, data, total_steps=10, seed=0)
+    D = models["D"]
+    before = {n: p.clone() for n, p in D.named_parameters()}
+    for step in range(3):
+        run_phases(training.phases, training.next_batch(step), step)
+    moved = {n for n, p in D.named_parameters() if not torch.equal(p, before[n])}
+    scales = {n for n in before if n.startswith("body.") and n.endswith("original0")}
+    assert scales and "head.parametrizations.weight.original0" in moved
+    assert any(n.endswith("original1") for n in moved)
+    assert (scales & moved == set()) if frozen else scales <= moved
+
+
 def test_baseline_trains_the_classifier_on_labelled_data_only():
     models, cfg, data = _tiny_training(historical_averaging=0.5)
     training = build_baseline_training(models, cfg, data, total_steps=5, seed=0)
