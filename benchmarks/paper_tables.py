@@ -70,10 +70,12 @@ PAPER: dict[str, dict[str, tuple[float, float | None]]] = {
 
 # Salimans et al.'s released MNIST code (train_mnist_feature_matching.py): the MLP D and G
 # (mlp28), Gaussian noise after every hidden layer (0.5; the last one's before the head),
-# feature matching, weight norm initialised from data, G with batch norm, Adam at 0.003 with
-# beta1 0.5 and no decay, 300 epochs of 60,000 images, no graph labels
+# feature matching, weight norm initialised from data with only the output layer's scale
+# trained, G with batch norm, Adam at 0.003 with beta1 0.5 and no decay, 300 epochs of
+# 60,000 images, no graph labels
 SALIMANS_MNIST = {"arch": "mlp28", "graph_weight": 0.0, "data_init": True, "head_noise": 0.5,
-                  "virtual_batch_norm": False, "lr_decay_start": 1.0}  # fmt: skip
+                  "frozen_scales": True, "virtual_batch_norm": False,
+                  "lr_decay_start": 1.0}  # fmt: skip
 # the released CIFAR-10 code's network (conv32) is the GPU row's; the CPU row runs the defaults
 SALIMANS_CIFAR_GPU = {"arch": "conv32", "graph_weight": 0.0}
 # Makhzani et al.'s MNIST AAE: the MLP networks on pixels, no neighbour graph
