@@ -27,6 +27,10 @@ whole training set, as in the papers; with --val-fraction F a labelled split is 
 (it chooses nothing) and the table counts its labels beside each row.
 --quick: one seed, 1 epoch of each MNIST run and 2 of CIFAR's, 100 labels only on MNIST,
 and LabelSpreading left out (its cross-validated grid takes minutes per row).
+
+Time on 2 CPU cores (benchmarks/README.md): --quick 17.7 min; salimans-mnist with 100
+labels, one seed, --epochs 10: 27.6 min (the defaults' two graph rounds 13.4 of them), so
+the full table (20 epochs, 4 label counts, 3 seeds) is about 8 hours.
 """
 
 from __future__ import annotations
