@@ -1,7 +1,6 @@
 """benchmarks/paper_tables.py: its rows hold the paper's figure beside each ganflow column,
 one seed shows no spread, and bad arguments get one line and exit 2."""
 
-import gzip
 import importlib.util
 import json
 import sys
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from idx_files import write_idx
 
 PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_tables.py"
 
@@ -22,13 +22,6 @@ def bench():
     return module
 
 
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    array = np.asarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.tobytes())
-
-
 def _tiny_mnist(root: Path, n_train: int = 300, n_test: int = 60) -> Path:
     """root/mnist with the four IDX files: bars whose position is the class, with noise."""
     d = root / "mnist"
@@ -39,8 +32,8 @@ def _tiny_mnist(root: Path, n_train: int = 300, n_test: int = 60) -> Path:
         x = rng.integers(0, 60, (n, 28, 28))
         for i, c in enumerate(y):
             x[i, :, 2 + 2 * c : 4 + 2 * c] = 255
-        _write_idx(d / f"{prefix}-images-idx3-ubyte.gz", x)
-        _write_idx(d / f"{prefix}-labels-idx1-ubyte.gz", y)
+        write_idx(d / f"{prefix}-images-idx3-ubyte.gz", x)
+        write_idx(d / f"{prefix}-labels-idx1-ubyte.gz", y)
     return root
 
 

@@ -2,6 +2,7 @@ import gzip
 
 import numpy as np
 import pytest
+from idx_files import write_idx
 
 from ganflow.tasks.data.bundle import DataSpec, build_bundle, load_bundle, prepare, split_indices
 from ganflow.tasks.data.sources import DataError, RawData, SourceOptions, load_source, read_idx
@@ -59,17 +60,11 @@ def test_unknown_data_name():
         load_source("imagenet", SourceOptions())
 
 
-def _write_idx(path, array):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 def _idx_dir(tmp_path, n_train=40, n_test=20):
     rng = np.random.default_rng(0)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
     return tmp_path
 
 
