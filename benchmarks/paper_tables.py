@@ -40,7 +40,6 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +79,6 @@ PAPER: dict[str, dict[str, tuple[float, float | None]]] = {
 SALIMANS_MNIST = {"arch": "mlp28", "graph_weight": 0.0, "data_init": True, "head_noise": 0.5,
                   "frozen_scales": True, "virtual_batch_norm": False,
                   "lr_decay_start": 1.0}  # fmt: skip
-# the released CIFAR-10 code's network (conv32) is the GPU row's; the CPU row runs the defaults
-SALIMANS_CIFAR_GPU = {"arch": "conv32", "graph_weight": 0.0}
 # Makhzani et al.'s MNIST AAE: the MLP networks on pixels, no neighbour graph
 AAE_PAPER = {"frontend": "pixels", "arch": "mlp", "neighbours": 0, "head_init": "none"}
 
@@ -90,7 +87,6 @@ class Budget:
     """Epochs of each run: the full tables' (stated in the output) or --quick's."""
 
     def __init__(self, quick: bool, epochs: int | None = None) -> None:
-        self.quick = quick
         self.ssl_mnist = epochs or (1 if quick else 20)  # the paper: 300
         self.aae = epochs or (1 if quick else 20)
         self.infogan = epochs or (1 if quick else 10)
@@ -116,6 +112,10 @@ def ssl_rows(table: str, root: Path, counts: list[int], seeds: list[int], epochs
     with ganflow's defaults, the supervised-only baseline (the faithful D, else the default
     one, on the labels alone), LabelSpreading and logistic regression, each over the seeds."""
     data = "mnist" if table == "salimans-mnist" else "folder"
+    paper = SSGANConfig().with_overrides(faithful or {})
+    arms = {"defaults": (SSGANConfig(), "gan"), "baseline": (paper, "baseline")}
+    if faithful is not None:
+        arms = {"faithful": (paper, "gan"), **arms}
     rows = []
     for n in counts:
         lpc = n // 10
@@ -125,11 +125,6 @@ def ssl_rows(table: str, root: Path, counts: list[int], seeds: list[int], epochs
             info = _prepare(data, root, lpc, seed, out / f"n{n}", val)
             run = RunConfig(epochs=epochs, seed=seed, eval_every=10**9)
             base = out / f"n{n}" / f"s{seed}"
-            paper = SSGANConfig().with_overrides(faithful or {})
-            arms = {"faithful": (paper, "gan"), "defaults": (SSGANConfig(), "gan"),
-                    "baseline": (paper, "baseline")}  # fmt: skip
-            if faithful is None:
-                del arms["faithful"]
             for arm, (cfg, kind) in arms.items():
                 r = run_one(info, cfg, run, base / arm, kind)
                 runs.setdefault(arm, []).append(r)
@@ -310,9 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out or tempfile.mkdtemp(prefix="paper-tables-"))
     budget = Budget(a.quick, a.epochs)
     docs = []
-    run: Callable[[str], dict[str, Any]] = lambda name: run_table(name, a, budget, out)  # noqa: E731
     for name in TABLES if a.table == "all" else (a.table,):
-        docs.append(run(name))
+        docs.append(run_table(name, a, budget, out))
         if not a.json:
             print(render(docs[-1]) + "\n", flush=True)
     if a.json:

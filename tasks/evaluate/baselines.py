@@ -75,22 +75,27 @@ def _select(
     # errors count, so the warning says nothing the choice and the test error miss
     with np.errstate(divide="ignore", invalid="ignore"):
         scores: list[float] = []
+        model = None  # the chosen setting's fit on every labelled image, where one was made
         if folds:
             on = f"{len(folds)}-fold cross-validation on {len(y_lab)} labelled images"
             for setting in grid:
                 wrong = 0
                 for fold in folds:
-                    model = fit(setting, np.setdiff1d(every, fold))
-                    wrong += int((held_out(model, fold) != y_lab_np[fold]).sum())
+                    on_others = fit(setting, np.setdiff1d(every, fold))
+                    wrong += int((held_out(on_others, fold) != y_lab_np[fold]).sum())
                 scores.append(wrong / len(y_lab))
         elif len(y_val):
             on = f"the validation split ({len(y_val)} images): a class has a single label"
-            scores = [_error(fit(setting, every), f["val"], y_val) for setting in grid]
+            for setting in grid:
+                fitted = fit(setting, every)
+                scores.append(_error(fitted, f["val"], y_val))
+                if scores[-1] < min(scores[:-1], default=np.inf):  # ties: the first
+                    model = fitted
         else:
             on = "none: a class has a single label and there is no validation split"
         pick = int(np.argmin(scores)) if scores else len(grid) // 2
         setting = grid[pick]
-        test = _error(fit(setting, every), f["test"], y_test)
+        test = _error(model if model is not None else fit(setting, every), f["test"], y_test)
     return {
         "test_error": test,
         "choice_error": scores[pick] if scores else None,

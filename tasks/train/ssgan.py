@@ -151,11 +151,10 @@ def graph_labels(
     """(N, K) each training image's class distribution, spread from the labelled images over
     the graph of its graph_k nearest neighbours among whitened scattering features (each
     edge weighted by the two images' cosine similarity to the power graph_gamma), with
-    graph_alpha (chosen by cross-validation on the labelled images, choose_graph_alpha, where it
-    is None). A
-    later round passes either `prior`, (N, K) the previous classifier's predictions, spread
-    with the labels (with graph_prior_alpha in place of graph_alpha), or `joined`, (N, F)
-    its features: the neighbours are then found among the scattering features and those,
+    graph_alpha (chosen by cross-validation on the labelled images, choose_graph_alpha,
+    where it is None). A later round passes either `prior`, (N, K) the previous
+    classifier's predictions, spread with the labels (with graph_prior_alpha in place of
+    graph_alpha), or `joined`, (N, F) its features: the neighbours are then found among the scattering features and those,
     each scaled to unit length and joined. The front end's fit and the first neighbour
     table are cached beside the bundle when its path is given (the adversarial
     autoencoder's caches: one fit serves both families)."""

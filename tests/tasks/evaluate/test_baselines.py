@@ -50,6 +50,11 @@ def test_the_held_out_errors_are_those_of_fits_that_never_saw_the_fold(bundle):
     assert got["choice_error"] == pytest.approx(min(want))
     assert got["chosen"] == baselines.LR_GRID[int(np.argmin(want))]
     assert min(want) > 0.0  # held out: not fitted on
+    # the test error is the chosen setting's, refitted on every labelled image
+    final = LogisticRegression(max_iter=2000, **got["chosen"]).fit(x, y)
+    assert got["test_error"] == pytest.approx(
+        float((final.predict(f["test"]) != bundle.y_test.numpy()).mean())
+    )
 
 
 def test_without_folds_the_validation_split_chooses(bundle):
