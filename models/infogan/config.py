@@ -26,6 +26,11 @@ class InfoGANConfig(Config):
     # lambda of the continuous codes' term: smaller, so that its differential-entropy scale
     # does not dominate (paper, section 6: "a smaller lambda for continuous codes")
     continuous_weight: float = 0.1
+    # weight of ganflow's graph prior on the categorical code: a cross-entropy that makes
+    # Q's code on each real image follow the spectral partition of the training images'
+    # nearest-neighbour graph (among scattering features), as the AAE's cluster head learns
+    # it; G then draws each value's part of the data. 0: the paper's InfoGAN
+    partition_weight: float = 0.0
     # mlp: hidden units of G and D; conv: channels of the first D layer (G mirrors it)
     width: int = 64
     # fully connected layer of the conv networks (paper: 1024)
@@ -40,13 +45,17 @@ class InfoGANConfig(Config):
         if self.arch not in ARCHS:
             raise ConfigError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         self.require("at least 1", "z_dim", "width", "fc", "batch_size")
-        self.require("not negative", "continuous", "info_weight", "continuous_weight")
+        self.require(
+            "not negative", "continuous", "info_weight", "continuous_weight", "partition_weight"
+        )
         self.require("positive", "lr_d", "lr_g")
         self.require("in [0, 1)", "beta1")
         if self.categorical == 1 or self.categorical < 0:
             raise ConfigError(
                 f"categorical must be 0 (none) or at least 2 values, got {self.categorical}"
             )
+        if self.partition_weight and not self.categorical:
+            raise ConfigError("partition_weight needs a categorical code (categorical >= 2)")
         if not self.categorical and not self.continuous:
             raise ConfigError("an InfoGAN needs a code: set categorical >= 2 or continuous >= 1")
 

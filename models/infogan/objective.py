@@ -19,7 +19,7 @@ from ganflow.models import losses
 from ganflow.models.engine import Batch, Phase, Training, adam
 from ganflow.models.infogan.config import InfoGANConfig
 
-RealBatch = Callable[[int], torch.Tensor]
+RealBatch = Callable[[int], torch.Tensor | tuple[torch.Tensor, torch.Tensor]]
 
 
 def _seeded(seed: int, step: int, salt: int, device: torch.device) -> torch.Generator:
@@ -68,11 +68,16 @@ class InfoGANObjective:
     def d(self, batch: Batch, step: int):
         with torch.no_grad():
             fake = self.G(batch["z"], batch["c"])
-        out_real, _ = self.D(batch["real"])
+        out_real, f_real = self.D(batch["real"])
         out_fake, f_fake = self.D(fake)
         adv = losses.d_minimax(out_real, out_fake)
         info, terms = self.info(f_fake, batch)
-        return adv + info, {"adv": adv, **terms}
+        loss = adv + info
+        if "part" in batch:  # the graph prior: Q's code on the real images
+            part = F.cross_entropy(self.Q(f_real)[0], batch["part"])
+            loss = loss + self.cfg.partition_weight * part
+            terms["part"] = part.detach()
+        return loss, {"adv": adv, **terms}
 
     def g(self, batch: Batch, step: int):
         out_fake, f_fake = self.D(self.G(batch["z"], batch["c"]))
@@ -82,15 +87,19 @@ class InfoGANObjective:
 
 
 class InfoGANBatches:
-    """Batch t: the real images (in [-1, 1]) and the step's z and codes."""
+    """Batch t: the real images (in [-1, 1]), with the graph prior their parts ("part": real
+    returns (images, parts)), and the step's z and codes."""
 
     def __init__(self, cfg: InfoGANConfig, real: RealBatch, seed: int, device: torch.device):
         self.cfg, self.real, self.seed, self.device = cfg, real, seed, device
 
     def __call__(self, step: int) -> Batch:
         x = self.real(step)
+        parts = {}
+        if isinstance(x, tuple):
+            x, parts["part"] = x
         g = _seeded(self.seed, step, 1, self.device)
-        return {"real": x, **draw_codes(self.cfg, x.shape[0], g, self.device)}
+        return {"real": x, **parts, **draw_codes(self.cfg, x.shape[0], g, self.device)}
 
 
 def build_training(

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ganflow.tasks.io import save_torch
-from ganflow.tasks.progress import Progress
+from ganflow.tasks.progress import Progress, announced
 
 
 @torch.no_grad()
@@ -267,6 +267,60 @@ def neighbour_cache(bundle_path: str | Path, k: int, space: str) -> Path:
     projections of the pixels; a front end's name and dims), one file for every family."""
     p = Path(bundle_path)
     return p.with_name(f"{p.stem}.neighbours-k{k}-{space}.pt")
+
+
+def cached_partition(
+    neighbours: torch.Tensor, neighbours_file: Path, clusters: int, seed: int
+) -> torch.Tensor:
+    """spectral_partition of a neighbour table into `clusters` parts, cached beside the table
+    it came from (neighbours_file, as from neighbour_cache)."""
+    n = len(neighbours)
+    cache = neighbours_file.with_name(
+        neighbours_file.name.replace(".neighbours-", f".spectral-dm10-c{clusters}-s{seed}-")
+    )
+    return cached_value(
+        cache,
+        lambda t: t.dtype == torch.long and t.shape == (n,) and int(t.max()) < clusters,
+        lambda: announced(
+            f"spectral partition of the {neighbours.shape[1]}-neighbour graph of {n} images",
+            spectral_partition,
+            neighbours,
+            clusters,
+            seed,
+        ),
+    )
+
+
+def scattering_fits(image_shape: tuple[int, ...]) -> bool:
+    """Whether the scattering front end takes images of this shape (C, H, W): square, sides
+    divisible by 4, at least 8."""
+    h, w = image_shape[-2:]
+    return h == w and h % 4 == 0 and h >= 8
+
+
+def graph_partition(
+    x: torch.Tensor, bundle_path: str | Path, clusters: int, seed: int, k: int = 20
+) -> torch.Tensor:
+    """(N,) the spectral partition of the training images x (N, C, H, W) into `clusters`
+    parts: the k-nearest-neighbour graph among the scattering front end's 100 whitened
+    features where the images allow it (scattering_fits), else among PCA-50 projections of
+    the pixels. The front end's fit, the table and the partition are the files the
+    adversarial autoencoder keeps beside the bundle, so either family reuses the other's."""
+    from ganflow.models.scattering import ScatteringFront
+
+    features, dims = None, FRONTEND_DIMS
+    space = f"d{PIXEL_DIMS}"
+    if scattering_fits(tuple(x.shape[1:])):
+        front = ScatteringFront(tuple(x.shape[1:]), dims)
+        features = fit_frontend(front, x, frontend_cache(bundle_path, "scattering", dims))
+        space = f"scattering-d{dims}"
+    cache = neighbour_cache(bundle_path, k, space)
+    table = cached_neighbour_table(x, k, PIXEL_DIMS, cache, features)
+    return cached_partition(table, cache, clusters, seed)
+
+
+FRONTEND_DIMS = 100  # graph_partition's scattering features (the AAE's frontend_dims)
+PIXEL_DIMS = 50  # and its PCA projections of the pixels (the AAE's neighbour_dims)
 
 
 def frontend_cache(bundle_path: str | Path, frontend: str, dims: int) -> Path:

@@ -18,14 +18,12 @@ from ganflow.models.engine import steps_for
 from ganflow.tasks.data.bundle import DataBundle, load_bundle
 from ganflow.tasks.data.neighbours import (
     cached_neighbour_table,
-    cached_value,
+    cached_partition,
     fit_frontend,
     frontend_cache,
     neighbour_cache,
-    spectral_partition,
 )
 from ganflow.tasks.evaluate.clustering import ValidationError
-from ganflow.tasks.progress import announced
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import distribute, launch, rank_device
 from ganflow.tasks.train.trainer import RunConfig, Setup, bundle_run, run_training
@@ -59,20 +57,7 @@ def _training_data(
             bundle.x_train, cfg.neighbours, cfg.neighbour_dims, cache, features
         )
         if cfg.uses_head_init and not semi:
-            n, k = len(bundle.x_train), cfg.clusters
-            data["init_labels"] = cached_value(
-                cache.with_name(
-                    cache.name.replace(".neighbours-", f".spectral-dm10-c{k}-s{seed}-")
-                ),
-                lambda t: t.dtype == torch.long and t.shape == (n,) and int(t.max()) < k,
-                lambda: announced(
-                    f"spectral partition of the {cfg.neighbours}-neighbour graph of {n} images",
-                    spectral_partition,
-                    data["neighbours"],
-                    k,
-                    seed,
-                ),
-            )
+            data["init_labels"] = cached_partition(data["neighbours"], cache, cfg.clusters, seed)
     if semi:
         data.update(
             x_lab=bundle.x_train[bundle.labelled].to(device),

@@ -3,6 +3,7 @@ which networks each phase trains, the traversal, and that training raises the bo
 lets the categorical code cluster digits."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -74,6 +75,8 @@ def test_config_refusals():
         {"arch": "resnet"},
         {"info_weight": -1.0},
         {"z_dim": 0},
+        {"partition_weight": -1.0},
+        {"partition_weight": 1.0, "categorical": 0},
     ):
         with pytest.raises(ConfigError):
             InfoGANConfig().with_overrides(bad)
@@ -114,6 +117,56 @@ def test_phase_losses_are_the_gan_terms_plus_the_weighted_information_terms():
     assert loss_g.item() == pytest.approx((g_adv + info).item(), rel=1e-5)
     mi = math.log(3) + 2 * math.log(2) - nll_cat.item() - nll_cont.item()
     assert terms_g["mi"].item() == pytest.approx(mi, rel=1e-5)
+
+
+def test_the_graph_prior_adds_q_s_cross_entropy_to_the_parts_on_the_real_images():
+    cfg = InfoGANConfig(width=8, categorical=3, continuous=1, partition_weight=0.7)
+    torch.manual_seed(0)
+    real, parts = torch.rand(16, 1, 8, 8) * 2 - 1, torch.randint(0, 3, (16,))
+    models = build_models(cfg, (1, 8, 8), 0)
+    training = build_training(models, cfg, lambda step: (real, parts), seed=0)
+    batch = training.next_batch(0)
+    assert torch.equal(batch["part"], parts) and torch.equal(batch["real"], real)
+    G, D, Q = models["G"], models["D"], models["Q"]
+    obj = InfoGANObjective(G, D, Q, cfg)
+    torch.manual_seed(0)
+    loss, terms = obj.d(batch, 0)
+    plain, _ = obj.d({k: v for k, v in batch.items() if k != "part"}, 0)
+    part = torch.nn.functional.cross_entropy(Q(D(real)[1])[0], parts)
+    assert terms["part"].item() == pytest.approx(part.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(plain.item() + 0.7 * part.item(), rel=1e-5)
+    # the g phase does not see the parts: G learns them only through Q's reading of c
+    assert "part" not in obj.g(batch, 0)[1]
+
+
+def test_the_real_batches_carry_their_part_of_the_cached_graph_partition(
+    digits_bundle, tmp_path, monkeypatch
+):
+    from ganflow.models.engine import IndexStream
+    from ganflow.tasks.data import neighbours
+    from ganflow.tasks.data.bundle import load_bundle
+    from ganflow.tasks.train.infogan import setup
+    from ganflow.tasks.train.trainer import RunConfig
+
+    source = Path(digits_bundle["path"])  # a copy: its caches are this test's alone
+    bundle_path = tmp_path / source.name
+    bundle_path.write_bytes(source.read_bytes())
+    bundle = load_bundle(bundle_path)
+    cfg = InfoGANConfig(width=8, categorical=10, continuous=1, partition_weight=1.0)
+    s = setup(bundle, cfg, RunConfig(epochs=1), torch.device("cpu"), bundle_path)
+    parts = neighbours.graph_partition(bundle.x_train, bundle_path, 10, 0)
+    assert parts.shape == (len(bundle.x_train),) and set(parts.tolist()) == set(range(10))
+    idx = IndexStream(len(bundle.x_train), cfg.batch_size, 0)(3)
+    assert torch.equal(s.training.next_batch(3)["part"], parts[idx])
+    # the parts follow the classes far above chance: the graph is of scattering features
+    y = bundle.y_train
+    agree = sum(torch.bincount(y[parts == p]).max().item() for p in range(10)) / len(y)
+    assert agree > 0.6
+    # computed once: a second setup reads the cached front end, table and partition
+    monkeypatch.setattr(neighbours, "spectral_partition", None)
+    monkeypatch.setattr(neighbours, "nearest_neighbours", None)
+    again = setup(bundle, cfg, RunConfig(epochs=1), torch.device("cpu"), bundle_path)
+    assert torch.equal(again.training.next_batch(3)["part"], parts[idx])
 
 
 def test_d_phase_trains_d_and_q_and_g_phase_trains_only_g():
