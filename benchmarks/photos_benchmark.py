@@ -148,9 +148,11 @@ def _gan(name: str, params: dict[str, Any], work: Path) -> dict[str, Any]:
     return s
 
 
-# a ResNet GAN a CPU can train: hinge loss, spectral norm in D, Adam(0, 0.9) as SNGAN
+# a ResNet GAN a CPU can train: SAGAN's recipe for one D step per G step (Zhang et al. 2019):
+# hinge loss, spectral norm in D, Adam(0, 0.9), D at 4e-4 and G at 1e-4 (TTUR). With both at
+# 2e-4 its FID on CelebA-3k at 30 CPU minutes was 242.6, with TTUR 137.9 (DCGAN: 180.0)
 RESNET_CPU = {"arch": "resnet", "width": 32, "loss": "hinge", "spectral_norm": True,
-              "beta1": 0.0, "beta2": 0.9, "batch_size": 32}  # fmt: skip
+              "beta1": 0.0, "beta2": 0.9, "lr_d": 4e-4, "lr_g": 1e-4, "batch_size": 32}  # fmt: skip
 
 
 def section_celeba(shared: Path, work: Path, minutes: float, samples: int) -> None:
