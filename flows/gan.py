@@ -121,6 +121,12 @@ class GANParams(SeedWorkers, DataReading):
         cfg = make_config(self.data, self.model, self.family)  # the settings, checked now
         if self.gpus > 1 and self.family != "gan":
             raise ConfigError(f"--gpus is for the GAN family; train {self.family} in one process")
+        if getattr(cfg, "partition_weight", 0):
+            raise ConfigError(
+                "partition_weight (InfoGAN's graph prior) is for `ganflow infogan`, which keeps "
+                "the neighbour graph beside its data; train-gan --family infogan trains the "
+                "paper's InfoGAN"
+            )
         if self.gpus > 1 and (
             cfg.loss in ("wgan-gp", "dragan") or cfg.r1 > 0 or cfg.unrolled_steps
         ):

@@ -52,13 +52,15 @@ class AAEConfig(Config):
     frontend_dims: int = 100  # scattering front end: whitened principal components kept
     consistency_weight: float = 1.0  # weight of -log <y(x), y(neighbour)>
     balance_weight: float = 1.0  # weight of log K - H(mean y): keeps every cluster in use
-    # clustering mode: the cluster head learns a spectral partition of the neighbour graph
-    # ("init" phase, cross-entropy) beside the other phases, for head_init_epochs (None: the
-    # whole run, since after an early stop the SCAN phase drifts back towards its own, worse
-    # partition: benchmarks/README.md); "none": the head starts from its random
-    # initialisation and has no such target
+    # the cluster head learns a partition of the neighbour graph ("init" phase,
+    # cross-entropy) beside the other phases, for head_init_epochs (None: the whole run,
+    # since after an early stop the SCAN phase drifts back towards its own, worse partition:
+    # benchmarks/README.md): in the clustering mode its spectral partition, in the
+    # semi-supervised mode the labels spread from the labelled images over it (Zhou et al.
+    # 2004, graph_alpha; each image takes its likeliest class); "none": no such target
     head_init: str = "spectral"
     head_init_epochs: float | None = None
+    graph_alpha: float = 0.95  # how far the labels spread (semi-supervised head_init)
 
     @property
     def uses_neighbours(self) -> bool:
@@ -68,8 +70,7 @@ class AAEConfig(Config):
     @property
     def uses_head_init(self) -> bool:
         """The init phase runs (and needs data['init_labels']) with a cluster head and the
-        neighbour graph it is partitioned from; build_training leaves it out in the
-        semi-supervised mode, where labelled images name the classes."""
+        neighbour graph it is partitioned from."""
         return self.uses_neighbours and self.head_init != "none" and self.head_init_epochs != 0
 
     def resolved(self, image_shape: tuple[int, ...]) -> AAEConfig:
@@ -108,6 +109,8 @@ class AAEConfig(Config):
         if self.prior not in PRIORS:
             raise ConfigError(f"prior must be one of {PRIORS}, got {self.prior!r}")
         self.require("at least 1", "hidden", "batch_size", "labelled_batch_size")
+        if not 0.0 < self.graph_alpha < 1.0:
+            raise ConfigError(f"graph_alpha must be in (0, 1), got {self.graph_alpha}")
         self.require("positive", "lr_recon", "lr_reg", "lr_disc", "prior_std")
         self.require("not negative", "input_noise", "y_instance_noise", "y_logit_bound", "supervised_weight",
                      "consistency_weight", "balance_weight")  # fmt: skip

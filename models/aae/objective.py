@@ -238,7 +238,8 @@ class AAEObjective:
         return loss, {"acc_lab": (logits.argmax(1) == batch["y_lab"]).float().mean()}
 
     def init(self, batch: Batch, step: int):
-        """Cross-entropy of the y head against the spectral partition of the training images."""
+        """Cross-entropy of the y head against the graph's partition of the training images
+        (spectral, or the spread labels in the semi-supervised mode)."""
         y, _ = self.encode(batch)
         loss = F.nll_loss(y.clamp_min(1e-7).log(), batch["init_y"])
         return loss, {"agree": (y.argmax(1) == batch["init_y"]).float().mean()}
@@ -264,8 +265,9 @@ def build_training(
 ) -> Training:
     """data: x (U, C, H, W) uint8 on the training device; for the semi-supervised mode also
     x_lab (L, ...) uint8 and y_lab (L,); with neighbour consistency, neighbours (U, >= k) long
-    (see tasks.data.neighbours.neighbour_table); with a head initialisation (clustering mode),
-    init_labels (U,) long in [0, clusters) (see tasks.data.neighbours.spectral_partition). With
+    (see tasks.data.neighbours.neighbour_table); with a head initialisation, init_labels (U,)
+    long in [0, clusters) (the spectral partition, or in the semi-supervised mode the spread
+    labels: tasks.data.neighbours.spectral_partition, propagate_labels). With
     the scattering front end, also f (U, dims) [and f_lab (L, dims)]: the front end's features
     of those images, which the encoder's head is trained on (the decoder still rebuilds the
     pixels). Returns the phases [init,] recon, disc, gen [, sup] [, nbr]."""
@@ -277,7 +279,7 @@ def build_training(
     if cfg.label_conditioned and not semi:
         raise ValueError("a label-conditioned prior needs labelled images (labels per class)")
     cfg = cfg.resolved(tuple(data["x"].shape[1:]))
-    use_init = cfg.uses_head_init and not semi  # labelled images name the classes in semi mode
+    use_init = cfg.uses_head_init
     _check_data(cfg, data, semi, use_init)
     obj = AAEObjective(models, cfg, num_labels)
     E, Dec = obj.E, obj.Dec

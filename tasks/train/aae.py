@@ -22,8 +22,10 @@ from ganflow.tasks.data.neighbours import (
     fit_frontend,
     frontend_cache,
     neighbour_cache,
+    propagate_labels,
 )
 from ganflow.tasks.evaluate.clustering import ValidationError
+from ganflow.tasks.progress import announced
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import distribute, launch, rank_device
 from ganflow.tasks.train.trainer import RunConfig, Setup, bundle_run, run_training
@@ -56,7 +58,20 @@ def _training_data(
         data["neighbours"] = cached_neighbour_table(
             bundle.x_train, cfg.neighbours, cfg.neighbour_dims, cache, features
         )
-        if cfg.uses_head_init and not semi:
+        if cfg.uses_head_init and semi:  # the labels spread over the graph
+            lab = bundle.labelled
+            spread = announced(
+                f"labels of {len(lab)} images spread over the {cfg.neighbours}-neighbour graph "
+                f"(alpha {cfg.graph_alpha:g})",
+                propagate_labels,
+                data["neighbours"],
+                lab,
+                bundle.y_train[lab],
+                bundle.num_classes,
+                cfg.graph_alpha,
+            )
+            data["init_labels"] = spread.argmax(1).to(device)
+        elif cfg.uses_head_init:
             data["init_labels"] = cached_partition(data["neighbours"], cache, cfg.clusters, seed)
     if semi:
         data.update(

@@ -74,7 +74,7 @@ def test_each_phase_changes_only_its_own_modules(semi, frontend):
         "nbr": {"E"},
         "init": {"E"},
     }
-    assert [p.name for p in training.phases] == ([] if semi else ["init"]) + [
+    assert [p.name for p in training.phases] == ["init"] + [
         "recon",
         "disc",
         "gen",

@@ -75,3 +75,24 @@ def test_scattering_aae_fits_its_front_end_once_and_saves_it(digits_bundle, tmp_
     scores = score(second["checkpoint"], digits_bundle["path"])
     assert scores["hungarian_accuracy"] is not None and len(scores["mapping"]) == 10
     assert sum(scores["cluster_sizes"]) == scores["protocol"]["test_count"] == 359
+
+
+def test_semi_supervised_head_learns_the_labels_spread_over_the_graph(digits_bundle):
+    from ganflow.tasks.data.bundle import load_bundle
+    from ganflow.tasks.data.neighbours import propagate_labels
+    from ganflow.tasks.train.aae import setup
+    from ganflow.tasks.train.trainer import RunConfig
+
+    bundle = load_bundle(digits_bundle["path"])
+    cfg = _cfg(clusters=10, graph_alpha=0.9)
+    s = setup(
+        bundle, cfg, RunConfig(epochs=1), True, Path(digits_bundle["path"]), torch.device("cpu")
+    )
+    assert "init" in [p.name for p in s.training.phases]
+    lab = bundle.labelled
+    table = s.training.next_batch.data["neighbours"]
+    spread = propagate_labels(table, lab, bundle.y_train[lab], 10, 0.9).argmax(1)
+    assert torch.equal(s.training.next_batch.init_y.cpu(), spread)
+    # the init targets are classes named by the labelled images, right far above chance
+    assert (spread == bundle.y_train).float().mean() > 0.6
+    assert torch.equal(spread[lab], bundle.y_train[lab])
