@@ -219,3 +219,7 @@ def test_families_refuse_toy_data_and_unknown_names():
         GANParams(data="digits", family="stylegan").validate()
     with pytest.raises(ConfigError, match="unknown"):
         GANParams(data="digits", family="progan", model={"width": 3}).validate()
+    # InfoGAN's graph prior needs the data bundle `ganflow infogan` keeps its graph beside
+    with pytest.raises(ConfigError, match="partition_weight.*ganflow infogan"):
+        GANParams(data="digits", family="infogan", model={"partition_weight": 1.0}).validate()
+    GANParams(data="digits", family="infogan", model={"partition_weight": 0.0}).validate()

@@ -39,6 +39,7 @@ def test_cli_json_prints_the_code_scores_and_draws_the_figures(capsys, tmp_path)
         assert 0.0 <= out[key] <= 1.0
     assert out["per_seed"][0]["hungarian_accuracy"] == out["hungarian_accuracy"]
     assert sum(out["per_seed"][0]["cluster_sizes"]) == 359  # the digits test split
+    assert out["config"]["partition_weight"] == 1.0  # the graph prior is on by default
     for key in ("samples", "traversal_c1", "traversal_c2", "clusters"):
         assert Path(out["pictures"][key]).read_bytes()[:4] == b"\x89PNG"
     report = Path(out["report"]).read_text()
@@ -55,6 +56,8 @@ def test_cli_json_prints_the_code_scores_and_draws_the_figures(capsys, tmp_path)
         (["--categorical", "1"], "categorical"),
         (["--categorical", "0", "--continuous", "0"], "code"),
         (["--set", "info_weight=-1"], "info_weight"),
+        (["--set", "partition_weight=-1"], "partition_weight"),
+        (["--categorical", "0", "--set", "partition_weight=1"], "partition_weight"),
         (["--epochs", "0"], "epochs"),
         (["--data", "nope"], "nope"),
     ],
@@ -64,3 +67,11 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, names):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and names in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_the_graph_prior_is_on_with_a_categorical_code_and_off_on_request():
+    from ganflow.flows.infogan import PARTITION_WEIGHT, InfoGANParams
+
+    assert InfoGANParams().infogan_config().partition_weight == PARTITION_WEIGHT > 0
+    assert InfoGANParams(model={"partition_weight": 0.0}).infogan_config().partition_weight == 0
+    assert InfoGANParams(categorical=0).infogan_config().partition_weight == 0
