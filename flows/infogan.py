@@ -31,8 +31,9 @@ from ganflow.tasks.train.infogan import train_infogan
 from ganflow.tasks.train.trainer import RunConfig
 
 # the graph prior's weight on the categorical code (InfoGANConfig.partition_weight): on
-# MNIST the spectral partition of the scattering graph is 98.2 % right, and with it the code
-# classifies the test set with ... (benchmarks/README.md, the seed papers' tables)
+# MNIST the spectral partition of the scattering graph labels 98.2 % of the training images
+# right, and with it the code classifies the test set with 1.68 % error after 3 epochs
+# against 30.40 % without (seed 0; benchmarks/README.md, the seed papers' tables)
 PARTITION_WEIGHT = 1.0
 # passes over the training images by data set (benchmarks/README.md, "InfoGAN": why)
 DEFAULT_EPOCHS = {"digits": 200, "fashion-mnist": 10, "mnist": 10, "folder": 50}
