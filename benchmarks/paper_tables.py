@@ -30,7 +30,8 @@ and LabelSpreading left out (its cross-validated grid takes minutes per row).
 
 Time on 2 CPU cores (benchmarks/README.md): --quick 17.7 min; salimans-mnist with 100
 labels, one seed, --epochs 10: 27.6 min (the defaults' two graph rounds 13.4 of them), so
-the full table (20 epochs, 4 label counts, 3 seeds) is about 8 hours.
+the full table (20 epochs, 4 label counts, 3 seeds) is about 8 hours; infogan-mnist with
+--epochs 3, 3 seeds: 38.7 min (10 epochs: about 22 min a run, 2.2 hours for the table).
 """
 
 from __future__ import annotations
