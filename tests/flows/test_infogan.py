@@ -39,7 +39,7 @@ def test_cli_json_prints_the_code_scores_and_draws_the_figures(capsys, tmp_path)
         assert 0.0 <= out[key] <= 1.0
     assert out["per_seed"][0]["hungarian_accuracy"] == out["hungarian_accuracy"]
     assert sum(out["per_seed"][0]["cluster_sizes"]) == 359  # the digits test split
-    assert out["config"]["partition_weight"] == 1.0  # the graph prior is on by default
+    assert out["config"]["partition_weight"] == 0.0  # no graph prior on 8x8 digits
     for key in ("samples", "traversal_c1", "traversal_c2", "clusters"):
         assert Path(out["pictures"][key]).read_bytes()[:4] == b"\x89PNG"
     report = Path(out["report"]).read_text()
@@ -69,9 +69,14 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, names):
     assert not (tmp_path / "r").exists()
 
 
-def test_the_graph_prior_is_on_with_a_categorical_code_and_off_on_request():
+def test_the_graph_prior_is_on_with_a_categorical_code_but_on_digits_and_off_on_request():
     from ganflow.flows.infogan import PARTITION_WEIGHT, InfoGANParams
 
-    assert InfoGANParams().infogan_config().partition_weight == PARTITION_WEIGHT > 0
-    assert InfoGANParams(model={"partition_weight": 0.0}).infogan_config().partition_weight == 0
-    assert InfoGANParams(categorical=0).infogan_config().partition_weight == 0
+    def prior(**kw) -> float:
+        return InfoGANParams(**kw).infogan_config().partition_weight
+
+    assert prior(data="mnist") == prior(data="folder") == PARTITION_WEIGHT > 0
+    assert prior(data="mnist", model={"partition_weight": 0.0}) == 0
+    assert prior(data="mnist", categorical=0) == 0
+    assert prior(data="digits") == 0  # 2x2 scattering maps: a poor graph
+    assert prior(data="digits", model={"partition_weight": 1.0}) == 1.0
