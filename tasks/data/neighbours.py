@@ -308,14 +308,21 @@ def graph_partition(
     adversarial autoencoder keeps beside the bundle, so either family reuses the other's."""
     from ganflow.models.scattering import ScatteringFront
 
-    features, dims = None, FRONTEND_DIMS
-    space = f"d{PIXEL_DIMS}"
+    n = len(x)
+    if n <= 2 * clusters:
+        raise ValueError(
+            f"a graph partition into {clusters} parts needs more than {2 * clusters} "
+            f"training images, got {n}"
+        )
+    k, dims = min(k, n - 1), min(FRONTEND_DIMS, n - 1)  # a small folder: fewer of each
+    space = f"d{min(PIXEL_DIMS, n - 1)}"
+    features = None
     if scattering_fits(tuple(x.shape[1:])):
         front = ScatteringFront(tuple(x.shape[1:]), dims)
         features = fit_frontend(front, x, frontend_cache(bundle_path, "scattering", dims))
         space = f"scattering-d{dims}"
     cache = neighbour_cache(bundle_path, k, space)
-    table = cached_neighbour_table(x, k, PIXEL_DIMS, cache, features)
+    table = cached_neighbour_table(x, k, min(PIXEL_DIMS, n - 1), cache, features)
     return cached_partition(table, cache, clusters, seed)
 
 

@@ -35,7 +35,12 @@ def setup(
     if cfg.partition_weight:
         if bundle_path is None:
             raise ValueError("partition_weight needs the bundle's path for its caches")
-        parts = graph_partition(bundle.x_train, bundle_path, cfg.categorical, run.seed)
+        try:
+            parts = graph_partition(bundle.x_train, bundle_path, cfg.categorical, run.seed)
+        except ValueError as e:
+            raise ValueError(
+                f"{e}: InfoGAN's graph prior; --set partition_weight=0 trains without it"
+            ) from e
     data = GANData(
         "bundle",
         bundle.image_shape,

@@ -232,3 +232,14 @@ def test_training_raises_the_bound_and_the_code_clusters_digits(digits_bundle, t
     s = score_clusters(out["checkpoint"], digits_bundle["path"])
     # chance is about 0.1; an untrained code reads far less than this
     assert s["hungarian_accuracy"] > 0.4 and len(s["cluster_sizes"]) == 10
+
+
+def test_the_graph_partition_takes_small_sets_and_refuses_too_small_ones(tmp_path):
+    from ganflow.tasks.data.neighbours import graph_partition
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (30, 1, 8, 8), generator=g, dtype=torch.uint8)
+    parts = graph_partition(x, tmp_path / "b.pt", 3, 0)  # fewer neighbours and dims than 20, 100
+    assert parts.shape == (30,) and set(parts.tolist()) == {0, 1, 2}
+    with pytest.raises(ValueError, match="more than 20 training images, got 15"):
+        graph_partition(x[:15], tmp_path / "c.pt", 10, 0)
