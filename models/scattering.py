@@ -184,6 +184,13 @@ def front_side(side: int) -> int:
     return side if side <= FRONT_SIDE else FRONT_SIDE
 
 
+def front_fits(image_shape: tuple[int, ...]) -> bool:
+    """Whether ScatteringFront takes images of this shape (..., H, W): square, sides
+    divisible by 4, at least 8."""
+    h, w = image_shape[-2:]
+    return h == w and h % 4 == 0 and h >= 8
+
+
 class ScatteringMaps(nn.Module):
     """(N, C, H, W) images in [0, 1] -> (N, M, S/4, S/4) log-scattering maps (J=2, L=8) at
     S = front_side(H): the first layers of a hybrid network (Oyallon et al. 2017, "Scaling

@@ -81,7 +81,9 @@ class AAEConfig(Config):
         if self.arch == "auto":
             out = dataclasses.replace(out, arch="conv" if min(h, w) > 32 else "mlp")
         if self.frontend == "auto":
-            ok = h % 4 == 0 and w % 4 == 0 and h >= 8 and w >= 8
+            from ganflow.models.scattering import front_fits
+
+            ok = front_fits(image_shape)
             out = dataclasses.replace(out, frontend="scattering" if ok else "pixels")
         return out
 

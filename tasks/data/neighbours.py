@@ -291,22 +291,15 @@ def cached_partition(
     )
 
 
-def scattering_fits(image_shape: tuple[int, ...]) -> bool:
-    """Whether the scattering front end takes images of this shape (C, H, W): square, sides
-    divisible by 4, at least 8."""
-    h, w = image_shape[-2:]
-    return h == w and h % 4 == 0 and h >= 8
-
-
 def graph_partition(
     x: torch.Tensor, bundle_path: str | Path, clusters: int, seed: int, k: int = 20
 ) -> torch.Tensor:
     """(N,) the spectral partition of the training images x (N, C, H, W) into `clusters`
     parts: the k-nearest-neighbour graph among the scattering front end's 100 whitened
-    features where the images allow it (scattering_fits), else among PCA-50 projections of
+    features where the images allow it (front_fits), else among PCA-50 projections of
     the pixels. The front end's fit, the table and the partition are the files the
     adversarial autoencoder keeps beside the bundle, so either family reuses the other's."""
-    from ganflow.models.scattering import ScatteringFront
+    from ganflow.models.scattering import ScatteringFront, front_fits
 
     n = len(x)
     if n <= 2 * clusters:
@@ -317,7 +310,7 @@ def graph_partition(
     k, dims = min(k, n - 1), min(FRONTEND_DIMS, n - 1)  # a small folder: fewer of each
     space = f"d{min(PIXEL_DIMS, n - 1)}"
     features = None
-    if scattering_fits(tuple(x.shape[1:])):
+    if front_fits(tuple(x.shape[1:])):
         front = ScatteringFront(tuple(x.shape[1:]), dims)
         features = fit_frontend(front, x, frontend_cache(bundle_path, "scattering", dims))
         space = f"scattering-d{dims}"
