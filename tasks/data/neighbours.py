@@ -291,6 +291,36 @@ def cached_partition(
     )
 
 
+def fitted_front(
+    x: torch.Tensor, bundle_path: str | Path | None, dims: int
+) -> tuple[nn.Module, torch.Tensor]:
+    """(the scattering front end fitted on the training images x (N, C, H, W), their features
+    (N, d)): at most `dims` whitened components, fewer where there are few images or
+    coefficients; the fit is cached beside the bundle at bundle_path (None: not kept).
+    ScatteringFront's ValueError where it cannot take the images."""
+    from ganflow.models.scattering import ScatteringFront
+
+    shape = tuple(x.shape[1:])
+    dims = min(dims, len(x) - 1, ScatteringFront.coefficient_count(shape))
+    front = ScatteringFront(shape, dims)
+    if bundle_path is None:
+        return front, front.fit(x)
+    return front, fit_frontend(front, x, frontend_cache(bundle_path, "scattering", dims))
+
+
+def scattering_table(
+    x: torch.Tensor, features: torch.Tensor, k: int, bundle_path: str | Path | None
+) -> tuple[torch.Tensor, Path | None]:
+    """((N, k) each training image's nearest others among its scattering features (N, d),
+    from fitted_front; the table's cache file beside the bundle, or None where bundle_path
+    is None and nothing is kept)."""
+    what = f"the {k} nearest neighbours of {len(x)} images"
+    if bundle_path is None:
+        return announced(what, nearest_neighbours, features, k), None
+    cache = neighbour_cache(bundle_path, k, f"scattering-d{features.shape[1]}")
+    return announced(what, cached_neighbour_table, x, k, features.shape[1], cache, features), cache
+
+
 def graph_partition(
     x: torch.Tensor, bundle_path: str | Path, clusters: int, seed: int, k: int = 20
 ) -> torch.Tensor:
@@ -299,7 +329,7 @@ def graph_partition(
     features where the images allow it (front_fits), else among PCA-50 projections of
     the pixels. The front end's fit, the table and the partition are the files the
     adversarial autoencoder keeps beside the bundle, so either family reuses the other's."""
-    from ganflow.models.scattering import ScatteringFront, front_fits
+    from ganflow.models.scattering import front_fits
 
     n = len(x)
     if n <= 2 * clusters:
@@ -307,15 +337,14 @@ def graph_partition(
             f"a graph partition into {clusters} parts needs more than {2 * clusters} "
             f"training images, got {n}"
         )
-    k, dims = min(k, n - 1), min(FRONTEND_DIMS, n - 1)  # a small folder: fewer of each
-    space = f"d{min(PIXEL_DIMS, n - 1)}"
-    features = None
+    k = min(k, n - 1)  # a small folder: fewer neighbours (and fewer dims, below)
     if front_fits(tuple(x.shape[1:])):
-        front = ScatteringFront(tuple(x.shape[1:]), dims)
-        features = fit_frontend(front, x, frontend_cache(bundle_path, "scattering", dims))
-        space = f"scattering-d{dims}"
-    cache = neighbour_cache(bundle_path, k, space)
-    table = cached_neighbour_table(x, k, min(PIXEL_DIMS, n - 1), cache, features)
+        _, features = fitted_front(x, bundle_path, FRONTEND_DIMS)
+        table, cache = scattering_table(x, features, k, bundle_path)
+    else:
+        dims = min(PIXEL_DIMS, n - 1)
+        cache = neighbour_cache(bundle_path, k, f"d{dims}")
+        table = cached_neighbour_table(x, k, dims, cache)
     return cached_partition(table, cache, clusters, seed)
 
 

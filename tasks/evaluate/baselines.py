@@ -158,11 +158,9 @@ def scattering_features(
     """Whitened scattering features (the K+1 GAN's graph and the adversarial autoencoder's
     front end, fitted on the training pool and cached beside the bundle) of the training
     pool, validation and test images."""
-    from ganflow.models.scattering import ScatteringFront
-    from ganflow.tasks.data.neighbours import fit_frontend, frontend_cache
+    from ganflow.tasks.data.neighbours import fitted_front
 
-    front = ScatteringFront(bundle.image_shape, dims)
-    train = fit_frontend(front, bundle.x_train, frontend_cache(bundle_path, "scattering", dims))
+    front, train = fitted_front(bundle.x_train, bundle_path, dims)
     val, test = front.encode(bundle.x_val), front.encode(bundle.x_test)
     return {"train": train.numpy(), "val": val.numpy(), "test": test.numpy()}
 

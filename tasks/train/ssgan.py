@@ -21,13 +21,13 @@ from ganflow.models.ssgan.objective import build_baseline_training, build_traini
 from ganflow.tasks.data.bundle import DataBundle, labelled_folds, load_bundle
 from ganflow.tasks.data.neighbours import (
     cached_neighbour_table,
-    fit_frontend,
-    frontend_cache,
+    fitted_front,
     nearest_neighbours,
     neighbour_cache,
     neighbour_table,
     neighbour_weights,
     propagate_labels,
+    scattering_table,
 )
 from ganflow.tasks.evaluate.classification import predict, predict_features
 from ganflow.tasks.io import save_torch
@@ -154,8 +154,8 @@ def graph_labels(
     graph_alpha (chosen by cross-validation on the labelled images, choose_graph_alpha,
     where it is None). A later round passes either `prior`, (N, K) the previous
     classifier's predictions, spread with the labels (with graph_prior_alpha in place of
-    graph_alpha), or `joined`, (N, F) its features: the neighbours are then found among the scattering features and those,
-    each scaled to unit length and joined. The front end's fit and the first neighbour
+    graph_alpha), or `joined`, (N, F) its features: the neighbours are then found among
+    the scattering features and those, each scaled to unit length and joined. The front end's fit and the first neighbour
     table are cached beside the bundle when its path is given (the adversarial
     autoencoder's caches: one fit serves both families)."""
     cfg, labels = settle_graph_alpha(bundle, cfg, bundle_path)
@@ -257,25 +257,16 @@ def _graph(
     x, k = bundle.x_train, cfg.graph_k
     if len(x) <= k:
         raise ValueError(f"graph labels need more than graph_k={k} training images, got {len(x)}")
-    # at most graph_dims components: fewer where there are few images or coefficients
-    dims = min(cfg.graph_dims, len(x) - 1, ScatteringFront.coefficient_count(bundle.image_shape))
-    try:
-        front = ScatteringFront(bundle.image_shape, dims)
+    try:  # at most graph_dims components: fewer where there are few images or coefficients
+        front, features = fitted_front(x, bundle_path, cfg.graph_dims)
     except ValueError as e:
         raise ValueError(f"graph_weight needs the scattering front end: {e}") from None
-    what = f"the {k} nearest neighbours of {len(x)} images"
-    if bundle_path is None:
-        features = front.fit(x)
-    else:
-        features = fit_frontend(front, x, frontend_cache(bundle_path, "scattering", dims))
     if joined is not None:
         features = torch.cat([F.normalize(features.float(), dim=1), F.normalize(joined, dim=1)], 1)
-        table = announced(f"{what} among their joined features", nearest_neighbours, features, k)
-    elif bundle_path is None:
-        table = nearest_neighbours(features, k)
+        what = f"the {k} nearest neighbours of {len(x)} images among their joined features"
+        table = announced(what, nearest_neighbours, features, k)
     else:
-        cache = neighbour_cache(bundle_path, k, f"scattering-d{dims}")
-        table = announced(what, cached_neighbour_table, x, k, dims, cache, features)
+        table, _ = scattering_table(x, features, k, bundle_path)
     return front, features, table, neighbour_weights(features, table, cfg.graph_gamma)
 
 
