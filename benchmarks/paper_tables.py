@@ -177,12 +177,7 @@ def aae_rows(root: Path, seeds: list[int], epochs: int, out: Path, val: float
                 walls.setdefault(arm, []).append(time.monotonic() - t0)
                 say(f"aae-mnist {label}, seed {seed}, {arm}: {100 * err:.2f} % "
                     f"({walls[arm][-1] / 60:.1f} min)")  # fmt: skip
-        row: dict[str, Any] = {"row": label}
-        for arm, errs in runs.items():
-            row[arm] = _pm(errs)
-            if arm in walls:
-                row[arm]["wall_s"] = round(sum(walls[arm]) / len(walls[arm]), 1)
-        rows.append(row)
+        rows.append(_row(label, runs, walls))
     return rows
 
 
@@ -204,11 +199,19 @@ def infogan_rows(root: Path, seeds: list[int], epochs: int, out: Path, val: floa
             walls.setdefault(arm, []).append(time.monotonic() - t0)
             say(f"infogan-mnist seed {seed}, {arm}: {100 * errs[arm][-1]:.2f} % "
                 f"({walls[arm][-1] / 60:.1f} min)")  # fmt: skip
-    row: dict[str, Any] = {"row": "categorical code, 10 values"}
+    return [_row("categorical code, 10 values", errs, walls)]
+
+
+def _row(label: str, errs: dict[str, list[float]], walls: dict[str, list[float]]
+         ) -> dict[str, Any]:  # fmt: skip
+    """A table row: each arm's errors over the seeds (mean ± std) and, where timed, its mean
+    wall time per run."""
+    row: dict[str, Any] = {"row": label}
     for arm, values in errs.items():
         row[arm] = _pm(values)
-        row[arm]["wall_s"] = round(sum(walls[arm]) / len(walls[arm]), 1)
-    return [row]
+        if arm in walls:
+            row[arm]["wall_s"] = round(sum(walls[arm]) / len(walls[arm]), 1)
+    return row
 
 
 def say(text: str) -> None:
