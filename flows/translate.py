@@ -9,6 +9,7 @@ over a folder.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,15 @@ from ganflow.flows.caching import cached_step
 from ganflow.flows.params import param, params_flow
 from ganflow.models.config import Config, ConfigError
 from ganflow.tasks.data.raw import SourceOptions
-from ganflow.tasks.data.translation import BUILT_IN, TASKS, prepare_translation, read_translation
+from ganflow.tasks.data.translation import (
+    BUILT_IN,
+    DIRECTIONS,
+    TASKS,
+    prepare_translation,
+    read_translation,
+)
 from ganflow.tasks.io import claim_run_dir, write_json, write_text
-from ganflow.tasks.report.figures import image_grid, save_png
+from ganflow.tasks.report.figures import labelled_rows, save_png
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.distributed import check_split
 from ganflow.tasks.train.trainer import RunConfig
@@ -49,6 +56,22 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "blocks": 4,
     },
 }
+# a folder of photographs trains as the papers do (pix2pix section 6.1 and appendix 6.2,
+# CycleGAN section 7.1, their released code): 200 epochs in batches of 1, the learning rate
+# constant for the first 100 and then linearly to 0, each image loaded at 286/256 of the side
+# and randomly cropped to the side, and flipped
+PAPER_EPOCHS = 200
+PAPER_JITTER = 286 / 256
+FOLDER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pix2pix": {"batch_size": 1, "lr_decay_start": 0.5},
+    "cyclegan": {"batch_size": 1, "lr_decay_start": 0.5},
+}
+
+
+def jitter_side(side: int) -> int:
+    """The side a folder's training images are loaded at for the random crop: 286 for 256
+    (the papers'), 143 -> 144 for 128, 72 for 64 (even, so that a crop can centre)."""
+    return 2 * math.ceil(side * PAPER_JITTER / 2)
 
 
 @dataclass
@@ -60,11 +83,23 @@ class TranslateParams(Config):
     )
     image_size: int = param(256, "folder task: the side the networks see (a multiple of 4)")
     load_size: int | None = param(
-        None, "folder task: load at this side and randomly crop to image_size (pix2pix: 286)"
+        None,
+        "folder task: load the training images at this side and randomly crop them to "
+        "image_size (default: 286/256 of it, the papers' 286 for 256; image_size: no crop)",
     )
-    flip: bool = param(False, "random horizontal flips of the training images")
+    flip: bool | None = param(
+        None, "random horizontal flips of the training images (default: on for a folder)"
+    )
+    direction: str = param(
+        "a2b", "a2b: A is the input and B the target; b2a the other way round (facades' "
+        "label maps are B: b2a translates them to photos)", choices=DIRECTIONS,
+    )  # fmt: skip
     channels: int = param(3, "folder task: 1 = greyscale, 3 = RGB", choices=(1, 3))
-    epochs: int = param(1, "passes over the larger domain's training images")
+    epochs: int | None = param(
+        None,
+        f"passes over the larger domain's training images (default: the papers' {PAPER_EPOCHS} "
+        "for a folder, in batches of 1; 1 for a built-in task)",
+    )
     seed: int = param(0, "training seed")
     device: str = param("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     max_minutes: float | None = param(None, "wall-time budget per trained model")
@@ -85,6 +120,10 @@ class TranslateParams(Config):
         if self.data == "folder" and not self.data_root:
             raise ConfigError("the folder task needs --data-root DIR")
         self.require("at least 1", "epochs", "test_images")
+        if self.direction not in DIRECTIONS:
+            raise ConfigError(
+                f"direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}"
+            )
         self.require("not negative", "seed")
         self.require("positive", "max_minutes")
         if self.load_size is not None and self.load_size < self.image_size:
@@ -100,11 +139,31 @@ class TranslateParams(Config):
         return 28 if self.data in BUILT_IN else self.image_size
 
     def model_settings(self) -> dict[str, Any]:
-        return {**TASK_DEFAULTS.get(self.data, {}), **self.settings}
+        defaults = FOLDER_DEFAULTS[self.model] if self.data == "folder" else {}
+        return {**defaults, **TASK_DEFAULTS.get(self.data, {}), **self.settings}
+
+    def train_epochs(self) -> int:
+        if self.epochs is not None:
+            return self.epochs
+        return PAPER_EPOCHS if self.data == "folder" else 1
+
+    def stored_side(self) -> int:
+        """The side the training images are stored at (the crop's source)."""
+        if self.data != "folder":
+            return self.side()
+        return jitter_side(self.image_size) if self.load_size is None else self.load_size
+
+    def crop(self) -> int | None:
+        """The side of the random training crop, None where the images are not cropped."""
+        return self.image_size if self.stored_side() > self.side() else None
+
+    def flips(self) -> bool:
+        return self.data == "folder" if self.flip is None else self.flip
 
     def source(self) -> SourceOptions:
-        size = self.image_size if self.load_size is None else self.load_size
-        return SourceOptions(root=self.data_root, image_size=size, channels=self.channels)
+        return SourceOptions(
+            root=self.data_root, image_size=self.stored_side(), channels=self.channels
+        )
 
 
 def train_kind(
@@ -141,18 +200,21 @@ class TranslateSteps:
     on_report: Callable[[str, dict], None] | None = None
 
 
+# the names the picture's rows carry
+ROW_NAMES = {"input": "input", "target": "target", "pix2pix": "pix2pix", "l1-unet": "L1-only U-Net",
+             "cyclegan": "translation", "cycle": "reconstruction",
+             "reverse": "target -> input's domain"}  # fmt: skip
+
+
 def row_order(examples: dict[str, torch.Tensor]) -> list[str]:
     """The picture's rows top to bottom: the input, each model's output, the target."""
     return ["input", *(k for k in examples if k not in ("input", "target")), "target"]
 
 
 def pictures(examples: dict[str, torch.Tensor], path: Path) -> Path:
-    """One row of 8 per entry of row_order, all in colour."""
-    rows = [
-        examples[k] if examples[k].shape[1] == 3 else examples[k].expand(-1, 3, -1, -1)
-        for k in row_order(examples)
-    ]
-    return save_png(image_grid(torch.cat(rows), nrow=len(rows[0])), path)
+    """One row of 8 per entry of row_order, each named on its left."""
+    rows = [(ROW_NAMES.get(k, k), examples[k]) for k in row_order(examples)]
+    return save_png(labelled_rows(rows), path)
 
 
 def run_translate(p: TranslateParams, steps: TranslateSteps | None = None) -> dict[str, Any]:
@@ -160,13 +222,13 @@ def run_translate(p: TranslateParams, steps: TranslateSteps | None = None) -> di
     steps = steps or TranslateSteps()
     p.validate()
     run_dir = claim_run_dir(p.run_dir, "translate", f"translate-{p.model}-{p.data}", p.to_dict())
-    info = steps.prepare(p.data, p.model == "pix2pix", p.source())
-    crop = p.image_size if p.load_size is not None else None
-    run = RunConfig(epochs=p.epochs, seed=p.seed, device=p.device, max_minutes=p.max_minutes,
+    crop = p.crop()
+    info = steps.prepare(p.data, p.model == "pix2pix", p.source(), None, p.direction, crop)
+    run = RunConfig(epochs=p.train_epochs(), seed=p.seed, device=p.device, max_minutes=p.max_minutes,
                     gpus=p.gpus)  # fmt: skip
     trained = {
         kind: steps.train(
-            info["path"], kind, p.model_settings(), run, str(run_dir / kind), crop, p.flip
+            info["path"], kind, p.model_settings(), run, str(run_dir / kind), crop, p.flips()
         )
         for kind in p.kinds()
     }
@@ -179,6 +241,7 @@ def run_translate(p: TranslateParams, steps: TranslateSteps | None = None) -> di
         "task": p.data,
         **scores["model"],
         "baselines": scores["baselines"],
+        **({"reverse": scores["reverse"]} if "reverse" in scores else {}),
         "run_dir": str(run_dir),
         "checkpoints": {k: t["checkpoint"] for k, t in trained.items()},
         "config": main["config"],
@@ -210,7 +273,10 @@ def score_keys(summary: dict[str, Any]) -> list[str]:
 
     if summary["model"] == "pix2pix":
         return [t.L1, t.PSNR, t.SSIM, t.FID, t.KID]
-    return [t.CONTENT, t.CONTENT_REAL_B, t.CONTENT_SOURCE, t.FID, t.KID, t.CYCLE_L1]
+    keys = [t.TARGET_RATE, t.SSIM_INPUT, t.FID, t.KID, t.CYCLE_L1]
+    if summary.get(t.CONTENT) is not None:  # both domains have classes (the built-in tasks)
+        keys += [t.CONTENT, t.CONTENT_REAL_B, t.CONTENT_SOURCE]
+    return keys
 
 
 def _fmt(v: Any) -> str:

@@ -20,7 +20,7 @@ Built in (offline, from Fashion-MNIST, with a measurable answer):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,25 @@ class TranslationData:
         lab = self.labels
         return RawData(self.train_b, lab["train_b"], self.test_b, lab["test_b"], self.class_names)
 
+    def swapped(self) -> TranslationData:
+        """The same task the other way round: B is the input, A the target (pix2pix's
+        --direction BtoA, facades' label maps to photos)."""
+        lab = {f"{split}_{'b' if side == 'a' else 'a'}": v for key, v in self.labels.items()
+               for split, side in [key.rsplit("_", 1)]}  # fmt: skip
+        return TranslationData(
+            self.name, self.paired, self.train_b, self.train_a, self.test_b, self.test_a,
+            list(self.class_names), lab, f"{self.target_name}-a" if self.target_name else "",
+        )  # fmt: skip
+
+    def with_test_side(self, side: int) -> TranslationData:
+        """The test images resized (antialiased) to the side the networks see, where the
+        training images are stored larger for the random crop (pix2pix's 286 -> 256): the
+        papers test on whole images at that side, not on crops."""
+        if self.test_a.shape[-1] == side and self.test_b.shape[-1] == side:
+            return self
+        return replace(self, test_a=resize_array(self.test_a, side),
+                       test_b=resize_array(self.test_b, side))  # fmt: skip
+
     @property
     def image_size(self) -> int:
         return int(self.train_a.shape[-1])
@@ -79,6 +98,18 @@ class TranslationData:
         return {"id": f"{self.name}-{h.hexdigest()[:16]}", "source": self.name,
                 "paired": self.paired, "sizes": {k: len(getattr(self, k)) for k in
                 ("train_a", "train_b", "test_a", "test_b")}}  # fmt: skip
+
+
+def resize_array(x: np.ndarray, side: int) -> np.ndarray:
+    """uint8 (N, C, H, W) -> uint8 (N, C, side, side), bilinear with antialiasing."""
+    out = np.empty((*x.shape[:2], side, side), dtype=np.uint8)
+    for i in range(0, len(x), 256):
+        t = torch.from_numpy(x[i : i + 256]).float()
+        t = torch.nn.functional.interpolate(
+            t, size=(side, side), mode="bilinear", antialias=True, align_corners=False
+        )
+        out[i : i + 256] = t.round().clamp(0, 255).to(torch.uint8).numpy()
+    return out
 
 
 # --- built-in tasks ----------------------------------------------------------------------
@@ -306,14 +337,30 @@ def read_translation(path: str | Path) -> TranslationData:
                            meta["class_names"], labels, meta["target_name"])  # fmt: skip
 
 
+DIRECTIONS = ("a2b", "b2a")
+
+
 def prepare_translation(
-    name: str, paired: bool, opts: SourceOptions | None = None, cache_dir: str | Path | None = None
+    name: str,
+    paired: bool,
+    opts: SourceOptions | None = None,
+    cache_dir: str | Path | None = None,
+    direction: str = "a2b",
+    test_side: int | None = None,
 ) -> dict[str, Any]:
     """Load (or build) the task once and keep it as a file: the flow's steps pass its path.
+    direction b2a swaps the domains (B becomes the input); test_side resizes the test images
+    to the side the networks see where the training images are stored larger for cropping.
     Returns {'path', 'fingerprint', 'image_size', 'channels', 'paired', 'counts'}."""
     from ganflow.tasks.io import DATA_DIR
 
+    if direction not in DIRECTIONS:
+        raise DataError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     data = load_translation(name, paired, opts)
+    if direction == "b2a":
+        data = data.swapped()
+    if test_side is not None:
+        data = data.with_test_side(test_side)
     fp = data.fingerprint
     path = Path(cache_dir or DATA_DIR / "cache" / "translation") / f"{fp['id']}.npz"
     if not path.exists():

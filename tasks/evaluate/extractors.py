@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -279,7 +280,9 @@ def fid_helper_weights() -> Path | None:
 def _load_torchscript(path: str, device: str) -> nn.Module:
     """A TorchScript network in eval mode, loaded once per process and device (an evaluation
     asks for it for the samples, the floor and the protocol)."""
-    return torch.jit.load(path, map_location=device).eval()
+    with warnings.catch_warnings():  # torch 2.15 marks torch.jit.load deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(path, map_location=device).eval()
 
 
 def inception_extractor(

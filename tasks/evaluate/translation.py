@@ -1,26 +1,35 @@
 """Scores of image-to-image translation, each beside the trivial baselines.
 
 Paired tasks (ground truth known): L1, PSNR and SSIM of the output against the target,
-and FID/KID of the outputs to the real target domain. Unpaired tasks: content preservation
-(a classifier trained on real B images, the analogue of the papers' FCN score: its accuracy
-on translated A, beside its accuracy on real B and on untranslated A), FID/KID to the
-target domain and the cycle-reconstruction error. Images are uint8 (N, C, S, S); every
-number is a float64 mean over the test images.
+and FID/KID of the outputs to the real target domain. Unpaired tasks, with no truth to
+compare with:
+  realism           FID/KID of the translations to the real target images;
+  domain changed    the share of translations a classifier trained on real A against real B
+                    (their training images) reads as B;
+  content kept      SSIM between the greyscale input and its translation, the cycle L1, and
+                    where both domains have classes (the built-in tasks) the classes a
+                    classifier trained on real B reads in the translations (the analogue of
+                    the papers' FCN score), beside its accuracy on real B and untranslated A.
+FID/KID are computed in the target domain classifier's features where B has classes, else
+in the FID Inception network's (label-free: any folder of photographs); the protocol names
+them. Images are uint8 (N, C, S, S); every number is a float64 mean over the test images.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganflow.tasks.data.translation import TranslationData
-from ganflow.tasks.evaluate.extractors import Extractor, domain_extractor
+from ganflow.tasks.data.translation import TranslationData, resize_array
+from ganflow.tasks.evaluate.extractors import Extractor, domain_extractor, inception_extractor
 from ganflow.tasks.evaluate.metrics import fid_from_features, kernel_inception_distance
 
 L1, PSNR, SSIM, FID, KID = "l1", "psnr", "ssim", "fid", "kid"
+TARGET_RATE, SSIM_INPUT = "target_domain_rate", "ssim_to_input"
 CONTENT, CONTENT_REAL_B, CONTENT_SOURCE, CYCLE_L1 = (
     "content_accuracy",
     "content_accuracy_real_b",
@@ -81,16 +90,85 @@ def accuracy(ext: Extractor, x: torch.Tensor, y: np.ndarray) -> float:
     return float((ext.probs(x).argmax(1) == y).mean())
 
 
+def grey(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, S, S) -> (N, 1, S, S) float in [0, 1]: the luminance (ITU-R 601)."""
+    u = _unit(x)
+    if u.shape[1] == 1:
+        return u
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=u.dtype)[None, :, None, None]
+    return (u * w).sum(1, keepdim=True)
+
+
 def target_extractor(
     data: TranslationData, device: str, progress: bool = True, max_seconds: float = 80.0
-) -> Extractor | None:
-    """The target domain's classifier (cached by content): features for FID/KID and the
-    content classifier; None when the target domain has no labels (a user's folder)."""
-    if data.target is None:
-        return None
-    return domain_extractor(
-        data.target, data.target_name, device, progress=progress, max_seconds=max_seconds
-    )
+) -> tuple[Extractor | None, str]:
+    """(the features FID/KID are computed in, why these): the target domain's classifier
+    (cached by content; also the content classifier) where B has classes, else the FID
+    Inception network; (None, why) where neither is at hand."""
+    if data.target is not None:
+        ext = domain_extractor(
+            data.target, data.target_name, device, progress=progress, max_seconds=max_seconds
+        )
+        return ext, "the target domain's classifier"
+    ext, how = inception_extractor(device=device)
+    if ext is None:
+        return None, f"none: the target domain has no classes and {how}"
+    ext.info["why"] = "the target domain has no classes to train a domain classifier on"
+    return ext, "the target domain has no classes"
+
+
+JUDGE_PER_DOMAIN = 1000  # at most this many training images of each domain teach the judge
+
+
+@dataclass
+class DomainJudge:
+    """Logistic regression of real A (0) against real B (1) on an extractor's features."""
+
+    ext: Extractor
+    model: Any  # sklearn LogisticRegression
+    info: dict[str, Any]
+
+    def target_rate(self, x: torch.Tensor, domain: int = 1) -> float:
+        """The share of images x (uint8 (N, C, S, S)) read as `domain` (1: B, 0: A)."""
+        return float((self.model.predict(self.ext.features(x)) == domain).mean())
+
+
+def domain_judge(data: TranslationData, side: int, ext: Extractor) -> DomainJudge:
+    """A classifier of real A against real B, trained on (up to JUDGE_PER_DOMAIN of each)
+    training images at the side the translations have, in the FID features ext, and tested
+    on the test images: it says whether a translation left its domain."""
+    from sklearn.linear_model import LogisticRegression
+
+    c = data.channels[1]
+
+    def at_side(x: np.ndarray, n: int) -> torch.Tensor:
+        pick = np.sort(np.random.default_rng(0).permutation(len(x))[:n])
+        return _as_channels(torch.from_numpy(resize_array(x[pick], side)), c)
+
+    a, b = at_side(data.train_a, JUDGE_PER_DOMAIN), at_side(data.train_b, JUDGE_PER_DOMAIN)
+    f = np.concatenate([ext.features(a, keep=True), ext.features(b, keep=True)])
+    y = np.repeat([0, 1], [len(a), len(b)])
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(f / _scale(f), y)
+    judge = DomainJudge(ext, _Scaled(model, _scale(f)), {})
+    ta, tb = at_side(data.test_a, len(data.test_a)), at_side(data.test_b, len(data.test_b))
+    accuracy = 0.5 * ((1 - judge.target_rate(ta)) + judge.target_rate(tb))
+    judge.info = {"name": f"logistic regression on {ext.name} features",
+                  "trained_on": [len(a), len(b)], "test_accuracy": accuracy}  # fmt: skip
+    return judge
+
+
+def _scale(f: np.ndarray) -> float:
+    """One scale for all features (their mean norm), so that C means the same in any space."""
+    return float(np.linalg.norm(f, axis=1).mean()) or 1.0
+
+
+@dataclass
+class _Scaled:
+    model: Any
+    scale: float
+
+    def predict(self, f: np.ndarray) -> np.ndarray:
+        return self.model.predict(f / self.scale)
 
 
 def paired_scores(
@@ -113,10 +191,16 @@ def unpaired_scores(
     labels_a: np.ndarray | None,
     labels_b: np.ndarray | None,
     ext: Extractor | None,
+    judge: DomainJudge | None = None,
+    target_domain: int = 1,
 ) -> dict[str, float | None]:
     """out = G(a) (N, C_b, S, S), cycle = F(G(a)) (or None: the identity mapping, whose
-    cycle is exact), source = a, real_b = real test images of B."""
+    cycle is exact), source = a, real_b = real test images of B; judge: domain_judge's
+    classifier of A against B, target_domain the class it should read in out (1: B; 0 where
+    the translation runs from B to A)."""
     res: dict[str, float | None] = {
+        TARGET_RATE: judge.target_rate(out, target_domain) if judge is not None else None,
+        SSIM_INPUT: ssim(grey(out), grey(source)),
         CYCLE_L1: l1_error(cycle, source) if cycle is not None else 0.0,
         CONTENT: None,
         CONTENT_REAL_B: None,
@@ -139,22 +223,24 @@ def unpaired_scores(
     return res
 
 
-def protocol(ext: Extractor | None, n: int) -> dict[str, Any]:
+def protocol(
+    ext: Extractor | None, why: str, n: int, judge: DomainJudge | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"test_images": n}
     if ext is None:
-        return {
-            "test_images": n,
-            "features": "none: the target domain has no labels to train a domain classifier",
-        }
-    return {"test_images": n, "features": ext.name, "extractor": {k: v for k, v in ext.info.items()
-            if k in ("test_accuracy", "trained", "version", "cache")}}  # fmt: skip
+        out["features"] = why
+    else:
+        out["features"] = f"{ext.name} ({why})"
+        out["extractor"] = {k: v for k, v in ext.info.items()
+                            if k in ("test_accuracy", "trained", "version", "cache", "file")}  # fmt: skip
+    if judge is not None:
+        out["domain_judge"] = judge.info
+    return out
 
 
 def _test_side(x: np.ndarray, size: int) -> torch.Tensor:
-    """Test images at the side the networks see (centre crop when stored larger)."""
-    import torchvision.transforms.v2.functional as TF
-
-    t = torch.from_numpy(x)
-    return t if t.shape[-1] == size else TF.center_crop(t, [size, size])
+    """Test images at the side the networks see (resized where stored at another side)."""
+    return torch.from_numpy(x if x.shape[-1] == size else resize_array(x, size))
 
 
 def _as_channels(x: torch.Tensor, c: int) -> torch.Tensor:
@@ -186,7 +272,14 @@ def score_translation(
     size = int(next(iter(runs.values())).image_shape[-1])
     n_a, n_b = min(max_test, len(data.test_a)), min(max_test, len(data.test_b))
     a, b = _test_side(data.test_a[:n_a], size), _test_side(data.test_b[:n_b], size)
-    ext = target_extractor(data, device, progress)
+    if min(n_a, n_b) >= 2:
+        ext, why = target_extractor(data, device, progress)
+    else:  # a covariance and an unbiased MMD need two images of each domain
+        ext, why = (
+            None,
+            f"none: FID/KID need 2 test images of each domain, there are {n_a} and {n_b}",
+        )
+    judge = domain_judge(data, size, ext) if "cyclegan" in runs and ext is not None else None
     labels_a = data.labels.get("test_a")
     labels_b = data.labels.get("test_b")
     labels_a = labels_a[:n_a] if labels_a is not None else None
@@ -197,7 +290,7 @@ def score_translation(
         out["baselines"]["identity"] = paired_scores(identity, b, ext)
     else:
         out["baselines"]["identity"] = unpaired_scores(
-            identity, None, a, b, labels_a, labels_b, ext
+            identity, None, a, b, labels_a, labels_b, ext, judge
         )
     for kind, run in runs.items():
         if kind == "cyclegan":
@@ -205,10 +298,15 @@ def score_translation(
             cycle = translate_images(run.modules["G_ba"], fake_b)
             fake_a = translate_images(run.modules["G_ba"], b)
             back_b = translate_images(run.modules["G_ab"], fake_a)
-            scores = unpaired_scores(fake_b, cycle, a, b, labels_a, labels_b, ext)
+            scores = unpaired_scores(fake_b, cycle, a, b, labels_a, labels_b, ext, judge)
             scores[CYCLE_L1] = 0.5 * (scores[CYCLE_L1] + l1_error(back_b, b))  # type: ignore[operator]
             out["examples"].update(cyclegan=fake_b[:8], cycle=cycle[:8], reverse=fake_a[:8])
             out["model"] = scores
+            if data.target is None:  # label-free scores hold both ways: B -> A as well
+                back = unpaired_scores(fake_a, back_b, b, a, None, None, ext, judge, 0)
+                ident = unpaired_scores(_as_channels(b, a.shape[1]), None, b, a, None, None,
+                                        ext, judge, 0)  # fmt: skip
+                out["reverse"] = {"model": back, "identity": ident}
         else:
             fake_b = translate_images(run.modules["G"], a)
             scores = paired_scores(fake_b, b, ext)
@@ -217,5 +315,5 @@ def score_translation(
                 out["model"] = scores
             else:
                 out["baselines"]["l1_unet"] = scores
-    out["protocol"] = protocol(ext, n_a)
+    out["protocol"] = protocol(ext, why, n_a, judge)
     return out

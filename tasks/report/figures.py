@@ -46,6 +46,32 @@ def _tile(imgs: torch.Tensor, nrow: int, padding: int, pad_value: float) -> torc
     return grid
 
 
+def labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 0) -> np.ndarray:
+    """An (H, W, 3) uint8 picture of one row of images per (name, images (N, C, S, S)),
+    each row named in a white margin on its left, so nobody has to guess which row is the
+    input and which the translation."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    tiles = [image_grid(x, scale, nrow=len(x)) for _, x in rows]
+    tiles = [t if t.shape[-1] == 3 else np.repeat(t, 3, -1) for t in tiles]
+    h = max(t.shape[0] for t in tiles)
+    font_size = max(10, min(24, h // 4))
+    try:
+        font = ImageFont.load_default(size=font_size)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font
+        font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    margin = 16 + max(int(measure.textlength(n, font=font)) for n, _ in rows)
+    width = margin + max(t.shape[1] for t in tiles)
+    canvas = Image.new("RGB", (width, sum(t.shape[0] for t in tiles)), "white")
+    draw, y = ImageDraw.Draw(canvas), 0
+    for (name, _), tile in zip(rows, tiles, strict=True):
+        canvas.paste(Image.fromarray(tile), (margin, y))
+        draw.text((8, y + tile.shape[0] // 2), name, fill="black", font=font, anchor="lm")
+        y += tile.shape[0]
+    return np.asarray(canvas)
+
+
 def sample_grid(run: Run, n: int = 100, seed: int = 0, scale: int = 0) -> np.ndarray:
     """A grid of n images of a trained run (any family that samples), drawn with a fixed
     noise seed; a conditional run's cycle through its classes."""

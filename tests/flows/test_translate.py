@@ -30,7 +30,7 @@ def paired_summary(prefect_harness, tmp_path_factory):
     from ganflow.flows.translate import translate_flow
 
     root = tmp_path_factory.mktemp("paired")
-    _folder(root, ["A", "B"], 12, 0)
+    _folder(root, ["A", "B"], 20, 0)  # a tenth held out: 2 test pairs, enough for FID
     return translate_flow(model="pix2pix", data="folder", data_root=str(root), image_size=8,
                           channels=1, epochs=2, settings=TINY, run_dir=str(root / "run"))  # fmt: skip
 
@@ -42,14 +42,16 @@ def test_pix2pix_flow_reports_the_model_and_both_baselines(paired_summary):
     assert s["model"] == "pix2pix" and s["task"] == "folder"
     assert set(s["baselines"]) == {"identity", "l1_unet"}
     assert all(keys <= b.keys() for b in s["baselines"].values())
-    assert s["fid"] is None and "no labels" in s["protocol"]["features"]  # an unlabelled folder
-    assert s["steps"] == 2 * 3 and set(s["checkpoints"]) == {"pix2pix", "l1-unet"}
+    # an unlabelled folder: FID in the label-free Inception features, the protocol says so
+    assert s["fid"] > 0 and "fid-inception" in s["protocol"]["features"]
+    assert "no classes" in s["protocol"]["features"]
+    assert s["steps"] == 2 * 5 and set(s["checkpoints"]) == {"pix2pix", "l1-unet"}
     assert Path(s["pictures"]).read_bytes()[:4] == b"\x89PNG"
     assert "| identity |" in Path(s["report"]).read_text()
 
 
 def test_cyclegan_cli_resumes_and_applies_both_ways(tmp_path, capsys):
-    _folder(tmp_path / "data", ["trainA", "trainB"], 8, 1)
+    _folder(tmp_path / "data", ["trainA", "trainB"], 20, 1)  # 2 held out of each: FID
     _folder(tmp_path / "input", ["class0", "class1"], 2, 2)
     args = ["translate", "--model", "cyclegan", "--data", "folder", "--data-root", str(tmp_path / "data"),
             "--image-size", "8", "--channels", "1", "--epochs", "1", "--run-dir", str(tmp_path / "run"),
@@ -57,15 +59,16 @@ def test_cyclegan_cli_resumes_and_applies_both_ways(tmp_path, capsys):
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
     assert_documented("translate", first, absent={"l1", "psnr", "ssim", "l1_unet"})  # pix2pix's
-    for key in (
-        "content_accuracy",
-        "content_accuracy_real_b",
-        "content_accuracy_source",
-        "cycle_l1",
-        "fid",
-    ):
+    for key in ("target_domain_rate", "ssim_to_input", "cycle_l1", "fid", "content_accuracy"):
         assert key in first and key in first["baselines"]["identity"]
-    assert first["baselines"]["identity"]["cycle_l1"] == 0.0 and first["cycle_l1"] > 0
+    identity = first["baselines"]["identity"]
+    assert identity["cycle_l1"] == 0.0 and first["cycle_l1"] > 0
+    assert identity["ssim_to_input"] == pytest.approx(1.0) and first["ssim_to_input"] < 1
+    assert first["content_accuracy"] is None  # a folder has no classes to keep
+    assert 0 <= first["target_domain_rate"] <= 1
+    assert first["protocol"]["domain_judge"]["trained_on"] == [18, 18]
+    assert set(first["reverse"]) == {"model", "identity"}  # B -> A, scored too
+    assert first["reverse"]["identity"]["ssim_to_input"] == pytest.approx(1.0)
     assert main(args) == 0  # the same run directory: the finished run is reused
     assert json.loads(capsys.readouterr().out)["steps"] == first["steps"]
     ckpt = first["checkpoints"]["cyclegan"]
@@ -119,3 +122,37 @@ def test_bad_translate_input_is_one_line(tmp_path, capsys):
     assert main([*grid, "--output", str(version / "grid.png")]) == 2
     assert "inside the published data set version" in capsys.readouterr().err
     assert sorted(p.name for p in version.iterdir()) == ["manifest.json"]
+
+
+def test_folder_defaults_follow_the_papers_and_built_in_tasks_keep_theirs():
+    from ganflow.flows.translate import TranslateParams, jitter_side
+
+    assert [jitter_side(s) for s in (256, 128, 64)] == [286, 144, 72]
+    for model in ("pix2pix", "cyclegan"):
+        p = TranslateParams(model=model, data="folder", data_root="x", image_size=128)
+        assert p.train_epochs() == 200 and p.flips() and p.crop() == 128
+        assert p.source().image_size == 144
+        assert p.model_settings()["batch_size"] == 1
+        assert p.model_settings()["lr_decay_start"] == 0.5
+    mine = TranslateParams(data="folder", data_root="x", image_size=64, load_size=64, flip=False,
+                           epochs=3, settings={"batch_size": 4})  # fmt: skip
+    assert mine.crop() is None and not mine.flips() and mine.train_epochs() == 3
+    assert mine.model_settings()["batch_size"] == 4 and mine.source().image_size == 64
+    built_in = TranslateParams(data="edges2fashion")
+    assert built_in.train_epochs() == 1 and not built_in.flips() and built_in.crop() is None
+    assert built_in.model_settings()["batch_size"] == 16
+
+
+def test_translation_pictures_name_their_rows(tmp_path):
+    import torch
+
+    from ganflow.flows.translate import pictures
+
+    examples = {k: torch.full((3, 3, 8, 8), 128, dtype=torch.uint8)
+                for k in ("input", "cyclegan", "cycle", "target")}  # fmt: skip
+    img = np.asarray(Image.open(pictures(examples, tmp_path / "p.png")))
+    margin = img[:, : img.shape[1] - 3 * 34 - 4]  # left of the 3 images of 32 (+ padding)
+    assert (margin < 100).any(), "no row names drawn"
+    area = img[:, -(3 * 34 + 2) :]
+    rows = [r for r in range(img.shape[0]) if (area[r] == 128).all(-1).any()]
+    assert len(rows) == 4 * 32  # four rows of images, each 32 pixels high

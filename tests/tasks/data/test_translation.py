@@ -136,3 +136,37 @@ def test_shift_moves_each_image_by_at_most_the_shift_and_is_step_pure():
     assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 10  # it does move
     flipped = Shift(0, flip=True, seed=0, salt=1)(x, step=0)
     assert {int(p) % 8 for p in flipped[:, 0].flatten(1).argmax(1)} == {3, 4}  # mirror: 7 - 3
+
+
+def test_b2a_swaps_the_domains_and_test_images_come_at_the_network_side(tmp_path):
+    from ganflow.tasks.data.raw import SourceOptions
+    from ganflow.tasks.data.translation import prepare_translation
+
+    im = np.zeros((24, 48, 3), np.uint8)
+    im[:, 24:] = 200  # B, the right half (a label map in facades)
+    for split in ("train", "test"):
+        (tmp_path / split).mkdir()
+        for i in range(3):
+            Image.fromarray(im).save(tmp_path / split / f"{i}.png")
+    opts = SourceOptions(root=str(tmp_path), image_size=12, channels=3)
+    info = prepare_translation("folder", True, opts, tmp_path / "cache", "b2a", test_side=8)
+    d = read_translation(info["path"])
+    assert d.train_a.shape == (3, 3, 12, 12) and d.test_a.shape == (3, 3, 8, 8)
+    assert d.train_a.min() == 200 and d.train_b.max() == 0  # B is the input now
+    assert d.test_a.min() == 200 and d.test_b.max() == 0
+    plain = read_translation(prepare_translation("folder", True, opts, tmp_path / "cache")["path"])
+    assert plain.train_a.max() == 0 and plain.test_a.shape == (3, 3, 12, 12)
+    with pytest.raises(DataError, match="direction"):
+        prepare_translation("folder", True, opts, tmp_path / "cache", "sideways")
+
+
+def test_swapped_carries_the_labels_with_their_domain():
+    from ganflow.tasks.data.translation import TranslationData
+
+    a, b = np.zeros((2, 1, 4, 4), np.uint8), np.ones((3, 1, 4, 4), np.uint8)
+    d = TranslationData("t", False, a, b, a[:1], b[:1], ["x", "y"],
+                        {"train_a": np.array([0, 1]), "train_b": np.array([1, 1, 0])}, "t-b")  # fmt: skip
+    s = d.swapped()
+    assert s.train_a is b and np.array_equal(s.test_b, a[:1])
+    assert s.labels["train_a"].tolist() == [1, 1, 0] and s.labels["train_b"].tolist() == [0, 1]
+    assert s.target_name == "t-b-a" and s.swapped().train_a is a
