@@ -78,6 +78,29 @@ def infogan_training(side: int, batch: int, device: torch.device) -> Any:
     )  # fmt: skip
 
 
+def translation_training(kind: str, side: int, batch: int, device: torch.device) -> Any:
+    """pix2pix or CycleGAN at the side, with the paper's networks for it (the U-Net's depth,
+    the PatchGAN, 6 or 9 residual blocks), on random pairs."""
+    from ganflow.models.image_batches import Jitter, paired_batches, unpaired_batches
+    from ganflow.tasks.train.translation import model_config
+
+    cfg = model_config(kind, {"batch_size": batch}, side)
+    a, b = _images(4 * batch, side, device), _images(4 * batch, side, device)
+    jitter = Jitter(side, False, 0, salt=5)
+    if kind == "cyclegan":
+        from ganflow.models.cyclegan import nets, objective
+
+        models = {k: m.to(device) for k, m in nets.build_models(cfg, 3, 3, 0).items()}
+        batches = unpaired_batches(a, b, batch, 0, jitter)
+        return models, objective.build_training(models, cfg, batches, 10**6, 0)
+    from ganflow.models.pix2pix import nets, objective
+
+    models = {k: m.to(device) for k, m in nets.build_models(cfg, 3, 3, 0).items()}
+    return models, objective.build_training(
+        models, cfg, paired_batches(a, b, batch, 0, jitter), 10**6
+    )
+
+
 FAMILIES: dict[str, Callable[..., Any]] = {
     "dcgan": lambda s, b, d: gan_training("dcgan", s, b, d),
     "resnet-gan": lambda s, b, d: gan_training("resnet", s, b, d),
@@ -85,6 +108,8 @@ FAMILIES: dict[str, Callable[..., Any]] = {
     "k+1 conv": lambda s, b, d: ssgan_training("conv", s, b, d),
     "k+1 scat": lambda s, b, d: ssgan_training("scat", s, b, d),
     "infogan": infogan_training,
+    "pix2pix": lambda s, b, d: translation_training("pix2pix", s, b, d),
+    "cyclegan": lambda s, b, d: translation_training("cyclegan", s, b, d),
 }
 
 
