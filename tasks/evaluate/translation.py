@@ -122,53 +122,46 @@ JUDGE_PER_DOMAIN = 1000  # at most this many training images of each domain teac
 
 @dataclass
 class DomainJudge:
-    """Logistic regression of real A (0) against real B (1) on an extractor's features."""
+    """Logistic regression of real A (0) against real B (1) on an extractor's features,
+    divided by one scale (their mean norm on the training images, so that C means the same
+    in any feature space)."""
 
     ext: Extractor
     model: Any  # sklearn LogisticRegression
+    scale: float
     info: dict[str, Any]
 
     def target_rate(self, x: torch.Tensor, domain: int = 1) -> float:
         """The share of images x (uint8 (N, C, S, S)) read as `domain` (1: B, 0: A)."""
-        return float((self.model.predict(self.ext.features(x)) == domain).mean())
+        return float((self.model.predict(self.ext.features(x) / self.scale) == domain).mean())
 
 
-def domain_judge(data: TranslationData, side: int, ext: Extractor) -> DomainJudge:
+def domain_judge(
+    data: TranslationData, ext: Extractor, test_a: torch.Tensor, test_b: torch.Tensor
+) -> DomainJudge:
     """A classifier of real A against real B, trained on (up to JUDGE_PER_DOMAIN of each)
-    training images at the side the translations have, in the FID features ext, and tested
-    on the test images: it says whether a translation left its domain."""
+    training images at the side of the test images test_a, test_b (uint8 (N, C, S, S), the
+    images the translations are scored on), in the FID features ext, and tested on those:
+    it says whether a translation left its domain."""
     from sklearn.linear_model import LogisticRegression
 
-    c = data.channels[1]
+    side, c = test_b.shape[-1], test_b.shape[1]
 
-    def at_side(x: np.ndarray, n: int) -> torch.Tensor:
-        pick = np.sort(np.random.default_rng(0).permutation(len(x))[:n])
+    def at_side(x: np.ndarray) -> torch.Tensor:
+        pick = np.sort(np.random.default_rng(0).permutation(len(x))[:JUDGE_PER_DOMAIN])
         return _as_channels(torch.from_numpy(resize_array(x[pick], side)), c)
 
-    a, b = at_side(data.train_a, JUDGE_PER_DOMAIN), at_side(data.train_b, JUDGE_PER_DOMAIN)
+    a, b = at_side(data.train_a), at_side(data.train_b)
     f = np.concatenate([ext.features(a, keep=True), ext.features(b, keep=True)])
+    scale = float(np.linalg.norm(f, axis=1).mean()) or 1.0
     y = np.repeat([0, 1], [len(a), len(b)])
-    model = LogisticRegression(C=1.0, max_iter=2000).fit(f / _scale(f), y)
-    judge = DomainJudge(ext, _Scaled(model, _scale(f)), {})
-    ta, tb = at_side(data.test_a, len(data.test_a)), at_side(data.test_b, len(data.test_b))
-    accuracy = 0.5 * ((1 - judge.target_rate(ta)) + judge.target_rate(tb))
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(f / scale, y)
+    judge = DomainJudge(ext, model, scale, {})
+    right_a = 1 - judge.target_rate(_as_channels(test_a, c))
     judge.info = {"name": f"logistic regression on {ext.name} features",
-                  "trained_on": [len(a), len(b)], "test_accuracy": accuracy}  # fmt: skip
+                  "trained_on": [len(a), len(b)],
+                  "test_accuracy": 0.5 * (right_a + judge.target_rate(test_b))}  # fmt: skip
     return judge
-
-
-def _scale(f: np.ndarray) -> float:
-    """One scale for all features (their mean norm), so that C means the same in any space."""
-    return float(np.linalg.norm(f, axis=1).mean()) or 1.0
-
-
-@dataclass
-class _Scaled:
-    model: Any
-    scale: float
-
-    def predict(self, f: np.ndarray) -> np.ndarray:
-        return self.model.predict(f / self.scale)
 
 
 def paired_scores(
@@ -279,7 +272,7 @@ def score_translation(
             None,
             f"none: FID/KID need 2 test images of each domain, there are {n_a} and {n_b}",
         )
-    judge = domain_judge(data, size, ext) if "cyclegan" in runs and ext is not None else None
+    judge = domain_judge(data, ext, a, b) if "cyclegan" in runs and ext is not None else None
     labels_a = data.labels.get("test_a")
     labels_b = data.labels.get("test_b")
     labels_a = labels_a[:n_a] if labels_a is not None else None

@@ -52,8 +52,7 @@ def labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 0) -> np.nd
     input and which the translation."""
     from PIL import Image, ImageDraw, ImageFont
 
-    tiles = [image_grid(x, scale, nrow=len(x)) for _, x in rows]
-    tiles = [t if t.shape[-1] == 3 else np.repeat(t, 3, -1) for t in tiles]
+    tiles = [image_grid(x, scale, nrow=len(x)) for _, x in rows]  # RGB, grey repeated
     h = max(t.shape[0] for t in tiles)
     font_size = max(10, min(24, h // 4))
     try:

@@ -3,23 +3,15 @@ handled), none a traceback, none is silently accepted, nothing is lost; kills of
 resume bit-identical, a killed export publishes nothing, a killed flow finishes on rerun.
 (The 20-flow load test is the benchmark's --load, not run here.)"""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "faults_benchmark.py"
+from benchmark_module import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("faults_benchmark", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("faults_benchmark")
 
 
 def test_every_fault_is_a_clear_error_and_nothing_is_lost(bench, tmp_path, capsys):

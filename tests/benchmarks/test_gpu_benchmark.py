@@ -1,23 +1,14 @@
 """benchmarks/gpu_benchmark.py: the translation families build at a side and train a timed
 step on the CPU, with the FLOPs of the step counted."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_benchmark.py"
+from benchmark_module import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("gpu_benchmark", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_benchmark")
 
 
 @pytest.mark.parametrize("family", ["pix2pix", "cyclegan"])

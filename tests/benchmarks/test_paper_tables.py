@@ -1,25 +1,18 @@
 """benchmarks/paper_tables.py: its rows hold the paper's figure beside each ganflow column,
 one seed shows no spread, and bad arguments get one line and exit 2."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_module import load_benchmark
 from idx_files import write_idx
-
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_tables.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("paper_tables", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("paper_tables")
 
 
 def _tiny_mnist(root: Path, n_train: int = 300, n_test: int = 60) -> Path:

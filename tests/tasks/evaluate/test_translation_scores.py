@@ -51,7 +51,8 @@ def test_domain_judge_reads_which_domain_an_image_looks_like():
     bright = lambda n: torch.randint(170, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8)  # noqa: E731
     data = TranslationData("t", False, dark(30).numpy(), bright(30).numpy(),
                            dark(10).numpy(), bright(10).numpy())  # fmt: skip
-    judge = domain_judge(data, 8, _MeanColour())
+    judge = domain_judge(data, _MeanColour(), torch.from_numpy(data.test_a),
+                         torch.from_numpy(data.test_b))  # fmt: skip
     assert judge.info["test_accuracy"] == 1.0 and judge.info["trained_on"] == [30, 30]
     assert judge.target_rate(bright(5)) == 1.0 and judge.target_rate(dark(5)) == 0.0
     a = dark(6)
