@@ -66,6 +66,12 @@ def add_apply_parser(sub: argparse._SubParsersAction) -> None:
         help="write a new version of exported data set NAME instead (class subfolders: labels)",
     )
     ap.add_argument("--direction", default="a2b", choices=DIRECTIONS, help="CycleGAN: a2b or b2a")
+    ap.add_argument(
+        "--keep-size",
+        action="store_true",
+        help="write each translation at its input's width x height (the whole image is "
+        "resized to the model's side and back) instead of the centre square at the side",
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--quiet", action="store_true")
@@ -78,10 +84,14 @@ def run_apply(args: argparse.Namespace) -> dict[str, Any]:
     device = str(select_device(args.device))
     if (args.output is None) == (args.export is None):
         raise ValueError("translate apply needs one of --output DIR and --export NAME")
+    if args.export is not None and args.keep_size:
+        raise ValueError("--keep-size writes a folder (--output); an export holds one size")
     if args.export is not None:
         out = export_translated(args.checkpoint, args.input, args.export, args.direction, device)
         return {**out, "direction": args.direction, "output": out["path"]}
-    return translate_folder(args.checkpoint, args.input, args.output, args.direction, device)
+    return translate_folder(
+        args.checkpoint, args.input, args.output, args.direction, device, keep_size=args.keep_size
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

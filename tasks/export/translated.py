@@ -1,7 +1,9 @@
-"""A trained translator over a folder: every image under the input folder, resized to the
-model's side, translated and written as PNG under the output folder at the same relative
-path (class subfolders carry over). Nothing is overwritten: the output folder must be new
-or empty, and it is filled through a temporary folder renamed at the end."""
+"""A trained translator over a folder: every image under the input folder, centre-cropped
+and resized to the model's side as training read it, translated and written as PNG under
+the output folder at the same relative path (class subfolders carry over). With keep_size
+the whole image (not its centre square) is resized to the side, translated, and resized
+back to its own width x height. Nothing is overwritten: the output folder must be new or
+empty, and it is filled through a temporary folder renamed at the end."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import torch
 
 from ganflow.tasks.data.folders import image_files, read_images
 from ganflow.tasks.data.raw import DataError
-from ganflow.tasks.data.safefiles import check_tree
+from ganflow.tasks.data.safefiles import check_tree, open_image
 from ganflow.tasks.io import check_new_output
 from ganflow.tasks.progress import Progress
 from ganflow.tasks.train.checkpoint import CheckpointError, load_run
@@ -59,21 +61,43 @@ class TranslatedFolder:
         parts = path.relative_to(self.src).parts
         return self.class_names.index(parts[0]) if len(parts) > 1 else 0
 
-    def batches(self, batch_size: int = 64):
-        """(paths, translated uint8 (n, C, S, S)) in file order."""
+    def batches(self, batch_size: int = 64, keep_size: bool = False):
+        """(paths, translated uint8 (n, C, S, S), each input's (width, height) or None) in
+        file order; keep_size reads each whole image squashed to the side instead of its
+        centre square."""
         from ganflow.models.image_batches import translate_images
 
+        side = self.shape[-1]
         for i in range(0, len(self.files), batch_size):
             chunk = self.files[i : i + batch_size]
-            x = torch.from_numpy(read_images(chunk, self.shape[-1], self.cin, cache=False))
-            yield chunk, translate_images(self.G, x)
+            if keep_size:
+                x, sizes = _squashed(chunk, side, self.cin)
+            else:
+                x, sizes = read_images(chunk, side, self.cin, cache=False), None
+            yield chunk, translate_images(self.G, torch.from_numpy(x)), sizes
 
     def fill(self, w: Any, progress: Any = None) -> None:
         bar = Progress(f"export {w.tmp.parent.name}", len(self.files), "img")
-        for chunk, out in self.batches():
+        for chunk, out, _ in self.batches():
             w.add(out, torch.tensor([self.label(p) for p in chunk]), None)
             bar.update(len(chunk))
         bar.close(done=True)
+
+
+def _squashed(files: list[Path], side: int, channels: int) -> tuple[np.ndarray, list]:
+    """uint8 (n, channels, side, side) of each whole image resized (antialiased) to side x
+    side, and each one's (width, height)."""
+    from PIL import Image
+
+    mode = "L" if channels == 1 else "RGB"
+    x = np.empty((len(files), channels, side, side), np.uint8)
+    sizes = []
+    for i, path in enumerate(files):
+        im = open_image(path, mode)
+        sizes.append(im.size)
+        arr = np.asarray(im.resize((side, side), Image.Resampling.BILINEAR), np.uint8)
+        x[i] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return x, sizes
 
 
 def export_translated(
@@ -116,6 +140,7 @@ def translate_folder(
     direction: str = "a2b",
     device: str = "cpu",
     batch_size: int = 64,
+    keep_size: bool = False,
 ) -> dict[str, Any]:
     from PIL import Image
 
@@ -125,12 +150,15 @@ def translate_folder(
     tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
     bar = Progress(f"translate {direction}", len(files), "img")
     try:
-        for chunk, out in source.batches(batch_size):
-            for path, img in zip(chunk, out.numpy(), strict=True):
+        for chunk, out, sizes in source.batches(batch_size, keep_size):
+            for j, (path, img) in enumerate(zip(chunk, out.numpy(), strict=True)):
                 target = tmp / path.relative_to(src).with_suffix(".png")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 arr = img[0] if img.shape[0] == 1 else np.ascontiguousarray(img.transpose(1, 2, 0))
-                Image.fromarray(arr).save(target)
+                im = Image.fromarray(arr)
+                if sizes is not None and sizes[j] != im.size:
+                    im = im.resize(sizes[j], Image.Resampling.BICUBIC)
+                im.save(target)
             bar.update(len(chunk))
         bar.close(done=True)
         if dst.exists():
@@ -141,4 +169,5 @@ def translate_folder(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"checkpoint": str(checkpoint), "direction": direction, "input": str(src),
-            "output": str(dst), "count": len(files), "image_size": source.shape[-1]}  # fmt: skip
+            "output": str(dst), "count": len(files), "image_size": source.shape[-1],
+            "keep_size": keep_size}  # fmt: skip

@@ -86,6 +86,17 @@ def test_cyclegan_cli_resumes_and_applies_both_ways(tmp_path, capsys):
         assert main(apply) == 2  # never overwritten
         assert "not empty" in capsys.readouterr().err
         assert (out / "class0" / "0.png").read_bytes() == before
+    photos = tmp_path / "photos"  # any size, grey among colour: back at each one's size
+    photos.mkdir()
+    Image.new("RGB", (13, 7), (200, 30, 30)).save(photos / "wide.jpg")
+    Image.new("L", (6, 11), 90).save(photos / "tall.png")
+    keep = ["translate", "apply", "--checkpoint", ckpt, "--input", str(photos), "--json",
+            "--quiet", "--output", str(tmp_path / "kept"), "--keep-size"]  # fmt: skip
+    assert main(keep) == 0 and json.loads(capsys.readouterr().out)["keep_size"] is True
+    assert {p.name: Image.open(p).size for p in (tmp_path / "kept").iterdir()} == {
+        "wide.png": (13, 7), "tall.png": (6, 11)}  # fmt: skip
+    assert main([*keep[:-3], "--export", "kept", "--keep-size"]) == 2
+    assert "--keep-size writes a folder" in capsys.readouterr().err
     export = ["translate", "apply", "--checkpoint", ckpt, "--input", str(tmp_path / "input"),
               "--export", "translated", "--json", "--quiet"]  # fmt: skip
     assert main(export) == 0 and main(export) == 0  # two versions, the first kept

@@ -170,3 +170,30 @@ def test_swapped_carries_the_labels_with_their_domain():
     assert s.train_a is b and np.array_equal(s.test_b, a[:1])
     assert s.labels["train_a"].tolist() == [1, 1, 0] and s.labels["train_b"].tolist() == [0, 1]
     assert s.target_name == "t-b-a" and s.swapped().train_a is a
+
+
+def test_greyscale_and_any_size_jpegs_load_in_a_colour_run(tmp_path):
+    """CycleGAN's own sets hold greyscale JPEGs among the colour ones, and users' photos come
+    at any size: each is converted to RGB (grey repeated) and centre-cropped to the side."""
+    rng = np.random.default_rng(0)
+
+    def photo(path, w, h, mode):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arr = rng.integers(0, 256, (h, w, 3) if mode == "RGB" else (h, w), dtype=np.uint8)
+        Image.fromarray(arr, mode).save(path, quality=90)
+
+    sizes = [(37, 23, "L"), (64, 48, "RGB"), (20, 31, "L"), (50, 50, "RGB")]
+    for d in ("trainA", "trainB", "testA", "testB"):
+        for i, (w, h, mode) in enumerate(sizes):
+            photo(tmp_path / "unpaired" / d / f"{i}.jpg", w, h, mode)
+    u = load_unpaired_folder(tmp_path / "unpaired", 16, 3)
+    assert u.train_a.shape == (4, 3, 16, 16) and u.test_b.shape == (4, 3, 16, 16)
+    grey = u.train_a[0]  # a grey JPEG: the same values on R, G and B
+    assert np.array_equal(grey[0], grey[1]) and np.array_equal(grey[1], grey[2])
+    assert not np.array_equal(u.train_a[1][0], u.train_a[1][1])  # colour stays colour
+    for split in ("train", "test"):  # side-by-side photo | map of any even width, some grey
+        for i, (w, h, mode) in enumerate(sizes):
+            photo(tmp_path / "paired" / split / f"{i}.jpg", 2 * w, h, mode)
+    p = load_paired_folder(tmp_path / "paired", 16, 3)
+    assert p.train_a.shape == (4, 3, 16, 16) and p.train_b.shape == (4, 3, 16, 16)
+    assert np.array_equal(p.train_a[0][0], p.train_a[0][2])
