@@ -9,6 +9,8 @@ from ganflow.models.config import Config, ConfigError
 from ganflow.models.patchgan import resolve_patch
 from ganflow.models.pix2pix.config import check_image_size
 
+UPSAMPLE = ("deconv", "resize")
+
 
 @dataclass
 class CycleGANConfig(Config):
@@ -19,6 +21,10 @@ class CycleGANConfig(Config):
     # stride-2 layers of the generators (the paper: 2). Fewer keep the generators' view
     # local, so a translation can recolour an item but hardly redraw it as another item
     down: int = 2
+    # the generators' upsampling: "deconv", the paper's stride-1/2 transposed convs, or
+    # "resize", nearest-neighbour 2x then a 3x3 conv (Odena et al. 2016, "Deconvolution and
+    # checkerboard artifacts"): no uneven overlap, so no checkerboard on photographs
+    upsample: str = "deconv"
     # residual blocks of the generators; None: 6 below 256x256, 9 from 256 (section 7.2)
     blocks: int | None = None
     # stride-2 layers of the PatchGAN; None: the patch nearest 70/256 of the side
@@ -49,6 +55,8 @@ class CycleGANConfig(Config):
         )
         self.require("in [0, 1)", "beta1")
         self.require("in [0, 1]", "lr_decay_start")
+        if self.upsample not in UPSAMPLE:
+            raise ConfigError(f"upsample must be one of {UPSAMPLE}, got {self.upsample!r}")
 
 
 def resolve(cfg: CycleGANConfig, image_size: int) -> CycleGANConfig:

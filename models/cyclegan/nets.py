@@ -6,7 +6,8 @@ Generator, for a side divisible by 2^down (the paper's down = 2 shown):
     c7s1-ngf (reflection pad 3) -> d(2 ngf) -> d(4 ngf)      # 7x7 conv, `down` stride-2 convs
     -> R(4 ngf) x blocks                                      # 3x3 conv residual blocks
     -> u(2 ngf) -> u(ngf) -> c7s1-C, tanh                     # `down` stride-1/2 transposed convs
-each conv followed by instance norm and ReLU, except the last.
+each conv followed by instance norm and ReLU, except the last. With upsample="resize" each
+u is a nearest-neighbour 2x upsampling and a reflect-padded 3x3 conv (Odena et al. 2016).
 """
 
 from __future__ import annotations
@@ -47,11 +48,25 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+def _upsample(cin: int, cout: int, how: str) -> list[nn.Module]:
+    """Twice the side: a transposed conv (the paper's) or resize then conv."""
+    if how == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                nn.Conv2d(cin, cout, 3)]  # fmt: skip
+    return [nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1)]
+
+
 class ResnetGenerator(nn.Module):
     """(N, in_channels, S, S) in [-1, 1] -> (N, out_channels, S, S) in [-1, 1]."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, ngf: int, blocks: int, down: int = 2
+        self,
+        in_channels: int,
+        out_channels: int,
+        ngf: int,
+        blocks: int,
+        down: int = 2,
+        upsample: str = "deconv",
     ) -> None:
         super().__init__()
         widths = [ngf * 2**i for i in range(down + 1)]  # ngf, 2 ngf, 4 ngf for the paper's 2
@@ -59,7 +74,7 @@ class ResnetGenerator(nn.Module):
             m
             for cin, cout in pairwise(reversed(widths))
             for m in (
-                nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1),
+                *_upsample(cin, cout, upsample),
                 nn.InstanceNorm2d(cout),
                 nn.ReLU(True),
             )
@@ -87,8 +102,12 @@ def build_models(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         models: dict[str, nn.Module] = {
-            "G_ab": ResnetGenerator(channels_a, channels_b, cfg.ngf, blocks, cfg.down),
-            "G_ba": ResnetGenerator(channels_b, channels_a, cfg.ngf, blocks, cfg.down),
+            "G_ab": ResnetGenerator(
+                channels_a, channels_b, cfg.ngf, blocks, cfg.down, cfg.upsample
+            ),
+            "G_ba": ResnetGenerator(
+                channels_b, channels_a, cfg.ngf, blocks, cfg.down, cfg.upsample
+            ),
             "D_a": PatchDiscriminator(channels_a, cfg.ndf, layers, "instance"),
             "D_b": PatchDiscriminator(channels_b, cfg.ndf, layers, "instance"),
         }

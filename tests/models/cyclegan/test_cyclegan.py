@@ -33,6 +33,29 @@ def test_generator_depth_follows_down(down):
     assert max(m.out_channels for m in g.modules() if isinstance(m, nn.Conv2d)) == 4 * 2**down
 
 
+def test_resize_upsampling_has_no_checkerboard():
+    """A flat map upsampled: the transposed conv's uneven overlap stamps a period-2 pattern
+    on it (Odena et al. 2016), nearest 2x then a conv keeps it flat away from the border."""
+    from ganflow.models.config import ConfigError
+    from ganflow.models.cyclegan.nets import _upsample
+
+    torch.manual_seed(0)
+    flat = torch.ones(1, 4, 8, 8)
+    inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))
+    for how, checkered in (("deconv", True), ("resize", False)):
+        up = nn.Sequential(*_upsample(4, 3, how))
+        y = up(flat)[inner]
+        assert y.shape[-1] == 12  # 16 before the border is cut
+        spread = (y - y[..., :1, :1]).abs().amax().item()
+        assert (spread > 1e-3) == checkered, how
+    cfg = resolve(CycleGANConfig(ngf=2, ndf=2, upsample="resize"), 32)
+    g = build_models(cfg, 3, 3, seed=0)["G_ab"]
+    assert g(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in g.modules())
+    with pytest.raises(ConfigError, match="upsample must be one of"):
+        CycleGANConfig(upsample="bilinear").validate()
+
+
 def test_down_must_divide_the_side():
     from ganflow.models.config import ConfigError
 
