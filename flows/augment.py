@@ -1,15 +1,20 @@
 """Flow `augment`: does synthetic data help a downstream classifier?
 
 augment, per label-split seed:
-    prepare (N labels per class) -> train, or reuse from the cache, a generator
-    -> export a new version of the synthetic data set (with CAS in its manifest)
-    -> train the same classifier on real-only (the labelled images) and on real + synthetic
-    -> accuracy of both on the real test set
+    prepare (N labels per class)
+    -> train, or reuse from the cache, the semi-supervised K+1 GAN: the teacher
+    -> (generator cgan) train a projection-conditioned GAN on the labelled images plus the
+       unlabelled pool as the teacher labels it (its confident images)
+    -> export a new version of the synthetic data set, labelled by the teacher's classifier
+       (each image's class probabilities kept; CAS in the manifest)
+    -> train the same downstream classifier on: the real labelled images alone; real + the
+       unlabelled pool labelled by the teacher (no generator); real + synthetic; synthetic
+       alone; and score the teacher itself, all on the real test set
 then mean ± std over seeds, a report with the table and a grid of exported samples per class.
 
-Generators: `ssgan` (the K+1 GAN: it learns from the unlabelled pool too; labels are its
-classifier's confident predictions) or `cgan` (a projection-conditioned GAN trained on the
-labelled images alone). `run_augment(p, steps)` is the flow's body.
+Generators: `ssgan` (the K+1 GAN's own generator) or `cgan`. The downstream classifier
+learns from the teacher's probabilities (distillation through data) unless --hard-labels.
+`run_augment(p, steps)` is the flow's body.
 """
 
 from __future__ import annotations
@@ -33,19 +38,26 @@ from ganflow.flows.params import DataReading, params_flow
 from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
 from ganflow.flows.semi_supervised import DEFAULT_EPOCHS
 from ganflow.flows.tasks import prepare_task
-from ganflow.models.classifiers import ClassifierTraining
+from ganflow.models.classifiers import (
+    CLASSIFIERS,
+    ClassifierTraining,
+    classifier_arch,
+    user_classifier,
+)
 from ganflow.models.config import ConfigError, param
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.tasks.data.bundle import DataSpec, load_bundle, prepare
 from ganflow.tasks.data.sources import SOURCES, check_source
-from ganflow.tasks.data.streams import load_data
+from ganflow.tasks.data.streams import GANData
 from ganflow.tasks.evaluate.cas import CAS_ACCURACY, REAL_ACCURACY, accuracy_of_trained
 from ganflow.tasks.evaluate.metrics import mean_std
 from ganflow.tasks.export.layout import BALANCES, ExportError, ExportOptions, check_name
 from ganflow.tasks.export.reader import load_dataset
 from ganflow.tasks.export.scoring import export_scorer
+from ganflow.tasks.export.teacher import Teacher
 from ganflow.tasks.export.writer import export_dataset
-from ganflow.tasks.io import DATA_DIR, claim_run_dir, write_json, write_text
+from ganflow.tasks.io import DATA_DIR, claim_run_dir, file_sha256, write_json, write_text
+from ganflow.tasks.progress import say
 from ganflow.tasks.report.augment import class_rows_png, markdown_report
 from ganflow.tasks.train.devices import select_device
 from ganflow.tasks.train.gan import train_gan
@@ -54,7 +66,18 @@ from ganflow.tasks.train.trainer import RunConfig
 
 GENERATORS = ("ssgan", "cgan")
 CGAN_DEFAULTS: dict[str, Any] = {"condition": "projection"}
-METRICS = ("real_only_accuracy", "real_plus_synthetic_accuracy", CAS_ACCURACY, "cas_real_accuracy")
+# the five rows: one downstream classifier on each training set, and the teacher itself
+ROWS = (
+    "real_only_accuracy",
+    "real_plus_pseudo_accuracy",
+    "real_plus_synthetic_accuracy",
+    "synthetic_only_accuracy",
+    "teacher_accuracy",
+)
+METRICS = (*ROWS, CAS_ACCURACY, "cas_real_accuracy")
+# the conditional GAN's epochs over the pseudo-labelled pool (a far larger set than the
+# labelled one the K+1 GAN's epochs count)
+CGAN_EPOCHS = 5
 
 
 @dataclass
@@ -71,7 +94,18 @@ class AugmentParams(SeedWorkers, DataReading):
     model: dict[str, Any] = param({}, "generator setting, e.g. --set z_dim=64", flag="--set")
     per_class: int = param(500, "synthetic images exported per class")
     min_confidence: float = param(
-        0.9, "ssgan: keep samples its classifier labels at least this confidently"
+        0.9, "export the samples the teacher labels at least this confidently"
+    )
+    pool_confidence: float = param(
+        0.9, "cgan: train on the unlabelled images the teacher labels at least this confidently"
+    )
+    classifier: str = param(
+        "auto",
+        "downstream classifier: auto (lenet below 32 px, else resnet) | lenet | resnet "
+        "| module:function ((image_shape, num_classes) -> nn.Module)",
+    )
+    hard_labels: bool = param(
+        False, "train the downstream classifier on hard labels, not the teacher's probabilities"
     )
     balance: str = param(
         "equal", "equal: per_class of every class | natural: as the labels fall", choices=BALANCES
@@ -110,8 +144,14 @@ class AugmentParams(SeedWorkers, DataReading):
             raise ConfigError("at least one seed is needed")
         if not 0.0 <= self.real_fraction < 1.0:
             raise ConfigError(f"real_fraction must be in [0, 1), got {self.real_fraction}")
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise ConfigError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
+        for name in ("min_confidence", "pool_confidence"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.classifier not in ("auto", *CLASSIFIERS):
+            try:
+                user_classifier(self.classifier)
+            except ValueError as e:
+                raise ConfigError(str(e)) from e
         for name in ("labels_per_class", "per_class", "classifier_steps", "cas_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -129,6 +169,7 @@ class AugmentSteps:
     """The step functions; the flow swaps in Prefect tasks."""
 
     prepare: Callable[..., dict] = prepare
+    # (params, bundle, fingerprint, seed, teacher checkpoint or None) -> {checkpoint, ...}
     train_generator: Callable[..., dict] = None  # type: ignore[assignment]
     export: Callable[..., dict] = export_dataset
     classify: Callable[..., dict] = None  # type: ignore[assignment]
@@ -142,25 +183,56 @@ class AugmentSteps:
         self.classify = self.classify or downstream_accuracy
 
 
-def _cache_dir(p: AugmentParams, fingerprint: str, seed: int, epochs: int) -> Path:
-    key = json.dumps([p.generator, p.model, fingerprint, seed, epochs], sort_keys=True)
+def _cache_dir(p: AugmentParams, fingerprint: str, seed: int, epochs: int, kind: str,
+               extra: Any = None) -> Path:  # fmt: skip
+    model = p.model if kind == p.generator else {}
+    key = json.dumps([kind, model, fingerprint, seed, epochs, extra], sort_keys=True)
+    if extra is None:  # the keys of caches written before the pool-trained cgan
+        key = json.dumps([kind, model, fingerprint, seed, epochs], sort_keys=True)
     root = Path(p.cache_dir) if p.cache_dir else DATA_DIR / "cache" / "generators"
-    return root / f"{p.data}-{p.generator}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    return root / f"{p.data}-{kind}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def train_generator(
-    p_dict: dict[str, Any], bundle_path: str, fingerprint: str, seed: int
-) -> dict[str, Any]:
-    """Train the generator of the run (or resume it, or reuse a finished one from the cache)."""
+    p_dict: dict[str, Any], bundle_path: str, fingerprint: str, seed: int,
+    teacher: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Train the teacher (the K+1 GAN; teacher None) or, given the teacher's checkpoint, the
+    conditional GAN on the labelled images plus the pool as the teacher labels it; resumed,
+    or reused from the cache when it finished before."""
     p = AugmentParams.from_dict(p_dict)
     epochs = p.epochs or DEFAULT_EPOCHS.get(p.data, 50)
-    out = _cache_dir(p, fingerprint, seed, epochs)
     run = RunConfig(epochs=epochs, seed=seed, device=p.device, max_minutes=p.max_minutes)
-    if p.generator == "ssgan":
-        return train(bundle_path, SSGANConfig().with_overrides(p.model), run, out, "gan")
-    cfg = make_config(p.data, {**CGAN_DEFAULTS, **p.model})
-    data = load_data(p.data, p.source_options(), labels_per_class=p.labels_per_class, seed=seed)
-    return train_gan(data, cfg, run, out)
+    if teacher is None:
+        out = _cache_dir(p, fingerprint, seed, epochs, "ssgan")
+        model = p.model if p.generator == "ssgan" else {}
+        return train(bundle_path, SSGANConfig().with_overrides(model), run, out, "gan")
+    data = pool_data(bundle_path, teacher, p.pool_confidence, _device(p.device))
+    gan_epochs = p.epochs or CGAN_EPOCHS
+    run = dataclasses.replace(run, epochs=gan_epochs)
+    out = _cache_dir(p, fingerprint, seed, gan_epochs, "cgan", data.fingerprint)
+    return train_gan(data, make_config(p.data, {**CGAN_DEFAULTS, **p.model}), run, out)
+
+
+def pool_data(bundle_path: str, teacher: str, min_confidence: float, device: str) -> GANData:
+    """The labelled images with their labels and the unlabelled pool's images the teacher
+    labels at least min_confidence confidently, with its labels: what the conditional GAN
+    learns from."""
+    b = load_bundle(bundle_path)
+    t = Teacher(teacher, device)
+    pool = torch.ones(len(b.x_train), dtype=torch.bool)
+    pool[b.labelled] = False
+    y_pool, conf, _ = t.label(b.x_train[pool])
+    keep = conf >= min_confidence
+    x = torch.cat([b.x_train[b.labelled], b.x_train[pool][keep]])
+    y = torch.cat([b.y_train[b.labelled], y_pool[keep]])
+    fp = {**b.fingerprint, "labels": "pseudo", "teacher": file_sha256(teacher),
+          "pool_confidence": min_confidence, "pool_kept": int(keep.sum())}  # fmt: skip
+    say(f"the teacher labels {int(keep.sum())} of {int(pool.sum())} unlabelled images at "
+        f"confidence >= {min_confidence}: the conditional GAN trains on them and the "
+        f"{len(b.labelled)} labelled ones")  # fmt: skip
+    return GANData(b.fingerprint.get("source", "bundle"), tuple(b.image_shape), len(x), fp,
+                   list(b.class_names), x, y)  # fmt: skip
 
 
 def downstream_accuracy(
@@ -171,13 +243,18 @@ def downstream_accuracy(
     min_steps: int,
     seed: int,
     device: str,
+    arch: str = "auto",
+    what: str = "downstream classifier",
 ) -> dict[str, Any]:
-    """Accuracy on the real test set of the domain classifier (CAS's recipe) trained on (x, y)."""
+    """Accuracy on the real test set of the downstream classifier (`arch`; auto: the domain
+    classifier, CAS's recipe) trained on (x, y): labels, or class probabilities (N, K)."""
     b = load_bundle(bundle_path)
     recipe = ClassifierTraining(min_steps=min_steps, seed=seed, max_seconds=60.0)
+    arch = None if arch == "auto" else arch
     acc = accuracy_of_trained(x, y, b.x_test, b.y_test, num_classes, recipe, _device(device),
-                              what="downstream classifier")  # fmt: skip
-    return {"accuracy": acc, "train_count": len(x), "recipe": dataclasses.asdict(recipe)}
+                              what=what, arch=arch)  # fmt: skip
+    return {"accuracy": acc, "train_count": len(x), "recipe": dataclasses.asdict(recipe),
+            "classifier": arch or classifier_arch(tuple(x.shape[1:]))}  # fmt: skip
 
 
 def mix(
@@ -188,12 +265,19 @@ def mix(
     real_fraction: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Real and synthetic images in one training set, the (few) real ones repeated so that
-    they make about `real_fraction` of it: 100 real images are not drowned by 5,000 fakes."""
+    they make about `real_fraction` of it: 100 real images are not drowned by 5,000 fakes.
+    Where the synthetic labels are class probabilities (N, K), the real labels join them
+    as one-hot rows."""
     if not 0.0 <= real_fraction < 1.0:
         raise ConfigError(f"real_fraction must be in [0, 1), got {real_fraction}")
     repeat = max(1, round(real_fraction / (1 - real_fraction) * len(x_syn) / max(len(x_real), 1)))
+    if y_syn.dim() == 2:
+        y_real = torch.nn.functional.one_hot(y_real, y_syn.shape[1]).to(y_syn.dtype)
+        reps = (repeat, 1)
+    else:
+        reps = (repeat,)
     return torch.cat([x_real.repeat(repeat, 1, 1, 1), x_syn]), torch.cat(
-        [y_real.repeat(repeat), y_syn]
+        [y_real.repeat(*reps), y_syn]
     )
 
 
@@ -208,50 +292,79 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
         info = steps.prepare(
             DataSpec(p.data, p.labels_per_class, seed, source=source), run_dir / "data"
         )
+        fingerprint = info["fingerprint"]["id"]
+        teacher = steps.train_generator(p.to_dict(), info["path"], fingerprint, seed, None)
         if p.synthetic:
             trained, exported = (
                 {"checkpoint": None},
                 existing_version(p.synthetic, info["class_names"], p.datasets_root),
             )
         else:
-            trained = steps.train_generator(
-                p.to_dict(), info["path"], info["fingerprint"]["id"], seed
-            )
+            trained = teacher
+            if p.generator == "cgan":
+                trained = steps.train_generator(
+                    p.to_dict(), info["path"], fingerprint, seed, teacher["checkpoint"]
+                )
             opts = ExportOptions(
-                per_class=p.per_class,
-                seed=seed,
-                balance=p.balance,
-                min_confidence=p.min_confidence if p.generator == "ssgan" else 0.0,
-            )
+                per_class=p.per_class, seed=seed, balance=p.balance,
+                min_confidence=p.min_confidence,
+            )  # fmt: skip
             scorer = steps.scorer(
                 trained["checkpoint"], opts, device=_device(p.device), seed=seed,
                 cas_min_steps=p.cas_steps, distribution=False, source=source,
             )  # fmt: skip
             exported = steps.export(
-                trained["checkpoint"], p.name, opts, p.datasets_root, _device(p.device), scorer
-            )
+                trained["checkpoint"], p.name, opts, p.datasets_root, _device(p.device), scorer,
+                teacher=teacher["checkpoint"],
+            )  # fmt: skip
         b = load_bundle(info["path"])
         x_lab, y_lab = b.x_train[b.labelled], b.y_train[b.labelled]
-        x_syn, y_syn = load_dataset(exported["path"]).tensors()
+        synthetic = load_dataset(exported["path"])
+        x_syn, y_syn = synthetic.tensors()
+        probs = synthetic.probabilities()
+        soft = probs is not None and not p.hard_labels
+        if soft:
+            y_syn = probs
+        t = Teacher(teacher["checkpoint"], _device(p.device))
+        pool = torch.ones(len(b.x_train), dtype=torch.bool)
+        pool[b.labelled] = False
+        y_pool, _, p_pool = t.label(b.x_train[pool])
         k = b.num_classes
-        args = (info["path"], k, p.classifier_steps, seed, p.device)
-        real = steps.classify(x_lab, y_lab, *args)
-        x_mix, y_mix = mix(x_lab, y_lab, x_syn, y_syn, p.real_fraction)
-        both = steps.classify(x_mix, y_mix, *args)
+        args = (info["path"], k, p.classifier_steps, seed, p.device, p.classifier)
+        runs = {
+            "real_only_accuracy": (x_lab, y_lab, "real only"),
+            "real_plus_pseudo_accuracy": (
+                *mix(x_lab, y_lab, b.x_train[pool], p_pool if soft else y_pool, p.real_fraction),
+                "real + pseudo-labelled real",
+            ),
+            "real_plus_synthetic_accuracy": (
+                *mix(x_lab, y_lab, x_syn, y_syn, p.real_fraction), "real + synthetic",
+            ),
+            "synthetic_only_accuracy": (x_syn, y_syn, "synthetic only"),
+        }  # fmt: skip
+        row: dict[str, Any] = {"seed": seed}
+        trained_rows = {}
+        for key, (x, y, what) in runs.items():
+            trained_rows[key] = steps.classify(x, y, *args, what=f"downstream classifier, {what}")
+            row[key] = trained_rows[key]["accuracy"]
+        row["teacher_accuracy"] = float((t(b.x_test).argmax(1) == b.y_test).double().mean())
         return {
             "class_names": info["class_names"],
             "row": {
-                "seed": seed,
-                "real_only_accuracy": real["accuracy"],
-                "real_plus_synthetic_accuracy": both["accuracy"],
+                **row,
                 CAS_ACCURACY: exported["metrics"][CAS_ACCURACY],
                 "cas_real_accuracy": exported["metrics"][REAL_ACCURACY],
                 "export_path": exported["path"],
                 "export_version": exported["version"],
                 "synthetic_count": exported["count"],
+                "soft_labels": soft,
+                "pseudo_count": int(pool.sum()),
                 "generator_checkpoint": trained["checkpoint"],
+                "teacher_checkpoint": teacher["checkpoint"],
                 "generator_wall_s": trained.get("wall_s"),
                 "labelled": len(y_lab),
+                "downstream": trained_rows["real_only_accuracy"]["recipe"]
+                | {"classifier": trained_rows["real_only_accuracy"]["classifier"]},
             },
         }
 
@@ -323,6 +436,11 @@ def _summarise(
         out[f"{m}_mean"], out[f"{m}_std"] = mean, std
     out["cas_accuracy"] = out[f"{CAS_ACCURACY}_mean"]
     out["gain_mean"] = out["real_plus_synthetic_accuracy_mean"] - out["real_only_accuracy_mean"]
+    out["gap_to_pseudo_mean"] = (
+        out["real_plus_pseudo_accuracy_mean"] - out["real_plus_synthetic_accuracy_mean"]
+    )
+    out["downstream"] = rows[0]["downstream"]
+    out["soft_labels"] = all(r["soft_labels"] for r in rows)
     return out
 
 

@@ -38,6 +38,11 @@ class ExportParams(Config):
         None, "where data sets are published (default: data/datasets)", flag="--root"
     )
     device: str = param("auto", "device for sampling and scoring: auto | cpu | cuda | cuda:N | mps")
+    teacher: str | None = param(
+        None,
+        "label the images with this run's classifier (a K+1 GAN's checkpoint.pt), keeping "
+        "each image's class probabilities",
+    )
 
     def validate(self) -> None:
         self.options().validate()
@@ -59,6 +64,7 @@ class ExportParams(Config):
 def _score_images(
     x: Any, y: Any, src: Any, checkpoint: str, options: Any, settings: dict[str, Any]
 ) -> dict[str, Any]:
+    settings = {k: v for k, v in settings.items() if k != "teacher"}  # a key, not a setting
     return export_scorer(**settings)(x, y, src)
 
 
@@ -93,11 +99,11 @@ def run_export(
     if p.metrics:
         settings = {"device": device, "seed": p.seed}
         scorer = (
-            cached_scorer(p.checkpoint, p.options(), **settings)
+            cached_scorer(p.checkpoint, p.options(), **settings, teacher=p.teacher)
             if cache
             else export_scorer(**settings)
         )
-    return export(p.checkpoint, p.name, p.options(), p.root, device, scorer)
+    return export(p.checkpoint, p.name, p.options(), p.root, device, scorer, teacher=p.teacher)
 
 
 @params_flow(ExportParams, name="export", log_prints=True)

@@ -125,18 +125,70 @@ def classifier_arch(image_shape: tuple[int, int, int]) -> str:
     )
 
 
+CLASSIFIERS = ("lenet", "resnet")
+
+
 def build_classifier(
     arch: str, image_shape: tuple[int, int, int], num_classes: int, seed: int = 0
 ) -> nn.Module:
-    """A freshly initialised classifier; the initial weights depend only on `seed` (the global
-    RNG is left as it was)."""
+    """A freshly initialised classifier: 'lenet', 'resnet', or 'module:function', a user's
+    function (image_shape, num_classes) -> nn.Module whose output is the class logits (or a
+    tuple with them first). The initial weights depend only on `seed` (the global RNG is left
+    as it was)."""
     c, h, _ = image_shape
-    if arch not in ("lenet", "resnet"):
-        raise ValueError(f"unknown classifier {arch!r}; choose lenet or resnet")
+    fn = user_classifier(arch) if ":" in arch else None
+    if fn is None and arch not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier {arch!r}; choose lenet, resnet or module:function")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = LeNet(c, h, num_classes) if arch == "lenet" else SmallResNet(c, num_classes, side=h)
+        if fn is not None:
+            model: nn.Module = _LogitsFirst(_call_user(fn, arch, image_shape, num_classes))
+        elif arch == "lenet":
+            model = LeNet(c, h, num_classes)
+        else:
+            model = SmallResNet(c, num_classes, side=h)
     return model.to(memory_format=torch.channels_last)
+
+
+def user_classifier(spec: str) -> Any:
+    """The function a 'module:function' spec names (imported now, so a typo fails before any
+    training), or a ValueError in one line."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ValueError(f"classifier {spec!r}: write it as module:function")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except ImportError as e:
+        raise ValueError(f"classifier {spec!r}: cannot import {module} ({e})") from e
+    except AttributeError as e:
+        raise ValueError(f"classifier {spec!r}: {module} has no {name}") from e
+    if not callable(fn):
+        raise ValueError(f"classifier {spec!r}: {module}.{name} is not a function")
+    return fn
+
+
+def _call_user(fn: Any, spec: str, image_shape: tuple, num_classes: int) -> nn.Module:
+    model = fn(tuple(image_shape), num_classes)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"classifier {spec!r} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+class _LogitsFirst(nn.Module):
+    """A user's classifier with the (logits, features) output of the built-in ones (its
+    logits stand for the features where it returns logits alone)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(x)
+        if isinstance(out, tuple | list):
+            return out[0], out[1] if len(out) > 1 else out[0]
+        return out, out
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -272,6 +324,15 @@ class EarlyStopping:
             self.model.load_state_dict(self.best_state)
 
 
+def hard_labels(y: torch.Tensor) -> torch.Tensor:
+    """Class indices (N,) of labels (N,) or of class probabilities (N, K) (their argmax)."""
+    if y.dim() == 2:
+        if not y.is_floating_point():
+            raise ValueError("class probabilities (N, K) must be floating point")
+        return y.argmax(1)
+    return y
+
+
 def _augment(x: torch.Tensor, step: int, seed: int) -> torch.Tensor:
     """Random horizontal flip of half the batch, a pure function of (seed, step)."""
     g = torch.Generator().manual_seed(seed * 7_919 + step)
@@ -287,7 +348,8 @@ def train_classifier(
     device: torch.device | str = "cpu",
     callbacks: Sequence[Callback] = (),
 ) -> dict[str, Any]:
-    """Train `model` in place on uint8 images x (N, C, H, W) with labels y (N,) by
+    """Train `model` in place on uint8 images x (N, C, H, W) with labels y (N,), or class
+    probabilities y (N, K) (soft targets: distillation; validated on their argmax), by
     cross-entropy, with the shared engine (one phase), for a budget that follows the data:
     cfg.epochs passes (at least cfg.min_steps steps), stopped early on a held-out validation
     split or a time cap (the best weights kept). Deterministic for a seed on one device unless
@@ -298,9 +360,10 @@ def train_classifier(
     t0 = time.monotonic()
     torch.manual_seed(cfg.seed)
     model.to(device).train()
-    tr, va = validation_split(y.cpu(), cfg.val_fraction, cfg.seed)
+    hard = hard_labels(y)
+    tr, va = validation_split(hard.cpu(), cfg.val_fraction, cfg.seed)
     x, y = x.to(device), y.to(device)
-    x_val, y_val = x[va.to(device)], y[va.to(device)]
+    x_val, y_val = x[va.to(device)], hard.to(device)[va.to(device)]
     x, y = x[tr.to(device)], y[tr.to(device)]
     stream = IndexStream(len(x), cfg.batch_size, cfg.seed)
     total = classifier_steps(len(x), cfg)
@@ -328,7 +391,7 @@ def train_classifier(
 
     def loss(batch: dict[str, torch.Tensor], step: int):
         logits, _ = model(batch["x"])
-        return F.cross_entropy(logits, batch["y"]), {}
+        return F.cross_entropy(logits, batch["y"]), {}  # class indices or probabilities
 
     res = fit([Phase("cls", [model], opt, loss, scheduler=sched)], next_batch, total,
               callbacks=[stop, *callbacks])  # fmt: skip

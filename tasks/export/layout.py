@@ -13,7 +13,9 @@ from pathlib import Path
 
 from ganflow.tasks.io import DATA_DIR
 
-SCHEMA_VERSION = 1
+# 1: labels.csv with the LABEL_COLUMNS (and a caption); 2: also, where a classifier labelled
+# the images, each one's class probabilities (PROBABILITIES_COLUMN). Both are read.
+SCHEMA_VERSION = 2
 DATASETS_DIR = DATA_DIR / "datasets"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 VERSION_RE = re.compile(r"^v(\d+)$")
@@ -21,6 +23,8 @@ TMP_PREFIX = ".tmp-"
 LABEL_COLUMNS = ("file", "label", "class_name", "source", "generator", "condition", "confidence")
 # a text-to-image export adds the caption each image was drawn for
 CAPTION_COLUMN = "caption"
+# an export labelled by a classifier: each image's K class probabilities, space-separated
+PROBABILITIES_COLUMN = "probabilities"
 BALANCES = ("equal", "natural")
 
 

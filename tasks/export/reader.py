@@ -17,6 +17,7 @@ from ganflow.tasks.export.layout import (
     CAPTION_COLUMN,
     DATASETS_DIR,
     LABEL_COLUMNS,
+    PROBABILITIES_COLUMN,
     SCHEMA_VERSION,
     VERSION_RE,
     ExportError,
@@ -166,15 +167,34 @@ def read_labels(path: Path, num_classes: int | None = None) -> list[tuple[str, i
     """(relative file, label, confidence) rows of labels.csv, each file checked to lie inside
     the version's folder and each label to be one of the num_classes classes (None: read
     from the manifest)."""
+    return [r[:3] for r in _read_rows(path, num_classes)]
+
+
+def read_probabilities(path: Path, num_classes: int | None = None) -> np.ndarray | None:
+    """float32 (N, K): each image's class probabilities from labels.csv, in its row order;
+    None for a version without them (hard labels only: schema 1, or a conditional source)."""
+    rows = _read_rows(path, num_classes)
+    if not rows or rows[0][3] is None:
+        return None
+    return np.array([r[3] for r in rows], dtype=np.float32)
+
+
+def _read_rows(path: Path, num_classes: int | None) -> list[tuple]:
+    """(file, label, confidence, probabilities or None) rows of labels.csv, checked."""
     f = path / "labels.csv"
     k = num_classes if num_classes is not None else len(read_manifest(path)["class_names"])
+    headers = [
+        (*LABEL_COLUMNS, *extra, *probs)
+        for extra in ((), (CAPTION_COLUMN,))
+        for probs in ((), (PROBABILITIES_COLUMN,))
+    ]
     try:
         with open(f, newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
-            captioned = (*LABEL_COLUMNS, CAPTION_COLUMN)
-            if header is None or tuple(header) not in (LABEL_COLUMNS, captioned):
+            if header is None or tuple(header) not in headers:
                 raise ExportError(f"{f}: the header is {header}, expected {list(LABEL_COLUMNS)}")
+            with_probs = header[-1] == PROBABILITIES_COLUMN
             rows = []
             for line, r in enumerate(reader, start=2):
                 if len(r) != len(header) or not r[1].lstrip("-").isdigit():
@@ -185,10 +205,21 @@ def read_labels(path: Path, num_classes: int | None = None) -> list[tuple[str, i
                         f"{f}, line {line}: label {label} is not a class (0..{k - 1})"
                     )
                 _inside(path, r[0])
-                rows.append((r[0], label, float(r[6]) if r[6] else None))
+                probs = _probabilities(r[-1], k, f, line) if with_probs else None
+                rows.append((r[0], label, float(r[6]) if r[6] else None, probs))
     except FileNotFoundError as e:
         raise ExportError(f"{f} is missing") from e
     return rows
+
+
+def _probabilities(cell: str, k: int, f: Path, line: int) -> list[float]:
+    try:
+        p = [float(v) for v in cell.split()]
+    except ValueError:
+        p = []
+    if len(p) != k or not all(0.0 <= v <= 1.0 for v in p) or abs(sum(p) - 1.0) > 0.01:
+        raise ExportError(f"{f}, line {line}: {cell!r} is not {k} class probabilities")
+    return p
 
 
 class ExportedDataset(torch.utils.data.Dataset):
@@ -236,6 +267,17 @@ class ExportedDataset(torch.utils.data.Dataset):
             return self.transform(im), label
         a = np.array(im)
         return torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy()), label
+
+    def probabilities(self) -> torch.Tensor | None:
+        """float32 (N, K) class probabilities of the images, in item order (from arrays.npz
+        when there is one), or None for a version labelled without them."""
+        npz = self.path / "arrays.npz"
+        if "arrays.npz" in self.listed and npz.is_file():
+            with np.load(npz) as a:
+                if "probabilities" in a:
+                    return torch.from_numpy(a["probabilities"])
+        p = read_probabilities(self.path, len(self.classes))
+        return None if p is None else torch.from_numpy(p)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All images (N, C, H, W) uint8 and labels (N,): from arrays.npz when there is one."""

@@ -19,6 +19,7 @@ from ganflow.tasks.export.generators import GeneratorSource
 from ganflow.tasks.export.layout import (
     CAPTION_COLUMN,
     LABEL_COLUMNS,
+    PROBABILITIES_COLUMN,
     ExportOptions,
     class_dir,
 )
@@ -58,7 +59,12 @@ class VersionWriter:
     """Writes images, labels.csv and arrays into a temporary version directory."""
 
     def __init__(
-        self, tmp: Path, src: GeneratorSource, opts: ExportOptions, source_run: str
+        self,
+        tmp: Path,
+        src: GeneratorSource,
+        opts: ExportOptions,
+        source_run: str,
+        probabilities: bool = False,
     ) -> None:
         self.tmp, self.src, self.opts, self.source_run = tmp, src, opts, source_run
         (tmp / "images").mkdir(parents=True)
@@ -69,7 +75,10 @@ class VersionWriter:
         # a text-to-image source: each image's caption in labels.csv and the manifest
         self.captioned = bool(getattr(src, "captioned", False))
         self.captions: dict[str, str] = {}
-        self.csv.writerow([*LABEL_COLUMNS, CAPTION_COLUMN] if self.captioned else LABEL_COLUMNS)
+        # labelled by a classifier: each image's class probabilities too
+        self.probabilities = probabilities
+        header = [*LABEL_COLUMNS, *([CAPTION_COLUMN] if self.captioned else [])]
+        self.csv.writerow([*header, *([PROBABILITIES_COLUMN] if probabilities else [])])
         self.keep_x: list[torch.Tensor] = []
         self.keep_y: list[torch.Tensor] = []
         self.kept = 0
@@ -80,6 +89,9 @@ class VersionWriter:
                 "labels": NpyStream(tmp / ".labels.raw", np.int64, ()),
                 "confidence": NpyStream(tmp / ".confidence.raw", np.float32, ()),
             }
+            if probabilities:
+                k = len(src.class_names)
+                self.arrays["probabilities"] = NpyStream(tmp / ".probs.raw", np.float32, (k,))
 
     @property
     def total(self) -> int:
@@ -91,15 +103,19 @@ class VersionWriter:
         y: torch.Tensor,
         conf: torch.Tensor | None,
         captions: list[str] | None = None,
+        probs: torch.Tensor | None = None,
     ) -> None:
         src = self.src
         if self.captioned != (captions is not None):
             raise ValueError("a captioned source gives one caption per image, others none")
-        for img, label, c, caption in zip(
+        if self.probabilities != (probs is not None):
+            raise ValueError("a labelled export gives each image's probabilities, others none")
+        for img, label, c, caption, p in zip(
             x.numpy(),
             y.tolist(),
             conf.tolist() if conf is not None else [None] * len(y),
             captions if captions is not None else [None] * len(y),
+            probs.tolist() if probs is not None else [None] * len(y),
             strict=True,
         ):
             rel = f"images/{class_dir(label, src.class_names[label])}/{self.total:06d}.png"
@@ -124,6 +140,8 @@ class VersionWriter:
             if caption is not None:
                 row.append(caption)
                 self.captions[rel] = caption
+            if p is not None:
+                row.append(" ".join(f"{v:.4f}" for v in p))
             self.csv.writerow(row)
             self.counts[label] += 1
         if self.arrays is not None:
@@ -131,6 +149,8 @@ class VersionWriter:
             self.arrays["labels"].append(y.numpy())
             c = conf.numpy() if conf is not None else np.full(len(y), np.nan)
             self.arrays["confidence"].append(c)
+            if probs is not None:
+                self.arrays["probabilities"].append(probs.numpy())
         room = self.opts.metric_samples - self.kept
         if room > 0:
             self.keep_x.append(x[:room].clone())

@@ -72,8 +72,10 @@ def _fill(
     opts: ExportOptions,
     wanted: list[int],
     progress: Any = None,
+    teacher: Any = None,
 ) -> None:
-    """Draw batches until every class has its quota (or the draw budget runs out)."""
+    """Draw batches until every class has its quota (or the draw budget runs out); with a
+    teacher its labels, confidences and probabilities replace the source's."""
     k = len(src.class_names)
     quota = torch.zeros(k, dtype=torch.long)
     quota[wanted] = opts.per_class
@@ -91,6 +93,9 @@ def _fill(
             need = remaining.clamp(min=0) if not natural else quota.clamp(max=1)
             labels = torch.multinomial(need.float(), n, replacement=True, generator=g)
         x, y, conf = src.draw(labels, n, g)
+        probs = None
+        if teacher is not None:
+            y, conf, probs = teacher.label(x)
         drawn += n
         ok = torch.isin(y, torch.tensor(wanted))
         if conf is not None:
@@ -107,7 +112,8 @@ def _fill(
             idx.append(i)
         if idx:
             sel = torch.tensor(idx)
-            w.add(x[sel], y[sel], conf[sel] if conf is not None else None)
+            w.add(x[sel], y[sel], conf[sel] if conf is not None else None,
+                  probs=probs[sel] if probs is not None else None)  # fmt: skip
         bar.update(w.total - bar.n)
         if progress is not None:
             progress(w.total, total_wanted)
@@ -123,6 +129,25 @@ def _fill(
             f"(confidence >= {opts.min_confidence}); short: {', '.join(short) or 'the total'}. "
             "Lower --min-confidence, use --balance natural, or raise max_draws."
         )
+
+
+def _teacher(teacher: Any, src: GeneratorSource, checkpoint: str | Path, device: str) -> Any:
+    """The Teacher that labels the export: the one given (or its checkpoint's), else the run's
+    own classifier where it names its samples' classes itself; None: the source's labels."""
+    from ganflow.tasks.export.teacher import Teacher
+
+    if teacher is None and src.conditional:
+        return None
+    if teacher is None:
+        teacher = Teacher(checkpoint, device) if src.run.family.classifier(src.run) else None
+    elif not isinstance(teacher, Teacher):
+        teacher = Teacher(teacher, device)
+    if teacher is not None and teacher.class_names != src.class_names:
+        raise ExportError(
+            f"the teacher {teacher.checkpoint} knows the classes {teacher.class_names}; the "
+            f"generator's are {src.class_names}"
+        )
+    return teacher
 
 
 def ganflow_version() -> str:
@@ -143,12 +168,15 @@ def export_dataset(
     metrics: Any = None,
     progress: Any = None,
     source: Any = None,
+    teacher: Any = None,
 ) -> dict[str, Any]:
     """Export a new version of data set `name` from a trained run; returns {path, version,
     count, per_class, manifest}. `metrics(images, labels, src) -> dict` (optional) scores a
     sample of the export (e.g. CAS, FID) for the manifest. `source`: another source of
     labelled images than the run's sampler (a translated folder), with GeneratorSource's
-    fields and fill(writer, progress), which writes all it has."""
+    fields and fill(writer, progress), which writes all it has. `teacher` (a checkpoint or a
+    tasks/export/teacher.Teacher): the classifier that labels the images, each with its class
+    probabilities; a run that labels its own samples (the K+1 GAN) is its own teacher."""
     opts = opts or ExportOptions()
     opts.validate()
     root = Path(root) if root else DATASETS_DIR
@@ -160,6 +188,7 @@ def export_dataset(
             "written into; give another root"
         )
     src = source if source is not None else open_generator(checkpoint, device)
+    teacher = _teacher(teacher, src, checkpoint, device) if source is None else None
     wanted = resolve_classes(opts.classes, src.class_names)
     set_dir.mkdir(parents=True, exist_ok=True)
     _sweep_stale(set_dir)
@@ -167,14 +196,16 @@ def export_dataset(
     t0 = time.monotonic()
     w: VersionWriter | None = None
     try:
-        w = VersionWriter(tmp, src, opts, str(Path(checkpoint).parent))
+        w = VersionWriter(tmp, src, opts, str(Path(checkpoint).parent), teacher is not None)
         if source is not None:
             source.fill(w, progress)
         else:
-            _fill(w, src, opts, wanted, progress)
+            _fill(w, src, opts, wanted, progress, teacher)
         w.finish()
         scores = metrics(*w.kept_sample(), src) if metrics is not None else {}
         manifest = _manifest(name, src, opts, checkpoint, w, scores, time.monotonic() - t0)
+        if teacher is not None:
+            manifest["labelled_by"] = teacher.checkpoint
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         version = _publish(tmp, set_dir)
     except BaseException as e:  # a kill, a full disk, a bad batch: publish nothing
@@ -228,6 +259,7 @@ def _manifest(
         "metrics": scores,
         "wall_s": round(wall, 2),
         "files": w.files,
+        "probabilities": w.probabilities,
         **({"captions": w.captions} if w.captioned else {}),
     }
 

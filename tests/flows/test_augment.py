@@ -32,6 +32,32 @@ def test_mix_repeats_the_real_images_to_the_asked_share():
     assert len(mix(xr, yr, xs, ys, 0.0)[0]) == 100
     with pytest.raises(ValueError, match="real_fraction"):
         mix(xr, yr, xs, ys, 1.0)
+    soft = torch.full((90, 3), 0.2).index_fill(1, torch.tensor([1]), 0.6)  # (0.2, 0.6, 0.2)
+    x, y = mix(xr, yr, xs, soft, 0.5)  # the real labels join as one-hot rows
+    assert y.shape == (180, 3) and torch.equal(y[x[:, 0, 0, 0] == 0], torch.eye(3)[[0] * 90])
+    assert torch.allclose(y[x[:, 0, 0, 0] == 1], soft)
+
+
+def test_soft_targets_train_toward_the_probabilities_and_a_user_classifier_plugs_in():
+    """Distillation: trained on probabilities (0.7, 0.3) the classifier's softmax settles near
+    them; on their argmax it goes to (1, 0). The network is a user's module:function."""
+    from ganflow.models.classifiers import ClassifierTraining, build_classifier, train_classifier
+    from ganflow.tasks.evaluate.classification import predict
+
+    x = torch.randint(0, 256, (64, 1, 4, 4), dtype=torch.uint8)
+    soft = torch.tensor([[0.7, 0.3]]).repeat(64, 1)
+    recipe = ClassifierTraining(epochs=200, min_steps=300, batch_size=64, weight_decay=0.0,
+                                val_fraction=0.0, patience=0)  # fmt: skip
+    got = {}
+    for name, y in (("soft", soft), ("hard", soft.argmax(1))):
+        model = build_classifier("user_nets:tiny_mlp", (1, 4, 4), 2, seed=0)
+        train_classifier(model, x, y, recipe)
+        got[name] = predict(model, x).softmax(1)[:, 0].mean().item()
+    assert abs(got["soft"] - 0.7) < 0.05 and got["hard"] > 0.95
+    with pytest.raises(ValueError, match="returned str, not an nn.Module"):
+        build_classifier("user_nets:not_a_module", (1, 4, 4), 2)
+    with pytest.raises(ValueError, match="user_nets has no missing"):
+        build_classifier("user_nets:missing", (1, 4, 4), 2)
 
 
 def test_pipeline_reuses_the_cached_generator_and_exports_a_new_version(tmp_path):
@@ -57,6 +83,22 @@ def test_pipeline_reuses_the_cached_generator_and_exports_a_new_version(tmp_path
     assert Path(s["export_path"]).name == "v1"
     row = s["per_seed"][0]
     assert row["synthetic_count"] == 40 and row["labelled"] == 30
+    # the five rows, the downstream classifier learning from the teacher's probabilities
+    for key in ("real_plus_pseudo_accuracy", "synthetic_only_accuracy", "teacher_accuracy"):
+        assert 0 <= row[key] <= 1 and s[f"{key}_mean"] == pytest.approx(row[key])
+    assert s["soft_labels"] and row["teacher_checkpoint"] == row["generator_checkpoint"]
+    assert s["downstream"]["classifier"] == "lenet" and row["pseudo_count"] > 1000
+    from ganflow.tasks.data.bundle import load_bundle
+    from ganflow.tasks.export.teacher import Teacher
+
+    teacher = Teacher(row["teacher_checkpoint"])  # the K+1 GAN's classifier
+    bundles = (tmp_path / "run" / "data").glob("digits-*.pt")
+    b = load_bundle(next(f for f in bundles if "." not in f.stem))  # not the feature caches
+    assert row["teacher_accuracy"] == pytest.approx(
+        float((teacher(b.x_test).argmax(1) == b.y_test).double().mean())
+    )
+    report = Path(s["report"]).read_text()
+    assert "real + pseudo-labelled real" in report and "the teacher itself" in report
     report = Path(s["report"]).read_text()
     assert "real + synthetic" in report and "exported_samples.png" in report
     assert Path(s["samples_png"]).read_bytes()[:4] == b"\x89PNG"
@@ -81,6 +123,19 @@ def test_flow_and_cli(tmp_path, capsys, prefect_harness):
         cache_dir=str(tmp_path / "cache"),
     )
     assert s["generator"] == "cgan" and Path(s["export_path"]).is_dir()
+    row = s["per_seed"][0]  # the cgan learns from the pool as the K+1 GAN labels it
+    assert row["teacher_checkpoint"] != row["generator_checkpoint"] and s["soft_labels"]
+    from ganflow.flows.augment import pool_data
+    from ganflow.tasks.data.bundle import DataSpec, load_bundle, prepare
+
+    bundle = prepare(DataSpec("digits", 3, 0), tmp_path / "bundle")["path"]
+    pool, n = (
+        pool_data(bundle, row["teacher_checkpoint"], 0.0, "cpu"),
+        len(load_bundle(bundle).x_train),
+    )
+    assert pool.count == n and pool.fingerprint["pool_kept"] == n - 30  # all, 30 labelled
+    strict = pool_data(bundle, row["teacher_checkpoint"], 0.99, "cpu")
+    assert 30 <= strict.count < n and torch.equal(strict.labels[:30], pool.labels[:30])
     from ganflow.flows.export import export_flow
 
     r = export_flow(
@@ -126,6 +181,16 @@ def test_flow_and_cli(tmp_path, capsys, prefect_harness):
         "export_path",
     ):
         assert key in out
+
+
+def test_bad_augment_options_are_one_line(capsys):
+    base = ["augment", "--data", "digits", "--no-prefect"]
+    assert main([*base, "--classifier", "nosuchmodule:net"]) == 2
+    assert "cannot import nosuchmodule" in capsys.readouterr().err
+    assert main([*base, "--classifier", "lenet5"]) == 2
+    assert "write it as module:function" in capsys.readouterr().err
+    assert main([*base, "--pool-confidence", "1.5"]) == 2
+    assert "pool_confidence must be in [0, 1]" in capsys.readouterr().err
 
 
 def test_serve_checks_its_arguments(capsys):

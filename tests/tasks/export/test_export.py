@@ -28,6 +28,7 @@ from ganflow.tasks.export.reader import (
 )
 from ganflow.tasks.export.writer import export_dataset
 from ganflow.tasks.io import file_sha256
+from ganflow.tasks.train.checkpoint import CheckpointError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -121,11 +122,11 @@ def test_versions_never_overwrite_and_latest_moves(cgan_ckpt, tmp_path):
 def test_failure_mid_export_publishes_nothing(cgan_ckpt, tmp_path, monkeypatch):
     real_add, calls = ex.VersionWriter.add, []
 
-    def failing_add(self, *a):
+    def failing_add(self, *a, **kw):
         calls.append(1)
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_add(self, *a)
+        return real_add(self, *a, **kw)
 
     monkeypatch.setattr(ex.VersionWriter, "add", failing_add)
     with pytest.raises(ExportError, match="disk .* is full; nothing was published"):
@@ -228,28 +229,74 @@ def test_classes_balance_and_unknown_class(cgan_ckpt, tmp_path):
         _export(cgan_ckpt, tmp_path, balance="skewed")
 
 
-def test_ssgan_export_labels_by_confident_predictions(tmp_path, digits_bundle):
+@pytest.fixture(scope="module")
+def ssgan_ckpt(tmp_path_factory, digits_bundle):
     from ganflow.models.ssgan.config import SSGANConfig
     from ganflow.tasks.train.ssgan import train
     from ganflow.tasks.train.trainer import RunConfig
 
     # the narrow 8x8 model: after 2 epochs the wider default is not yet sure of any sample
-    cfg = SSGANConfig(arch="mlp8s")
-    ckpt = train(digits_bundle["path"], cfg, RunConfig(epochs=2, seed=0), tmp_path / "ss")[
-        "checkpoint"
-    ]
+    out = tmp_path_factory.mktemp("ss")
+    return train(digits_bundle["path"], SSGANConfig(arch="mlp8s"), RunConfig(epochs=2, seed=0),
+                 out)["checkpoint"]  # fmt: skip
+
+
+def test_ssgan_export_labels_by_confident_predictions(tmp_path, ssgan_ckpt):
+    ckpt = ssgan_ckpt
     r = export_dataset(
-        ckpt, "ss", ExportOptions(per_class=2, balance="natural", min_confidence=0.3), tmp_path
+        ckpt,
+        "ss",
+        ExportOptions(per_class=2, balance="natural", min_confidence=0.3, arrays=True),
+        tmp_path,  # fmt: skip
     )
     assert r["count"] == 20
     rows = read_labels(Path(r["path"]))
     assert all(c is not None and c >= 0.3 for _, _, c in rows)
-    assert json.loads((Path(r["path"]) / "manifest.json").read_text())["generator"] == "ssgan"
+    manifest = json.loads((Path(r["path"]) / "manifest.json").read_text())
+    assert manifest["generator"] == "ssgan" and manifest["probabilities"] is True
+    # its classifier's probabilities go with each image: the label is their argmax, the
+    # confidence their max, in labels.csv and arrays.npz alike
+    ds = load_dataset(r["path"])
+    p = ds.probabilities()
+    assert p.shape == (20, 10) and torch.allclose(p.sum(1), torch.ones(20), atol=1e-3)
+    assert p.argmax(1).tolist() == [label for _, label, _ in rows]
+    assert np.allclose(p.max(1).values.numpy(), [c for _, _, c in rows], atol=1e-4)
+    from ganflow.tasks.export.reader import read_probabilities
+
+    assert np.allclose(read_probabilities(Path(r["path"])), p.numpy(), atol=1e-4)
     with pytest.raises(ExportError, match="Lower --min-confidence"):
         export_dataset(
             ckpt, "ss", ExportOptions(per_class=2, min_confidence=1.0, max_draws=1), tmp_path
         )
     assert ex.versions(tmp_path, "ss") == [1]
+
+
+def test_a_teacher_labels_a_conditional_export_and_old_versions_still_load(
+    tmp_path, cgan_ckpt, ssgan_ckpt
+):
+    from ganflow.tasks.export.teacher import Teacher
+
+    plain = _export(cgan_ckpt, tmp_path, name="plain")
+    taught = export_dataset(cgan_ckpt, "taught", ExportOptions(per_class=3, balance="natural"),
+                            tmp_path, teacher=ssgan_ckpt)  # fmt: skip
+    m = json.loads((Path(taught["path"]) / "manifest.json").read_text())
+    assert m["labelled_by"] == str(Path(ssgan_ckpt).resolve()) and m["probabilities"]
+    x, y = load_dataset(taught["path"]).tensors()
+    assert torch.equal(Teacher(ssgan_ckpt)(x).argmax(1), y)  # the teacher's labels, not G's
+    assert verify(taught["path"])["ok"]
+    # a version written before probabilities (schema 1) loads, with none
+    mf = Path(plain["path"]) / "manifest.json"
+    old = {k: v for k, v in json.loads(mf.read_text()).items() if k != "probabilities"}
+    mf.write_text(json.dumps({**old, "schema_version": 1}))
+    assert verify(plain["path"])["ok"] and load_dataset(plain["path"]).probabilities() is None
+    assert len(load_dataset(plain["path"])) == 30
+    labels = Path(taught["path"]) / "labels.csv"  # a damaged probability cell is named
+    text = labels.read_text().splitlines()
+    text[1] = text[1].rsplit(",", 1)[0] + ",0.5 0.7"
+    labels.write_text("\n".join(text) + "\n")
+    assert any("is not 10 class probabilities" in p for p in verify(taught["path"])["problems"])
+    with pytest.raises(CheckpointError, match="no classifier to label images"):
+        Teacher(cgan_ckpt)
 
 
 def test_semi_supervised_aae_exports_the_labels_it_decodes(tmp_path, digits_bundle):
