@@ -45,12 +45,18 @@ def main() -> None:
     ap.add_argument(
         "--epochs", type=int, default=None, help="generator epochs (default: per data set)"
     )
-    ap.add_argument("--per-class", type=int, default=500, help="synthetic images per class")
-    ap.add_argument("--min-confidence", type=float, default=0.9)
+    ap.add_argument(
+        "--per-class",
+        type=int,
+        default=None,
+        help="synthetic images per class (default: the flow's)",
+    )
+    ap.add_argument("--min-confidence", type=float, default=0.0)
     ap.add_argument("--pool-confidence", type=float, default=0.9)
-    ap.add_argument("--real-fraction", type=float, default=0.5)
+    ap.add_argument("--real-fraction", type=float, default=0.2)
     ap.add_argument("--classifier", default="auto")
     ap.add_argument("--hard-labels", action="store_true")
+    ap.add_argument("--classifier-seconds", type=float, default=60.0)
     ap.add_argument("--classifier-steps", type=int, default=1500)
     ap.add_argument("--set", dest="settings", type=_setting, action="append", default=[])
     ap.add_argument("--device", default="auto")
@@ -72,6 +78,7 @@ def main() -> None:
                 real_fraction=a.real_fraction,
                 classifier=a.classifier,
                 hard_labels=a.hard_labels,
+                classifier_seconds=a.classifier_seconds,
                 classifier_steps=a.classifier_steps,
                 cas_steps=a.classifier_steps,
                 device=a.device,
