@@ -92,7 +92,7 @@ def main() -> None:
         return
     print(
         f"{a.data}, {a.labels_per_class} labels per class, {a.generator} generator, "
-        f"{a.per_class} synthetic per class, seeds {a.seeds}, {wall / 60:.1f} min"
+        f"{s['per_class']} synthetic per class, seeds {a.seeds}, {wall / 60:.1f} min"
     )
     print(f"{'training data':<36} {'accuracy %':>16}  per seed")
     for m in ROWS:
