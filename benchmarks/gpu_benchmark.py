@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             peak = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-"
             share = f"{100 * r['share_of_peak']:.1f} %" if r["share_of_peak"] else "-"
-            print(f"{name:<12} {side:>5} {r['images_per_s']:>9.0f} {peak:>9} "
+            print(f"{name:<12} {side:>5} {r['images_per_s']:>9.3g} {peak:>9} "
                   f"{r['tflops']:>8.2f} {share:>8}", flush=True)  # fmt: skip
     return 0
 
