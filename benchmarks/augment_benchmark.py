@@ -5,6 +5,8 @@ CAS, all scored on the real test set, mean ± std over label-split seeds.
 
     python benchmarks/augment_benchmark.py --data fashion-mnist --labels-per-class 10 --seeds 0,1,2
     python benchmarks/augment_benchmark.py --data digits --labels-per-class 5 --generator cgan
+    python benchmarks/augment_benchmark.py --data folder --data-root ../shared/data/cifar10-small \
+        --labels-per-class 40 --seeds 0 --epochs 10
 
 Targets (issue 43): real + synthetic at least 5 points above real-only on every seed and
 within 2 points of real + pseudo-labelled real. The generators are cached
@@ -39,6 +41,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--data", default="fashion-mnist")
+    ap.add_argument("--data-root", default=None, help="the data set's files (a folder's tree)")
+    ap.add_argument("--image-size", type=int, default=None)
+    ap.add_argument("--channels", type=int, default=None)
     ap.add_argument("--labels-per-class", type=int, default=10)
     ap.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
     ap.add_argument("--generator", default="ssgan", choices=GENERATORS)
@@ -67,6 +72,9 @@ def main() -> None:
         s = run_augment(
             AugmentParams(
                 data=a.data,
+                data_root=a.data_root,
+                image_size=a.image_size,
+                channels=a.channels,
                 labels_per_class=a.labels_per_class,
                 seeds=a.seeds,
                 generator=a.generator,
