@@ -210,9 +210,10 @@ class AugmentSteps:
 def _cache_dir(p: AugmentParams, fingerprint: str, seed: int, epochs: int, kind: str,
                extra: Any = None) -> Path:  # fmt: skip
     model = p.model if kind == p.generator else {}
-    key = json.dumps([kind, model, fingerprint, seed, epochs, extra], sort_keys=True)
-    if extra is None:  # the keys of caches written before the pool-trained cgan
-        key = json.dumps([kind, model, fingerprint, seed, epochs], sort_keys=True)
+    parts = [kind, model, fingerprint, seed, epochs]
+    # extra (the pool-trained cgan's data) joins the key; without it the key is the one the
+    # caches written before that cgan have
+    key = json.dumps(parts if extra is None else [*parts, extra], sort_keys=True)
     root = Path(p.cache_dir) if p.cache_dir else DATA_DIR / "cache" / "generators"
     return root / f"{p.data}-{kind}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
@@ -238,14 +239,20 @@ def train_generator(
     return train_gan(data, make_config(p.data, {**CGAN_DEFAULTS, **p.model}), run, out)
 
 
+def unlabelled(b: Any) -> torch.Tensor:
+    """A (N,) mask of a data bundle's training images outside its labelled subset."""
+    pool = torch.ones(len(b.x_train), dtype=torch.bool)
+    pool[b.labelled] = False
+    return pool
+
+
 def pool_data(bundle_path: str, teacher: str, min_confidence: float, device: str) -> GANData:
     """The labelled images with their labels and the unlabelled pool's images the teacher
     labels at least min_confidence confidently, with its labels: what the conditional GAN
     learns from."""
     b = load_bundle(bundle_path)
     t = Teacher(teacher, device)
-    pool = torch.ones(len(b.x_train), dtype=torch.bool)
-    pool[b.labelled] = False
+    pool = unlabelled(b)
     y_pool, conf, _ = t.label(b.x_train[pool])
     keep = conf >= min_confidence
     x = torch.cat([b.x_train[b.labelled], b.x_train[pool][keep]])
@@ -352,8 +359,7 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
         if soft:
             y_syn = probs
         t = Teacher(teacher["checkpoint"], _device(p.device))
-        pool = torch.ones(len(b.x_train), dtype=torch.bool)
-        pool[b.labelled] = False
+        pool = unlabelled(b)
         y_pool, _, p_pool = t.label(b.x_train[pool])
         k = b.num_classes
         args = (info["path"], k, p.classifier_steps, seed, p.device, p.classifier,

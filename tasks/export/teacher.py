@@ -7,6 +7,7 @@ so its labels, and its doubts, go with the images."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -17,8 +18,9 @@ from ganflow.tasks.train.checkpoint import CheckpointError, load_run
 class Teacher:
     """probs = teacher(x): float32 (n, K) class probabilities of uint8 images (n, C, H, W)."""
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu") -> None:
-        run = load_run(checkpoint, device)
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", run: Any = None) -> None:
+        """run: the checkpoint's run when the caller has loaded it already (not read again)."""
+        run = run if run is not None else load_run(checkpoint, device)
         model = run.family.classifier(run)
         if model is None:
             raise CheckpointError(

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganflow.tasks.data.decode import square_array
 from ganflow.tasks.data.folders import image_files, read_images
 from ganflow.tasks.data.raw import DataError
 from ganflow.tasks.data.safefiles import check_tree, open_image
@@ -95,8 +96,7 @@ def _squashed(files: list[Path], side: int, channels: int) -> tuple[np.ndarray, 
     for i, path in enumerate(files):
         im = open_image(path, mode)
         sizes.append(im.size)
-        arr = np.asarray(im.resize((side, side), Image.Resampling.BILINEAR), np.uint8)
-        x[i] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+        x[i] = square_array(im.resize((side, side), Image.Resampling.BILINEAR), side)
     return x, sizes
 
 

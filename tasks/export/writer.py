@@ -139,7 +139,8 @@ def _teacher(teacher: Any, src: GeneratorSource, checkpoint: str | Path, device:
     if teacher is None and src.conditional:
         return None
     if teacher is None:
-        teacher = Teacher(checkpoint, device) if src.run.family.classifier(src.run) else None
+        own = src.run.family.classifier(src.run) is not None
+        teacher = Teacher(checkpoint, device, run=src.run) if own else None
     elif not isinstance(teacher, Teacher):
         teacher = Teacher(teacher, device)
     if teacher is not None and teacher.class_names != src.class_names:
