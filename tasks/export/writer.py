@@ -117,6 +117,8 @@ def _fill(
         bar.update(w.total - bar.n)
         if progress is not None:
             progress(w.total, total_wanted)
+        if not natural and drawn >= total_wanted and w.total < total_wanted:
+            _check_reachable(w, src, opts, wanted, drawn, budget, bar)
     bar.close(done=w.total >= total_wanted)
     if w.total < total_wanted:
         short = [
@@ -128,6 +130,38 @@ def _fill(
             f"after {drawn} draws only {w.total} of {total_wanted} images passed "
             f"(confidence >= {opts.min_confidence}); short: {', '.join(short) or 'the total'}. "
             "Lower --min-confidence, use --balance natural, or raise max_draws."
+        )
+
+
+def _check_reachable(
+    w: VersionWriter,
+    src: GeneratorSource,
+    opts: ExportOptions,
+    wanted: list[int],
+    drawn: int,
+    budget: int,
+    bar: Progress,
+) -> None:
+    """Stop early when, at the rate each short class has come so far, its quota would take
+    more draws than the budget holds: an unconditional generator that rarely makes a class
+    would otherwise draw for the whole budget and fail at its end. Only one class that has
+    hardly come is judged (its count plus one half, so a class not yet seen is judged too)."""
+    short = []
+    for c in wanted:
+        missing = opts.per_class - w.counts[c]
+        if missing <= 0:
+            continue
+        rate = (w.counts[c] + 0.5) / drawn  # kept images of class c per draw so far
+        if drawn + missing / rate > budget:
+            short.append(
+                f"{src.class_names[c]} {w.counts[c]}/{opts.per_class} ({100 * rate:.2g} % of draws)"
+            )
+    if short:
+        bar.close(done=False)
+        raise ExportError(
+            f"balance equal cannot be reached within {budget} draws: after {drawn} draws, "
+            f"{', '.join(short)}; use --balance natural, a conditional generator, fewer "
+            "images per class or a lower --min-confidence"
         )
 
 

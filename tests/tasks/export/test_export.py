@@ -401,3 +401,42 @@ def test_cli_export_and_datasets(cgan_ckpt, tmp_path, capsys):
         == 2
     )
     assert "not allowed" in capsys.readouterr().err
+
+
+class _OneClassSource:
+    """An unconditional source whose images are all of class 0: class 1 never comes."""
+
+    conditional = False
+    class_names = ["often", "never"]
+
+    def __init__(self):
+        self.calls = 0
+
+    def draw(self, labels, n, g):
+        self.calls += 1
+        return torch.zeros(n, 1, 2, 2, dtype=torch.uint8), torch.zeros(n, dtype=torch.long), None
+
+
+class _Counts:
+    """The part of a VersionWriter that _fill touches."""
+
+    def __init__(self, tmp_path):
+        self.tmp, self.counts = tmp_path / "v.tmp", [0, 0]
+
+    @property
+    def total(self):
+        return sum(self.counts)
+
+    def add(self, x, y, conf, probs=None):
+        for c in y.tolist():
+            self.counts[c] += 1
+
+
+def test_an_equal_export_a_class_never_comes_to_stops_early_and_says_which(tmp_path):
+    src, w = _OneClassSource(), _Counts(tmp_path)
+    opts = ExportOptions(per_class=20, batch_size=8, max_draws=50)  # budget: 2,000 draws
+    with pytest.raises(ExportError, match=r"cannot be reached.*never 0/20"):
+        ex._fill(w, src, opts, [0, 1])
+    # it judged the rates after a few batches (56 draws: half an image of "never" in 56 would
+    # need 2,240 more), not at the end of the 2,000-draw budget
+    assert w.counts == [20, 0] and src.calls * 8 <= 64
