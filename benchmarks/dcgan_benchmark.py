@@ -43,6 +43,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "beta1": 0.0,
         "beta2": 0.9,
     },
+    # EBGAN (Zhao et al. 2016): an autoencoder D, the margin loss and the pulling-away term
+    "EBGAN (margin 1, PT 0.1)": {"loss": "ebgan", "margin": 1.0, "pt_weight": 0.1},
 }
 
 
@@ -77,7 +79,7 @@ def main() -> int:
     ap.add_argument("--out", default=None)
     ap.add_argument("--families", action="store_true", help="the other GAN systems (see above)")
     ap.add_argument(
-        "--only", default=None, help="--families: comma-separated row numbers (1 = DCGAN)"
+        "--only", default=None, help="comma-separated row numbers of the table run (1 = the first)"
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -87,13 +89,13 @@ def main() -> int:
         table = {
             n: (fam, {WIDTH_KEY[fam]: args.width, **over}) for n, (fam, over) in FAMILY_ROWS.items()
         }
-        if args.only:
-            keep = {int(i) for i in args.only.split(",")}
-            table = {n: v for i, (n, v) in enumerate(table.items(), 1) if i in keep}
     else:
         table = {
             n: ("gan", {"arch": "dcgan", "width": args.width, **o}) for n, o in CONFIGS.items()
         }
+    if args.only:
+        keep = {int(i) for i in args.only.split(",")}
+        table = {n: v for i, (n, v) in enumerate(table.items(), 1) if i in keep}
     for name, (family, model) in table.items():
         p = GANParams(
             data=args.data,

@@ -175,6 +175,30 @@ def d_hinge(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) ->
     return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
 
 
+def d_energy(real: torch.Tensor, fake: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """EBGAN (Zhao et al. 2016, eq. 1): D(x) + [m - D(G(z))]^+ on the energies D gives
+    (low: real); fakes whose energy is already above the margin m cost D nothing."""
+    return real.mean() + F.relu(margin - fake).mean()
+
+
+def g_energy(fake: torch.Tensor) -> torch.Tensor:
+    """EBGAN (Zhao et al. 2016, eq. 2): G minimises the energy of its samples, D(G(z))."""
+    return fake.mean()
+
+
+def pulling_away(codes: torch.Tensor) -> torch.Tensor:
+    """EBGAN's pulling-away term (Zhao et al. 2016, eq. 4) on the encoder's codes S (N, F)
+    of a batch: 1 / (N (N - 1)) sum_i sum_{j != i} (S_i^T S_j / (||S_i|| ||S_j||))^2, the mean
+    squared cosine similarity of distinct pairs. 0 for orthogonal codes, 1 for identical
+    (or opposite) ones; G adds it to spread its batch over the code space."""
+    n = codes.shape[0]
+    if n < 2:
+        return codes.new_zeros(())
+    s = F.normalize(codes.flatten(1), dim=1)
+    cos2 = (s @ s.T).pow(2)  # (N, N)
+    return (cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))
+
+
 def interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """x_hat = eps x + (1 - eps) x_fake with one eps per example: (N, ...), (N, ...), (N,)."""
     e = eps.view(-1, *([1] * (real.dim() - 1))).to(real.dtype)
@@ -232,6 +256,8 @@ class AdversarialLoss:
     penalty: str | None = None
     clip: bool = False
     smoothable: bool = True  # has real targets, so one-sided label smoothing means something
+    # D is an autoencoder giving energies (low: real), and d's third argument is the margin
+    energy: bool = False
 
 
 LOSSES: dict[str, AdversarialLoss] = {
@@ -242,6 +268,7 @@ LOSSES: dict[str, AdversarialLoss] = {
     "wgan-gp": AdversarialLoss(d_wasserstein, g_wasserstein, penalty="gp", smoothable=False),
     "dragan": AdversarialLoss(d_minimax, g_nonsaturating, penalty="dragan"),
     "hinge": AdversarialLoss(d_hinge, g_wasserstein, smoothable=False),
+    "ebgan": AdversarialLoss(d_energy, g_energy, smoothable=False, energy=True),
 }
 
 

@@ -34,7 +34,13 @@ class GANConfig(Config):
     d_batchnorm: bool | None = (
         None  # batch norm in D; None: DCGAN's default, off with gp/dragan or spectral norm
     )
-    loss: str = "nonsaturating"  # minimax | nonsaturating | lsgan | wgan | wgan-gp | dragan | hinge
+    # minimax | nonsaturating | lsgan | wgan | wgan-gp | dragan | hinge | ebgan (D an autoencoder)
+    loss: str = "nonsaturating"
+    # ebgan: the margin m of D's loss D(x) + [m - D(G(z))]^+, in units of D's energy (the
+    # mean squared reconstruction error per entry, data in [-1, 1]) (Zhao et al. 2016, eq. 1)
+    margin: float = 1.0
+    # ebgan: weight of the pulling-away term in G's loss (Zhao et al. 2016, section 2.4: 0.1)
+    pt_weight: float = 0.1
     penalty_weight: float = 10.0  # lambda of the WGAN-GP / DRAGAN gradient penalty
     # gamma of the R1 penalty, gamma/2 E||grad D(x_real)||^2, with any loss (Mescheder et al.
     # 2018, eq. 9); 0: off
@@ -135,9 +141,28 @@ class GANConfig(Config):
             raise ConfigError(
                 "latent_opt cannot be combined with pack > 1, unrolled_steps or replay"
             )
+        self.require("positive", "margin")
+        self.require("not negative", "pt_weight")
+        if self.loss == "ebgan":
+            self._validate_energy()
         if self.conditional and (self.pack > 1 or self.replay):
             # a pack or a replayed fake has no single label to condition on
             raise ConfigError("pack > 1 and replay cannot be combined with a class condition")
+
+    def _validate_energy(self) -> None:
+        """EBGAN's D is an autoencoder (models/gan/energy.py): built for mlp and dcgan, and
+        its energy has no room for a class condition, packs or a minibatch layer."""
+        if self.arch not in ("mlp", "dcgan"):
+            raise ConfigError(f"loss ebgan takes arch mlp or dcgan, not {self.arch!r}")
+        if self.conditional or self.pack > 1 or self.minibatch_discrimination:
+            raise ConfigError(
+                "loss ebgan cannot be combined with a class condition, pack > 1 or "
+                "minibatch_discrimination (its D is an autoencoder)"
+            )
+        if self.self_attention or self.unrolled_steps or self.latent_opt != "none":
+            raise ConfigError(
+                "loss ebgan cannot be combined with self_attention, unrolled_steps or latent_opt"
+            )
 
     @property
     def conditional(self) -> bool:

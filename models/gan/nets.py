@@ -30,6 +30,7 @@ from ganflow.models.gan.conditional import (
     feature_width,
 )
 from ganflow.models.gan.config import GANConfig
+from ganflow.models.gan.energy import EnergyConv, EnergyMLP
 from ganflow.models.gan.heads import Head, attention_map, down_stack, pack_samples
 from ganflow.models.gan.resnet import ResNetDiscriminator, ResNetGenerator
 from ganflow.models.layers import SelfAttention, maybe_spectral_norm
@@ -147,7 +148,7 @@ class DCGANDiscriminator(nn.Module):
         self.apply(_dcgan_init)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.body(pack_samples(x, self.pack))
+        f = self.body(pack_samples(x, self.pack))  # (N / pack, F)
         return self.head(f), f
 
 
@@ -169,7 +170,11 @@ def build_models(
             if len(shape) != 1:
                 raise ValueError(f"arch mlp takes vectors, got samples of shape {tuple(shape)}")
             G = MLPGenerator(g_cfg.z_dim, shape[0], cfg.width, cfg.depth, cfg.g_batchnorm)
-            D = MLPDiscriminator(shape[0] + extra, cfg.width, cfg.depth, cfg)
+            D = (
+                EnergyMLP(shape[0], cfg.width, cfg.depth, cfg)
+                if cfg.loss == "ebgan"
+                else MLPDiscriminator(shape[0] + extra, cfg.width, cfg.depth, cfg)
+            )
         else:
             if len(shape) != 3 or shape[1] != shape[2]:
                 raise ValueError(
@@ -182,11 +187,13 @@ def build_models(
                 G = ResNetGenerator(g_cfg, c, side)
             else:
                 G = DCGANGenerator(g_cfg, c, side)
-            D = (
-                ResNetDiscriminator(cfg, c + extra, side)
-                if cfg.arch == "resnet"
-                else DCGANDiscriminator(cfg, c + extra, side, cfg.d_uses_batchnorm())
-            )
+            if cfg.arch == "resnet":
+                D = ResNetDiscriminator(cfg, c + extra, side)
+            elif cfg.loss == "ebgan":
+                D = EnergyConv(cfg, c, dcgan_plan(side, cfg.width), cfg.d_uses_batchnorm())
+                D.apply(_dcgan_init)
+            else:
+                D = DCGANDiscriminator(cfg, c + extra, side, cfg.d_uses_batchnorm())
         if cfg.conditional and cfg.arch != "biggan":  # BigGAN's G reads y itself
             G = ConditionalGenerator(G, num_classes, cfg.embed_dim)
         if cfg.conditional:

@@ -3,7 +3,8 @@ switch, in two phases of the shared engine per step: d (every step) and g (every
 steps). Where each trick lives:
 - network:   spectral norm, self-attention, minibatch discrimination, packing (nets.py),
              class conditioning (conditional.py)
-- objective: the loss zoo, gradient penalties (WGAN-GP, DRAGAN, R1), one-sided label
+- objective: the loss zoo (EBGAN's with its autoencoder D in energy.py and the pulling-away
+             term), gradient penalties (WGAN-GP, DRAGAN, R1), one-sided label
              smoothing, label flipping, instance noise (losses.py, regularizers.py)
 - state:     experience replay (regularizers.ImagePool), G's weight average (G_ema)
 - schedule:  TTUR (lr_d != lr_g), n critic steps, SGD for D, unrolled G loss (unrolled.py).
@@ -85,7 +86,8 @@ class GANObjective:
         self.G, self.D, self.cfg, self.seed, self.opt_d, self.pool = G, D, cfg, seed, opt_d, pool
         self.device = next(G.parameters()).device
         self.spec = losses.LOSSES[cfg.loss]
-        self.target = 1.0 - cfg.label_smoothing
+        # the third argument of the zoo's D losses: the real target, or EBGAN's margin
+        self.target = cfg.margin if self.spec.energy else 1.0 - cfg.label_smoothing
         self.noise_steps = cfg.instance_noise_steps or total_steps
 
     def rng(self, step: int, salt: int) -> torch.Generator:
@@ -227,6 +229,9 @@ class GANObjective:
         d_fake = self.disc(fake, y_fake, critic)
         loss = self.spec.g(d_fake[0])
         terms = {"fake": d_fake[0].mean(), **latent}
+        if self.spec.energy and cfg.pt_weight:  # EBGAN: spread the batch's codes apart
+            terms["pt"] = losses.pulling_away(d_fake[1])
+            loss = loss + cfg.pt_weight * terms["pt"]
         if latent:
             loss = loss + cfg.latent_reg * latent["dz_reg"]
         if cfg.ortho_reg:

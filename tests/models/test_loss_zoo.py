@@ -44,6 +44,34 @@ def test_wasserstein_and_hinge():
     assert L.d_hinge(REAL, FAKE).item() == pytest.approx(1.0 + 0.75)
 
 
+def test_ebgan_margin_loss():
+    # energies: D pays the reals' mean energy and [m - e]^+ of each fake: m = 1 ->
+    # (2 + 0.5) / 2 + (max(0, 1 - 0.5) + max(0, 1 - 3)) / 2
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([0.5, 3.0])
+    assert L.d_energy(real, fake, 1.0).item() == pytest.approx(1.25 + 0.25)
+    assert L.d_energy(real, fake, 4.0).item() == pytest.approx(1.25 + (3.5 + 1.0) / 2)
+    assert L.g_energy(fake).item() == pytest.approx(1.75)
+    assert L.LOSSES["ebgan"].energy and not L.LOSSES["ebgan"].smoothable
+
+
+def test_pulling_away_term_by_hand():
+    # orthogonal codes (whatever their lengths): 0; identical or opposite ones: 1
+    assert (
+        L.pulling_away(torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.5]])).item()
+        == 0.0
+    )
+    assert L.pulling_away(
+        torch.tensor([[1.0, 2.0], [1.0, 2.0], [-2.0, -4.0]])
+    ).item() == pytest.approx(1.0)
+    # two codes at 60 degrees: cos^2 = 1/4 for each of the 2 ordered pairs, / (2 * 1)
+    s = torch.tensor([[1.0, 0.0], [0.5, math.sqrt(3) / 2]])
+    assert L.pulling_away(s).item() == pytest.approx(0.25)
+    # three codes: (0, 1), (1, 0), (1, 1): pairs' cos^2 0, 1/2, 1/2, each twice, / (3 * 2)
+    t = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    assert L.pulling_away(t).item() == pytest.approx(2 * (0 + 0.5 + 0.5) / 6)
+    assert L.pulling_away(torch.ones(1, 4)).item() == 0.0  # one code has no pairs
+
+
 def test_registry_names_every_loss_and_its_penalty():
     assert set(L.LOSSES) == {
         "minimax",
@@ -53,6 +81,7 @@ def test_registry_names_every_loss_and_its_penalty():
         "wgan-gp",
         "dragan",
         "hinge",
+        "ebgan",
     }
     assert L.LOSSES["wgan-gp"].penalty == "gp" and L.LOSSES["dragan"].penalty == "dragan"
     assert L.LOSSES["wgan"].clip and not L.LOSSES["hinge"].smoothable

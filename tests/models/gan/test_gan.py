@@ -111,6 +111,10 @@ def test_mlp_needs_vectors():
         ({"d_optimizer": "rmsprop"}, "d_optimizer"),
         ({"replay_p": 1.5}, "replay_p"),
         ({"label_flip": 1.0}, "label_flip"),
+        ({"loss": "ebgan", "arch": "resnet"}, "ebgan takes arch mlp or dcgan"),
+        ({"loss": "ebgan", "condition": "projection"}, "ebgan cannot be combined"),
+        ({"loss": "ebgan", "margin": 0.0}, "margin must be positive"),
+        ({"pt_weight": -0.1}, "pt_weight must not be negative"),
     ],
 )
 def test_config_errors_are_named(bad, msg):
@@ -151,7 +155,7 @@ def test_self_attention_starts_as_identity_and_mixes_positions_later():
 
 
 @pytest.mark.parametrize(
-    "loss", ["minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "dragan", "hinge"]
+    "loss", ["minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "dragan", "hinge", "ebgan"]
 )
 def test_each_phase_changes_only_its_own_network(loss):
     cfg = GANConfig(**TINY_MLP, loss=loss)
@@ -324,3 +328,27 @@ def test_r1_adds_half_gamma_times_the_squared_gradient_norm_at_the_reals():
     loss0, terms0 = lazy.phases[0].loss(batch, 0)
     torch.testing.assert_close(loss0, terms0["adv"] + 0.5 * gamma * 3 * terms0["r1"])
     assert "r1" not in lazy.phases[0].loss(lazy.next_batch(1), 1)[1]
+
+
+@pytest.mark.parametrize("shape", [(2,), (1, 28, 28), (3, 32, 32)])
+def test_ebgan_d_is_an_autoencoder_whose_energy_is_its_reconstruction_error(shape):
+    arch = {"arch": "mlp"} if len(shape) == 1 else {"arch": "dcgan", "width": 8}
+    cfg = GANConfig(**{**TINY_MLP, **arch}, loss="ebgan")
+    D = build_models(cfg, shape, 0)["D"].eval()
+    x = torch.rand(4, *shape) * 2 - 1
+    e, code = D(x)
+    assert e.shape == (4,) and code.shape[0] == 4 and code.dim() == 2
+    # the energy is the mean squared error of the decoder's reconstruction of the code
+    rec = D.decoder(D.encoder(x))
+    assert rec.shape == x.shape
+    assert torch.allclose(e, (rec - x).pow(2).flatten(1).mean(1), atol=1e-6)
+
+
+def test_ebgan_g_step_adds_the_weighted_pulling_away_term():
+    cfg = GANConfig(**TINY_MLP, loss="ebgan", pt_weight=0.5)
+    m, tr = _training(cfg)
+    batch = tr.next_batch(0)
+    logs = run_phases([tr.phases[1]], batch, 0)
+    # G's loss is the fakes' mean energy + 0.5 * PT of their codes, before G's update moved
+    assert logs["g/loss"] == pytest.approx(logs["g/fake"] + 0.5 * logs["g/pt"], rel=1e-5)
+    assert 0.0 < logs["g/pt"] <= 1.0
