@@ -211,6 +211,7 @@ FLOW_COMMANDS = {
     "text2image",
     "infogan",
     "truncation",
+    "explore",
 }
 # ... and the commands that run flows of their own
 PRESTART = FLOW_COMMANDS | {"sweep", "pipeline-run"}

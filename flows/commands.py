@@ -101,6 +101,7 @@ def commands() -> dict[str, Command]:
         augment,
         cluster,
         evaluate,
+        explore,
         export,
         gan,
         infogan,
@@ -184,6 +185,15 @@ def commands() -> dict[str, Command]:
             truncation.run_truncation,
             truncation.truncation_flow,
             truncation.table,
+        ),
+        Command(
+            "explore",
+            "a trained GAN's latent space: walks (linear, spherical), class and noise held, "
+            "vector arithmetic, and each sample's nearest training images",
+            explore.ExploreParams,
+            explore.run_explore,
+            explore.explore_flow,
+            explore.table,
         ),
         Command(
             "export",

@@ -85,8 +85,12 @@ class BigGANGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.from_embedding(z, self.shared(y))
+
+    def from_embedding(self, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """x from z and a class embedding e (N, E), which need not be any class's own (a walk
+        between two classes, latent arithmetic)."""
         zs = z_chunks(z, len(self.blocks), self.hierarchical)
-        e = self.shared(y)  # (N, E)
         h = self.linear(zs[0]).view(z.shape[0], -1, self.s0, self.s0)
         for block, z_i in zip(self.blocks, zs[1:], strict=True):
             h = block(h, torch.cat([e, z_i], 1))

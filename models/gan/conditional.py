@@ -32,7 +32,12 @@ class ConditionalGenerator(nn.Module):
         self.embed = nn.Embedding(num_classes, embed_dim)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.base(torch.cat([z, self.embed(y)], dim=1))
+        return self.from_embedding(z, self.embed(y))
+
+    def from_embedding(self, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """x from z and a class embedding e (N, embed_dim), which need not be any class's own
+        (a walk between two classes, latent arithmetic)."""
+        return self.base(torch.cat([z, e], dim=1))
 
 
 class ConditionalDiscriminator(nn.Module):
