@@ -85,7 +85,8 @@ class GANParams(SeedWorkers, DataReading):
     family: str = param(
         "gan",
         "gan (any loss and trick) | infogan (latent codes; `ganflow infogan` scores them) | "
-        "lapgan (Laplacian pyramid) | progan (progressive growing)",
+        "lapgan (Laplacian pyramid) | progan (progressive growing) | sgan (stacked GAN: "
+        "an encoder's features inverted level by level, class-conditional; needs labels)",
     )
     model: dict[str, Any] = param(
         {},

@@ -32,6 +32,7 @@ class Phase:
     scheduler:  optional LR scheduler, stepped after each optimiser step of this phase
     after_step: optional hook after the optimiser step (historical averaging, EMA, ...)
     until:      run only on steps before this one (a warm-up phase); None: always
+    start:      run only from this step on (a phase that follows a warm-up)
     """
 
     name: str
@@ -42,9 +43,14 @@ class Phase:
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
     after_step: Callable[[], None] | None = None
     until: int | None = None
+    start: int = 0
 
     def due(self, step: int) -> bool:
-        return step % self.every == 0 and (self.until is None or step < self.until)
+        return (
+            step % self.every == 0
+            and step >= self.start
+            and (self.until is None or step < self.until)
+        )
 
 
 @dataclass

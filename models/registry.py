@@ -32,6 +32,8 @@ from ganflow.models.pix2pix import nets as pix2pix
 from ganflow.models.pix2pix.config import Pix2PixConfig
 from ganflow.models.progan import sampling as progan
 from ganflow.models.progan.config import ProGANConfig
+from ganflow.models.sgan import sampling as sgan
+from ganflow.models.sgan.config import SGANConfig
 from ganflow.models.ssgan import sampling as ssgan
 from ganflow.models.ssgan.config import SSGANConfig
 from ganflow.models.stackgan import sampling as stackgan
@@ -176,6 +178,16 @@ FAMILIES: dict[str, Family] = {
             load_states,
             infogan.sample,
             encoder=infogan.encoder,
+        ),
+        Family(
+            "sgan",
+            "a stacked GAN (SGAN)",
+            SGANConfig,
+            sgan.modules_for,
+            load_states,
+            sgan.sample,
+            labels=lambda run: CONDITION,
+            classifier=lambda run: run.modules["E"],
         ),
         Family(
             "pix2pix",

@@ -28,6 +28,8 @@ PRECISION = "precision"
 RECALL = "recall"
 DENSITY = "density"
 COVERAGE = "coverage"
+# the share of conditional samples the domain classifier reads as the class they were drawn for
+CLASS_CONSISTENCY = "class_consistency"
 SAMPLE_METRICS = (FID, KID_MEAN, KID_STD, IS_MEAN, IS_STD, PRECISION, RECALL, DENSITY, COVERAGE)
 
 

@@ -113,6 +113,11 @@ def score(p: EvalParams, samples_path: str | Path, which: str = "samples") -> di
     else:
         raise ValueError(f"which must be samples or floor, got {which!r}")
     out = distribution_metrics(ext, x_test, x_fake, p)
+    conditioned = str(info.get("labels", "")).startswith("the condition")
+    if which == "samples" and conditioned and y_fake is not None and ext.head is not None:
+        # the share of conditional samples the domain classifier reads as their condition
+        read = torch.from_numpy(ext.probs(x_fake).argmax(1))
+        out[M.CLASS_CONSISTENCY] = float((read == y_fake.long()).double().mean())
     protocol = _protocol(ext, p, len(x_test), len(x_fake))
     protocol.update(data=name, samples=info, image_shape=list(raw.test_x.shape[1:]))
     out["cas_accuracy"] = out["real_accuracy"] = None

@@ -26,6 +26,9 @@ from ganflow.models.lapgan.objective import build_training as lapgan_training
 from ganflow.models.progan import nets as progan_nets
 from ganflow.models.progan.config import ProGANConfig
 from ganflow.models.progan.objective import build_training as progan_training
+from ganflow.models.sgan import nets as sgan_nets
+from ganflow.models.sgan.config import SGANConfig
+from ganflow.models.sgan.objective import build_training as sgan_training
 from ganflow.tasks.data import toy
 from ganflow.tasks.data.sources import SourceOptions
 from ganflow.tasks.data.streams import GANData
@@ -81,20 +84,26 @@ def image_setup(
     training: Callable,
 ) -> Setup:
     """The Setup of an image GAN family that is not the GAN family itself (InfoGAN, LAPGAN,
-    progressive growing): build(cfg, shape, seed) -> modules; training(modules, cfg, real,
-    steps, seed)."""
+    progressive growing, SGAN): build(cfg, shape, seed) -> modules (a family of LABELLED:
+    build(cfg, shape, seed, num_classes), and labelled real batches); training(modules, cfg,
+    real, steps, seed)."""
     if data.images is None:
         raise ValueError(f"{family} trains on images, not on the 2-D {data.name} points")
-    models = {k: m.to(device) for k, m in build(cfg, data.shape, run.seed).items()}
+    labelled = family in LABELLED
+    k = len(data.class_names) if labelled else 0
+    if labelled and (data.labels is None or k < 2):
+        raise ValueError(f"{family} learns from the classes: {data.name} has no labels")
+    args = (cfg, data.shape, run.seed, k) if labelled else (cfg, data.shape, run.seed)
+    models = {name: m.to(device) for name, m in build(*args).items()}
     steps = total_steps(data, run, cfg.batch_size, steps)
-    real = data.real(cfg.batch_size, run.seed, device, flat=False)
+    real = data.real(cfg.batch_size, run.seed, device, flat=False, labelled=labelled)
     lrs = [f"{name}=..." for name in cfg.field_types() if name.startswith("lr")]
     return Setup(
         family,
         models,
         training(models, cfg, real, steps, run.seed),
         steps,
-        data_record(family, family, cfg, run, steps, data),
+        data_record(family, family, cfg, run, steps, data, k),
         extra={"class_names": data.class_names, "fingerprint": data.fingerprint},
         batch_size=cfg.batch_size,
         hint=f"Try lower learning rates (--set {', '.join(lrs)}).",
@@ -114,7 +123,10 @@ IMAGE_FAMILIES: dict[type, tuple[str, Callable, Callable]] = {
         lambda m, cfg, real, steps, seed: lapgan_training(m, cfg, real, seed),
     ),
     ProGANConfig: ("progan", progan_nets.build_models, progan_training),
+    SGANConfig: ("sgan", sgan_nets.build_models, sgan_training),
 }
+# the families whose networks need the classes (and whose real batches carry the labels)
+LABELLED = ("sgan",)
 
 
 def setup(

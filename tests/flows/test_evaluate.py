@@ -44,7 +44,15 @@ def _evaluate_json(capsys, *args) -> dict:
     assert_documented(
         "evaluate",
         out,
-        absent={"inception", "floor", "cas_accuracy", "real_accuracy", "is_mean", "is_std"},
+        absent={
+            "inception",
+            "floor",
+            "cas_accuracy",
+            "real_accuracy",
+            "is_mean",
+            "is_std",
+            "class_consistency",
+        },
     )
     return out
 

@@ -1,0 +1,93 @@
+"""SGAN (Huang et al. 2017) beside the class-conditional DCGAN (projection D) at one CPU
+budget, on MNIST and CIFAR-10-small: FID, KID and the Inception score in the domain
+classifier's features (the evaluation protocol's), precision / recall, and class consistency:
+the share of samples drawn for class y that the domain classifier (trained on the real
+training images, not SGAN's own encoder) reads as y.
+
+    .venv/bin/python benchmarks/sgan_benchmark.py --shared ../shared/data --minutes 4
+
+Both rows of a data set get the same --minutes and the same --epochs cap; the table says how
+many steps each took. SGAN spends its first encoder_steps training its encoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ganflow.flows.gan import GANParams, run_gan
+
+ROWS = {
+    "SGAN (2 levels)": ("sgan", {}),
+    "conditional DCGAN (projection)": ("gan", {"arch": "dcgan", "condition": "projection"}),
+}
+KEYS = ("fid", "kid_mean", "is_mean", "precision", "recall", "class_consistency")
+
+
+def data_sets(shared: Path) -> dict[str, dict[str, Any]]:
+    return {
+        "mnist": {"data": "mnist", "data_root": str(shared / "mnist")},
+        "cifar10-small": {
+            "data": "folder",
+            "data_root": str(shared / "cifar10-small"),
+            "image_size": 32,
+            "channels": 3,
+        },  # fmt: skip
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--shared", default="../shared/data", help="the folder holding mnist/ and cifar10-small/"
+    )
+    ap.add_argument("--sets", default="mnist,cifar10-small")
+    ap.add_argument("--minutes", type=float, default=4.0, help="training budget per row")
+    ap.add_argument("--epochs", type=int, default=20, help="step cap: passes over the training set")
+    ap.add_argument("--samples", type=int, default=5000)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    root = Path(args.out or tempfile.mkdtemp(prefix="sgan-bench-"))
+    sets = data_sets(Path(args.shared))
+    rows = []
+    for name in args.sets.split(","):
+        for row, (family, model) in ROWS.items():
+            t = time.perf_counter()
+            p = GANParams(family=family, model=model, seeds=[0], epochs=args.epochs,
+                          max_minutes=args.minutes, num_samples=args.samples, **sets[name])  # fmt: skip
+            s = run_gan(p, run_dir=root / f"{name}-{family}")
+            r = s["per_seed"][0]
+            rows.append({"data": name, "config": row, "steps": r["steps"],
+                         "seconds": round(time.perf_counter() - t),
+                         **{k: r.get(k) for k in KEYS}, "samples_png": r["samples_png"]})  # fmt: skip
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{args.minutes} min of training per row, {args.samples} samples vs the test set, "
+          "domain-classifier features")  # fmt: skip
+    print(f"{'data':<14} {'configuration':<32} {'steps':>6} " + " ".join(f"{k:>17}" for k in KEYS))
+    for r in rows:
+        cells = " ".join(f"{r[k]:>17.3f}" if r[k] is not None else f"{'-':>17}" for k in KEYS)
+        print(f"{r['data']:<14} {r['config']:<32} {r['steps']:>6} {cells}")
+    for name in args.sets.split(","):
+        s, c = (next(r for r in rows if r["data"] == name and r["config"] == k) for k in ROWS)
+        ok = (s["class_consistency"] or 0) >= (c["class_consistency"] or 0)
+        print(
+            f"{name}: SGAN's class consistency {s['class_consistency']:.3f} against the "
+            f"conditional DCGAN's {c['class_consistency']:.3f}: {'MET' if ok else 'NOT MET'}"
+        )
+    print(f"samples: {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""SGANConfig: Stacked Generative Adversarial Networks (Huang, Li, Poursaeed, Hopcroft and
+Belongie, CVPR 2017), two levels: x <-E0- h1 <-E1- y bottom-up, y -G1-> h1 -G0-> x top-down.
+Weights and rates as the authors' MNIST code (train_independent.py, train_joint.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ganflow.models.config import Config, ConfigError
+
+
+@dataclass
+class SGANConfig(Config):
+    # width of h1, the encoder's feature layer between the image and the class (paper: 256)
+    feature_dim: int = 256
+    # dimensions of the noise of each level, z_i ~ U(0, 1) (paper: 50 and 50)
+    z1_dim: int = 50
+    z0_dim: int = 50
+    # G0's image stages: channels at the image side, doubling to the smallest map (DCGAN's)
+    width: int = 64
+    # hidden units of G1's and D1's MLPs (paper: 512 and 256)
+    g1_hidden: int = 512
+    d1_hidden: int = 256
+    # lambda of each loss term of L_G_i = adv + cond + ent (paper section 3.4: 1, 1, 10);
+    # D_i's Q head learns z_i with the same entropy weight
+    adv_weight: float = 1.0
+    cond_weight: float = 1.0
+    ent_weight: float = 10.0
+    lr_g: float = 1e-4  # generators' learning rate (Adam, beta1 0.5)
+    lr_d: float = 1e-4  # discriminators' (and their Q heads') learning rate
+    lr_e: float = 1e-3  # the encoder's, while it is trained as a classifier
+    beta1: float = 0.5
+    batch_size: int = 100
+    # steps of the encoder's training as a classifier of the labelled images, before the
+    # GANs (the paper pre-trains it; ganflow trains it in the same run); frozen afterwards
+    encoder_steps: int = 1000
+    # share of the GAN steps (after the encoder's) trained jointly, G0(G1(y, z1), z0) end to
+    # end; the rest train each level independently, G0 on the encoder's real h1 (section 3.3)
+    joint_share: float = 0.5
+
+    def validate(self) -> None:
+        self.require("at least 1", "feature_dim", "z1_dim", "z0_dim", "width", "g1_hidden",
+                     "d1_hidden", "batch_size")  # fmt: skip
+        self.require("not negative", "adv_weight", "cond_weight", "ent_weight", "encoder_steps")
+        self.require("positive", "lr_g", "lr_d", "lr_e")
+        self.require("in [0, 1]", "joint_share")
+        if not 0.0 <= self.beta1 < 1.0:
+            raise ConfigError(f"beta1 must be in [0, 1), got {self.beta1}")
