@@ -4,10 +4,12 @@ classifier's features (the evaluation protocol's), precision / recall, and class
 the share of samples drawn for class y that the domain classifier (trained on the real
 training images, not SGAN's own encoder) reads as y.
 
-    .venv/bin/python benchmarks/sgan_benchmark.py --shared ../shared/data --minutes 4
+    .venv/bin/python benchmarks/sgan_benchmark.py --shared ../shared/data --steps 1500,1000
 
-Both rows of a data set get the same --minutes and the same --epochs cap; the table says how
-many steps each took. SGAN spends its first encoder_steps training its encoder.
+Both rows of a data set train for the same number of steps (batches of --batch images: one G
+and one D update each; SGAN spends its first --encoder-steps of them training its encoder
+instead), at width --width, under a --minutes cap; the table says the steps each took and
+its wall time.
 """
 
 from __future__ import annotations
@@ -49,8 +51,11 @@ def main() -> int:
         "--shared", default="../shared/data", help="the folder holding mnist/ and cifar10-small/"
     )
     ap.add_argument("--sets", default="mnist,cifar10-small")
-    ap.add_argument("--minutes", type=float, default=4.0, help="training budget per row")
-    ap.add_argument("--epochs", type=int, default=20, help="step cap: passes over the training set")
+    ap.add_argument("--minutes", type=float, default=6.0, help="time cap per row")
+    ap.add_argument("--steps", default="1500,1000", help="steps per row, one per data set")
+    ap.add_argument("--width", type=int, default=32, help="G's and D's base channels")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--encoder-steps", type=int, default=300)
     ap.add_argument("--samples", type=int, default=5000)
     ap.add_argument("--out", default=None)
     ap.add_argument("--json", action="store_true")
@@ -58,10 +63,14 @@ def main() -> int:
     root = Path(args.out or tempfile.mkdtemp(prefix="sgan-bench-"))
     sets = data_sets(Path(args.shared))
     rows = []
-    for name in args.sets.split(","):
+    steps = [int(s) for s in args.steps.split(",")]
+    for i, name in enumerate(args.sets.split(",")):
         for row, (family, model) in ROWS.items():
             t = time.perf_counter()
-            p = GANParams(family=family, model=model, seeds=[0], epochs=args.epochs,
+            model = {**model, "width": args.width, "batch_size": args.batch}
+            if family == "sgan":
+                model["encoder_steps"] = args.encoder_steps
+            p = GANParams(family=family, model=model, seeds=[0], steps=steps[min(i, len(steps) - 1)],
                           max_minutes=args.minutes, num_samples=args.samples, **sets[name])  # fmt: skip
             s = run_gan(p, run_dir=root / f"{name}-{family}")
             r = s["per_seed"][0]
@@ -72,12 +81,15 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{args.minutes} min of training per row, {args.samples} samples vs the test set, "
-          "domain-classifier features")  # fmt: skip
-    print(f"{'data':<14} {'configuration':<32} {'steps':>6} " + " ".join(f"{k:>17}" for k in KEYS))
+    print(f"width {args.width}, batch {args.batch}, at most {args.minutes} min per row, "
+          f"{args.samples} samples vs the test set, domain-classifier features")  # fmt: skip
+    print(
+        f"{'data':<14} {'configuration':<32} {'steps':>6} {'s':>5} "
+        + " ".join(f"{k:>17}" for k in KEYS)
+    )
     for r in rows:
         cells = " ".join(f"{r[k]:>17.3f}" if r[k] is not None else f"{'-':>17}" for k in KEYS)
-        print(f"{r['data']:<14} {r['config']:<32} {r['steps']:>6} {cells}")
+        print(f"{r['data']:<14} {r['config']:<32} {r['steps']:>6} {r['seconds']:>5} {cells}")
     for name in args.sets.split(","):
         s, c = (next(r for r in rows if r["data"] == name and r["config"] == k) for k in ROWS)
         ok = (s["class_consistency"] or 0) >= (c["class_consistency"] or 0)

@@ -13,8 +13,8 @@ from ganflow.tasks.data import toy
 from ganflow.tasks.evaluate.metrics import CLASS_CONSISTENCY, FID
 from ganflow.tasks.report.figures import png_data_uri
 
-SCORE_KEYS = (toy.MODES, toy.HQ, FID, "kid_mean", "precision", "recall", "density", "coverage",
-              CLASS_CONSISTENCY)  # fmt: skip
+SCORE_KEYS = (toy.MODES, toy.HQ, FID, "kid_mean", "is_mean", "precision", "recall", "density",
+              "coverage", CLASS_CONSISTENCY)  # fmt: skip
 
 
 def fmt_score(s: dict[str, float] | None, key: str) -> str:

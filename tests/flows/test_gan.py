@@ -86,7 +86,7 @@ def test_cli_train_gan_json_and_bad_settings(capsys, tmp_path):
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     # toy data: the image scores are not computed
-    image_scores = {"fid", "kid_mean", "precision", "recall", "density", "coverage",
+    image_scores = {"fid", "kid_mean", "is_mean", "precision", "recall", "density", "coverage",
                     "class_consistency"}  # fmt: skip
     assert_documented("train-gan", out, absent=image_scores)
     assert out["config"]["loss"] == "hinge" and out["config"]["spectral_norm"] is True
