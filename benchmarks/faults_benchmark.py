@@ -626,6 +626,9 @@ def cases(f: dict[str, Path], w: Path) -> list[Case]:
     add(o, "gan-grid --grid a key twice", ["gan-grid", "--no-prefect", "--grid", "loss=hinge", "--grid", "loss=nan"], "loss")  # fmt: skip
     add(o, "truncation --thresholds empty", ["truncation", "--no-prefect", "--checkpoint", f["ckpt"], "--thresholds", ""], "thresholds")  # fmt: skip
     add(o, "truncation --thresholds -1", ["truncation", "--no-prefect", "--checkpoint", f["ckpt"], "--thresholds", "-1"], "threshold")  # fmt: skip
+    add(o, "explore a K+1 GAN's checkpoint (no latent space to walk)", ["explore", "--no-prefect", "--checkpoint", f["ckpt"], "--run-dir", w / "scratch" / "ex-ss"], "family gan", check=no_dir(w / "scratch" / "ex-ss"))  # fmt: skip
+    add(o, "explore --steps 1", ["explore", "--no-prefect", "--checkpoint", f["ckpt"], "--steps", "1"], "steps must be at least 2")  # fmt: skip
+    add(o, "explore --pairs 40 (a bank of 64 holds 32)", ["explore", "--no-prefect", "--checkpoint", f["ckpt"], "--pairs", "40"], "holds 32 pairs")  # fmt: skip
     add(o, "sweep --grid lr_d=nan", ["sweep", "semi-supervised", "--grid", "lr_d=nan", "--runner", "serial", "--run-dir", w / "scratch" / "sw-nan"], "lr_d")  # fmt: skip
     add(o, "sweep --seeds empty", ["sweep", "semi-supervised", "--seeds", ""], "seeds")
     add(o, "sweep --workers 0", ["sweep", "semi-supervised", "--grid", "epochs=1", "--workers", "0"], "workers")  # fmt: skip
