@@ -117,7 +117,7 @@ def _fill(
         bar.update(w.total - bar.n)
         if progress is not None:
             progress(w.total, total_wanted)
-        if not natural and drawn >= total_wanted and w.total < total_wanted:
+        if not natural and total_wanted <= drawn < budget and w.total < total_wanted:
             _check_reachable(w, src, opts, wanted, drawn, budget, bar)
     bar.close(done=w.total >= total_wanted)
     if w.total < total_wanted:
