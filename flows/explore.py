@@ -101,6 +101,7 @@ def run_explore(p: ExploreParams, steps: Any = None) -> dict[str, Any]:
     exprs = [e.strip() for e in (p.arithmetic or "").split(";") if e.strip()]
     bank = X.draw_bank(space, p.bank, k, p.seed)
     parsed = [X.parse_arithmetic(e, bank, names) for e in exprs]
+    reference = _reference(p, bank) if p.neighbours_in != "none" else None
     run_dir = claim_run_dir(p.run_dir, "explore", config=p.to_dict())
     out: dict[str, Any] = {"checkpoint": p.checkpoint, "run_dir": str(run_dir), "pictures": {}}
     pics = out["pictures"]
@@ -136,26 +137,36 @@ def run_explore(p: ExploreParams, steps: Any = None) -> dict[str, Any]:
         path = _picture(rows, run_dir / f"arithmetic_{n}.png")
         out["arithmetic"].append({"expression": expr, "picture": path,
                                   "groups": [t.indices for t in terms]})  # fmt: skip
-    if p.neighbours_in != "none":
-        out["neighbours"] = _neighbours(run, bank, p, run_dir, pics)
+    if reference is not None:
+        out["neighbours"] = _neighbours(run, bank, p, reference, run_dir, pics)
     summary = write_run_summary(run_dir, out, lambda s: markdown(s, embed=False))
     if steps is not None:
         steps(run_dir.name, summary)
     return summary
 
 
-def _neighbours(run: Any, bank: X.Bank, p: ExploreParams, run_dir: Path, pics: dict) -> dict:
-    """Each of the first samples beside its nearest training images, per space asked; the
-    distances (and, for scale, the nearest distance between training images) as numbers."""
+def _reference(p: ExploreParams, bank: X.Bank) -> tuple[Any, Any]:
+    """(the evaluation params of the run's data, the data as the run read it), checked
+    against the samples' shape before anything is written."""
     from ganflow.tasks.evaluate.protocol import EvalParams, load_reference
 
-    raw = load_reference(EvalParams(checkpoint=p.checkpoint, cas=False, inception="off"))
-    train = torch.from_numpy(raw.train_x)  # (N, C, H, W) uint8
-    if tuple(train.shape[1:]) != tuple(bank.images.shape[1:]):
+    ep = EvalParams(checkpoint=p.checkpoint, cas=False, inception="off")
+    raw = load_reference(ep)
+    if tuple(raw.train_x.shape[1:]) != tuple(bank.images.shape[1:]):
         raise ConfigError(
-            f"the run's data now reads as {tuple(train.shape[1:])} images, its samples are "
-            f"{tuple(bank.images.shape[1:])}: give the data as the run read it"
+            f"the run's data now reads as {tuple(raw.train_x.shape[1:])} images, its samples "
+            f"are {tuple(bank.images.shape[1:])}: give the data as the run read it"
         )
+    return ep, raw
+
+
+def _neighbours(
+    run: Any, bank: X.Bank, p: ExploreParams, reference: tuple, run_dir: Path, pics: dict
+) -> dict:
+    """Each of the first samples beside its nearest training images, per space asked, and
+    their distances and indices as numbers."""
+    ep, raw = reference
+    train = torch.from_numpy(raw.train_x)  # (N, C, H, W) uint8
     samples = to_uint8(bank.images[: p.neighbour_samples], -1.0)
     spaces = ["pixels", "features"] if p.neighbours_in == "both" else [p.neighbours_in]
     found: dict[str, Any] = {}
@@ -166,8 +177,7 @@ def _neighbours(run: Any, bank: X.Bank, p: ExploreParams, run_dir: Path, pics: d
             from ganflow.tasks.evaluate.extractors import reference_extractor
             from ganflow.tasks.evaluate.protocol import data_name
 
-            ext, _ = reference_extractor(raw, data_name(EvalParams(checkpoint=p.checkpoint)),
-                                         str(run.device))  # fmt: skip
+            ext, _ = reference_extractor(raw, data_name(ep), str(run.device))
             q, b = torch.from_numpy(ext.features(samples)), torch.from_numpy(ext.features(train))
         dist, idx = X.nearest(q, b, p.neighbours)
         rows = [(f"{i}", torch.cat([samples[i : i + 1], train[idx[i]]]).float() / 255 * 2 - 1)

@@ -15,6 +15,8 @@ G1 through G0: the stack trained end to end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,7 +24,8 @@ from torch import nn
 from ganflow.models.engine import Batch, Phase, Training, adam
 from ganflow.models.sgan.config import SGANConfig
 
-RealBatch = "Callable[[int], tuple[torch.Tensor, torch.Tensor]]"
+# step -> (real images (N, C, S, S) in [-1, 1], their labels (N,))
+RealBatch = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 
 
 def schedule(cfg: SGANConfig, total_steps: int) -> tuple[int, int]:
@@ -95,7 +98,7 @@ class SGANBatches:
     """Batch t: the real labelled batch and the noise of both levels, U(0, 1), seeded by
     (seed, t) so that a resumed run draws what an unbroken one draws."""
 
-    def __init__(self, cfg: SGANConfig, real, seed: int, device: torch.device) -> None:
+    def __init__(self, cfg: SGANConfig, real: RealBatch, seed: int, device: torch.device) -> None:
         self.cfg, self.real, self.seed, self.device = cfg, real, seed, device
 
     def __call__(self, step: int) -> Batch:
@@ -108,7 +111,7 @@ class SGANBatches:
 
 
 def build_training(
-    models: dict[str, nn.Module], cfg: SGANConfig, real, total_steps: int, seed: int
+    models: dict[str, nn.Module], cfg: SGANConfig, real: RealBatch, total_steps: int, seed: int
 ) -> Training:
     """Phases e (until the encoder's steps end), then d and g every step."""
     cfg.validate()

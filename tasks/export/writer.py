@@ -144,8 +144,8 @@ def _check_reachable(
 ) -> None:
     """Stop early when, at the rate each short class has come so far, its quota would take
     more draws than the budget holds: an unconditional generator that rarely makes a class
-    would otherwise draw for the whole budget and fail at its end. Only one class that has
-    hardly come is judged (its count plus one half, so a class not yet seen is judged too)."""
+    would otherwise draw for the whole budget and fail at its end. A class's rate counts half
+    an image more than it has, so that a class not yet seen is judged too."""
     short = []
     for c in wanted:
         missing = opts.per_class - w.counts[c]
