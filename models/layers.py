@@ -128,23 +128,25 @@ class MinibatchDiscrimination(nn.Module):
 
 
 class MinibatchStd(nn.Module):
-    """Minibatch standard deviation (Karras et al. 2018, section 3): (N, C, H, W) ->
-    (N, C + 1, H, W). The batch is split into groups of `group` samples (the whole batch
-    when it does not divide); within each group the standard deviation of every feature at
-    every position, averaged to one number, becomes an extra constant map of each member.
-    A collapsed generator's batch then shows D a near-zero map that real batches never do."""
+    """Minibatch standard deviation (Karras et al. 2018, section 3): (N, C, ...) ->
+    (N, C + 1, ...), for feature maps (N, C, H, W) or feature vectors (N, C). The batch is
+    split into groups of `group` samples (the largest size up to `group` that divides N;
+    sample i belongs to group i % (N / g)); within each group the standard deviation of
+    every feature at every position, averaged to one number, becomes one more constant
+    channel of each member. A collapsed generator's batch then shows D a near-zero channel
+    that real batches never do."""
 
     def __init__(self, group: int = 4) -> None:
         super().__init__()
         self.group = group
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = x.shape
-        g = self.group if n % self.group == 0 else n
-        y = x.reshape(g, n // g, *x.shape[1:]).float()  # member k of every group along dim 0
-        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (N / g,)
-        maps = std.to(x.dtype).repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w)
-        return torch.cat([x, maps], dim=1)
+        n, rest = x.shape[0], x.shape[2:]
+        g = next(d for d in range(min(self.group, n), 0, -1) if n % d == 0)
+        y = x.reshape(g, n // g, *x.shape[1:]).float()
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().flatten(1).mean(1)  # (N / g,)
+        s = std.to(x.dtype).repeat(g).view(n, 1, *(1 for _ in rest)).expand(n, 1, *rest)
+        return torch.cat([x, s], dim=1)
 
 
 class VirtualBatchNorm(nn.Module):
@@ -303,21 +305,3 @@ class PixelNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-8)
-
-
-class MinibatchStdDev(nn.Module):
-    """Minibatch standard deviation (section 3): the standard deviation of every feature over
-    groups of `group` samples, averaged to one number per group, appended as one more
-    constant feature map. (N, C, H, W) -> (N, C + 1, H, W)."""
-
-    def __init__(self, group: int = 4) -> None:
-        super().__init__()
-        self.group = group
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        g = next(d for d in range(min(self.group, n), 0, -1) if n % d == 0)  # divides n
-        y = x.view(g, n // g, c, h, w)  # sample i belongs to group i % (n / g)
-        std = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n / g,)
-        s = std.repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w)
-        return torch.cat([x, s], 1)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ganflow.models.images import down, up
-from ganflow.models.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
+from ganflow.models.layers import EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm
 from ganflow.models.progan.config import ProGANConfig
 
 
@@ -99,7 +99,7 @@ class ProDiscriminator(nn.Module):
             for _ in self.sides[1:]
         )
         self.last = nn.Sequential(
-            MinibatchStdDev(cfg.group),
+            MinibatchStd(cfg.group),
             EqualizedConv2d(w + 1, w, 3),
             _act(),
             nn.Flatten(),

@@ -4,8 +4,10 @@ E0: x (N, C, S, S) -> h1 (N, F): stride-2 conv stages, a ReLU feature layer (the
     MNIST encoder: conv-pool x 2, fc3 256); E1: h1 -> class logits (N, K) (fc4)
 G1: [z1, onehot(y)] -> h1: MLP (BN, ReLU), a ReLU output as E0's features are
 G0: [h1, embed(z0)] -> x: DCGAN's generator on the joined vector
-D1: h1 -> (logit, Q1's z1 guess): MLP, LeakyReLU; D0: x -> (logit, Q0's z0 guess):
-    DCGAN's discriminator, Q a sigmoid head on its features (z_i ~ U(0, 1))
+D1: (h1, y) -> (logit, Q1's z1 guess): MLP, LeakyReLU, the class projected onto its
+    features (class_d1), the batch's spread as one more feature (minibatch_discrimination);
+D0: x -> (logit, Q0's z0 guess): DCGAN's discriminator (minibatch features in its head with
+    minibatch_discrimination), Q a sigmoid head on its features (z_i ~ U(0, 1))
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 from ganflow.models import stages
 from ganflow.models.gan.config import GANConfig
 from ganflow.models.gan.nets import DCGANDiscriminator, DCGANGenerator, dcgan_plan
+from ganflow.models.layers import MinibatchStd
 from ganflow.models.sgan.config import SGANConfig
 
 
@@ -81,18 +84,25 @@ class BottomGenerator(nn.Module):
 
 
 class FeatureDiscriminator(nn.Module):
-    """D1: h1 (N, F) -> (logit (N,), z1 guess (N, z1_dim) in (0, 1))."""
+    """D1: h1 (N, F), y (N,) -> (logit (N,), z1 guess (N, z1_dim) in (0, 1)); y is read only
+    with class_d1."""
 
-    def __init__(self, cfg: SGANConfig) -> None:
+    def __init__(self, cfg: SGANConfig, num_classes: int) -> None:
         super().__init__()
         h = cfg.d1_hidden
         self.body = nn.Sequential(nn.Linear(cfg.feature_dim, h), nn.LeakyReLU(0.2),
                                   nn.Linear(h, h), nn.LeakyReLU(0.2))  # fmt: skip
-        self.adv, self.q = nn.Linear(h, 1), nn.Linear(h, cfg.z1_dim)
+        self.std = MinibatchStd() if cfg.minibatch_discrimination else None
+        self.adv = nn.Linear(h + (self.std is not None), 1)
+        self.q = nn.Linear(h, cfg.z1_dim)
+        self.embed = nn.Embedding(num_classes, h) if cfg.class_d1 else None
 
-    def forward(self, h1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, h1: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.body(h1)
-        return self.adv(f).squeeze(1), torch.sigmoid(self.q(f))
+        logit = self.adv(self.std(f) if self.std is not None else f).squeeze(1)
+        if self.embed is not None:
+            logit = logit + (self.embed(y) * f).sum(1)
+        return logit, torch.sigmoid(self.q(f))
 
 
 class ImageDiscriminator(nn.Module):
@@ -100,7 +110,9 @@ class ImageDiscriminator(nn.Module):
 
     def __init__(self, cfg: SGANConfig, channels: int, side: int) -> None:
         super().__init__()
-        g = dataclasses.replace(GANConfig(), width=cfg.width)
+        g = dataclasses.replace(
+            GANConfig(), width=cfg.width, minibatch_discrimination=cfg.minibatch_discrimination
+        )
         self.d = DCGANDiscriminator(g, channels, side, batchnorm=True)
         p = dcgan_plan(side, cfg.width)
         self.q = nn.Linear(p.widths[-1] * p.first * p.first, cfg.z0_dim)
@@ -128,6 +140,6 @@ def build_models(
             "E": Encoder(cfg, c, side, num_classes),
             "G1": TopGenerator(cfg, num_classes),
             "G0": BottomGenerator(cfg, c, side),
-            "D1": FeatureDiscriminator(cfg),
+            "D1": FeatureDiscriminator(cfg, num_classes),
             "D0": ImageDiscriminator(cfg, c, side),
         }

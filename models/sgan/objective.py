@@ -2,7 +2,8 @@
 
     e  (steps < encoder_steps): E learns the classes of the labelled real images, then stays
        frozen: its h1 = E0(x) and its class head E1 are what the generators invert.
-    d  D_i: 1/2 BCE(D_i(h_i), 1) + 1/2 BCE(D_i(G_i(.)), 0), and its Q head learns z_i:
+    d  D_i: 1/2 BCE(D_i(h_i), 1) + 1/2 BCE(D_i(G_i(.)), 0) (D1 also reads the class with
+       class_d1: real h1 with its image's label, G1's with the y it was given); its Q head:
        ent_weight * ||Q_i(G_i(.)) - z_i||^2 (the entropy loss's variational bound, eq. 5).
     g  L_G_i = adv_weight * BCE(D_i(G_i(.)), 1) + cond_weight * L_cond_i + ent_weight * L_ent_i
        with L_cond_1 = CE(E1(G1(y, z1)), y) (the labels back from the generated features) and
@@ -67,8 +68,9 @@ class SGANObjective:
         for level, real, fake, z in (("1", t["h1_real"], t["h1_fake"], batch["z1"]),
                                      ("0", batch["real"], t["x_fake"], batch["z0"])):  # fmt: skip
             D = self.m[f"D{level}"]
-            real_logit, _ = D(real)
-            fake_logit, z_guess = D(fake)
+            kw = {"y": batch["y"]} if level == "1" else {}
+            real_logit, _ = D(real, **kw)
+            fake_logit, z_guess = D(fake, **kw)
             adv = 0.5 * _bce(real_logit, 1.0) + 0.5 * _bce(fake_logit, 0.0)
             ent = (z_guess - z).pow(2).mean()
             terms[f"adv{level}"], terms[f"q{level}"] = adv, ent
@@ -78,7 +80,7 @@ class SGANObjective:
     def g(self, batch: Batch, step: int):
         cfg, E = self.cfg, self.m["E"]
         t = self.forward(batch, step)
-        logit1, z1_guess = self.m["D1"](t["h1_fake"])
+        logit1, z1_guess = self.m["D1"](t["h1_fake"], y=batch["y"])
         logit0, z0_guess = self.m["D0"](t["x_fake"])
         terms = {
             "adv1": _bce(logit1, 1.0),

@@ -8,7 +8,7 @@ import torch
 
 from ganflow.models.engine import run_phases
 from ganflow.models.images import down, up
-from ganflow.models.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
+from ganflow.models.layers import EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm
 from ganflow.models.progan.config import ProGANConfig
 from ganflow.models.progan.nets import build_models, resolutions
 from ganflow.models.progan.objective import build_training, real_at, schedule
@@ -65,13 +65,18 @@ def test_schedule_and_the_faded_real_batch():
 
 def test_minibatch_stddev_by_hand():
     x = torch.tensor([1.0, 3.0, 2.0, 2.0]).view(4, 1, 1, 1)
-    out = MinibatchStdDev(group=2)(x)
+    out = MinibatchStd(group=2)(x)
     # groups are samples (0, 2) and (1, 3): stds |1 - 2| / 2 = 0.5 and |3 - 2| / 2 = 0.5
     assert out.shape == (4, 2, 1, 1)
     assert torch.allclose(out[:, 1, 0, 0], torch.full((4,), 0.5), atol=1e-4)
     y = torch.tensor([0.0, 0.0, 4.0, 0.0]).view(4, 1, 1, 1)
-    s = MinibatchStdDev(group=2)(y)[:, 1, 0, 0]
+    s = MinibatchStd(group=2)(y)[:, 1, 0, 0]
     assert torch.allclose(s, torch.tensor([2.0, 0.0, 2.0, 0.0]), atol=1e-3)
+    # feature vectors (N, C): one more feature; 3 samples, group 2 -> the largest divisor, 1
+    v = MinibatchStd(group=2)(torch.tensor([[1.0, 5.0], [3.0, 5.0], [2.0, 9.0]]))
+    assert v.shape == (3, 3) and torch.allclose(v[:, 2], torch.full((3,), 1e-4), atol=1e-4)
+    w = MinibatchStd(group=4)(torch.tensor([[1.0, 5.0], [3.0, 9.0]]))  # one group of 2
+    assert torch.allclose(w[:, 2], torch.full((2,), 1.5), atol=1e-4)  # (1 + 2) / 2
 
 
 def test_equalized_layers_and_pixel_norm_by_hand():

@@ -37,7 +37,7 @@ def test_shapes(shape):
     assert x_fake.shape == (6, *shape) and x_fake.abs().max() <= 1
     logit, q = m["D0"](x_fake)
     assert logit.shape == (6,) and q.shape == (6, 3) and ((q > 0) & (q < 1)).all()
-    logit, q = m["D1"](h1)
+    logit, q = m["D1"](h1, y)
     assert logit.shape == (6,) and q.shape == (6, 4)
 
 
@@ -78,7 +78,7 @@ def test_g_terms_are_the_papers_formulas():
         h1_fake = m["G1"](batch["y"], batch["z1"])
         x_fake = m["G0"](h1_real, batch["z0"])  # independent: G0 reads the encoder's h1
         logit0, q0 = m["D0"](x_fake)
-        logit1, q1 = m["D1"](h1_fake)
+        logit1, q1 = m["D1"](h1_fake, batch["y"])
     want = {
         "cond1": F.cross_entropy(m["E"].fc4(h1_fake), batch["y"]),
         "cond0": (m["E"].features(x_fake) - h1_real).pow(2).mean(),
@@ -103,6 +103,28 @@ def test_joint_training_reaches_g1_through_g0():
         terms["cond0"].backward()  # the image level's term alone
         grad = sum(p.grad.abs().sum() for p in m["G1"].parameters() if p.grad is not None)
         assert (float(grad) > 0) == reaches
+
+
+def _batch_dependence(D, x, *c):
+    """Does sample 0's logit change when only the other samples of its batch change?"""
+    with torch.no_grad():
+        a = D(x, *c)[0][0]
+        other = x.clone()
+        other[1:] = torch.rand_like(other[1:])
+        return not torch.allclose(a, D(other, *c)[0][0])
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_discriminators_see_the_batch_and_d1_the_class_only_when_asked(on):
+    m = build_models(SGANConfig(**TINY, minibatch_discrimination=on, class_d1=on), (1, 8, 8), 0, 3)
+    for net in m.values():
+        net.eval()  # batch norm from running statistics: a sample sees the batch only by design
+    h1, y = torch.rand(6, 16), torch.tensor([0, 1, 2, 0, 1, 2])
+    assert _batch_dependence(m["D1"], h1, y) == on
+    assert _batch_dependence(m["D0"], torch.rand(6, 1, 8, 8) * 2 - 1) == on
+    with torch.no_grad():  # the same features read as another class
+        other_class = m["D1"](h1, (y + 1) % 3)[0]
+        assert (not torch.allclose(m["D1"](h1, y)[0], other_class)) == on
 
 
 @pytest.mark.parametrize("bad", [{"joint_share": 1.5}, {"lr_g": 0.0}, {"z1_dim": 0}])
