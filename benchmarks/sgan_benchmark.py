@@ -6,8 +6,8 @@ training images, not SGAN's own encoder) reads as y.
 
     .venv/bin/python benchmarks/sgan_benchmark.py --shared ../shared/data --seeds 0,1
 
-Rows: SGAN with ganflow's discriminators (minibatch features, the class in D1), SGAN with the
-paper's, the conditional DCGAN (`--rows 1,3` leaves the paper's out).
+Rows: SGAN with ganflow's additions (minibatch features, the class in D1, a class loss on the
+image), SGAN as the paper has it, the conditional DCGAN (`--rows 1,3` leaves the paper's out).
 
 Both rows of a data set train for the same number of steps (batches of --batch images: one G
 and one D update each; SGAN spends its first --encoder-steps of them training its encoder
@@ -31,7 +31,7 @@ ROWS = {
     "SGAN (2 levels)": ("sgan", {}),
     "SGAN, the paper's discriminators": (
         "sgan",
-        {"minibatch_discrimination": False, "class_d1": False},
+        {"minibatch_discrimination": False, "class_d1": False, "class_weight": 0.0},
     ),
     "conditional DCGAN (projection)": ("gan", {"arch": "dcgan", "condition": "projection"}),
 }

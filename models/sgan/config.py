@@ -31,6 +31,9 @@ class SGANConfig(Config):
     #     (Miyato and Koyama 2018), so each class's features must match that class's
     minibatch_discrimination: bool = True
     class_d1: bool = True
+    # weight of a class loss on the image, CE(E(G0(.)), y): E reads the class back from G0's
+    # image, as cond1 reads it from G1's features (ganflow's; 0: the paper's losses only)
+    class_weight: float = 1.0
     # lambda of each loss term of L_G_i = adv + cond + ent (paper section 3.4: 1, 1, 10);
     # D_i's Q head learns z_i with the same entropy weight
     adv_weight: float = 1.0
@@ -53,7 +56,10 @@ class SGANConfig(Config):
     def validate(self) -> None:
         self.require("at least 1", "feature_dim", "z1_dim", "z0_dim", "width", "g1_hidden",
                      "d1_hidden", "batch_size")  # fmt: skip
-        self.require("not negative", "adv_weight", "cond_weight", "ent_weight", "encoder_steps")
+        self.require(
+            "not negative", "adv_weight", "cond_weight", "ent_weight", "class_weight",
+            "encoder_steps",
+        )  # fmt: skip
         self.require("positive", "lr_g", "lr_d", "lr_e")
         self.require("in [0, 1]", "joint_share")
         if not 0.0 <= self.beta1 < 1.0:

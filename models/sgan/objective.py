@@ -7,7 +7,8 @@
        ent_weight * ||Q_i(G_i(.)) - z_i||^2 (the entropy loss's variational bound, eq. 5).
     g  L_G_i = adv_weight * BCE(D_i(G_i(.)), 1) + cond_weight * L_cond_i + ent_weight * L_ent_i
        with L_cond_1 = CE(E1(G1(y, z1)), y) (the labels back from the generated features) and
-       L_cond_0 = ||E0(G0(h1, z0)) - h1||^2 (eq. 3), summed over both levels.
+       L_cond_0 = ||E0(G0(h1, z0)) - h1||^2 (eq. 3), summed over both levels; and ganflow's
+       class loss on the image, class_weight * CE(E(G0(.)), y) (0: the paper's terms only).
 
 Independent training (section 3.3) feeds G0 the encoder's real h1 = E0(x); joint training
 (the last joint_share of the GAN steps) feeds it G1's output, so that both levels' losses reach
@@ -82,16 +83,20 @@ class SGANObjective:
         t = self.forward(batch, step)
         logit1, z1_guess = self.m["D1"](t["h1_fake"], y=batch["y"])
         logit0, z0_guess = self.m["D0"](t["x_fake"])
+        f0 = E.features(t["x_fake"])  # E0 of G0's image: cond0 and, through E1, class0
         terms = {
             "adv1": _bce(logit1, 1.0),
             "cond1": F.cross_entropy(E.fc4(t["h1_fake"]), batch["y"]),
             "ent1": (z1_guess - batch["z1"]).pow(2).mean(),
             "adv0": _bce(logit0, 1.0),
-            "cond0": (E.features(t["x_fake"]) - t["h1_in"]).pow(2).mean(),
+            "cond0": (f0 - t["h1_in"]).pow(2).mean(),
             "ent0": (z0_guess - batch["z0"]).pow(2).mean(),
         }
         w = {"adv": cfg.adv_weight, "cond": cfg.cond_weight, "ent": cfg.ent_weight}
         loss = sum(w[k[:-1]] * v for k, v in terms.items())
+        if cfg.class_weight:
+            terms["class0"] = F.cross_entropy(E.fc4(f0), batch["y"])
+            loss = loss + cfg.class_weight * terms["class0"]
         terms["joint"] = torch.tensor(float(step >= self.joint_from))
         return loss, terms
 

@@ -66,7 +66,7 @@ def test_each_phase_trains_only_its_own_networks():
         assert changed == owned[phase.name], phase.name
 
 
-def test_g_terms_are_the_papers_formulas():
+def test_g_terms_against_their_formulas():
     cfg, m, tr = _setup(encoder_steps=2, joint_share=0.0)  # independent throughout
     obj = tr.phases[2].loss.__self__
     batch = tr.next_batch(5)
@@ -86,10 +86,11 @@ def test_g_terms_are_the_papers_formulas():
         "ent1": (q1 - batch["z1"]).pow(2).mean(),
         "adv0": F.softplus(-logit0).mean(),  # BCE(D(G), 1)
         "adv1": F.softplus(-logit1).mean(),
+        "class0": F.cross_entropy(m["E"](x_fake), batch["y"]),
     }
     for k, v in want.items():
         assert terms[k].item() == pytest.approx(v.item(), rel=1e-5), k
-    total = sum(want[k] for k in ("adv0", "adv1", "cond0", "cond1")) + 10 * (
+    total = sum(want[k] for k in ("adv0", "adv1", "cond0", "cond1", "class0")) + 10 * (
         want["ent0"] + want["ent1"]
     )
     assert loss.item() == pytest.approx(total.item(), rel=1e-5)
@@ -127,7 +128,17 @@ def test_discriminators_see_the_batch_and_d1_the_class_only_when_asked(on):
         assert (not torch.allclose(m["D1"](h1, y)[0], other_class)) == on
 
 
-@pytest.mark.parametrize("bad", [{"joint_share": 1.5}, {"lr_g": 0.0}, {"z1_dim": 0}])
+def test_class_weight_zero_leaves_the_papers_terms():
+    _, _, tr = _setup(encoder_steps=2, class_weight=0.0)
+    _, terms = tr.phases[2].loss(tr.next_batch(5), 5)
+    assert "class0" not in terms and {"adv0", "cond0", "ent0", "adv1", "cond1", "ent1"} <= set(
+        terms
+    )
+
+
+@pytest.mark.parametrize(
+    "bad", [{"joint_share": 1.5}, {"lr_g": 0.0}, {"z1_dim": 0}, {"class_weight": -1.0}]
+)
 def test_config_errors(bad):
     with pytest.raises(ConfigError):
         SGANConfig(**bad).validate()
