@@ -62,7 +62,7 @@ def main() -> int:
     ap.add_argument("--steps", default="1500,1000", help="steps per row, one per data set")
     ap.add_argument("--width", type=int, default=32, help="G's and D's base channels")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--encoder-steps", type=int, default=150)
+    ap.add_argument("--encoder-steps", type=int, default=400)
     ap.add_argument("--seeds", default="0", help="comma-separated; each row runs every seed")
     ap.add_argument(
         "--rows",
