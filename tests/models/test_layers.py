@@ -45,9 +45,11 @@ def test_minibatch_std_is_the_spread_within_each_group_hand_computed():
     # group 0 holds 0, 2, 0, 2 (std 1); group 1 holds four 5s (std ~0, a collapsed batch)
     torch.testing.assert_close(spread[0::2], torch.ones(4), atol=1e-4, rtol=0)
     assert spread[1::2].abs().max() < 1e-3
-    # a batch that does not divide into groups is one group
+    # a batch that does not divide by the group size takes the largest size that does: 6
+    # samples in groups of 3, samples i and i + 2 and i + 4 together, two spreads
     odd = MinibatchStd(group=4)(torch.randn(6, 3, 2, 2))
-    assert odd.shape == (6, 4, 2, 2) and torch.unique(odd[:, 3]).numel() == 1
+    assert odd.shape == (6, 4, 2, 2) and torch.unique(odd[:, 3]).numel() == 2
+    assert torch.equal(odd[0::2, 3], odd[0:1, 3].expand(3, 2, 2))
 
 
 def test_virtual_batch_norm_hand_computed():
