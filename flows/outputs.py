@@ -126,11 +126,12 @@ def gan_json(summary: dict[str, Any]) -> dict[str, Any]:
 def gan_table(summary: dict[str, Any]) -> str:
     if "rows" in summary:
         return f"{summary['data']}, seeds {summary['seeds']}\n{summary['table']}\nrun: {summary['run_dir']}"
-    lines = [
-        f"{summary['data']}: {summary['config']['loss']} loss, seeds {summary['seeds']}, {summary['steps']} steps"
-    ]
+    loss = summary["config"].get("loss")  # the families beside the GAN have their own
+    what = f"{loss} loss" if loss else summary.get("family", "gan")
+    lines = [f"{summary['data']}: {what}, seeds {summary['seeds']}, {summary['steps']} steps"]
     lines += [f"{k:<10} {fmt_score(v, k)}" for k, v in summary["scores"].items()]
-    lines.append(f"report: {summary['report']}")
+    if summary.get("report"):
+        lines.append(f"report: {summary['report']}")
     return "\n".join(lines)
 
 

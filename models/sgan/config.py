@@ -21,7 +21,7 @@ class SGANConfig(Config):
     # hidden units of G1's and D1's MLPs (paper: 512 and 256)
     g1_hidden: int = 512
     d1_hidden: int = 256
-    # ganflow's additions to the paper's discriminators (False, False: the paper's). At a CPU
+    # ganflow's additions (False, False and class_weight 0: the paper's recipe). At a CPU
     # budget the entropy loss alone leaves G1 about one feature vector per class and G0 one
     # image per vector, which a per-sample discriminator cannot see (MNIST, 1,500 steps: FID
     # 233, recall 0):

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganflow.models.config import ConfigError
 from ganflow.models.engine import Batch, Phase, Training, adam
 from ganflow.models.sgan.config import SGANConfig
 
@@ -122,6 +123,11 @@ def build_training(
 ) -> Training:
     """Phases e (until the encoder's steps end), then d and g every step."""
     cfg.validate()
+    if total_steps <= cfg.encoder_steps:
+        raise ConfigError(
+            f"sgan: {total_steps} steps leave none for the GANs after the encoder's "
+            f"{cfg.encoder_steps}: raise --steps (or --epochs) or lower --set encoder_steps"
+        )
     start, joint = schedule(cfg, total_steps)
     obj = SGANObjective(models, cfg, joint)
     betas = (cfg.beta1, 0.999)

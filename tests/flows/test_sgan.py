@@ -32,6 +32,14 @@ def test_sgan_trains_samples_by_class_and_reports_class_consistency(capsys, tmp_
     assert cc == (read == stored["y"]).double().mean().item()
 
 
+def test_the_table_names_the_family(capsys, tmp_path):
+    fast = [a for a in FAST if a != "--json"]
+    assert main(["train-gan", "--family", "sgan", "--data", "digits", *fast, "--quiet",
+                 "--run-dir", str(tmp_path / "s")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.startswith("digits: sgan, seeds [0], 40 steps") and "class_consistency" in out
+
+
 def test_refusals_are_one_line(capsys, tmp_path):
     from PIL import Image
 
@@ -54,3 +62,12 @@ def test_refusals_are_one_line(capsys, tmp_path):
             and says in err
             and err.startswith("ganflow: error:")
         ), err
+
+
+def test_steps_that_leave_no_gan_steps_are_refused(capsys, tmp_path):
+    run = tmp_path / "r"
+    code = main(["train-gan", "--family", "sgan", "--data", "digits", "--steps", "20",
+                 "--set", "encoder_steps=20", "--no-prefect", "--run-dir", str(run)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("ganflow: error: sgan: 20 steps leave none")
