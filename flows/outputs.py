@@ -129,7 +129,8 @@ def gan_table(summary: dict[str, Any]) -> str:
     loss = summary["config"].get("loss")  # the families beside the GAN have their own
     what = f"{loss} loss" if loss else summary.get("family", "gan")
     lines = [f"{summary['data']}: {what}, seeds {summary['seeds']}, {summary['steps']} steps"]
-    lines += [f"{k:<10} {fmt_score(v, k)}" for k, v in summary["scores"].items()]
+    width = max((len(k) for k in summary["scores"]), default=0)
+    lines += [f"{k:<{width}} {fmt_score(v, k)}" for k, v in summary["scores"].items()]
     if summary.get("report"):
         lines.append(f"report: {summary['report']}")
     return "\n".join(lines)
