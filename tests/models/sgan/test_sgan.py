@@ -147,3 +147,16 @@ def test_config_errors(bad):
 def test_unlabelled_data_is_refused():
     with pytest.raises(ValueError, match="needs labelled data"):
         build_models(SGANConfig(**TINY), (1, 8, 8), 0, num_classes=1)
+
+
+def test_a_run_saved_before_the_discriminator_settings_loads_as_it_trained():
+    from ganflow.models.sgan.sampling import modules_for
+
+    record = {"shape": [1, 8, 8], "seed": 0, "num_classes": 3, "model": dict(TINY)}
+    cfg = SGANConfig(**TINY)
+    old = modules_for(cfg, record)
+    assert not cfg.class_d1 and not cfg.minibatch_discrimination and cfg.class_weight == 0.0
+    assert old["D1"].embed is None and old["D1"].std is None and old["D0"].d.head.mbd is None
+    record["model"] = {**TINY, "minibatch_discrimination": True, "class_d1": True}
+    new = modules_for(SGANConfig(**TINY), record)
+    assert new["D1"].embed is not None and new["D0"].d.head.mbd is not None
