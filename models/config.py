@@ -14,7 +14,7 @@ import json
 import math
 import types
 import typing
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 C = TypeVar("C", bound="Config")
 
@@ -81,6 +81,9 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
 class Config:
     """Base of every config dataclass (subclasses are dataclasses too)."""
 
+    # fields added after runs of the family were saved -> the value those runs trained with
+    ADDED: ClassVar[dict[str, Any]] = {}
+
     @classmethod
     def field_types(cls) -> dict[str, Any]:
         hints = typing.get_type_hints(cls)
@@ -88,6 +91,15 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_record(cls: type[C], d: dict[str, Any]) -> C:
+        """The config a saved run trained with: from_dict, where each field of ADDED that the
+        record lacks (the run was saved before the field existed) takes the value such runs
+        trained with, not today's default."""
+        if isinstance(d, dict):
+            d = {**{k: v for k, v in cls.ADDED.items() if k not in d}, **d}
+        return cls.from_dict(d)
 
     @classmethod
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:

@@ -5,12 +5,20 @@ Weights and rates as the authors' MNIST code (train_independent.py, train_joint.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from ganflow.models.config import Config, ConfigError
 
 
 @dataclass
 class SGANConfig(Config):
+    # runs saved before ganflow's additions below trained with the paper's recipe
+    ADDED: ClassVar[dict[str, Any]] = {
+        "minibatch_discrimination": False,
+        "class_d1": False,
+        "class_weight": 0.0,
+    }
+
     # width of h1, the encoder's feature layer between the image and the class (paper: 256)
     feature_dim: int = 256
     # dimensions of the noise of each level, z_i ~ U(0, 1) (paper: 50 and 50)

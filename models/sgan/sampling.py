@@ -12,17 +12,8 @@ from ganflow.models.images import to_uint8
 from ganflow.models.sgan.config import SGANConfig
 from ganflow.models.sgan.nets import build_models
 
-# settings added after the first SGAN runs were saved, and the values those runs trained with
-LATER = {"minibatch_discrimination": False, "class_d1": False, "class_weight": 0.0}
-
 
 def modules_for(cfg: SGANConfig, record: dict[str, Any]) -> dict[str, nn.Module]:
-    """The run's networks. A run saved before a setting existed gets the value it trained
-    with, set on `cfg` itself (the config load_run made from the record and keeps as the
-    run's), so that run.config says what the networks are."""
-    for k, v in LATER.items():
-        if k not in record.get("model", {}):
-            setattr(cfg, k, v)
     return build_models(cfg, tuple(record["shape"]), record["seed"], record["num_classes"])
 
 

@@ -126,7 +126,7 @@ def load_run(
     record = ckpt["config"]
     fam = FAMILIES[record["family"]]
     try:
-        cfg = fam.config.from_dict(record["model"])
+        cfg = fam.config.from_record(record["model"])
         modules = fam.build(cfg, record)
         fam.load(modules, ckpt["state"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:

@@ -153,10 +153,13 @@ def test_a_run_saved_before_the_discriminator_settings_loads_as_it_trained():
     from ganflow.models.sgan.sampling import modules_for
 
     record = {"shape": [1, 8, 8], "seed": 0, "num_classes": 3, "model": dict(TINY)}
-    cfg = SGANConfig(**TINY)
-    old = modules_for(cfg, record)
+    cfg = SGANConfig.from_record(record["model"])
     assert not cfg.class_d1 and not cfg.minibatch_discrimination and cfg.class_weight == 0.0
+    old = modules_for(cfg, record)
     assert old["D1"].embed is None and old["D1"].std is None and old["D0"].d.head.mbd is None
     record["model"] = {**TINY, "minibatch_discrimination": True, "class_d1": True}
-    new = modules_for(SGANConfig(**TINY), record)
+    new = modules_for(SGANConfig.from_record(record["model"]), record)
     assert new["D1"].embed is not None and new["D0"].d.head.mbd is not None
+    # a run's own settings win over ADDED, and from_dict (new runs) keeps today's defaults
+    assert SGANConfig.from_record({**TINY, "class_weight": 2.0}).class_weight == 2.0
+    assert SGANConfig.from_dict(dict(TINY)).class_d1
