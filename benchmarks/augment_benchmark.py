@@ -24,6 +24,7 @@ from pathlib import Path
 from ganflow.flows.augment import GENERATORS, AugmentParams, run_augment
 from ganflow.flows.params import int_list as _seeds
 from ganflow.flows.params import setting as _setting
+from ganflow.tasks.export.layout import SELECTIONS
 
 ROWS = {
     "real_only_accuracy": "real only",
@@ -58,6 +59,8 @@ def main() -> None:
     )
     ap.add_argument("--min-confidence", type=float, default=0.0)
     ap.add_argument("--pool-confidence", type=float, default=0.9)
+    ap.add_argument("--select", default="drawn", choices=SELECTIONS)
+    ap.add_argument("--oversample", type=int, default=4)
     ap.add_argument("--real-fraction", type=float, default=0.2)
     ap.add_argument("--classifier", default="auto")
     ap.add_argument("--hard-labels", action="store_true")
@@ -83,6 +86,8 @@ def main() -> None:
                 per_class=a.per_class,
                 min_confidence=a.min_confidence,
                 pool_confidence=a.pool_confidence,
+                select=a.select,
+                oversample=a.oversample,
                 real_fraction=a.real_fraction,
                 classifier=a.classifier,
                 hard_labels=a.hard_labels,

@@ -51,7 +51,13 @@ from ganflow.tasks.data.sources import SOURCES, check_source
 from ganflow.tasks.data.streams import GANData
 from ganflow.tasks.evaluate.cas import CAS_ACCURACY, REAL_ACCURACY, accuracy_of_trained
 from ganflow.tasks.evaluate.metrics import mean_std
-from ganflow.tasks.export.layout import BALANCES, ExportError, ExportOptions, check_name
+from ganflow.tasks.export.layout import (
+    BALANCES,
+    SELECTIONS,
+    ExportError,
+    ExportOptions,
+    check_name,
+)
 from ganflow.tasks.export.reader import load_dataset
 from ganflow.tasks.export.scoring import export_scorer
 from ganflow.tasks.export.teacher import Teacher
@@ -115,6 +121,13 @@ class AugmentParams(SeedWorkers, DataReading):
         "export the samples the teacher labels at least this confidently (0: all; "
         "their probabilities carry the doubt)",
     )
+    select: str = param(
+        "drawn",
+        "which images to export: drawn (as they come) | confident (the most confident of "
+        "--oversample times as many) | coverage (a farthest-point cover of each class)",
+        choices=SELECTIONS,
+    )
+    oversample: int = param(4, "confident / coverage: choose among this many times the images")
     pool_confidence: float = param(
         0.9, "cgan: train on the unlabelled images the teacher labels at least this confidently"
     )
@@ -166,6 +179,8 @@ class AugmentParams(SeedWorkers, DataReading):
             raise ConfigError(f"generator must be one of {GENERATORS}, got {self.generator!r}")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
+        if self.select not in SELECTIONS:
+            raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
         if not 0.0 <= self.real_fraction < 1.0:
             raise ConfigError(f"real_fraction must be in [0, 1), got {self.real_fraction}")
         for name in ("min_confidence", "pool_confidence"):
@@ -176,7 +191,13 @@ class AugmentParams(SeedWorkers, DataReading):
                 user_classifier(self.classifier)
             except ValueError as e:
                 raise ConfigError(str(e)) from e
-        for name in ("labels_per_class", "per_class", "classifier_steps", "cas_steps"):
+        for name in (
+            "labels_per_class",
+            "per_class",
+            "classifier_steps",
+            "cas_steps",
+            "oversample",
+        ):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.epochs is not None and self.epochs < 1:
@@ -257,13 +278,16 @@ def pool_data(bundle_path: str, teacher: str, min_confidence: float, device: str
     keep = conf >= min_confidence
     x = torch.cat([b.x_train[b.labelled], b.x_train[pool][keep]])
     y = torch.cat([b.y_train[b.labelled], y_pool[keep]])
+    # each pseudo-labelled image counts as much as the teacher is sure of it; a labelled one 1
+    weights = torch.cat([torch.ones(len(b.labelled)), conf[keep].float()])
     fp = {**b.fingerprint, "labels": "pseudo", "teacher": file_sha256(teacher),
-          "pool_confidence": min_confidence, "pool_kept": int(keep.sum())}  # fmt: skip
+          "pool_confidence": min_confidence, "pool_kept": int(keep.sum()),
+          "weights": "teacher confidence"}  # fmt: skip
     say(f"the teacher labels {int(keep.sum())} of {int(pool.sum())} unlabelled images at "
-        f"confidence >= {min_confidence}: the conditional GAN trains on them and the "
-        f"{len(b.labelled)} labelled ones")  # fmt: skip
+        f"confidence >= {min_confidence}: the conditional GAN trains on them, each drawn as "
+        f"often as the teacher is sure of it, and on the {len(b.labelled)} labelled ones")  # fmt: skip
     return GANData(b.fingerprint.get("source", "bundle"), tuple(b.image_shape), len(x), fp,
-                   list(b.class_names), x, y)  # fmt: skip
+                   list(b.class_names), x, y, weights)  # fmt: skip
 
 
 def downstream_accuracy(
@@ -340,7 +364,7 @@ def run_augment(p: AugmentParams, steps: AugmentSteps | None = None) -> dict[str
                 )
             opts = ExportOptions(
                 per_class=per_class, seed=seed, balance=p.balance,
-                min_confidence=p.min_confidence,
+                min_confidence=p.min_confidence, select=p.select, oversample=p.oversample,
             )  # fmt: skip
             scorer = steps.scorer(
                 trained["checkpoint"], opts, device=_device(p.device), seed=seed,

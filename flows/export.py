@@ -13,7 +13,7 @@ from prefect.artifacts import create_table_artifact
 from ganflow.flows.caching import cached_task
 from ganflow.flows.params import params_flow
 from ganflow.models.config import Config, ConfigError, param
-from ganflow.tasks.export.layout import BALANCES, ExportOptions, check_name
+from ganflow.tasks.export.layout import BALANCES, SELECTIONS, ExportOptions, check_name
 from ganflow.tasks.export.scoring import export_scorer
 from ganflow.tasks.export.writer import export_dataset
 from ganflow.tasks.train.devices import select_device
@@ -31,6 +31,13 @@ class ExportParams(Config):
         "equal", "equal: per_class of every class | natural: as the labels fall", choices=BALANCES
     )
     min_confidence: float = param(0.0, "keep only samples labelled at least this confidently")
+    select: str = param(
+        "drawn",
+        "drawn: the images as they come | confident: the most confident of --oversample times "
+        "as many | coverage: a farthest-point cover of each class among as many",
+        choices=SELECTIONS,
+    )
+    oversample: int = param(4, "confident / coverage: choose among this many times the images")
     seed: int = param(0, "sampling seed")
     arrays: bool = param(False, "also write arrays.npz (uint8 images and labels)")
     metrics: bool = param(True, "score the version (CAS, distribution metrics) into its manifest")
@@ -58,6 +65,8 @@ class ExportParams(Config):
             min_confidence=self.min_confidence,
             seed=self.seed,
             arrays=self.arrays,
+            select=self.select,
+            oversample=self.oversample,
         )
 
 

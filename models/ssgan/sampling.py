@@ -36,11 +36,17 @@ def why_not_sampled(run: Any) -> str | None:
 
 
 @torch.no_grad()
-def sample(run: Any, n: int, labels: torch.Tensor | None, g: torch.Generator) -> tuple:
+def sample(
+    run: Any, n: int, labels: torch.Tensor | None, g: torch.Generator, labelled: bool = True
+) -> tuple:
     """G is unconditional: the label of each image is the run's own classifier's prediction
-    and the confidence its softmax probability over the K real classes (section 5)."""
+    and the confidence its softmax probability over the K real classes (section 5).
+    labelled False: the images alone, (x, None, None), for a caller that labels them itself
+    (an export's teacher), so D does not run twice."""
     G, D, device = run.modules["G"], run.modules["D"], run.device
     z = sample_z(n, run.config.z_dim, "cpu", g).to(device)
     x = G(z).float().clamp(0, 1)  # (n, C, H, W) in [0, 1]
+    if not labelled:
+        return to_uint8(x, 0.0), None, None
     conf, y = D(x)[0].softmax(1).max(1)
     return to_uint8(x, 0.0), y.cpu(), conf.cpu()

@@ -31,6 +31,10 @@ class GANData:
     class_names: list[str] = field(default_factory=list)
     images: torch.Tensor | None = None  # (N, C, S, S) uint8
     labels: torch.Tensor | None = None  # (N,) int64 class of each image
+    # (N,) how much each image counts: batches draw image i with probability weights[i] /
+    # sum(weights), with replacement (the conditional GAN trained on a teacher's pseudo-labels
+    # weighs each by the teacher's confidence); None: epochs of every image once
+    weights: torch.Tensor | None = None
 
     def cache_identity(self) -> dict[str, Any]:
         """What a cache key takes from the data: its name, shape and fingerprint, no tensor."""
@@ -58,6 +62,8 @@ class GANData:
         x = self.images.to(device)
         y = self.labels.to(device) if labelled else None
         stream = IndexStream(len(x), batch_size, seed)
+        if self.weights is not None:
+            stream = _weighted_stream(self.weights, batch_size, seed)
 
         def batch(step: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
             i = stream(step).to(device)
@@ -66,6 +72,20 @@ class GANData:
             return b if y is None else (b, y[i])
 
         return batch
+
+
+def _weighted_stream(weights: torch.Tensor, batch_size: int, seed: int) -> Callable:
+    """step -> (batch_size,) indices drawn in proportion to `weights`, the same for a step
+    whatever came before it (a resumed run draws what it would have)."""
+    w = weights.double().cpu()
+    if w.dim() != 1 or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or w.sum() <= 0:
+        raise ValueError("sample weights must be finite, not negative and not all 0")
+
+    def draw(step: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        return torch.multinomial(w, batch_size, replacement=True, generator=g)
+
+    return draw
 
 
 def load_data(

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ganflow.models.registry import Run
+from ganflow.models.registry import PREDICTED, Run
 from ganflow.tasks.data.bundle import recorded_source
 from ganflow.tasks.train.checkpoint import CheckpointError, load_run
 
@@ -27,6 +27,8 @@ class GeneratorSource:
         self.kind = run.family.name
         # True: draw() makes the labels it is given; False: it names them itself
         self.conditional = run.family.conditional(run)
+        # its sampler labels the images with its own classifier (the K+1 GAN)
+        self.predicted = run.family.labels(run) == PREDICTED
         self.class_names = list(run.class_names)
         self.shape = tuple(run.image_shape)
         self.config: dict[str, Any] = run.config.to_dict()
@@ -34,7 +36,13 @@ class GeneratorSource:
         self.data_fingerprint = run.record.get("data", "")
         self.source = recorded_source(run.fingerprint)  # how its data set was read
 
-    def draw(self, labels: torch.Tensor | None, n: int, g: torch.Generator) -> tuple:
+    def draw(
+        self, labels: torch.Tensor | None, n: int, g: torch.Generator, label: bool = True
+    ) -> tuple:
+        """(images, labels, confidences); label False (a teacher labels them): a sampler that
+        names its images' classes itself skips that and gives (images, None, None)."""
+        if not label and self.predicted:
+            return self.run.family.sample(self.run, n, labels, g, labelled=False)
         return self.run.family.sample(self.run, n, labels, g)
 
 

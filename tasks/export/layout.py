@@ -26,6 +26,10 @@ CAPTION_COLUMN = "caption"
 # an export labelled by a classifier: each image's K class probabilities, space-separated
 PROBABILITIES_COLUMN = "probabilities"
 BALANCES = ("equal", "natural")
+# which of the drawn images are kept: drawn (as they come), confident (the most confident of
+# `oversample` times as many), coverage (as many spread over each class as they can be:
+# farthest-point picks among `oversample` times as many, not only the easiest)
+SELECTIONS = ("drawn", "confident", "coverage")
 
 
 class ExportError(ValueError):
@@ -43,6 +47,8 @@ class ExportOptions:
     arrays: bool = False  # also write arrays.npz
     max_draws: int = 50  # give up after drawing this many times the images asked for
     metric_samples: int = 10_000  # at most this many exported images are kept for metrics
+    select: str = "drawn"  # drawn | confident | coverage (SELECTIONS)
+    oversample: int = 4  # confident / coverage: choose among this many times the images kept
 
     def validate(self) -> None:
         if self.per_class < 1:
@@ -53,6 +59,10 @@ class ExportOptions:
             raise ExportError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
         if self.batch_size < 1 or self.max_draws < 1:
             raise ExportError("batch_size and max_draws must be at least 1")
+        if self.select not in SELECTIONS:
+            raise ExportError(f"select must be one of {SELECTIONS}, got {self.select!r}")
+        if self.oversample < 1:
+            raise ExportError(f"oversample must be at least 1, got {self.oversample}")
 
 
 def valid_name(name: str) -> bool:

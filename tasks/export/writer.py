@@ -20,6 +20,7 @@ sample kept for metrics are all that accumulates).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -66,6 +67,88 @@ def _sweep_stale(set_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+class _Candidates:
+    """Drawn images held in memory until the export chooses among them (select confident or
+    coverage); VersionWriter's counts, total and add."""
+
+    def __init__(self, k: int) -> None:
+        self.counts = [0] * k
+        self.parts: list[tuple] = []
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    def add(self, x: torch.Tensor, y: torch.Tensor, conf: Any, probs: Any = None) -> None:
+        self.parts.append((x, y, conf, probs))
+        for c in y.tolist():
+            self.counts[c] += 1
+
+    def joined(self) -> tuple:
+        x, y, conf, probs = zip(*self.parts, strict=True)
+        cat = lambda ts: None if ts[0] is None else torch.cat(ts)  # noqa: E731
+        return torch.cat(x), torch.cat(y), cat(conf), cat(probs)
+
+
+def _quotas(counts: list[int], total: int) -> list[int]:
+    """How many of each class's candidates to keep so that `total` are kept in the classes'
+    proportions (balance natural): the largest remainders round up."""
+    n = max(sum(counts), 1)
+    exact = [c * total / n for c in counts]
+    q = [int(e) for e in exact]
+    for c in sorted(range(len(counts)), key=lambda c: q[c] - exact[c])[: total - sum(q)]:
+        q[c] += 1
+    return q
+
+
+def _farthest_points(f: torch.Tensor, k: int, g: torch.Generator) -> torch.Tensor:
+    """k rows of f chosen greedily, each the farthest from those chosen before (the k-center
+    greedy cover of Sener & Savarese 2018), from a random first one."""
+    if k >= len(f):
+        return torch.arange(len(f))
+    chosen = [int(torch.randint(len(f), (1,), generator=g))]
+    d = ((f - f[chosen[0]]) ** 2).sum(1)
+    for _ in range(k - 1):
+        i = int(d.argmax())
+        chosen.append(i)
+        d = torch.minimum(d, ((f - f[i]) ** 2).sum(1))
+    return torch.tensor(chosen)
+
+
+def _coverage_features(x: torch.Tensor) -> torch.Tensor:
+    """What coverage measures distance in: the images averaged down to at most 8x8 per
+    channel, each feature standardised over the candidates."""
+    f = x.float()
+    side = f.shape[-1]
+    if side > 8:
+        f = torch.nn.functional.adaptive_avg_pool2d(f, 8)
+    f = f.flatten(1)
+    return (f - f.mean(0)) / f.std(0, correction=0).clamp_min(1e-3)
+
+
+def _choose(w: VersionWriter, cand: _Candidates, opts: ExportOptions, wanted: list[int]) -> None:
+    """Keep per_class of each class's candidates (natural: the classes' shares of the total),
+    the most confident or a farthest-point cover of them, and write them."""
+    x, y, conf, probs = cand.joined()
+    total = opts.per_class * len(wanted)
+    if opts.balance == "natural":
+        quota = _quotas([cand.counts[c] for c in wanted], total)
+    else:
+        quota = [opts.per_class] * len(wanted)
+    g = torch.Generator().manual_seed(opts.seed + 7919)
+    for c, q in zip(wanted, quota, strict=True):
+        idx = torch.nonzero(y == c).flatten()
+        if opts.select == "confident":
+            pick = idx[conf[idx].argsort(descending=True, stable=True)[:q]]
+        else:
+            pick = idx[_farthest_points(_coverage_features(x[idx]), q, g)]
+        pick = pick.sort().values  # in the order drawn
+        for s in range(0, len(pick), opts.batch_size):
+            i = pick[s : s + opts.batch_size]
+            w.add(x[i], y[i], conf[i] if conf is not None else None,
+                  probs=probs[i] if probs is not None else None)  # fmt: skip
+
+
 def _fill(
     w: VersionWriter,
     src: GeneratorSource,
@@ -74,8 +157,30 @@ def _fill(
     progress: Any = None,
     teacher: Any = None,
 ) -> None:
-    """Draw batches until every class has its quota (or the draw budget runs out); with a
-    teacher its labels, confidences and probabilities replace the source's."""
+    """Draw batches until every class has its quota (or the draw budget runs out), and keep
+    them as drawn or choose among oversample times as many (opts.select); with a teacher its
+    labels, confidences and probabilities replace the source's."""
+    title = f"export {w.tmp.parent.name}"
+    if opts.select == "drawn":
+        _draw(w, src, opts, wanted, title, progress, teacher)
+        return
+    cand = _Candidates(len(src.class_names))
+    more = dataclasses.replace(opts, per_class=opts.per_class * opts.oversample)
+    _draw(cand, src, more, wanted, f"{title}: {opts.oversample}x candidates", progress, teacher)
+    _choose(w, cand, opts, wanted)
+
+
+def _draw(
+    w: Any,
+    src: GeneratorSource,
+    opts: ExportOptions,
+    wanted: list[int],
+    title: str,
+    progress: Any = None,
+    teacher: Any = None,
+) -> None:
+    """Draw batches into w (a VersionWriter or _Candidates) until every class has its quota
+    (or the draw budget runs out)."""
     k = len(src.class_names)
     quota = torch.zeros(k, dtype=torch.long)
     quota[wanted] = opts.per_class
@@ -83,7 +188,7 @@ def _fill(
     natural = opts.balance == "natural"
     g = torch.Generator().manual_seed(opts.seed)
     drawn, budget = 0, opts.max_draws * total_wanted
-    bar = Progress(f"export {w.tmp.parent.name}", total_wanted, "img")
+    bar = Progress(title, total_wanted, "img")
     while w.total < total_wanted and drawn < budget:
         remaining = quota - torch.tensor(w.counts)
         # a conditional source makes exactly what is still missing; another draws whole batches
@@ -92,7 +197,10 @@ def _fill(
         if src.conditional:  # ask for the classes still short, in proportion to the shortfall
             need = remaining.clamp(min=0) if not natural else quota.clamp(max=1)
             labels = torch.multinomial(need.float(), n, replacement=True, generator=g)
-        x, y, conf = src.draw(labels, n, g)
+        if teacher is not None and getattr(src, "predicted", False):  # D runs once, not twice
+            x, y, conf = src.draw(labels, n, g, label=False)
+        else:
+            x, y, conf = src.draw(labels, n, g)
         probs = None
         if teacher is not None:
             y, conf, probs = teacher.label(x)
@@ -224,6 +332,11 @@ def export_dataset(
         )
     src = source if source is not None else open_generator(checkpoint, device)
     teacher = _teacher(teacher, src, checkpoint, device) if source is None else None
+    if opts.select == "confident" and source is None and teacher is None:
+        raise ExportError(
+            f"select confident needs each image's confidence: {src.kind} names the classes "
+            "it is asked for; give a --teacher (a semi-supervised run) to label them"
+        )
     wanted = resolve_classes(opts.classes, src.class_names)
     set_dir.mkdir(parents=True, exist_ok=True)
     _sweep_stale(set_dir)

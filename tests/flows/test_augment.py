@@ -136,6 +136,10 @@ def test_flow_and_cli(tmp_path, capsys, prefect_harness):
     assert pool.count == n and pool.fingerprint["pool_kept"] == n - 30  # all, 30 labelled
     strict = pool_data(bundle, row["teacher_checkpoint"], 0.99, "cpu")
     assert 30 <= strict.count < n and torch.equal(strict.labels[:30], pool.labels[:30])
+    # labelled images weigh 1, pseudo-labelled ones the teacher's confidence in them
+    assert torch.equal(pool.weights[:30], torch.ones(30)) and pool.weights.shape == (n,)
+    assert float(pool.weights[30:].min()) >= 0.1 and float(pool.weights[30:].max()) <= 1
+    assert float(pool.weights[30:].std()) > 0
     from ganflow.flows.export import export_flow
 
     r = export_flow(

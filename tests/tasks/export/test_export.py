@@ -271,6 +271,69 @@ def test_ssgan_export_labels_by_confident_predictions(tmp_path, ssgan_ckpt):
     assert ex.versions(tmp_path, "ss") == [1]
 
 
+def _arrays(r):
+    with np.load(Path(r["path"]) / "arrays.npz") as a:
+        return a["images"], a["labels"], a["confidence"]
+
+
+def test_selection_keeps_the_most_confident_or_a_cover_of_the_candidates(tmp_path, ssgan_ckpt):
+    opts = dict(balance="natural", arrays=True, seed=3)
+    # the candidates: the same draws, oversample (4) times as many kept as drawn
+    pool = export_dataset(ssgan_ckpt, "pool", ExportOptions(per_class=12, **opts), tmp_path)
+    xp, yp, cp = _arrays(pool)
+    conf = export_dataset(ssgan_ckpt, "conf", ExportOptions(per_class=3, select="confident",
+                                                            **opts), tmp_path)  # fmt: skip
+    xc, yc, cc = _arrays(conf)
+    assert len(yc) == 30
+    for c in range(10):  # each class's share of the candidates, its most confident ones
+        want = np.sort(cp[yp == c])[::-1][: len(cc[yc == c])]
+        assert np.allclose(np.sort(cc[yc == c])[::-1], want, atol=1e-4)
+    assert abs(np.bincount(yc, minlength=10) - np.bincount(yp, minlength=10) / 4).max() < 1
+    cov = export_dataset(ssgan_ckpt, "cov", ExportOptions(per_class=3, select="coverage",
+                                                          **opts), tmp_path)  # fmt: skip
+    xv, yv, _ = _arrays(cov)
+    flat = {tuple(x.flatten()) for x in xp}
+    assert len(yv) == 30 and all(tuple(x.flatten()) in flat for x in xv)  # among the candidates
+
+    def spread(x, y):  # mean distance of each image to its class's nearest other one
+        out = []
+        for c in np.unique(y):
+            f = torch.tensor(x[y == c], dtype=torch.float32).flatten(1)
+            if len(f) > 1:
+                d = torch.cdist(f, f) + torch.eye(len(f)) * 1e9
+                out += d.min(1).values.tolist()
+        return np.mean(out)
+
+    drawn = export_dataset(ssgan_ckpt, "drawn", ExportOptions(per_class=3, **opts), tmp_path)
+    xd, yd, _ = _arrays(drawn)
+    assert spread(xv, yv) > 1.1 * spread(xd, yd)  # farther apart than the first drawn
+    with pytest.raises(ExportError, match="select must be one of"):
+        ExportOptions(select="best").validate()
+    with pytest.raises(ExportError, match="oversample must be at least 1"):
+        ExportOptions(oversample=0).validate()
+
+
+def test_selection_needs_confidences_and_quotas_keep_the_shares(tmp_path, cgan_ckpt):
+    with pytest.raises(ExportError, match="select confident needs each image's confidence"):
+        _export(cgan_ckpt, tmp_path, select="confident")
+    assert ex.versions(tmp_path, "digits-syn") == []
+    assert ex._quotas([6, 3, 1], 5) == [3, 2, 0] and sum(ex._quotas([7, 7, 7], 10)) == 10
+
+
+def test_a_k1_gan_that_labels_its_own_export_runs_its_classifier_once(
+    tmp_path, ssgan_ckpt, monkeypatch
+):
+    from ganflow.tasks.export.generators import open_generator
+
+    src = open_generator(ssgan_ckpt)
+    calls = []
+    src.run.modules["D"].register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    monkeypatch.setattr(ex, "open_generator", lambda *a, **k: src)
+    r = export_dataset(ssgan_ckpt, "once", ExportOptions(per_class=2, balance="natural",
+                                                         batch_size=50), tmp_path)  # fmt: skip
+    assert r["count"] == 20 and calls == [50]  # one batch, classified once
+
+
 def test_a_teacher_labels_a_conditional_export_and_old_versions_still_load(
     tmp_path, cgan_ckpt, ssgan_ckpt
 ):
