@@ -24,7 +24,7 @@ from pathlib import Path
 from ganflow.flows.augment import GENERATORS, AugmentParams, run_augment
 from ganflow.flows.params import int_list as _seeds
 from ganflow.flows.params import setting as _setting
-from ganflow.tasks.export.layout import SELECTIONS
+from ganflow.tasks.export.layout import BALANCES, SELECTIONS
 
 ROWS = {
     "real_only_accuracy": "real only",
@@ -60,12 +60,19 @@ def main() -> None:
     ap.add_argument("--min-confidence", type=float, default=0.0)
     ap.add_argument("--pool-confidence", type=float, default=0.9)
     ap.add_argument("--select", default="drawn", choices=SELECTIONS)
+    ap.add_argument("--balance", default="equal", choices=BALANCES)
     ap.add_argument("--oversample", type=int, default=4)
     ap.add_argument("--real-fraction", type=float, default=0.2)
     ap.add_argument("--classifier", default="auto")
     ap.add_argument("--hard-labels", action="store_true")
     ap.add_argument("--classifier-seconds", type=float, default=60.0)
     ap.add_argument("--classifier-steps", type=int, default=1500)
+    ap.add_argument(
+        "--cas-steps",
+        type=int,
+        default=None,
+        help="CAS classifiers' least steps (default: --classifier-steps)",
+    )
     ap.add_argument("--set", dest="settings", type=_setting, action="append", default=[])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", action="store_true")
@@ -87,13 +94,14 @@ def main() -> None:
                 min_confidence=a.min_confidence,
                 pool_confidence=a.pool_confidence,
                 select=a.select,
+                balance=a.balance,
                 oversample=a.oversample,
                 real_fraction=a.real_fraction,
                 classifier=a.classifier,
                 hard_labels=a.hard_labels,
                 classifier_seconds=a.classifier_seconds,
                 classifier_steps=a.classifier_steps,
-                cas_steps=a.classifier_steps,
+                cas_steps=a.cas_steps or a.classifier_steps,
                 device=a.device,
                 datasets_root=str(Path(tmp) / "datasets"),
                 run_dir=str(Path(tmp) / "run"),
