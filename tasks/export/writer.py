@@ -104,8 +104,8 @@ def _quotas(counts: list[int], total: int) -> list[int]:
 def _farthest_points(f: torch.Tensor, k: int, g: torch.Generator) -> torch.Tensor:
     """k rows of f chosen greedily, each the farthest from those chosen before (the k-center
     greedy cover of Sener & Savarese 2018), from a random first one."""
-    if k >= len(f):
-        return torch.arange(len(f))
+    if k >= len(f) or k <= 0:
+        return torch.arange(len(f) if k > 0 else 0)
     chosen = [int(torch.randint(len(f), (1,), generator=g))]
     d = ((f - f[chosen[0]]) ** 2).sum(1)
     for _ in range(k - 1):
@@ -138,6 +138,8 @@ def _choose(w: VersionWriter, cand: _Candidates, opts: ExportOptions, wanted: li
     g = torch.Generator().manual_seed(opts.seed + 7919)
     for c, q in zip(wanted, quota, strict=True):
         idx = torch.nonzero(y == c).flatten()
+        if q == 0 or len(idx) == 0:
+            continue
         if opts.select == "confident":
             pick = idx[conf[idx].argsort(descending=True, stable=True)[:q]]
         else:

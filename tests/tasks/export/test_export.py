@@ -318,6 +318,9 @@ def test_selection_needs_confidences_and_quotas_keep_the_shares(tmp_path, cgan_c
         _export(cgan_ckpt, tmp_path, select="confident")
     assert ex.versions(tmp_path, "digits-syn") == []
     assert ex._quotas([6, 3, 1], 5) == [3, 2, 0] and sum(ex._quotas([7, 7, 7], 10)) == 10
+    g = torch.Generator().manual_seed(0)  # a class whose share rounds to 0 keeps none
+    assert ex._farthest_points(torch.rand(5, 2), 0, g).numel() == 0
+    assert sorted(ex._farthest_points(torch.rand(5, 2), 5, g).tolist()) == [0, 1, 2, 3, 4]
 
 
 def test_a_k1_gan_that_labels_its_own_export_runs_its_classifier_once(
