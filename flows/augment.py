@@ -32,7 +32,7 @@ from prefect import task
 
 from ganflow.flows.artifacts import publish_report_and_seeds
 from ganflow.flows.caching import cached_step
-from ganflow.flows.export import cached_scorer
+from ganflow.flows.export import ExportChoice, cached_scorer
 from ganflow.flows.gan import make_config
 from ganflow.flows.params import DataReading, params_flow
 from ganflow.flows.seeds import SeedMap, SeedWorkers, seed_map, serial
@@ -52,8 +52,6 @@ from ganflow.tasks.data.streams import GANData
 from ganflow.tasks.evaluate.cas import CAS_ACCURACY, REAL_ACCURACY, accuracy_of_trained
 from ganflow.tasks.evaluate.metrics import mean_std
 from ganflow.tasks.export.layout import (
-    BALANCES,
-    SELECTIONS,
     ExportError,
     ExportOptions,
     check_name,
@@ -97,7 +95,7 @@ def default_per_class(info: dict[str, Any]) -> int:
 
 
 @dataclass
-class AugmentParams(SeedWorkers, DataReading):
+class AugmentParams(SeedWorkers, DataReading, ExportChoice):
     data: str = param("digits", f"data set: {', '.join(SOURCES)}")
     labels_per_class: int = param(10, "labelled images per class")
     seeds: list[int] = param([0], "label-split seeds, comma-separated (e.g. 0,1,2)")
@@ -121,13 +119,6 @@ class AugmentParams(SeedWorkers, DataReading):
         "export the samples the teacher labels at least this confidently (0: all; "
         "their probabilities carry the doubt)",
     )
-    select: str = param(
-        "drawn",
-        "which images to export: drawn (as they come) | confident (the most confident of "
-        "--oversample times as many) | coverage (a farthest-point cover of each class)",
-        choices=SELECTIONS,
-    )
-    oversample: int = param(4, "confident / coverage: choose among this many times the images")
     pool_confidence: float = param(
         0.9, "cgan: train on the unlabelled images the teacher labels at least this confidently"
     )
@@ -138,9 +129,6 @@ class AugmentParams(SeedWorkers, DataReading):
     )
     hard_labels: bool = param(
         False, "train the downstream classifier on hard labels, not the teacher's probabilities"
-    )
-    balance: str = param(
-        "equal", "equal: per_class of every class | natural: as the labels fall", choices=BALANCES
     )
     classifier_seconds: float = param(
         60.0,
@@ -179,8 +167,7 @@ class AugmentParams(SeedWorkers, DataReading):
             raise ConfigError(f"generator must be one of {GENERATORS}, got {self.generator!r}")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
-        if self.select not in SELECTIONS:
-            raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
+        self.check_choice()
         if not 0.0 <= self.real_fraction < 1.0:
             raise ConfigError(f"real_fraction must be in [0, 1), got {self.real_fraction}")
         for name in ("min_confidence", "pool_confidence"):
@@ -191,13 +178,7 @@ class AugmentParams(SeedWorkers, DataReading):
                 user_classifier(self.classifier)
             except ValueError as e:
                 raise ConfigError(str(e)) from e
-        for name in (
-            "labels_per_class",
-            "per_class",
-            "classifier_steps",
-            "cas_steps",
-            "oversample",
-        ):
+        for name in ("labels_per_class", "per_class", "classifier_steps", "cas_steps"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.epochs is not None and self.epochs < 1:

@@ -13,24 +13,26 @@ from prefect.artifacts import create_table_artifact
 from ganflow.flows.caching import cached_task
 from ganflow.flows.params import params_flow
 from ganflow.models.config import Config, ConfigError, param
-from ganflow.tasks.export.layout import BALANCES, SELECTIONS, ExportOptions, check_name
+from ganflow.tasks.export.layout import (
+    BALANCES,
+    SELECTIONS,
+    ExportError,
+    ExportOptions,
+    check_name,
+)
 from ganflow.tasks.export.scoring import export_scorer
 from ganflow.tasks.export.writer import export_dataset
 from ganflow.tasks.train.devices import select_device
 
 
 @dataclass
-class ExportParams(Config):
-    checkpoint: str = param(
-        "", "a trained run's checkpoint.pt (conditional GAN, K+1 GAN or semi-supervised AAE)"
-    )
-    name: str = param("", "data set name (letters, digits, '.', '_', '-')")
-    per_class: int = param(100, "images per class")
-    classes: list[str] | None = param(None, "only these classes (names or indices)")
+class ExportChoice(Config):
+    """Which of the generated images an export keeps: the fields `export` and `augment`
+    share (a base of their params)."""
+
     balance: str = param(
         "equal", "equal: per_class of every class | natural: as the labels fall", choices=BALANCES
     )
-    min_confidence: float = param(0.0, "keep only samples labelled at least this confidently")
     select: str = param(
         "drawn",
         "drawn: the images as they come | confident: the most confident of --oversample times "
@@ -38,6 +40,24 @@ class ExportParams(Config):
         choices=SELECTIONS,
     )
     oversample: int = param(4, "confident / coverage: choose among this many times the images")
+
+    def check_choice(self) -> None:
+        opts = ExportOptions(balance=self.balance, select=self.select, oversample=self.oversample)
+        try:
+            opts.validate()
+        except ExportError as e:
+            raise ConfigError(str(e)) from e
+
+
+@dataclass
+class ExportParams(ExportChoice):
+    checkpoint: str = param(
+        "", "a trained run's checkpoint.pt (conditional GAN, K+1 GAN or semi-supervised AAE)"
+    )
+    name: str = param("", "data set name (letters, digits, '.', '_', '-')")
+    per_class: int = param(100, "images per class")
+    classes: list[str] | None = param(None, "only these classes (names or indices)")
+    min_confidence: float = param(0.0, "keep only samples labelled at least this confidently")
     seed: int = param(0, "sampling seed")
     arrays: bool = param(False, "also write arrays.npz (uint8 images and labels)")
     metrics: bool = param(True, "score the version (CAS, distribution metrics) into its manifest")

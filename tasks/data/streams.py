@@ -61,8 +61,9 @@ class GANData:
             raise ValueError(f"{self.name} has no labels: a conditional GAN needs labelled images")
         x = self.images.to(device)
         y = self.labels.to(device) if labelled else None
-        stream = IndexStream(len(x), batch_size, seed)
-        if self.weights is not None:
+        if self.weights is None:
+            stream = IndexStream(len(x), batch_size, seed)
+        else:
             stream = _weighted_stream(self.weights, batch_size, seed)
 
         def batch(step: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:

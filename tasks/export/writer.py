@@ -199,10 +199,7 @@ def _draw(
         if src.conditional:  # ask for the classes still short, in proportion to the shortfall
             need = remaining.clamp(min=0) if not natural else quota.clamp(max=1)
             labels = torch.multinomial(need.float(), n, replacement=True, generator=g)
-        if teacher is not None and getattr(src, "predicted", False):  # D runs once, not twice
-            x, y, conf = src.draw(labels, n, g, label=False)
-        else:
-            x, y, conf = src.draw(labels, n, g)
+        x, y, conf = src.draw(labels, n, g, label=teacher is None)  # D runs once, not twice
         probs = None
         if teacher is not None:
             y, conf, probs = teacher.label(x)

@@ -478,7 +478,7 @@ class _OneClassSource:
     def __init__(self):
         self.calls = 0
 
-    def draw(self, labels, n, g):
+    def draw(self, labels, n, g, label=True):
         self.calls += 1
         return torch.zeros(n, 1, 2, 2, dtype=torch.uint8), torch.zeros(n, dtype=torch.long), None
 
